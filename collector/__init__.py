@@ -1,0 +1,1 @@
+"""Flightlog collector: OTLP ingest and the read-only query API."""

@@ -1,0 +1,117 @@
+"""The collector's FastAPI application: OTLP ingest, the query API and health.
+
+``create_app`` wires the parts (store, authenticator, writer, price table) and installs the
+single exception handler that turns collector and storage errors into statuses (STYLE D4).
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from google.rpc.status_pb2 import Status
+
+from flightlog.storage import InvalidQuery, QueryTimeout, Store, StorageError, open_store
+
+from . import api, ingest
+from .auth import Authenticator
+from .bootstrap import bootstrap
+from .config import Settings
+from .decode import PROTOBUF, media_type
+from .errors import CollectorError
+from .pricing import load_prices
+from .writer import BatchWriter
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_S = 5
+
+
+class Collector:
+    """Everything a request handler needs, built once per process."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.auth = Authenticator(store)
+        self.dev_keys = bootstrap(store, settings.data_dir, settings.project)
+        self.prices = load_prices(settings.prices_file or None)
+        self.writer = BatchWriter(
+            store,
+            batch_rows=settings.batch_rows,
+            flush_interval=settings.flush_interval_ms / 1000,
+            max_pending_rows=settings.max_pending_rows,
+        )
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _error_response(request: Request, status: int, message: str) -> Response:
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if status in (429, 503) else {}
+    # OTLP/HTTP: an error answer to a protobuf request is a google.rpc.Status message.
+    if request.url.path.startswith("/v1/") and media_type(request.headers.get("content-type")) == PROTOBUF:
+        body = Status(code=status, message=message).SerializeToString()
+        return Response(body, status_code=status, media_type=PROTOBUF, headers=headers)
+    return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
+
+
+def create_app(settings: Settings | None = None, *, store: Store | None = None) -> FastAPI:
+    """Build the app. The store is opened at start-up (or taken as given) and closed at shutdown."""
+    settings = settings or Settings.from_env()
+    owns_store = store is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> Any:
+        opened = store or open_store(settings.dsn)
+        app.state.collector = Collector(settings, opened)
+        log.info("collector ready on %s:%s, store %s", settings.host, settings.port, opened)
+        try:
+            yield
+        finally:
+            app.state.collector.close()
+            if owns_store:
+                opened.close()
+
+    app = FastAPI(
+        title="Flightlog collector",
+        version="0.1.0",
+        description="OTLP/HTTP ingest for agent traces and the read-only query API.",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(CollectorError)
+    async def _collector_error(request: Request, exc: CollectorError) -> Response:
+        return _error_response(request, exc.status, exc.message)
+
+    @app.exception_handler(InvalidQuery)
+    async def _invalid_query(request: Request, exc: InvalidQuery) -> Response:
+        return _error_response(request, 400, str(exc))
+
+    @app.exception_handler(QueryTimeout)
+    async def _timeout(request: Request, exc: QueryTimeout) -> Response:
+        return _error_response(request, 503, f"{exc}; narrow the time range or filters")
+
+    @app.exception_handler(StorageError)
+    async def _storage(request: Request, exc: StorageError) -> Response:
+        log.error("storage error on %s: %s", request.url.path, exc)
+        return _error_response(request, 503, f"store unavailable: {exc}")
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'request'}: {e.get('msg')}" for e in exc.errors()
+        )
+        return _error_response(request, 400, f"invalid parameters: {problems}")
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """Liveness; needs no key."""
+        return {"status": "ok"}
+
+    app.include_router(ingest.router)
+    app.include_router(api.router)
+    return app

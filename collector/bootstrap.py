@@ -1,0 +1,42 @@
+"""First start: create the default project with an ingest key and a read key.
+
+Keys are stored hashed, so the secrets of these two development keys are also written to
+``<data dir>/dev-keys.json`` (mode 0600) for ``flightlog up`` to print on every start.
+Keys created later with ``flightlog keys create`` are shown once and never written down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from flightlog.storage import Store
+from flightlog.storage.keys import create_key, ensure_project, list_keys
+
+DEV_KEYS_FILE = "dev-keys.json"
+
+
+def dev_keys_path(data_dir: str) -> Path:
+    return Path(data_dir) / DEV_KEYS_FILE
+
+
+def bootstrap(store: Store, data_dir: str, project: str) -> dict[str, str]:
+    """Ensure the default project exists; on an empty key table create and record dev keys.
+
+    Returns ``{"project", "ingest_key", "read_key"}`` when the dev keys are known, else {}.
+    """
+    ensure_project(store, project)
+    path = dev_keys_path(data_dir)
+    if not list_keys(store):
+        _, ingest = create_key(store, project, "ingest", "dev ingest key (flightlog up)")
+        _, read = create_key(store, project, "engineer", "dev read key (flightlog up)")
+        keys = {"project": project, "ingest_key": ingest, "read_key": read}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(keys, fh, indent=2)
+        return keys
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))
+    return {}

@@ -1,0 +1,272 @@
+"""The ``flightlog`` command: ``up``, ``serve``, ``ui``, ``demo`` and ``keys``.
+
+Thin (STYLE D6): options come from the settings table in :mod:`.config`, commands build the
+app and hand off. The UI is imported lazily so the server extra alone still works.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import fields
+from importlib import resources
+from typing import Any
+
+import click
+
+from .config import Settings
+
+HEALTH_TIMEOUT_S = 120.0
+
+
+def _settings_options(func: Any) -> Any:
+    """Add one ``--option`` per setting (default None so env and defaults still apply)."""
+    for f in reversed(fields(Settings)):
+        opt = "--" + f.name.replace("_", "-")
+        func = click.option(opt, f.name, type=int if f.type in ("int", int) else str, default=None,
+                            help=f"{f.metadata['help']} [env {f.metadata['env']}]")(func)
+    return func
+
+
+def _wait_healthy(url: str, timeout_s: float = HEALTH_TIMEOUT_S, proc: Any = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and not proc.is_alive():
+            raise click.ClickException("the collector stopped during start-up (see the log above)")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)  # start-up polling with a deadline, not synchronisation of a test
+    raise click.ClickException(f"{url} did not answer within {timeout_s:.0f}s")
+
+
+def _ui_command(host: str, port: int) -> list[str]:
+    app = resources.files("flightlog.ui") / "app.py"
+    return [
+        sys.executable, "-m", "streamlit", "run", str(app),
+        "--server.address", host, "--server.port", str(port), "--server.headless", "true",
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+    ]
+
+
+class _ServerThread(threading.Thread):
+    """uvicorn in a thread so ``up`` can also supervise the UI process."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(name="flightlog-collector", daemon=True)
+        import uvicorn
+
+        from .app import create_app
+
+        self.app = create_app(settings)
+        config = uvicorn.Config(self.app, host=settings.host, port=settings.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.server.install_signal_handlers = lambda: None  # the main thread handles Ctrl-C
+
+    def run(self) -> None:
+        self.server.run()
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.join(30)
+
+
+@click.group()
+@click.version_option(package_name="flightlog")
+def main() -> None:
+    """Flightlog: the flight recorder for AI agents."""
+
+
+@main.command()
+@click.option("--demo", is_flag=True, help="Load realistic demo traces (including one incident) after start.")
+@click.option("--no-ui", is_flag=True, help="Start only the collector and query API.")
+@_settings_options
+def up(demo: bool, no_ui: bool, **overrides: Any) -> None:
+    """Start the collector, query API and UI on the embedded store; Ctrl-C stops all."""
+    settings = Settings.from_env(**overrides)
+    os.makedirs(settings.data_dir, exist_ok=True)
+    server = _ServerThread(settings)
+    server.start()
+    base = f"http://{settings.host}:{settings.port}"
+    _wait_healthy(f"{base}/healthz", proc=server)
+    keys = server.app.state.collector.dev_keys
+    ui_proc = None
+    if not no_ui:
+        env = {**os.environ, "FLIGHTLOG_API_URL": base, "FLIGHTLOG_API_KEY": keys.get("read_key", "")}
+        ui_proc = subprocess.Popen(_ui_command(settings.host, settings.ui_port), env=env)
+    if demo:
+        sent = _send_demo(base, keys.get("ingest_key", ""))
+        click.echo(f"Loaded demo data: {sent} spans.")
+    click.echo(
+        "\nFlightlog is running.\n"
+        f"  Store:        {Settings.from_env(**overrides).dsn}\n"
+        f"  OTLP/HTTP:    {base}/v1/traces\n"
+        f"  Query API:    {base}/api  (OpenAPI: {base}/docs)\n"
+        + ("" if no_ui else f"  UI:           http://{settings.host}:{settings.ui_port}\n")
+        + f"  Project:      {keys.get('project', settings.project)}\n"
+        + f"  Ingest key:   {keys.get('ingest_key', '(created earlier; see flightlog keys)')}\n"
+        + f"  Read key:     {keys.get('read_key', '(created earlier; see flightlog keys)')}\n"
+        "\nSend traces with:\n"
+        f"  export OTEL_EXPORTER_OTLP_ENDPOINT={base}\n"
+        f"  export OTEL_EXPORTER_OTLP_HEADERS=x-api-key={keys.get('ingest_key', '<ingest key>')}\n"
+        "Press Ctrl-C to stop.",
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.is_set() and server.is_alive():
+            if ui_proc is not None and ui_proc.poll() is not None:
+                click.echo("The UI process exited; stopping.", err=True)
+                break
+            stop.wait(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        click.echo("Stopping…")
+        if ui_proc is not None and ui_proc.poll() is None:
+            ui_proc.terminate()
+            try:
+                ui_proc.wait(15)
+            except subprocess.TimeoutExpired:
+                ui_proc.kill()
+        server.stop()
+        click.echo("Stopped.")
+
+
+@main.command()
+@_settings_options
+def serve(**overrides: Any) -> None:
+    """Start only the collector and query API (for a team deployment or behind a load balancer)."""
+    import uvicorn
+
+    from .app import create_app
+
+    settings = Settings.from_env(**overrides)
+    os.makedirs(settings.data_dir, exist_ok=True)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+@main.command()
+@click.option("--api-url", envvar="FLIGHTLOG_API_URL", default="http://127.0.0.1:4318", show_default=True,
+              help="Query API base URL [env FLIGHTLOG_API_URL]")
+@click.option("--api-key", envvar="FLIGHTLOG_API_KEY", default="", help="Read key [env FLIGHTLOG_API_KEY]")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the UI listens on.")
+@click.option("--port", default=8501, show_default=True, type=int, help="UI port.")
+def ui(api_url: str, api_key: str, host: str, port: int) -> None:
+    """Start only the Streamlit UI against a running collector."""
+    try:
+        import streamlit  # noqa: F401
+    except ImportError:
+        raise click.ClickException("the UI needs the ui extra: pip install 'flightlog[ui]'") from None
+    env = {**os.environ, "FLIGHTLOG_API_URL": api_url, "FLIGHTLOG_API_KEY": api_key}
+    raise SystemExit(subprocess.call(_ui_command(host, port), env=env))
+
+
+def _send_demo(base_url: str, ingest_key: str) -> int:
+    from .demo import build_demo_requests
+
+    sent = 0
+    for request in build_demo_requests():
+        req = urllib.request.Request(
+            f"{base_url}/v1/traces",
+            data=request.SerializeToString(),
+            headers={"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {ingest_key}"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=60):
+                pass
+        except urllib.error.HTTPError as exc:
+            raise click.ClickException(f"demo upload refused: HTTP {exc.code} {exc.read()[:300]!r}") from exc
+        sent += sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+    return sent
+
+
+@main.command()
+@click.option("--url", default="http://127.0.0.1:4318", show_default=True, help="Collector base URL.")
+@click.option("--key", envvar="FLIGHTLOG_API_KEY", required=True, help="Ingest key [env FLIGHTLOG_API_KEY]")
+def demo(url: str, key: str) -> None:
+    """Send the demo traces to a running collector over OTLP/HTTP."""
+    click.echo(f"Sent {_send_demo(url.rstrip('/'), key)} demo spans.")
+
+
+@main.group()
+def keys() -> None:
+    """Create, list and revoke API keys (opens the store: stop an embedded collector first)."""
+
+
+def _open(overrides: dict[str, Any]) -> Any:
+    from flightlog.storage import StorageError, open_store
+
+    settings = Settings.from_env(**overrides)
+    try:
+        return open_store(settings.dsn)
+    except StorageError as exc:
+        raise click.ClickException(
+            f"{exc}\nIs a collector running on this data directory? The embedded store allows one process."
+        ) from exc
+
+
+@keys.command("create")
+@click.option("--project", required=True, help="Project the key belongs to (created if new).")
+@click.option("--role", required=True, type=click.Choice(["ingest", "engineer", "auditor", "admin"]),
+              help="What the key may do.")
+@click.option("--name", default="", help="A label for humans.")
+@_settings_options
+def keys_create(project: str, role: str, name: str, **overrides: Any) -> None:
+    """Create a key and print its secret once."""
+    from flightlog.storage.keys import create_key
+
+    store = _open(overrides)
+    try:
+        record, secret = create_key(store, project, role, name)
+    finally:
+        store.close()
+    click.echo(json.dumps({"key_id": record.key_id, "project": project, "role": role, "key": secret}))
+
+
+@keys.command("list")
+@click.option("--project", default=None, help="Only this project's keys.")
+@_settings_options
+def keys_list(project: str | None, **overrides: Any) -> None:
+    """List keys (ids, projects, roles; never secrets)."""
+    from flightlog.storage.keys import list_keys
+
+    store = _open(overrides)
+    try:
+        for r in list_keys(store, project):
+            click.echo(f"{r.key_id}  {r.project:20} {r.role:9} {'revoked' if r.revoked else 'active ':8} {r.name}")
+    finally:
+        store.close()
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@_settings_options
+def keys_revoke(key_id: str, **overrides: Any) -> None:
+    """Revoke a key by id."""
+    from flightlog.storage import InvalidQuery
+    from flightlog.storage.keys import revoke_key
+
+    store = _open(overrides)
+    try:
+        revoke_key(store, key_id)
+    except InvalidQuery as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    click.echo(f"revoked {key_id}")
+
+
+if __name__ == "__main__":
+    main()

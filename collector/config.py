@@ -1,0 +1,86 @@
+"""Collector settings: one table feeds the CLI's ``--help``, the environment and the docs.
+
+Order of precedence: command-line option, then the ``FLIGHTLOG_*`` variable, then the
+default. A bad environment value raises at start-up with the variable's name.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+DATA_DIR_ENV = "FLIGHTLOG_DATA_DIR"
+
+
+def default_data_dir() -> str:
+    """The user's data directory (``~/.local/share/flightlog`` on Linux)."""
+    try:
+        from platformdirs import user_data_dir
+
+        return user_data_dir("flightlog", appauthor=False)
+    except ImportError:  # platformdirs ships with the server extra; fall back to XDG
+        base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        return str(Path(base) / "flightlog")
+
+
+def _meta(env: str, help: str) -> dict[str, Any]:
+    return {"env": env, "help": help}
+
+
+@dataclass
+class Settings:
+    """Everything the collector process needs to know; ``repr`` hides nothing secret."""
+
+    data_dir: str = field(default_factory=default_data_dir, metadata=_meta(
+        DATA_DIR_ENV, "Directory for the embedded store, dev keys and spool."))
+    dsn: str = field(default="", metadata=_meta(
+        "FLIGHTLOG_DSN", "Storage DSN: chdb:///abs/path (default: <data dir>/store) or http://user:pass@host:8123/db."))
+    host: str = field(default="127.0.0.1", metadata=_meta("FLIGHTLOG_HOST", "Address the collector listens on."))
+    port: int = field(default=4318, metadata=_meta("FLIGHTLOG_PORT", "OTLP/HTTP and query API port."))
+    ui_port: int = field(default=8501, metadata=_meta("FLIGHTLOG_UI_PORT", "Port of the Streamlit UI."))
+    project: str = field(default="default", metadata=_meta(
+        "FLIGHTLOG_DEFAULT_PROJECT", "Project created (with an ingest and a read key) on first start."))
+    max_body_bytes: int = field(default=16 * 1024 * 1024, metadata=_meta(
+        "FLIGHTLOG_MAX_BODY_BYTES", "Largest accepted request body, before and after decompression (413 above)."))
+    batch_rows: int = field(default=5000, metadata=_meta(
+        "FLIGHTLOG_BATCH_ROWS", "The writer flushes when this many span rows are waiting."))
+    flush_interval_ms: int = field(default=200, metadata=_meta(
+        "FLIGHTLOG_FLUSH_INTERVAL_MS", "The writer flushes at least this often while rows are waiting."))
+    max_pending_rows: int = field(default=200_000, metadata=_meta(
+        "FLIGHTLOG_MAX_PENDING_ROWS", "Rows waiting for the writer before ingest answers 503 + Retry-After."))
+    prices_file: str = field(default="", metadata=_meta(
+        "FLIGHTLOG_PRICES_FILE", "JSON price table that replaces the shipped one (same format as collector/prices.json)."))
+
+    def __post_init__(self) -> None:
+        self.data_dir = str(Path(self.data_dir).expanduser().resolve())
+        if not self.dsn:
+            self.dsn = f"chdb://{Path(self.data_dir) / 'store'}"
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> "Settings":
+        """Defaults, then ``FLIGHTLOG_*`` variables, then non-None ``overrides``."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = os.environ.get(f.metadata["env"])
+            if raw is not None and raw != "":
+                if f.type in ("int", int):
+                    try:
+                        values[f.name] = int(raw)
+                    except ValueError as exc:
+                        raise ValueError(f"{f.metadata['env']} must be an integer, got {raw!r}") from exc
+                else:
+                    values[f.name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def setting_table() -> list[tuple[str, str, str, str]]:
+    """(name, env var, default, help) for every setting: the docs test reads this."""
+    out = []
+    for f in fields(Settings):
+        default = f.default if f.default_factory is MISSING else "(user data dir)"
+        out.append((f.name, f.metadata["env"], str(default), f.metadata["help"]))
+    return out
+

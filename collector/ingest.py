@@ -1,0 +1,90 @@
+"""OTLP/HTTP ingest routes: ``POST /v1/traces`` and ``POST /v1/logs``.
+
+Thin in the D4 sense: read a bounded body, authorise, call the pure decode/normalise
+functions, hand rows to the batch writer and answer once they are stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from starlette.concurrency import run_in_threadpool
+
+from . import logs as log_records
+from .auth import INGEST_ROLES
+from .decode import JSON, PROTOBUF, decode_logs, decode_traces, media_type
+from .errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from .pipeline import rows_from_spans
+
+router = APIRouter(tags=["ingest"])
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The request body, refusing (413) anything past ``max_bytes`` without buffering it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > max_bytes:
+                raise PayloadTooLarge(f"body of {declared} bytes exceeds the limit of {max_bytes} bytes")
+        except ValueError as exc:
+            raise BadRequest(f"Content-Length {declared!r} is not a number") from exc
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLarge(f"body exceeds the limit of {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _check_content_type(request: Request) -> str:
+    kind = media_type(request.headers.get("content-type"))
+    if kind not in (PROTOBUF, JSON):
+        raise UnsupportedMediaType(
+            f"Content-Type {request.headers.get('content-type') or '(none)'!r} is not supported; "
+            f"use {PROTOBUF} or {JSON}"
+        )
+    return kind
+
+
+def _answer(kind: str, message: Any) -> Response:
+    if kind == PROTOBUF:
+        return Response(message.SerializeToString(), media_type=PROTOBUF)
+    return Response(json.dumps({}), media_type=JSON)
+
+
+@router.post("/v1/traces", summary="OTLP/HTTP trace export (protobuf or JSON, optionally gzip)")
+async def export_traces(request: Request) -> Response:
+    """Store the spans of one export request; 200 means they are committed."""
+    collector = request.app.state.collector
+    key = collector.auth.require(request.headers, INGEST_ROLES)
+    kind = _check_content_type(request)
+    body = await read_body(request, collector.settings.max_body_bytes)
+    raw = await run_in_threadpool(
+        decode_traces, body, kind, request.headers.get("content-encoding"),
+        max_bytes=collector.settings.max_body_bytes,
+    )
+    rows = await run_in_threadpool(rows_from_spans, raw, project=key.project, prices=collector.prices)
+    await asyncio.wrap_future(collector.writer.submit(rows))
+    return _answer(kind, ExportTraceServiceResponse())
+
+
+@router.post("/v1/logs", summary="OTLP/HTTP log export: GenAI content events attached to their spans")
+async def export_logs(request: Request) -> Response:
+    """Store log records that carry a trace and span id (other records are ignored)."""
+    collector = request.app.state.collector
+    key = collector.auth.require(request.headers, INGEST_ROLES)
+    kind = _check_content_type(request)
+    body = await read_body(request, collector.settings.max_body_bytes)
+    records = await run_in_threadpool(
+        decode_logs, body, kind, request.headers.get("content-encoding"),
+        max_bytes=collector.settings.max_body_bytes,
+    )
+    await run_in_threadpool(log_records.store_records, collector.store, key.project, records)
+    return _answer(kind, ExportLogsServiceResponse())

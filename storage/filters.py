@@ -1,0 +1,93 @@
+"""Search filters as ``(sql_fragment, params)`` pairs (STYLE D3).
+
+Values are always bound parameters; column names come from the allow-lists below.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .errors import InvalidQuery
+
+# The searchable text: must be the exact expression of the `idx_text` text index.
+TEXT_EXPR = "concatWithSeparator(' ', InputText, OutputText, ToolArgs, ToolResult)"
+MODEL_EXPR = "if(ResponseModel != '', ResponseModel, RequestModel)"
+
+_EQUALS = {
+    "agent": "AgentName",
+    "agent_version": "AgentVersion",
+    "prompt_id": "PromptId",
+    "prompt_version": "PromptVersion",
+    "span_type": "SpanType",
+    "user": "UserId",
+    "session": "SessionId",
+    "trace_id": "TraceId",
+    "tool": "ToolName",
+}
+_STATUS = {"ok": "Ok", "error": "Error", "unset": "Unset"}
+SORTS = {
+    "time": "Timestamp",
+    "cost": "CostUsd",
+    "tokens": "InputTokens + OutputTokens",
+    "duration": "Duration",
+}
+# Letters and digits of any script: the same cut as the index's splitByNonAlpha tokenizer.
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def text_tokens(q: str) -> list[str]:
+    """Lower-cased words of a search box entry, as the text index stores them."""
+    return [t.lower() for t in _TOKEN.findall(q)]
+
+
+@dataclass
+class SpanFilter:
+    """What a span search asks for; every field optional."""
+
+    q: str = ""
+    start: datetime | None = None
+    end: datetime | None = None
+    model: str = ""
+    status: str = ""
+    equals: dict[str, str] = field(default_factory=dict)
+
+    def where(self, project: str) -> tuple[str, dict[str, Any]]:
+        """The WHERE clause (without the keyword) and its parameters."""
+        bits = ["Project = {project:String}"]
+        params: dict[str, Any] = {"project": project}
+        if self.q.strip():
+            tokens = text_tokens(self.q)
+            if tokens:
+                bits.append(f"hasAllTokens({TEXT_EXPR}, {{tokens:Array(String)}})")
+                params["tokens"] = tokens
+            else:  # punctuation only: no token to look up, fall back to a substring scan
+                bits.append(f"positionCaseInsensitiveUTF8({TEXT_EXPR}, {{needle:String}}) > 0")
+                params["needle"] = self.q.strip()
+        if self.start is not None:
+            bits.append("Timestamp >= {start:DateTime64(9)}")
+            params["start"] = self.start
+        if self.end is not None:
+            bits.append("Timestamp < {end:DateTime64(9)}")
+            params["end"] = self.end
+        if self.model:
+            bits.append("(RequestModel = {model:String} OR ResponseModel = {model:String})")
+            params["model"] = self.model
+        if self.status:
+            if self.status not in _STATUS:
+                raise InvalidQuery(f"status must be one of {sorted(_STATUS)}, got {self.status!r}")
+            bits.append("StatusCode = {status:String}")
+            params["status"] = _STATUS[self.status]
+        for i, (name, value) in enumerate(sorted(self.equals.items())):
+            if name not in _EQUALS:
+                raise InvalidQuery(f"unknown filter {name!r}; allowed: {sorted(_EQUALS)}")
+            if value == "":
+                continue
+            bits.append(f"{_EQUALS[name]} = {{f{i}:String}}")
+            params[f"f{i}"] = value
+        return " AND ".join(bits), params
+
+
+FILTER_NAMES: tuple[str, ...] = tuple(sorted(_EQUALS))

@@ -1,0 +1,108 @@
+"""Projects and API keys. Only SHA-256 hashes of keys are stored.
+
+A key looks like ``fl_<role>_<random>``; the role in the prefix is for humans only, the
+stored row is what counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from .errors import InvalidQuery
+from .store import Store
+
+ROLES = ("ingest", "engineer", "auditor", "admin")
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """A stored key, without its secret."""
+
+    key_id: str
+    project: str
+    role: str
+    name: str
+    revoked: bool
+    created_at: datetime
+
+
+def hash_key(secret: str) -> str:
+    """The stored form of a key."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def ensure_project(store: Store, project: str) -> None:
+    """Create the project if it does not exist (idempotent)."""
+    validate_project(project)
+    if not store.query_rows("SELECT 1 FROM projects WHERE Name = {p:String} LIMIT 1", {"p": project}):
+        store.insert("projects", [[project]], ["Name"])
+
+
+def validate_project(project: str) -> None:
+    if not project or len(project) > 64 or not all(c.isalnum() or c in "-_." for c in project):
+        raise InvalidQuery(f"project name must be 1-64 letters, digits, '-', '_' or '.', got {project!r}")
+
+
+def create_key(store: Store, project: str, role: str, name: str = "") -> tuple[KeyRecord, str]:
+    """Create a key; returns the record and the secret (shown once, never stored)."""
+    if role not in ROLES:
+        raise InvalidQuery(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    ensure_project(store, project)
+    secret = f"fl_{role}_{secrets.token_urlsafe(24)}"
+    key_id = hash_key(secret)[:12]
+    now = datetime.now(timezone.utc)
+    store.insert(
+        "api_keys",
+        [[key_id, hash_key(secret), project, role, name, 0, now, now]],
+        ["KeyId", "KeyHash", "Project", "Role", "Name", "Revoked", "CreatedAt", "UpdatedAt"],
+    )
+    return KeyRecord(key_id, project, role, name, False, now), secret
+
+
+_SELECT = (
+    "SELECT KeyId, Project, Role, Name, Revoked, CreatedAt FROM api_keys"
+    " ORDER BY UpdatedAt DESC LIMIT 1 BY KeyId"
+)
+
+
+def _record(row: tuple) -> KeyRecord:
+    return KeyRecord(row[0], row[1], row[2], row[3], bool(row[4]), row[5])
+
+
+def find_key(store: Store, secret: str) -> KeyRecord | None:
+    """The latest state of the key with this secret, or None."""
+    rows = store.query_rows(
+        "SELECT KeyId, Project, Role, Name, Revoked, CreatedAt FROM api_keys"
+        " WHERE KeyHash = {h:String} ORDER BY UpdatedAt DESC LIMIT 1",
+        {"h": hash_key(secret)},
+    )
+    return _record(rows[0]) if rows else None
+
+
+def list_keys(store: Store, project: str | None = None) -> list[KeyRecord]:
+    """Every key (latest state), optionally of one project, oldest first."""
+    records = [_record(r) for r in store.query_rows(_SELECT)]
+    if project:
+        records = [r for r in records if r.project == project]
+    return sorted(records, key=lambda r: r.created_at)
+
+
+def revoke_key(store: Store, key_id: str) -> KeyRecord:
+    """Mark a key revoked (a newer row); raises InvalidQuery for an unknown id."""
+    rows = store.query_rows(
+        "SELECT KeyId, KeyHash, Project, Role, Name, CreatedAt FROM api_keys"
+        " WHERE KeyId = {k:String} ORDER BY UpdatedAt DESC LIMIT 1",
+        {"k": key_id},
+    )
+    if not rows:
+        raise InvalidQuery(f"no key with id {key_id!r}")
+    kid, khash, project, role, name, created = rows[0]
+    store.insert(
+        "api_keys",
+        [[kid, khash, project, role, name, 1, created, datetime.now(timezone.utc)]],
+        ["KeyId", "KeyHash", "Project", "Role", "Name", "Revoked", "CreatedAt", "UpdatedAt"],
+    )
+    return KeyRecord(kid, project, role, name, True, created)

@@ -1,0 +1,43 @@
+"""Log records attached to spans: write a batch, read those of one trace."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .store import Store
+
+LOG_COLUMNS = (
+    "Project", "TraceId", "SpanId", "Timestamp", "EventName", "SeverityText", "Body", "Attributes", "ScopeName",
+)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def insert_log_records(store: Store, project: str, records: list[dict[str, Any]]) -> int:
+    """Store the records that name a span; returns how many were stored."""
+    rows = [
+        [
+            project, r["trace_id"], r["span_id"], r["time_ns"], r["event_name"], r["severity_text"],
+            "" if r["body"] is None else _text(r["body"]),
+            {k: _text(v) for k, v in r["attributes"].items()},
+            r["scope_name"],
+        ]
+        for r in records
+        if r["trace_id"] and r["span_id"]
+    ]
+    store.insert("log_records", rows, LOG_COLUMNS)
+    return len(rows)
+
+
+def logs_for_trace(store: Store, project: str, trace_id: str, *, limit: int = 10_000) -> list[dict[str, Any]]:
+    """Every stored record of one trace, oldest first, de-duplicated."""
+    return store.query(
+        "SELECT SpanId AS span_id, toUnixTimestamp64Nano(Timestamp) AS time_ns, EventName AS event_name,"
+        " Body AS body, Attributes AS attributes FROM log_records"
+        " WHERE Project = {project:String} AND TraceId = {trace_id:String}"
+        " ORDER BY Timestamp LIMIT 1 BY SpanId, Timestamp, EventName, Body LIMIT {limit:UInt32}",
+        {"project": project, "trace_id": trace_id, "limit": limit},
+    )

@@ -1,0 +1,57 @@
+"""Apply the versioned ``migrations/NNNN_name.sql`` files once each, in order.
+
+Applied versions are recorded in ``schema_migrations`` so a restart only runs new files.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+from .store import Store
+
+_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def migration_files() -> list[tuple[int, str, str]]:
+    """(version, file name, SQL text) for every shipped migration, in version order."""
+    found = []
+    for entry in resources.files("flightlog.storage.migrations").iterdir():
+        match = _FILE.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a migration file on ``;`` at line ends, dropping ``--`` comment lines."""
+    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
+    statements, current = [], []
+    for line in lines:
+        current.append(line)
+        if line.rstrip().endswith(";"):
+            statements.append("\n".join(current).rstrip().rstrip(";").strip())
+            current = []
+    tail = "\n".join(current).strip()
+    if tail:
+        statements.append(tail)
+    return [s for s in statements if s]
+
+
+def apply_migrations(store: Store) -> list[int]:
+    """Apply pending migrations; return the versions applied by this call."""
+    store.command(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(Version UInt32, Name String, AppliedAt DateTime64(3) DEFAULT now64(3)) "
+        "ENGINE = ReplacingMergeTree ORDER BY Version"
+    )
+    done = {row[0] for row in store.query_rows("SELECT Version FROM schema_migrations")}
+    applied = []
+    for version, name, sql in migration_files():
+        if version in done:
+            continue
+        for statement in split_statements(sql):
+            store.command(statement)
+        store.insert("schema_migrations", [[version, name]], ["Version", "Name"])
+        applied.append(version)
+    return applied
