@@ -1,0 +1,360 @@
+"""Normalisation of decoded spans into rows of the `spans` table (docs/internals.md §2, §3).
+
+`normalise(raw, project=...)` is a pure function: it keeps every raw attribute (stringified,
+in ResourceAttributes / SpanAttributes) and extracts the agent columns from whichever
+convention the span follows. When several conventions say the same thing the precedence is
+flightlog.* > gen_ai.* > OpenInference > OpenLLMetry (Traceloop) > Langfuse, and span
+attributes win over resource attributes (DESIGN.md §4). Message content is rendered into
+searchable text by `_content`.
+
+`apply_log_records(row, records)` merges content that arrived as OTLP log records (the
+official GenAI instrumentations emit it that way) into an already normalised row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from . import _content
+from ._content import stringify, to_float, to_int
+
+SPAN_KINDS = ("Unspecified", "Internal", "Server", "Client", "Producer", "Consumer")
+STATUS_CODES = ("Unset", "Ok", "Error")
+SPAN_TYPES = ("agent", "llm", "tool", "retrieval", "checkpoint", "embedding", "other")
+
+#: Columns of `spans` filled by `normalise`, in table order (IngestTime is set by storage).
+COLUMNS = (
+    "Timestamp", "TraceId", "SpanId", "ParentSpanId", "TraceState", "SpanName", "SpanKind",
+    "ServiceName", "ResourceAttributes", "ScopeName", "ScopeVersion", "SpanAttributes",
+    "Duration", "StatusCode", "StatusMessage",
+    "Events.Timestamp", "Events.Name", "Events.Attributes",
+    "Links.TraceId", "Links.SpanId", "Links.TraceState", "Links.Attributes",
+    "Project", "SpanType", "Operation", "AgentName", "AgentVersion", "Provider",
+    "RequestModel", "ResponseModel", "PromptId", "PromptVersion", "PromptHash",
+    "InputTokens", "OutputTokens", "CostUsd", "CostSource", "PriceVersion",
+    "InputText", "OutputText", "ToolName", "ToolCallId", "ToolArgs", "ToolResult",
+    "UserId", "SessionId", "CheckpointTier", "CheckpointDecision", "Approver", "Violation",
+    "ErrorType", "FinishReason", "ChainHash",
+)
+
+_OPERATION_TYPES = {
+    "chat": "llm", "text_completion": "llm", "generate_content": "llm",
+    "embeddings": "embedding", "execute_tool": "tool",
+    "invoke_agent": "agent", "create_agent": "agent", "retrieval": "retrieval",
+}
+_OPENINFERENCE_TYPES = {
+    "LLM": "llm", "TOOL": "tool", "AGENT": "agent", "CHAIN": "agent",
+    "RETRIEVER": "retrieval", "RERANKER": "retrieval", "EMBEDDING": "embedding",
+}
+_TRACELOOP_TYPES = {"workflow": "agent", "agent": "agent", "tool": "tool", "task": "other"}
+_LANGFUSE_TYPES = {"generation": "llm", "agent": "agent", "chain": "agent", "tool": "tool",
+                   "retriever": "retrieval", "embedding": "embedding"}
+# Operation name for spans whose convention names no operation (GenAI operation names).
+_TYPE_OPERATIONS = {
+    "llm": "chat", "embedding": "embeddings", "tool": "execute_tool",
+    "agent": "invoke_agent", "retrieval": "retrieval",
+}
+
+# Candidate keys per column, in precedence order.
+_PROVIDER = ("flightlog.provider", "gen_ai.provider.name", "gen_ai.system",
+             "llm.provider", "llm.system", "llm.vendor")
+_REQUEST_MODEL = ("flightlog.request.model", "gen_ai.request.model", "llm.model_name",
+                  "embedding.model_name", "llm.request.model",
+                  "langfuse.observation.model.name")
+_RESPONSE_MODEL = ("flightlog.response.model", "gen_ai.response.model", "llm.model_name",
+                   "embedding.model_name", "llm.response.model",
+                   "langfuse.observation.model.name")
+_INPUT_TOKENS = ("flightlog.usage.input_tokens", "gen_ai.usage.input_tokens",
+                 "gen_ai.usage.prompt_tokens", "llm.token_count.prompt",
+                 "llm.usage.prompt_tokens")
+_OUTPUT_TOKENS = ("flightlog.usage.output_tokens", "gen_ai.usage.output_tokens",
+                  "gen_ai.usage.completion_tokens", "llm.token_count.completion",
+                  "llm.usage.completion_tokens")
+_PROMPT_ID = ("flightlog.prompt.id", "gen_ai.prompt.name",
+              "langfuse.observation.prompt.name", "traceloop.prompt.key")
+_PROMPT_VERSION = ("flightlog.prompt.version", "llm.prompt_template.version",
+                   "langfuse.observation.prompt.version", "traceloop.prompt.version")
+_PROMPT_HASH = ("flightlog.prompt.hash", "traceloop.prompt.version_hash")
+_USER = ("flightlog.user.id", "user.id", "enduser.id", "langfuse.user.id",
+         "traceloop.association.properties.user_id")
+_SESSION = ("flightlog.session.id", "gen_ai.conversation.id", "session.id",
+            "langfuse.session.id", "traceloop.association.properties.session_id")
+_COST = ("flightlog.cost.usd", "gen_ai.usage.cost")
+_FINISH = ("gen_ai.response.finish_reasons", "llm.finish_reason",
+           "llm.response.finish_reason", "gen_ai.completion.0.finish_reason")
+
+
+def normalise(raw: Mapping[str, Any], *, project: str) -> dict[str, Any]:
+    """One `spans` row for one decoded span (RawSpan, internals.md §1).
+
+    Every column of `COLUMNS` is present: "" / 0 / {} / [] when nothing maps to it.
+    `Timestamp` is the start in integer nanoseconds and `Duration` is in nanoseconds.
+    CostSource is "client" when the span carries its own cost, else "none" until pricing.
+    """
+    attrs: Mapping[str, Any] = raw.get("attributes") or {}
+    resource: Mapping[str, Any] = raw.get("resource") or {}
+    events = list(raw.get("events") or [])
+    links = list(raw.get("links") or [])
+    start_ns, end_ns = int(raw.get("start_ns") or 0), int(raw.get("end_ns") or 0)
+    status_code = int(raw.get("status_code") or 0)
+    parent = raw.get("parent_span_id") or ""
+
+    kind = span_type(attrs, parent_span_id=parent)
+    tool = _tool_fields(attrs, kind)
+    input_text, output_text = _content.span_texts(attrs, events, kind=kind,
+                                                  tool_args=tool["args"],
+                                                  tool_result=tool["result"])
+    cost = _client_cost(attrs)
+    return {
+        "Timestamp": start_ns,
+        "TraceId": raw.get("trace_id") or "",
+        "SpanId": raw.get("span_id") or "",
+        "ParentSpanId": parent,
+        "TraceState": raw.get("trace_state") or "",
+        "SpanName": raw.get("name") or "",
+        "SpanKind": _enum_name(SPAN_KINDS, raw.get("kind")),
+        "ServiceName": _text(resource.get("service.name")),
+        "ResourceAttributes": _string_map(resource),
+        "ScopeName": raw.get("scope_name") or "",
+        "ScopeVersion": raw.get("scope_version") or "",
+        "SpanAttributes": _string_map(attrs),
+        "Duration": max(0, end_ns - start_ns),
+        "StatusCode": _enum_name(STATUS_CODES, status_code, default="Unset"),
+        "StatusMessage": raw.get("status_message") or "",
+        "Events.Timestamp": [int(e.get("time_ns") or 0) for e in events],
+        "Events.Name": [e.get("name") or "" for e in events],
+        "Events.Attributes": [_string_map(e.get("attributes") or {}) for e in events],
+        "Links.TraceId": [link.get("trace_id") or "" for link in links],
+        "Links.SpanId": [link.get("span_id") or "" for link in links],
+        "Links.TraceState": [link.get("trace_state") or "" for link in links],
+        "Links.Attributes": [_string_map(link.get("attributes") or {}) for link in links],
+        "Project": project,
+        "SpanType": kind,
+        "Operation": _first_text(attrs, ("flightlog.operation", "gen_ai.operation.name",
+                                         "llm.request.type"))
+        or _TYPE_OPERATIONS.get(kind, ""),
+        "AgentName": _agent_name(attrs, resource, kind),
+        "AgentVersion": _first_text(attrs, ("flightlog.agent.version", "gen_ai.agent.version",
+                                            "agent.version"))
+        or _first_text(resource, ("flightlog.agent.version", "gen_ai.agent.version",
+                                  "service.version")),
+        "Provider": _first_text(attrs, _PROVIDER),
+        "RequestModel": _first_text(attrs, _REQUEST_MODEL),
+        "ResponseModel": _first_text(attrs, _RESPONSE_MODEL),
+        "PromptId": _first_text(attrs, _PROMPT_ID),
+        "PromptVersion": _first_text(attrs, _PROMPT_VERSION),
+        "PromptHash": _first_text(attrs, _PROMPT_HASH),
+        "InputTokens": _tokens(attrs, _INPUT_TOKENS, "input"),
+        "OutputTokens": _tokens(attrs, _OUTPUT_TOKENS, "output"),
+        "CostUsd": cost if cost is not None else 0.0,
+        "CostSource": "client" if cost is not None else "none",
+        "PriceVersion": "",
+        "InputText": input_text,
+        "OutputText": output_text,
+        "ToolName": tool["name"],
+        "ToolCallId": tool["call_id"],
+        "ToolArgs": tool["args"],
+        "ToolResult": tool["result"],
+        "UserId": _first_text(attrs, _USER) or _first_text(resource, ("user.id", "enduser.id")),
+        "SessionId": _first_text(attrs, _SESSION),
+        "CheckpointTier": min(255, max(0, to_int(attrs.get("flightlog.checkpoint.tier")) or 0)),
+        "CheckpointDecision": _text(attrs.get("flightlog.checkpoint.decision")),
+        "Approver": _text(attrs.get("flightlog.checkpoint.approver")),
+        "Violation": _text(attrs.get("flightlog.limit.violation")),
+        "ErrorType": _error_type(attrs, events, status_code),
+        "FinishReason": _finish_reason(attrs),
+        "ChainHash": "",
+    }
+
+
+def span_type(attrs: Mapping[str, Any], *, parent_span_id: str = "") -> str:
+    """The SpanType column: the first convention that classifies the span wins."""
+    declared = _text(attrs.get("flightlog.span.type")).lower()
+    if declared in SPAN_TYPES:
+        return declared
+    for key, table in (("gen_ai.operation.name", _OPERATION_TYPES),
+                       ("openinference.span.kind", _OPENINFERENCE_TYPES),
+                       ("traceloop.span.kind", _TRACELOOP_TYPES),
+                       ("langfuse.observation.type", _LANGFUSE_TYPES)):
+        value = _text(attrs.get(key))
+        mapped = table.get(value.upper() if table is _OPENINFERENCE_TYPES else value.lower())
+        if mapped:
+            return mapped
+    request_type = _text(attrs.get("llm.request.type"))
+    if request_type:
+        return "embedding" if request_type == "embedding" else "llm"
+    if any(key.startswith("flightlog.checkpoint.") for key in attrs):
+        return "checkpoint"
+    if not parent_span_id and _text(attrs.get("gen_ai.agent.name")):
+        return "agent"
+    return "other"
+
+
+def log_record_contribution(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What one decoded OTLP log record adds to its span.
+
+    `record` holds `trace_id`, `span_id`, `event_name`, `attributes` (dict), `body` (decoded
+    AnyValue or None) and optionally `time_ns` / `observed_time_ns`. Returns
+    `{"input_text": str, "output_text": str, "event": {"time_ns", "name", "attributes"}}`:
+    the rendered content (GenAI `gen_ai.client.inference.operation.details`, or the older
+    per-message events `gen_ai.*.message` / `gen_ai.choice`) and the record as a span event
+    (its body, if any, JSON-encoded under the attribute `body`).
+    """
+    name = record.get("event_name") or ""
+    attributes = dict(record.get("attributes") or {})
+    body = record.get("body")
+    input_text, output_text = _content.render_event(name, body, attributes)
+    event_attributes = dict(attributes)
+    if body not in (None, "", {}, []):
+        event_attributes["body"] = body
+    time_ns = record.get("time_ns") or record.get("observed_time_ns") or 0
+    return {
+        "input_text": input_text,
+        "output_text": output_text,
+        "event": {"time_ns": int(time_ns), "name": name, "attributes": event_attributes},
+    }
+
+
+def apply_log_records(row: Mapping[str, Any], records: Iterable[Mapping[str, Any]]) -> dict:
+    """A copy of `row` with the content and events of its span's log records merged in.
+
+    Records are taken in time order. Their text fills InputText / OutputText only where the
+    span itself had none (the current GenAI instrumentation sends the same content on both),
+    and every record is appended to Events.*. The caller matches records to the row by
+    trace_id/span_id; a record that arrives after its row is stored needs a re-insert of
+    the row (ReplacingMergeTree keeps the latest).
+    """
+    ordered = sorted(records, key=lambda r: int(r.get("time_ns") or r.get("observed_time_ns")
+                                                or 0))
+    contributions = [log_record_contribution(record) for record in ordered]
+    merged = dict(row)
+    for side, column in (("input_text", "InputText"), ("output_text", "OutputText")):
+        if not merged.get(column):
+            merged[column] = "\n".join(c[side] for c in contributions if c[side])
+    merged["Events.Timestamp"] = list(row.get("Events.Timestamp") or []) + [
+        c["event"]["time_ns"] for c in contributions]
+    merged["Events.Name"] = list(row.get("Events.Name") or []) + [
+        c["event"]["name"] for c in contributions]
+    merged["Events.Attributes"] = list(row.get("Events.Attributes") or []) + [
+        _string_map(c["event"]["attributes"]) for c in contributions]
+    return merged
+
+
+# --- column helpers -------------------------------------------------------------------
+
+
+def _tool_fields(attrs: Mapping[str, Any], kind: str) -> dict[str, str]:
+    """ToolName / ToolCallId / ToolArgs / ToolResult (OpenInference: from input/output.value)."""
+    is_tool = kind == "tool"
+    traceloop_tool = is_tool and _text(attrs.get("traceloop.span.kind")) == "tool"
+    name = _first_text(attrs, ("flightlog.tool.name", "gen_ai.tool.name", "tool.name"))
+    if not name and traceloop_tool:
+        name = _text(attrs.get("traceloop.entity.name"))
+    args = _first_text(attrs, ("flightlog.tool.args", "gen_ai.tool.call.arguments"))
+    result = _first_text(attrs, ("flightlog.tool.result", "gen_ai.tool.call.result"))
+    if is_tool:
+        args = args or _first_text(attrs, ("input.value", "traceloop.entity.input"))
+        result = result or _first_text(attrs, ("output.value", "traceloop.entity.output"))
+    return {
+        "name": name,
+        "call_id": _first_text(attrs, ("flightlog.tool.call.id", "gen_ai.tool.call.id",
+                                       "tool_call.id")),
+        "args": args,
+        "result": result,
+    }
+
+
+def _agent_name(attrs: Mapping[str, Any], resource: Mapping[str, Any], kind: str) -> str:
+    name = (_first_text(attrs, ("flightlog.agent.name", "gen_ai.agent.name", "agent.name"))
+            or _first_text(resource, ("flightlog.agent.name", "gen_ai.agent.name")))
+    if not name and kind == "agent":
+        name = _text(resource.get("service.name"))
+    return name
+
+
+def _tokens(attrs: Mapping[str, Any], keys: tuple[str, ...], langfuse_key: str) -> int:
+    for key in keys:
+        count = to_int(attrs.get(key))
+        if count is not None:
+            return max(0, count)
+    usage = _content.parse_json(attrs.get("langfuse.observation.usage_details"))
+    if isinstance(usage, dict):
+        return max(0, to_int(usage.get(langfuse_key)) or 0)
+    return 0
+
+
+def _client_cost(attrs: Mapping[str, Any]) -> float | None:
+    """Cost sent by the client, in USD, or None when the span carries none."""
+    for key in _COST:
+        cost = to_float(attrs.get(key))
+        if cost is not None and cost >= 0:
+            return cost
+    details = _content.parse_json(attrs.get("langfuse.observation.cost_details"))
+    if isinstance(details, dict) and details:
+        total = to_float(details.get("total"))
+        if total is None:
+            parts = [to_float(value) for value in details.values()]
+            total = sum(p for p in parts if p is not None) if any(
+                p is not None for p in parts) else None
+        if total is not None and total >= 0:
+            return total
+    cost = to_float(attrs.get("llm.usage.cost"))
+    return cost if cost is not None and cost >= 0 else None
+
+
+def _error_type(attrs: Mapping[str, Any], events: list[Mapping[str, Any]],
+                status_code: int) -> str:
+    declared = _text(attrs.get("error.type"))
+    if declared:
+        return declared
+    for event in events:
+        if event.get("name") == "exception":
+            exception_type = _text((event.get("attributes") or {}).get("exception.type"))
+            if exception_type:
+                return exception_type
+    exception_type = _text(attrs.get("exception.type"))
+    if exception_type:
+        return exception_type
+    return "error" if status_code == 2 else ""
+
+
+def _finish_reason(attrs: Mapping[str, Any]) -> str:
+    for key in _FINISH:
+        value = _content.parse_json(attrs.get(key))
+        if isinstance(value, list):
+            value = value[0] if value else None
+        reason = _text(value)
+        if reason:
+            return reason
+    outputs = _content.parse_json(attrs.get("gen_ai.output.messages"))
+    if isinstance(outputs, list):  # streaming spans have it only inside the messages
+        for message in outputs:
+            if isinstance(message, dict) and _text(message.get("finish_reason")):
+                return _text(message.get("finish_reason"))
+    return ""
+
+
+# --- small value helpers ----------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    """Column text of an attribute value: "" for None, JSON for non-strings."""
+    return "" if value is None else stringify(value)
+
+
+def _first_text(attrs: Mapping[str, Any], keys: Iterable[str]) -> str:
+    for key in keys:
+        text = _text(attrs.get(key))
+        if text:
+            return text
+    return ""
+
+
+def _string_map(attrs: Mapping[str, Any]) -> dict[str, str]:
+    return {str(key): stringify(value) for key, value in attrs.items()}
+
+
+def _enum_name(names: tuple[str, ...], value: Any, default: str = "Unspecified") -> str:
+    index = to_int(value)
+    return names[index] if index is not None and 0 <= index < len(names) else default

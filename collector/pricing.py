@@ -1,0 +1,214 @@
+"""Cost of LLM spans from a versioned price table (docs/internals.md §2).
+
+The table ships as `prices.json` next to this module; an operator may point the collector at
+another file (the caller reads the environment and passes the path). Its shape::
+
+    {"version": "2026-11-01",
+     "models": [{"match": "gpt-4o-mini*", "input_per_mtok": 0.15, "output_per_mtok": 0.6,
+                 "cached_input_per_mtok": 0.075}, ...]}
+
+Prices are USD per million tokens. `match` is a case-insensitive glob (`*`, `?`, `[...]`)
+over the model name; when several match, the one with the most literal characters wins, so
+`gpt-4o-mini*` beats `gpt-4o*` for `gpt-4o-mini-2024-07-18`. A provider prefix such as
+`openai/`, `models/` or Bedrock's `anthropic.` is ignored when matching.
+
+Usage::
+
+    table = load_prices()          # or load_prices("/etc/flightlog/prices.json")
+    table.price(row)               # sets CostUsd, CostSource, PriceVersion in place
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, MutableMapping
+
+DEFAULT_PRICES_PATH = Path(__file__).with_name("prices.json")
+
+# SpanAttributes keys that count the cached part of the input tokens (priced at the cached
+# rate when the table has one). Input token counts include cached tokens (OpenAI, GenAI).
+_CACHED_INPUT_KEYS = (
+    "gen_ai.usage.cache_read.input_tokens",
+    "gen_ai.usage.cache_read_input_tokens",
+    "llm.token_count.prompt_details.cache_read",
+    "llm.usage.cache_read_input_tokens",
+)
+_PROVIDER_PREFIX = re.compile(
+    r"^(?:[a-z]{2,4}\.)?(?:anthropic|amazon|meta|mistral|cohere|ai21|google)\.")
+_GLOB_SYNTAX = re.compile(r"\[[^\]]*\]|[*?]")
+_CACHE_LIMIT = 4096
+_ENTRY_KEYS = {"match", "input_per_mtok", "output_per_mtok", "cached_input_per_mtok", "note"}
+
+
+@dataclass(frozen=True)
+class ModelPrice:
+    """One row of the price table: a glob over model names and its per-million prices."""
+
+    match: str
+    input_per_mtok: float
+    output_per_mtok: float
+    cached_input_per_mtok: float | None = None
+
+    @property
+    def specificity(self) -> int:
+        """Number of literal (non-wildcard) characters: the more, the more specific."""
+        return len(_GLOB_SYNTAX.sub("", self.match))
+
+    def cost(self, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0) -> float:
+        """USD for the given token counts (cached tokens are part of input_tokens)."""
+        cached = min(max(cached_input_tokens, 0), input_tokens)
+        cached_rate = (self.cached_input_per_mtok if self.cached_input_per_mtok is not None
+                       else self.input_per_mtok)
+        usd = ((input_tokens - cached) * self.input_per_mtok + cached * cached_rate
+               + output_tokens * self.output_per_mtok) / 1_000_000
+        return round(usd, 12)
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    """A loaded, validated price table. Build it with `load_prices`."""
+
+    version: str
+    models: tuple[ModelPrice, ...]
+    _cache: dict[str, ModelPrice | None] = field(default_factory=dict, repr=False,
+                                                 compare=False)
+
+    def __post_init__(self) -> None:
+        # Most specific first; exact names before globs of equal length; then file order.
+        ordered = sorted(self.models,
+                         key=lambda m: (-m.specificity, bool(_GLOB_SYNTAX.search(m.match))))
+        object.__setattr__(self, "models", tuple(ordered))
+
+    def lookup(self, model: str) -> ModelPrice | None:
+        """The most specific entry matching `model`, or None."""
+        name = normalise_model_name(model)
+        if not name:
+            return None
+        if name not in self._cache:
+            if len(self._cache) >= _CACHE_LIMIT:  # model names come from clients: stay bounded
+                self._cache.clear()
+            self._cache[name] = next(
+                (m for m in self.models if fnmatch.fnmatchcase(name, m.match.lower())), None)
+        return self._cache[name]
+
+    def price(self, row: MutableMapping[str, Any]) -> None:
+        """Set CostUsd / CostSource / PriceVersion on a normalised span row, in place.
+
+        - CostSource "client" (the span sent its own cost): the row is left untouched.
+        - no input or output tokens: cost 0, source "none" (nothing to price).
+        - tokens and a model found in the table (ResponseModel, else RequestModel):
+          source "computed".
+        - tokens but no model, or a model not in the table: cost 0, source "unknown"
+          (re-priceable later: PriceVersion says which table did not know it).
+        """
+        if row.get("CostSource") == "client":
+            return
+        input_tokens = _count(row.get("InputTokens"))
+        output_tokens = _count(row.get("OutputTokens"))
+        if input_tokens == 0 and output_tokens == 0:
+            row.update(CostUsd=0.0, CostSource="none", PriceVersion="")
+            return
+        model = row.get("ResponseModel") or row.get("RequestModel") or ""
+        entry = self.lookup(model)
+        if entry is None:
+            row.update(CostUsd=0.0, CostSource="unknown", PriceVersion=self.version)
+            return
+        cost = entry.cost(input_tokens, output_tokens, _cached_tokens(row))
+        row.update(CostUsd=cost, CostSource="computed", PriceVersion=self.version)
+
+
+def normalise_model_name(model: str) -> str:
+    """Model name as matched against the table: lower case, provider prefix removed."""
+    name = (model or "").strip().lower()
+    name = name.rsplit("/", 1)[-1]
+    return _PROVIDER_PREFIX.sub("", name)
+
+
+def load_prices(path: str | Path | None = None) -> PriceTable:
+    """Load and validate a price table; the shipped `prices.json` when `path` is None.
+
+    Raises ValueError naming the file and the problem when the file cannot be read, is not
+    JSON, or does not have the documented shape.
+    """
+    source = Path(path) if path is not None else DEFAULT_PRICES_PATH
+    try:
+        text = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"price table {source}: cannot be read: {exc}") from exc
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"price table {source}: not valid JSON: {exc}") from exc
+    try:
+        return parse_prices(data)
+    except ValueError as exc:
+        raise ValueError(f"price table {source}: {exc}") from exc
+
+
+def parse_prices(data: Any) -> PriceTable:
+    """A PriceTable from already decoded JSON; ValueError says what is wrong."""
+    if not isinstance(data, Mapping):
+        raise ValueError("top level must be an object with 'version' and 'models'")
+    version = data.get("version")
+    if not isinstance(version, str) or not version.strip():
+        raise ValueError("'version' must be a non-empty string")
+    entries = data.get("models")
+    if not isinstance(entries, list) or not entries:
+        raise ValueError("'models' must be a non-empty list")
+    models, seen = [], set()
+    for index, entry in enumerate(entries):
+        where = f"models[{index}]"
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"{where} must be an object")
+        unknown = set(entry) - _ENTRY_KEYS
+        if unknown:
+            raise ValueError(f"{where} has unknown keys {sorted(unknown)}")
+        match = entry.get("match")
+        if not isinstance(match, str) or not match.strip():
+            raise ValueError(f"{where}: 'match' must be a non-empty string")
+        if match.lower() in seen:
+            raise ValueError(f"{where}: duplicate match pattern {match!r}")
+        seen.add(match.lower())
+        where = f"{where} ({match!r})"
+        cached = entry.get("cached_input_per_mtok")
+        models.append(ModelPrice(
+            match=match.strip(),
+            input_per_mtok=_price(entry.get("input_per_mtok"), f"{where}: 'input_per_mtok'"),
+            output_per_mtok=_price(entry.get("output_per_mtok"), f"{where}: 'output_per_mtok'"),
+            cached_input_per_mtok=(None if cached is None else
+                                   _price(cached, f"{where}: 'cached_input_per_mtok'")),
+        ))
+    return PriceTable(version=version.strip(), models=tuple(models))
+
+
+def _price(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{what} must be a number, got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{what} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool):
+        return 0
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _cached_tokens(row: Mapping[str, Any]) -> int:
+    attrs = row.get("SpanAttributes") or {}
+    for key in _CACHED_INPUT_KEYS:
+        if key in attrs:
+            try:
+                return max(0, int(float(attrs[key])))
+            except (TypeError, ValueError):
+                continue
+    return 0
