@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install everything the tests need (Python extras, Debian's Chromium for the browser tests)
+# and run the whole suite. .ci/run calls exactly this; so does README.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
+        echo "Installing Debian chromium for the browser tests…"
+        apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "warning: chromium is not installed and cannot be installed here; browser tests will be skipped" >&2
+    fi
+fi
+exec python -m pytest "$@"
