@@ -8,6 +8,7 @@ Keys created later with ``flightlog keys create`` are shown once and never writt
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from flightlog.storage import Store
 from flightlog.storage.keys import create_key, ensure_project, list_keys
 
 DEV_KEYS_FILE = "dev-keys.json"
+log = logging.getLogger(__name__)
 
 
 def dev_keys_path(data_dir: str) -> Path:
@@ -36,6 +38,8 @@ def bootstrap(store: Store, data_dir: str, project: str) -> dict[str, str]:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(keys, fh, indent=2)
+        # Printed once so a server deployment (docker compose logs) can pick the first keys up.
+        log.warning("created project %r with ingest key %s and read key %s (kept in %s)", project, ingest, read, path)
         return keys
     if path.exists():
         return json.loads(path.read_text(encoding="utf-8"))

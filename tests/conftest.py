@@ -153,3 +153,101 @@ def fixture_bytes(name: str) -> bytes:
     if not path.exists():
         pytest.fail(f"fixture {path} is missing: the shared fixtures must sit beside the checkout")
     return path.read_bytes()
+
+
+HTML_TEXT = "<script>alert(1)</script><b>bold</b> quokka"
+
+
+@dataclass
+class SeededStack:
+    """A collector loaded with the demo traces plus one trace whose text is hostile HTML."""
+
+    collector: RunningCollector
+    api_url: str
+    read_key: str
+    ingest_key: str
+    search_word: str
+    trace_id: str  # the HTML trace
+    incident_trace_id: str
+    incident_prompt_version: str
+
+
+def _send_html_trace(collector: RunningCollector) -> str:
+    """One agent run whose LLM span carries HTML, exported with the real OTLP/HTTP exporter."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "html-bot"}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(
+        endpoint=f"{collector.url}/v1/traces", headers={"x-api-key": collector.ingest_key})))
+    tracer = provider.get_tracer("tests")
+    with tracer.start_as_current_span("invoke_agent html-bot") as root:
+        root.set_attributes({"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "html-bot"})
+        with tracer.start_as_current_span("chat gpt-4o-mini") as llm:
+            llm.set_attributes({
+                "gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o-mini",
+                "gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 5,
+                "gen_ai.input.messages": json.dumps([{"role": "user", "parts": [{"type": "text", "content": HTML_TEXT}]}]),
+                "gen_ai.output.messages": json.dumps([{"role": "assistant", "parts": [{"type": "text", "content": HTML_TEXT}]}]),
+            })
+        trace_id = format(root.get_span_context().trace_id, "032x")
+    provider.shutdown()
+    return trace_id
+
+
+@pytest.fixture(scope="session")
+def seeded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeededStack]:
+    """One collector for the session with the demo data (sent over OTLP/HTTP) and an HTML trace."""
+    from flightlog.collector import demo
+
+    running = start_collector(tmp_path_factory.mktemp("seeded"))
+    for request in demo.build_demo_requests():
+        resp = running.post("/v1/traces", request.SerializeToString(), "application/x-protobuf")
+        assert resp.status_code == 200, resp.text
+    trace_id = _send_html_trace(running)
+    running.wait_for_trace(trace_id, 2)
+    yield SeededStack(
+        collector=running, api_url=running.url, read_key=running.read_key, ingest_key=running.ingest_key,
+        search_word=demo.INCIDENT_SEARCH_WORD, trace_id=trace_id,
+        incident_trace_id=demo.INCIDENT_TRACE_ID, incident_prompt_version=demo.INCIDENT_PROMPT_VERSION,
+    )
+    running.stop()
+
+
+@dataclass
+class RunningUI:
+    url: str
+    proc: subprocess.Popen
+    log_path: Path
+
+
+@pytest.fixture(scope="session")
+def ui_server(seeded_stack: SeededStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningUI]:
+    """Streamlit on a free loopback port, reading the seeded collector."""
+    from flightlog.collector.cli import _ui_command
+
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("ui") / "streamlit.log"
+    env = {**clean_env(), "FLIGHTLOG_API_URL": seeded_stack.api_url, "FLIGHTLOG_API_KEY": seeded_stack.read_key,
+           "HOME": str(log_path.parent)}
+    proc = subprocess.Popen(_ui_command("127.0.0.1", port), env=env, stdout=log_path.open("wb"),
+                            stderr=subprocess.STDOUT)
+    ui = RunningUI(url=f"http://127.0.0.1:{port}", proc=proc, log_path=log_path)
+
+    def healthy() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"streamlit exited: {log_path.read_text(errors='replace')[-3000:]}")
+        try:
+            return httpx.get(f"{ui.url}/_stcore/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(healthy, timeout=START_TIMEOUT_S, what="streamlit /_stcore/health")
+    yield ui
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
