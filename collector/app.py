@@ -68,10 +68,17 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     async def lifespan(app: FastAPI) -> Any:
         opened = store or open_store(settings.dsn)
         app.state.collector = Collector(settings, opened)
+        grpc_server = None
+        if settings.grpc_port:
+            from .grpc_server import start_grpc_server
+
+            grpc_server = await start_grpc_server(app.state.collector, settings.host, settings.grpc_port)
         log.info("collector ready on %s:%s, store %s", settings.host, settings.port, opened)
         try:
             yield
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop(5)
             app.state.collector.close()
             if owns_store:
                 opened.close()

@@ -50,6 +50,22 @@ class Settings:
         "FLIGHTLOG_FLUSH_INTERVAL_MS", "The writer flushes at least this often while rows are waiting."))
     max_pending_rows: int = field(default=200_000, metadata=_meta(
         "FLIGHTLOG_MAX_PENDING_ROWS", "Rows waiting for the writer before ingest answers 503 + Retry-After."))
+    grpc_port: int = field(default=4317, metadata=_meta(
+        "FLIGHTLOG_GRPC_PORT", "OTLP/gRPC port (0 turns gRPC off)."))
+    spool_fsync: str = field(default="always", metadata=_meta(
+        "FLIGHTLOG_SPOOL_FSYNC", "When the spool is fsynced before acknowledging: always (group commit) or never."))
+    max_spool_bytes: int = field(default=1024 * 1024 * 1024, metadata=_meta(
+        "FLIGHTLOG_MAX_SPOOL_BYTES", "Spool size at which ingest answers 429/RESOURCE_EXHAUSTED with Retry-After."))
+    max_spans_per_request: int = field(default=50_000, metadata=_meta(
+        "FLIGHTLOG_MAX_SPANS_PER_REQUEST", "Requests with more spans are rejected with 400."))
+    max_attributes_per_span: int = field(default=1000, metadata=_meta(
+        "FLIGHTLOG_MAX_ATTRIBUTES_PER_SPAN", "Attributes beyond this count are dropped (the span is flagged)."))
+    max_attribute_value_bytes: int = field(default=256 * 1024, metadata=_meta(
+        "FLIGHTLOG_MAX_ATTRIBUTE_VALUE_BYTES", "Longer attribute values and texts are truncated with a marker."))
+    redact_emails: int = field(default=0, metadata=_meta(
+        "FLIGHTLOG_REDACT_EMAILS", "1 to also redact e-mail addresses at ingest (secrets are always redacted)."))
+    redact_phones: int = field(default=0, metadata=_meta(
+        "FLIGHTLOG_REDACT_PHONES", "1 to also redact phone numbers at ingest."))
     prices_file: str = field(default="", metadata=_meta(
         "FLIGHTLOG_PRICES_FILE", "JSON price table that replaces the shipped one (same format as collector/prices.json)."))
 

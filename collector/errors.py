@@ -7,7 +7,8 @@
     ├── NotFound (404)
     ├── PayloadTooLarge (413)        body (or its decompressed form) over the limit
     ├── UnsupportedMediaType (415)   content type or encoding we do not speak
-    └── Unavailable (503)            the store cannot take writes right now
+    ├── TooManyRequests (429)        the spool is full: back off and retry (OTLP throttling)
+    └── Unavailable (503)            the store or the collector cannot take writes right now
 """
 
 from __future__ import annotations
@@ -57,6 +58,12 @@ class UnsupportedMediaType(CollectorError):
     """The Content-Type or Content-Encoding is not one OTLP/HTTP defines."""
 
     status = 415
+
+
+class TooManyRequests(CollectorError):
+    """The spool is at its limit; the client should retry after ``Retry-After`` seconds."""
+
+    status = 429
 
 
 class Unavailable(CollectorError):

@@ -59,6 +59,18 @@ def _answer(kind: str, message: Any) -> Response:
     return Response(json.dumps({}), media_type=JSON)
 
 
+async def accept_spans(collector: Any, project: str, raw: list[dict[str, Any]]) -> int:
+    """The one ingest path shared by OTLP/HTTP and OTLP/gRPC: check, normalise, store.
+
+    Returns when the spans are durable (see :mod:`.writer`); raises collector errors.
+    """
+    limit = collector.settings.max_spans_per_request
+    if len(raw) > limit:
+        raise BadRequest(f"request has {len(raw)} spans; the limit is {limit} per request")
+    rows = await run_in_threadpool(rows_from_spans, raw, project=project, prices=collector.prices)
+    return await asyncio.wrap_future(collector.writer.submit(rows))
+
+
 @router.post("/v1/traces", summary="OTLP/HTTP trace export (protobuf or JSON, optionally gzip)")
 async def export_traces(request: Request) -> Response:
     """Store the spans of one export request; 200 means they are committed."""
@@ -70,8 +82,7 @@ async def export_traces(request: Request) -> Response:
         decode_traces, body, kind, request.headers.get("content-encoding"),
         max_bytes=collector.settings.max_body_bytes,
     )
-    rows = await run_in_threadpool(rows_from_spans, raw, project=key.project, prices=collector.prices)
-    await asyncio.wrap_future(collector.writer.submit(rows))
+    await accept_spans(collector, key.project, raw)
     return _answer(kind, ExportTraceServiceResponse())
 
 

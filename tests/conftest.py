@@ -108,7 +108,7 @@ def start_collector(data_dir: Path, *, env: dict[str, str] | None = None, args: 
     log_path = data_dir / "collector.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "flightlog.collector.cli", "serve", "--host", "127.0.0.1",
-         "--port", str(port), "--data-dir", str(data_dir), *(args or [])],
+         "--port", str(port), "--data-dir", str(data_dir), "--grpc-port", "0", *(args or [])],
         env={**clean_env(), **(env or {})},
         stdout=log_path.open("wb"),
         stderr=subprocess.STDOUT,

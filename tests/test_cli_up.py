@@ -1,0 +1,57 @@
+"""``flightlog up``: the newcomer's command starts everything, loads the demo and stops on Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from conftest import START_TIMEOUT_S, clean_env, free_port, wait_until
+
+
+def test_up_with_demo_serves_the_incident_and_stops_cleanly_on_ctrl_c(tmp_path) -> None:
+    port, ui_port = free_port(), free_port()
+    data_dir = tmp_path / "data"
+    log_path = tmp_path / "up.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flightlog.collector.cli", "up", "--demo", "--port", str(port),
+         "--ui-port", str(ui_port), "--grpc-port", "0"],
+        env={**clean_env(), "FLIGHTLOG_DATA_DIR": str(data_dir), "HOME": str(tmp_path)},
+        stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
+    )
+    try:
+        def running() -> bool:
+            assert proc.poll() is None, log_path.read_text()
+            return "Press Ctrl-C to stop." in log_path.read_text()
+
+        wait_until(running, timeout=START_TIMEOUT_S * 2, what="flightlog up to print its banner")
+        out = log_path.read_text()
+        read_key = re.search(r"Read key:\s+(\S+)", out).group(1)
+        ingest_key = re.search(r"Ingest key:\s+(\S+)", out).group(1)
+        assert f"http://127.0.0.1:{port}/v1/traces" in out and f"http://127.0.0.1:{ui_port}" in out
+        assert json.loads((data_dir / "dev-keys.json").read_text()) == {
+            "project": "default", "ingest_key": ingest_key, "read_key": read_key}
+        assert (data_dir / "store").is_dir()
+
+        found = httpx.get(f"http://127.0.0.1:{port}/api/spans", params={"q": "overdraft"},
+                          headers={"Authorization": f"Bearer {read_key}"}).json()
+        assert found["total"] >= 1
+        assert {i["trace_id"] for i in found["items"]} == {"6e2b9c4f1a8d4d07b3e5f0c288123f49"}
+        wait_until(lambda: httpx.get(f"http://127.0.0.1:{ui_port}/_stcore/health").status_code == 200,
+                   timeout=START_TIMEOUT_S, what="the UI to answer")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            code = proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert code == 0, log_path.read_text()[-2000:]
+    assert "Stopped." in log_path.read_text()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{ui_port}/_stcore/health")
