@@ -7,23 +7,27 @@ single exception handler that turns collector and storage errors into statuses (
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 from google.rpc.status_pb2 import Status
 
 from flightlog.storage import InvalidQuery, QueryTimeout, Store, StorageError, open_store
 
 from . import api, ingest
-from .auth import Authenticator
+from .auth import READ_ROLES, Authenticator
 from .bootstrap import bootstrap
 from .config import Settings
 from .decode import PROTOBUF, media_type
 from .errors import CollectorError
+from .metrics import CONTENT_TYPE, Metrics
 from .pricing import load_prices
+from .spool import Spool
 from .writer import BatchWriter
 
 log = logging.getLogger(__name__)
@@ -39,11 +43,19 @@ class Collector:
         self.auth = Authenticator(store)
         self.dev_keys = bootstrap(store, settings.data_dir, settings.project)
         self.prices = load_prices(settings.prices_file or None)
+        self.spool = Spool(
+            Path(settings.data_dir) / "spool",
+            fsync=settings.spool_fsync,
+            segment_rows=settings.batch_rows,
+            max_age=settings.flush_interval_ms / 1000,
+            max_bytes=settings.max_spool_bytes,
+            max_cached_rows=settings.max_pending_rows,
+        )
+        if self.spool.replayed_segments:
+            log.warning("replaying %d spool segments left by the previous run", self.spool.replayed_segments)
+        self.metrics = Metrics(self.spool.stats)
         self.writer = BatchWriter(
-            store,
-            batch_rows=settings.batch_rows,
-            flush_interval=settings.flush_interval_ms / 1000,
-            max_pending_rows=settings.max_pending_rows,
+            store, self.spool, on_stored=self.metrics.spans_stored.inc, on_retry=self.metrics.write_retries.inc
         )
 
     def close(self) -> None:
@@ -114,10 +126,48 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         )
         return _error_response(request, 400, f"invalid parameters: {problems}")
 
+    @app.middleware("http")
+    async def _count_requests(request: Request, call_next: Any) -> Response:
+        response = await call_next(request)
+        collector = getattr(request.app.state, "collector", None)
+        if collector is not None:
+            route = request.scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            collector.metrics.requests.labels(path, str(response.status_code)).inc()
+            if path.startswith("/v1/") and response.status_code >= 400:
+                collector.metrics.requests_rejected.labels(str(response.status_code)).inc()
+        return response
+
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
         """Liveness; needs no key."""
         return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz(request: Request) -> Response:
+        """Readiness: the writer runs, the store answers and the spool has room. No key needed."""
+        collector = request.app.state.collector
+        problems = []
+        if not collector.writer.alive:
+            problems.append("writer thread stopped")
+        if not collector.writer.healthy:
+            problems.append("store refuses writes (spans are spooled and retried)")
+        stats = collector.spool.stats()
+        if stats["bytes"] > 0.9 * collector.settings.max_spool_bytes:
+            problems.append(f"spool {stats['bytes']:.0f} bytes is near its limit")
+        try:
+            await run_in_threadpool(collector.store.query_rows, "SELECT 1")
+        except StorageError as exc:
+            problems.append(f"store unreachable: {exc}")
+        body = {"status": "ready" if not problems else "not ready", "problems": problems, "spool": stats}
+        return JSONResponse(body, status_code=200 if not problems else 503)
+
+    @app.get("/metrics", tags=["health"])
+    async def metrics(request: Request) -> Response:
+        """Prometheus metrics; needs a read or admin key (scrapers send it as a bearer token)."""
+        collector = request.app.state.collector
+        collector.auth.require(request.headers, READ_ROLES)
+        return Response(collector.metrics.render(), media_type=CONTENT_TYPE)
 
     app.include_router(ingest.router)
     app.include_router(api.router)

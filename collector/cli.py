@@ -189,7 +189,24 @@ def _send_demo(base_url: str, ingest_key: str) -> int:
         except urllib.error.HTTPError as exc:
             raise click.ClickException(f"demo upload refused: HTTP {exc.code} {exc.read()[:300]!r}") from exc
         sent += sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+    _wait_stored(base_url)
     return sent
+
+
+def _wait_stored(base_url: str, timeout_s: float = HEALTH_TIMEOUT_S) -> None:
+    """Wait until the collector's spool is empty, so what was sent is searchable."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base_url}/readyz", timeout=5) as resp:
+                if json.load(resp)["spool"]["rows"] == 0:
+                    return
+        except urllib.error.HTTPError as exc:
+            if json.load(exc)["spool"]["rows"] == 0:
+                return
+        except (urllib.error.URLError, OSError, KeyError, ValueError):
+            pass
+        time.sleep(0.1)  # polling with a deadline
 
 
 @main.command()

@@ -45,11 +45,11 @@ class Settings:
     max_body_bytes: int = field(default=16 * 1024 * 1024, metadata=_meta(
         "FLIGHTLOG_MAX_BODY_BYTES", "Largest accepted request body, before and after decompression (413 above)."))
     batch_rows: int = field(default=5000, metadata=_meta(
-        "FLIGHTLOG_BATCH_ROWS", "The writer flushes when this many span rows are waiting."))
+        "FLIGHTLOG_BATCH_ROWS", "A spool segment (one insert) is sealed when it holds this many rows."))
     flush_interval_ms: int = field(default=200, metadata=_meta(
-        "FLIGHTLOG_FLUSH_INTERVAL_MS", "The writer flushes at least this often while rows are waiting."))
+        "FLIGHTLOG_FLUSH_INTERVAL_MS", "A spool segment is sealed and stored at the latest this long after its first row."))
     max_pending_rows: int = field(default=200_000, metadata=_meta(
-        "FLIGHTLOG_MAX_PENDING_ROWS", "Rows waiting for the writer before ingest answers 503 + Retry-After."))
+        "FLIGHTLOG_MAX_PENDING_ROWS", "Spooled rows also kept in memory for the writer; beyond this it re-reads them from disk."))
     grpc_port: int = field(default=4317, metadata=_meta(
         "FLIGHTLOG_GRPC_PORT", "OTLP/gRPC port (0 turns gRPC off)."))
     spool_fsync: str = field(default="always", metadata=_meta(

@@ -6,7 +6,6 @@ functions, hand rows to the batch writer and answer once they are stored.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -62,13 +61,19 @@ def _answer(kind: str, message: Any) -> Response:
 async def accept_spans(collector: Any, project: str, raw: list[dict[str, Any]]) -> int:
     """The one ingest path shared by OTLP/HTTP and OTLP/gRPC: check, normalise, store.
 
-    Returns when the spans are durable (see :mod:`.writer`); raises collector errors.
+    Returns when the spans are durable in the spool (see :mod:`.writer`); raises collector errors.
     """
     limit = collector.settings.max_spans_per_request
     if len(raw) > limit:
         raise BadRequest(f"request has {len(raw)} spans; the limit is {limit} per request")
-    rows = await run_in_threadpool(rows_from_spans, raw, project=project, prices=collector.prices)
-    return await asyncio.wrap_future(collector.writer.submit(rows))
+
+    def normalise_and_spool() -> int:
+        rows = rows_from_spans(raw, project=project, prices=collector.prices)
+        return collector.writer.submit(rows)
+
+    stored = await run_in_threadpool(normalise_and_spool)
+    collector.metrics.spans_received.inc(stored)
+    return stored
 
 
 @router.post("/v1/traces", summary="OTLP/HTTP trace export (protobuf or JSON, optionally gzip)")

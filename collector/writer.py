@@ -1,135 +1,125 @@
-"""The batch writer: many requests' spans become one insert (DESIGN §7: every insert is a part).
+"""The spool-backed batch writer (DESIGN §5).
 
-Request handlers :meth:`submit` their rows and wait on the returned future; the single
-writer thread flushes when ``batch_rows`` rows are waiting or ``flush_interval`` has passed,
-then resolves every future of that batch. A request is therefore acknowledged only after its
-rows are committed to the store. The queue is bounded: past ``max_pending_rows`` a submit
-fails at once with :class:`Unavailable` (503 + Retry-After) instead of growing memory.
+:meth:`BatchWriter.submit` puts a request's rows in the on-disk :class:`~.spool.Spool` and
+returns once they are durable; that is when the request is acknowledged. One writer thread
+inserts sealed spool segments into the store (one insert per segment, so many requests make
+one part, DESIGN §7) and deletes a segment only after its insert succeeded. Store errors are
+retried with capped exponential backoff and jitter while the spool keeps accepting; when the
+spool reaches its byte limit, submits fail with :class:`TooManyRequests` (429 +
+Retry-After), so memory and disk stay bounded.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Any
 
-from flightlog.storage import Store, StorageError
+from flightlog.storage import StorageError, Store
 from flightlog.storage.schema import SPAN_COLUMNS, span_row_values
 
-from .errors import Unavailable
+from .errors import TooManyRequests, Unavailable
+from .spool import Spool, SpoolFull
 
 log = logging.getLogger(__name__)
 
 InsertFn = Callable[[list[list[Any]]], None]
+INITIAL_BACKOFF_S = 0.25
+MAX_BACKOFF_S = 15.0
 
 
 class BatchWriter:
-    """Owns the writer thread. ``close()`` flushes what is waiting, then stops."""
+    """Owns the writer thread. ``close()`` drains what it can, the rest stays spooled."""
 
-    def __init__(
-        self,
-        store: Store,
-        *,
-        batch_rows: int = 5000,
-        flush_interval: float = 0.2,
-        max_pending_rows: int = 200_000,
-        insert: InsertFn | None = None,
-    ) -> None:
+    def __init__(self, store: Store, spool: Spool, *, insert: InsertFn | None = None,
+                 on_stored: Callable[[int], None] | None = None,
+                 on_retry: Callable[[], None] | None = None) -> None:
         self._insert = insert or (lambda rows: store.insert("spans", rows, SPAN_COLUMNS))
-        self._batch_rows = batch_rows
-        self._interval = flush_interval
-        self._max_pending = max_pending_rows
-        self._queue: deque[tuple[list[list[Any]], Future[int]]] = deque()
-        self._pending = 0
-        self._cond = threading.Condition()
-        self._stopping = False
+        self.spool = spool
+        self._on_stored = on_stored or (lambda n: None)
+        self._on_retry = on_retry or (lambda: None)
+        self._stop = threading.Event()
+        self._draining = False
+        self.healthy = True  # False while the store refuses writes
         self.stats = {"batches": 0, "rows_written": 0, "write_errors": 0}
         self._thread = threading.Thread(target=self._run, name="flightlog-writer", daemon=True)
         self._thread.start()
 
     @property
-    def pending_rows(self) -> int:
-        return self._pending
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
-    def submit(self, rows: list[dict[str, Any]]) -> Future[int]:
-        """Queue span rows; the future resolves to the row count once they are stored."""
-        fut: Future[int] = Future()
+    def submit(self, rows: list[dict[str, Any]]) -> int:
+        """Spool rows durably (blocking; call from a worker thread). Returns the row count."""
         if not rows:
-            fut.set_result(0)
-            return fut
+            return 0
+        if self._draining:
+            raise Unavailable("collector is shutting down; retry against another instance")
         values = [span_row_values(r) for r in rows]
-        with self._cond:
-            if self._stopping:
-                raise Unavailable("collector is shutting down; retry against another instance")
-            if self._pending + len(values) > self._max_pending:
-                raise Unavailable(
-                    f"writer is behind ({self._pending} rows waiting, limit {self._max_pending}); retry later"
-                )
-            self._queue.append((values, fut))
-            self._pending += len(values)
-            if self._pending >= self._batch_rows:
-                self._cond.notify()
-        return fut
-
-    def _take_batch(self) -> list[tuple[list[list[Any]], Future[int]]]:
-        with self._cond:
-            deadline = time.monotonic() + self._interval
-            while not self._stopping:
-                if self._pending >= self._batch_rows:
-                    break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    if self._queue:
-                        break
-                    deadline = time.monotonic() + self._interval
-                    remaining = self._interval
-                self._cond.wait(remaining)
-            batch, count = [], 0
-            while self._queue and (count < self._batch_rows or not batch):
-                item = self._queue.popleft()
-                batch.append(item)
-                count += len(item[0])
-            self._pending -= count
-            return batch
+        try:
+            frame = self.spool.append(values)
+        except SpoolFull as exc:
+            raise TooManyRequests(f"collector is behind ({exc}); retry later") from exc
+        self.spool.sync(frame)
+        return len(values)
 
     def _run(self) -> None:
-        while True:
-            batch = self._take_batch()
-            if batch:
-                self._write(batch)
-            with self._cond:
-                if self._stopping and not self._queue:
-                    return
+        backoff = INITIAL_BACKOFF_S
+        while not self._stop.is_set():
+            seg = self.spool.take(timeout=0.5)
+            if seg is None:
+                continue
+            try:
+                rows = seg.load()
+                self._insert(rows)
+            except StorageError as exc:
+                self._failed(exc)
+                self._stop.wait(backoff * random.uniform(0.8, 1.2))  # interruptible backoff
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+                continue
+            except Exception as exc:  # the writer thread must survive anything; the segment stays spooled
+                log.exception("unexpected error storing spool segment %s", seg.path.name)
+                self._failed(exc)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+                continue
+            backoff = INITIAL_BACKOFF_S
+            if not self.healthy:
+                log.warning("store accepts writes again")
+            self.healthy = True
+            self.spool.done(seg)
+            self.stats["batches"] += 1
+            self.stats["rows_written"] += len(rows)
+            self._on_stored(len(rows))
 
-    def _write(self, batch: list[tuple[list[list[Any]], Future[int]]]) -> None:
-        rows = [row for values, _ in batch for row in values]
-        try:
-            self._insert(rows)
-        except StorageError as exc:
-            self.stats["write_errors"] += 1
-            log.error("writing %d spans failed: %s", len(rows), exc)
-            err = Unavailable(f"store write failed, retry later: {exc}")
-            for _, fut in batch:
-                fut.set_exception(err)
-            return
-        except Exception as exc:  # the writer thread must survive anything; each waiter hears of it
-            self.stats["write_errors"] += 1
-            log.exception("unexpected error writing %d spans", len(rows))
-            for _, fut in batch:
-                fut.set_exception(Unavailable(f"store write failed, retry later: {exc}"))
-            return
-        self.stats["batches"] += 1
-        self.stats["rows_written"] += len(rows)
-        for values, fut in batch:
-            fut.set_result(len(values))
+    def _failed(self, exc: Exception) -> None:
+        self.stats["write_errors"] += 1
+        self._on_retry()
+        if self.healthy:
+            log.error("store write failed, will retry with backoff (spans stay spooled): %s", exc)
+        self.healthy = False
+
+    def drain(self, timeout: float) -> bool:
+        """Seal the open segment and wait until the spool is empty; True if it emptied."""
+        self.spool.seal()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.spool.stats()["segments"] == 0:
+                return True
+            if not self._thread.is_alive():
+                return False
+            self._stop.wait(0.05)  # shutdown path: poll the spool with a deadline
+        return False
 
     def close(self, timeout: float = 30.0) -> None:
-        """Flush everything queued, then stop the thread."""
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        self._thread.join(timeout)
+        """Refuse new rows, drain for up to ``timeout`` seconds, then stop the thread."""
+        self._draining = True
+        if not self.drain(timeout):
+            log.warning("shutdown with %d spool segments left; they are replayed on next start",
+                        self.spool.stats()["segments"])
+        self._stop.set()
+        self._thread.join(10)
+        self.spool.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -65,7 +66,21 @@ class RunningCollector:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
 
-    def get(self, path: str, *, key: str | None = None, **params: Any) -> httpx.Response:
+    def drain(self, timeout: float = 30.0) -> None:
+        """Wait until every acknowledged span has left the spool for the store."""
+
+        def empty() -> bool:
+            resp = httpx.get(self.url + "/metrics", headers={"Authorization": f"Bearer {self.read_key}"}, timeout=10)
+            assert resp.status_code == 200, resp.text
+            values = dict(re.findall(r"^(flightlog_spool_(?:rows|segments)) (\S+)$", resp.text, re.M))
+            return float(values["flightlog_spool_rows"]) == 0 and float(values["flightlog_spool_segments"]) == 0
+
+        wait_until(empty, timeout=timeout, interval=0.05, what="the spool to drain into the store")
+
+    def get(self, path: str, *, key: str | None = None, drain: bool = True, **params: Any) -> httpx.Response:
+        """A read-API GET; by default it first waits for acknowledged spans to be stored."""
+        if drain and self.read_key:
+            self.drain()
         key = self.read_key if key is None else key
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return httpx.get(self.url + path, params=params, headers=headers, timeout=30)

@@ -1,0 +1,40 @@
+"""Prometheus metrics of one collector process (``GET /metrics``).
+
+A registry per app (not the global one), so several collectors in one test process do not
+share counters. Spool gauges are read when scraped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE  # noqa: N811
+
+__all__ = ["CONTENT_TYPE", "Metrics"]
+
+
+class Metrics:
+    """Counters and gauges named ``flightlog_*``."""
+
+    def __init__(self, spool_stats: Callable[[], dict[str, float]]) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.spans_received = Counter("flightlog_spans_received", "Spans acknowledged (spooled durably).", registry=r)
+        self.spans_stored = Counter("flightlog_spans_stored", "Spans inserted into the store.", registry=r)
+        self.requests_rejected = Counter(
+            "flightlog_ingest_rejected_requests", "Ingest requests refused, by HTTP status.", ["status"], registry=r)
+        self.write_retries = Counter("flightlog_write_retries", "Store writes that failed and will be retried.",
+                                     registry=r)
+        self.requests = Counter("flightlog_http_requests", "HTTP requests by route and status.",
+                                ["route", "status"], registry=r)
+        for name, key, doc in (
+            ("flightlog_spool_bytes", "bytes", "Bytes waiting in the spool."),
+            ("flightlog_spool_rows", "rows", "Span rows waiting in the spool."),
+            ("flightlog_spool_segments", "segments", "Spool segment files waiting."),
+            ("flightlog_writer_lag_seconds", "lag_seconds", "Age of the oldest spooled segment."),
+        ):
+            Gauge(name, doc, registry=r).set_function(lambda key=key: spool_stats()[key])
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
