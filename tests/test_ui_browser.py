@@ -1,0 +1,151 @@
+"""End-to-end tests of the UI in a real headless Chromium (Playwright, sync API), against
+a running Streamlit (``ui_server``) pointed at the seeded collector (``seeded_stack``).
+
+Every test saves a screenshot of each page it checks under its ``tmp_path``; assertion
+messages carry the path. Waiting is done with Playwright's own deadline-based waits.
+"""
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flightlog.ui.client import ApiClient
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+MARKER = "<script>alert(1)</script>"
+WAIT_MS = 30_000
+# st.dataframe draws on a canvas: a row's selection box sits this far into the grid.
+GRID_HEADER_PX, GRID_ROW_PX, GRID_CHECKBOX_X_PX = 35, 35, 16
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+expect = sync_api.expect
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def dialogs() -> list[str]:
+    """Messages of any JavaScript dialog (alert, confirm…) the page opened."""
+    return []
+
+
+@pytest.fixture
+def page(browser, dialogs):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    yield page
+    context.close()
+
+
+@contextlib.contextmanager
+def screenshot(page, tmp_path: Path, name: str) -> Iterator[Path]:
+    """Screenshot the page when the block ends (pass or fail); failures name the file."""
+    path = tmp_path / f"{name}.png"
+    try:
+        yield path
+    except AssertionError as exc:
+        page.screenshot(path=str(path), full_page=True)
+        raise AssertionError(f"{exc}\nscreenshot: {path}") from exc
+    page.screenshot(path=str(path), full_page=True)
+
+
+def _search(page, base_url: str, word: str) -> None:
+    page.goto(base_url + "/")
+    box = page.get_by_role("textbox", name="Search text")
+    expect(box).to_be_visible()
+    box.fill(word)
+    box.press("Enter")
+
+
+def _marked_span_id(seeded_stack) -> str:
+    with ApiClient(seeded_stack.api_url, seeded_stack.read_key) as api:
+        spans = api.get_trace(seeded_stack.trace_id).spans
+    return next(
+        s["span_id"] for s in spans if MARKER in (s.get("input_text") or "") + (s.get("output_text") or "")
+    )
+
+
+def test_search_finds_seeded_word(page, ui_server, seeded_stack, tmp_path):
+    with ApiClient(seeded_stack.api_url, seeded_stack.read_key) as api:
+        total = api.search_spans(q=seeded_stack.search_word, limit=1).total
+    with screenshot(page, tmp_path, "search") as shot:
+        _search(page, ui_server.url, seeded_stack.search_word)
+        expect(page.get_by_text(f"{total:,} matching span"), f"screenshot: {shot}").to_be_visible()
+        expect(page.locator('[data-testid="stDataFrame"] canvas').first, f"screenshot: {shot}").to_be_visible()
+        assert total >= 1, f"the seeded word matched nothing; screenshot: {shot}"
+        assert f"q={seeded_stack.search_word}" in page.url, f"URL {page.url}; screenshot: {shot}"
+
+
+def test_opening_a_result_shows_the_waterfall(page, ui_server, seeded_stack, tmp_path):
+    with screenshot(page, tmp_path, "search-before-open") as shot:
+        _search(page, ui_server.url, seeded_stack.search_word)
+        expect(page.get_by_text(re.compile(r"[1-9][\d,]* matching spans?")), f"screenshot: {shot}").to_be_visible()
+        grid = page.locator('[data-testid="stDataFrame"]').first
+        expect(grid.locator("canvas").first, f"screenshot: {shot}").to_be_visible()
+        box = grid.bounding_box()
+        assert box, f"results table has no box; screenshot: {shot}"
+    page.mouse.click(box["x"] + GRID_CHECKBOX_X_PX, box["y"] + GRID_HEADER_PX + GRID_ROW_PX / 2)
+    with screenshot(page, tmp_path, "trace-opened") as shot:
+        expect(page, f"screenshot: {shot}").to_have_url(re.compile(r"/trace\?trace_id=[0-9a-f]{32}"))
+        expect(page.locator(".js-plotly-plot").first, f"screenshot: {shot}").to_be_visible()
+        expect(page.get_by_role("heading", name="Selected span"), f"screenshot: {shot}").to_be_visible()
+
+
+def test_span_text_is_shown_as_text_never_as_html(page, dialogs, ui_server, seeded_stack, tmp_path):
+    span_id = _marked_span_id(seeded_stack)
+    with screenshot(page, tmp_path, "trace-marker") as shot:
+        page.goto(f"{ui_server.url}/trace?trace_id={seeded_stack.trace_id}&span_id={span_id}")
+        expect(page.locator(".js-plotly-plot").first, f"screenshot: {shot}").to_be_visible()
+        shown = page.get_by_text(MARKER).first
+        expect(shown, f"screenshot: {shot}").to_be_visible()
+        shown.scroll_into_view_if_needed()
+        bold = page.locator("b", has_text="bold").count()
+        assert bold == 0, f"{bold} <b> element(s) made from span text; screenshot: {shot}"
+        scripts = page.locator("script", has_text="alert(1)").count()
+        assert scripts == 0, f"{scripts} <script> element(s) made from span text; screenshot: {shot}"
+        assert dialogs == [], f"span text ran script: {dialogs}; screenshot: {shot}"
+
+
+def test_clicking_a_waterfall_bar_selects_that_span(page, ui_server, seeded_stack, tmp_path):
+    with ApiClient(seeded_stack.api_url, seeded_stack.read_key) as api:
+        spans = api.get_trace(seeded_stack.trace_id).spans
+    # Bars are drawn one Plotly trace per span type, in order of first appearance.
+    types = list(dict.fromkeys(s.get("span_type") or "other" for s in spans))
+    if len(types) < 2:
+        pytest.skip("the seeded trace needs spans of two types")
+    expected = [s for s in spans if (s.get("span_type") or "other") == types[-1]][-1]["span_id"]
+    with screenshot(page, tmp_path, "trace-bar-clicked") as shot:
+        page.goto(f"{ui_server.url}/trace?trace_id={seeded_stack.trace_id}")
+        expect(page, f"screenshot: {shot}").to_have_url(re.compile(f"span_id={spans[0]['span_id']}"))
+        bar = page.locator(".js-plotly-plot g.trace.bars").last.locator("g.point").last
+        expect(bar, f"screenshot: {shot}").to_be_attached()
+        bar.click(force=True)  # force: Plotly's drag layer sits above the bars
+        expect(page, f"screenshot: {shot}").to_have_url(re.compile(f"span_id={expected}"))
+
+
+def test_cost_page_draws_a_chart(page, ui_server, tmp_path):
+    with screenshot(page, tmp_path, "cost") as shot:
+        page.goto(ui_server.url + "/cost")
+        expect(page.get_by_role("heading", name="Cost per model per day"), f"screenshot: {shot}").to_be_visible()
+        chart = page.locator(".js-plotly-plot").first
+        expect(chart, f"screenshot: {shot}").to_be_visible()
+        expect(chart.locator("g.point").first, f"no bars drawn; screenshot: {shot}").to_be_attached()
+        expect(page.get_by_role("button", name="Download CSV").first, f"screenshot: {shot}").to_be_visible()

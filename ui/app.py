@@ -1,0 +1,29 @@
+"""Streamlit entry point of the Flightlog UI: ``streamlit run ui/app.py``.
+
+Reads ``FLIGHTLOG_API_URL`` (default http://127.0.0.1:4318) and ``FLIGHTLOG_API_KEY``
+(a read key). Pages: Search (``/``), Trace (``/trace``), Cost (``/cost``); see docs/ui.md.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+st.set_page_config(page_title="Flightlog", page_icon=":material/flight:", layout="wide")
+
+try:
+    from flightlog.ui import session
+except ImportError as exc:  # the package (or its [ui] extra) is not installed
+    st.error("The Flightlog UI is not installed in this Python environment.")
+    st.code(f"{exc}\n\npip install 'flightlog[ui]'", language=None)
+    st.stop()
+
+page = st.navigation(
+    [
+        st.Page(session.SEARCH_PAGE, title="Search", icon=":material/search:", default=True),
+        st.Page(session.TRACE_PAGE, title="Trace", icon=":material/account_tree:"),
+        st.Page(session.COST_PAGE, title="Cost", icon=":material/payments:"),
+    ]
+)
+with st.sidebar:
+    st.caption("Collector")
+    st.text(session.api_settings()[0])
+page.run()

@@ -1,0 +1,285 @@
+"""A small typed client for the collector's read-only query API (docs/internals.md §4).
+
+This is the only place the UI talks to the network. Each method is one documented HTTP
+call, so anything a page shows can be reproduced with ``curl``.
+
+Usage::
+
+    with ApiClient("http://127.0.0.1:4318", "read-key") as api:
+        found = api.search_spans(q="refund", limit=20)
+        trace = api.get_trace(found.items[0]["trace_id"])
+
+Errors::
+
+    ApiError            any failure of a call: HTTP status >= 400 (with the server's
+                        message), an unreachable collector, or a body that is not JSON
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+__all__ = [
+    "DEFAULT_API_URL",
+    "DEFAULT_TIMEOUT",
+    "FLIGHTLOG_API_KEY",
+    "FLIGHTLOG_API_URL",
+    "SEARCH_FILTERS",
+    "ApiClient",
+    "ApiError",
+    "SearchResult",
+    "Trace",
+]
+
+FLIGHTLOG_API_URL = "FLIGHTLOG_API_URL"
+"""Base URL of the collector's query API, read by :meth:`ApiClient.from_env`.
+
+Default: ``http://127.0.0.1:4318``
+"""
+
+FLIGHTLOG_API_KEY = "FLIGHTLOG_API_KEY"
+"""The read key sent as ``Authorization: Bearer <key>``, read by :meth:`ApiClient.from_env`.
+
+Default: empty (the collector will answer 401).
+"""
+
+DEFAULT_API_URL = "http://127.0.0.1:4318"
+DEFAULT_TIMEOUT = 15.0
+
+SEARCH_FILTERS = frozenset(
+    {
+        "q",
+        "start",
+        "end",
+        "agent",
+        "model",
+        "prompt_id",
+        "prompt_version",
+        "span_type",
+        "status",
+        "user",
+        "session",
+        "trace_id",
+        "limit",
+        "offset",
+        "sort",
+        "order",
+    }
+)
+"""The query parameters ``GET /api/spans`` accepts; :meth:`ApiClient.search_spans` takes these."""
+
+
+class ApiError(Exception):
+    """A query API call failed.
+
+    ``status_code`` is the HTTP status, or ``None`` when no answer came back (the collector
+    is unreachable or timed out). ``message`` is the server's own explanation when it gave
+    one.
+    """
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One page of ``GET /api/spans``: the spans, the total number that matched, the window."""
+
+    items: list[dict[str, Any]]
+    total: int
+    limit: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class Trace:
+    """``GET /api/traces/{id}``: spans in tree order (each with ``depth``) plus totals.
+
+    ``raw`` keeps the whole answer, so fields the UI does not know yet are not lost.
+    """
+
+    trace_id: str
+    spans: list[dict[str, Any]]
+    total_cost_usd: float
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+class ApiClient:
+    """Client of the collector's query API, authenticated with a read key.
+
+    Parameters
+    ----------
+    base_url:
+        The collector, e.g. ``http://127.0.0.1:4318``.
+    api_key:
+        A read key; sent as ``Authorization: Bearer <api_key>``.
+    transport:
+        An httpx transport to use instead of the network, e.g. ``httpx.ASGITransport``
+        for the collector app in-process, or ``httpx.MockTransport`` to script failures.
+    timeout:
+        Seconds to wait for each call.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        if not base_url:
+            raise ValueError("base_url must not be empty")
+        self.base_url = base_url.rstrip("/")
+        headers = {"Accept": "application/json"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self._http = httpx.Client(
+            base_url=self.base_url, headers=headers, transport=transport, timeout=timeout
+        )
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> ApiClient:
+        """Build a client from ``FLIGHTLOG_API_URL`` and ``FLIGHTLOG_API_KEY``."""
+        env = os.environ if environ is None else environ
+        return cls(
+            env.get(FLIGHTLOG_API_URL) or DEFAULT_API_URL,
+            env.get(FLIGHTLOG_API_KEY, ""),
+            transport=transport,
+            timeout=timeout,
+        )
+
+    def __repr__(self) -> str:
+        # The key stays out of reprs and logs.
+        return f"ApiClient(base_url={self.base_url!r})"
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool; safe to call twice."""
+        self._http.close()
+
+    # -- the four calls -------------------------------------------------------------
+
+    def search_spans(self, **filters: Any) -> SearchResult:
+        """``GET /api/spans``: spans matching ``filters`` (names in :data:`SEARCH_FILTERS`).
+
+        ``None`` and empty values are left out; datetimes are sent as ISO 8601 UTC.
+        """
+        unknown = sorted(set(filters) - SEARCH_FILTERS)
+        if unknown:
+            raise TypeError(f"unknown search filter(s): {', '.join(unknown)}")
+        body = self._get("/api/spans", _query_params(filters))
+        return SearchResult(
+            items=list(body.get("items") or []),
+            total=int(body.get("total") or 0),
+            limit=int(body.get("limit") or filters.get("limit") or 0),
+            offset=int(body.get("offset") or 0),
+        )
+
+    def get_trace(self, trace_id: str) -> Trace:
+        """``GET /api/traces/{trace_id}``: every span of one trace, in tree order."""
+        if not trace_id:
+            raise ValueError("trace_id must not be empty")
+        body = self._get(f"/api/traces/{quote(trace_id, safe='')}", {})
+        return Trace(
+            trace_id=str(body.get("trace_id") or trace_id),
+            spans=list(body.get("spans") or []),
+            total_cost_usd=float(body.get("total_cost_usd") or 0.0),
+            raw=body,
+        )
+
+    def cost(
+        self,
+        group_by: Sequence[str],
+        start: dt.datetime | str | None = None,
+        end: dt.datetime | str | None = None,
+    ) -> list[dict[str, Any]]:
+        """``GET /api/cost``: cost, tokens and calls per group (``day``, ``model``, ``agent``…)."""
+        params = _query_params({"group_by": list(group_by), "start": start, "end": end})
+        return list(self._get("/api/cost", params).get("rows") or [])
+
+    def facets(self) -> dict[str, list[str]]:
+        """``GET /api/facets``: distinct agents, models, prompt versions, span types, users."""
+        body = self._get("/api/facets", {})
+        return {str(k): [str(v) for v in (vs or [])] for k, vs in body.items()}
+
+    # -- plumbing -----------------------------------------------------------------
+
+    def _get(self, path: str, params: list[tuple[str, str]]) -> dict[str, Any]:
+        """One GET, with every failure turned into :class:`ApiError`."""
+        try:
+            response = self._http.get(path, params=params)
+        except httpx.TimeoutException as exc:
+            raise ApiError(f"the collector at {self.base_url} did not answer in time") from exc
+        except httpx.TransportError as exc:
+            raise ApiError(f"cannot reach the collector at {self.base_url}: {exc}") from exc
+        if response.status_code >= 400:
+            raise ApiError(
+                f"{response.status_code} {response.reason_phrase}: {_server_message(response)}",
+                status_code=response.status_code,
+            )
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise ApiError(
+                f"the collector answered {path} with something that is not JSON",
+                status_code=response.status_code,
+            ) from exc
+        if not isinstance(body, dict):
+            raise ApiError(f"the collector answered {path} with JSON that is not an object")
+        return body
+
+
+def _query_params(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Flatten filters into query pairs: drop empties, repeat lists, ISO-format datetimes."""
+    pairs: list[tuple[str, str]] = []
+    for name, value in values.items():
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if item is None or item == "":
+                continue
+            pairs.append((name, _param_text(item)))
+    return pairs
+
+
+def _param_text(value: Any) -> str:
+    """The text of one query value (datetimes as ISO 8601 in UTC, bools lower-case)."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc).isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _server_message(response: httpx.Response) -> str:
+    """The server's explanation: FastAPI's ``detail``, an ``error``/``message`` field, or text."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:500] or "no message"
+    if isinstance(body, dict):
+        for key in ("detail", "error", "message"):
+            if body.get(key):
+                detail = body[key]
+                return detail if isinstance(detail, str) else str(detail)
+    return str(body)[:500]

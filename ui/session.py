@@ -1,0 +1,128 @@
+"""Streamlit glue shared by the pages: the API client, cached facets, page paths, and the
+state that is remembered across pages (filters, the last trace) and mirrored in the URL.
+
+Rules (docs/ui.md): a URL's query parameters win when a page is opened with them;
+otherwise a page starts from what the session remembers; every change is written back to
+the URL so a view can be bookmarked or shared.
+"""
+from __future__ import annotations
+
+import os
+from typing import NoReturn
+
+import streamlit as st
+
+from flightlog.ui.client import (
+    DEFAULT_API_URL,
+    FLIGHTLOG_API_KEY,
+    FLIGHTLOG_API_URL,
+    ApiClient,
+    ApiError,
+)
+from flightlog.ui.filters import SearchFilters, has_search_params
+
+# Page scripts, relative to app.py (what st.Page, st.switch_page and st.page_link take).
+SEARCH_PAGE = "views/search.py"
+TRACE_PAGE = "views/trace.py"
+COST_PAGE = "views/cost.py"
+
+_FILTERS = "flightlog.search_filters"
+_TRACE_ID = "flightlog.trace_id"
+_SELECTED_SPAN = "flightlog.selected_span"
+FACETS_TTL_SECONDS = 60
+
+
+def api_settings() -> tuple[str, str]:
+    """``(base_url, read_key)`` from ``FLIGHTLOG_API_URL`` / ``FLIGHTLOG_API_KEY``."""
+    return (
+        os.environ.get(FLIGHTLOG_API_URL) or DEFAULT_API_URL,
+        os.environ.get(FLIGHTLOG_API_KEY, ""),
+    )
+
+
+@st.cache_resource(show_spinner=False)
+def _client(base_url: str, api_key: str) -> ApiClient:
+    return ApiClient(base_url, api_key)
+
+
+def get_client() -> ApiClient:
+    """The process-wide client for the configured collector (httpx clients are thread-safe)."""
+    return _client(*api_settings())
+
+
+@st.cache_data(ttl=FACETS_TTL_SECONDS, show_spinner=False)
+def _facets(base_url: str, api_key: str) -> dict[str, list[str]]:
+    return _client(base_url, api_key).facets()
+
+
+def facets() -> dict[str, list[str]]:
+    """Filter choices from ``GET /api/facets`` (cached a minute); empty lists if it fails."""
+    try:
+        return _facets(*api_settings())
+    except ApiError as exc:
+        show_api_error("Filter choices could not be loaded.", exc)
+        return {}
+
+
+def show_api_error(summary: str, exc: ApiError) -> None:
+    """Report a failed call: our own summary, then the server's message shown as plain text."""
+    st.error(summary, icon=":material/error:")
+    st.code(exc.message, language=None, wrap_lines=True)
+
+
+def sync_url(params: dict[str, str]) -> None:
+    """Make the browser's query string equal ``params`` (no write when already equal)."""
+    if st.query_params.to_dict() != params:
+        st.query_params.from_dict(params)
+
+
+# -- Search filters -------------------------------------------------------------------
+
+
+def arriving_search_filters() -> SearchFilters:
+    """Filters to start the Search page from: the URL's if it has any, else the remembered."""
+    params = st.query_params.to_dict()
+    if has_search_params(params):
+        return SearchFilters.from_query_params(params)
+    return remembered_filters()
+
+
+def remembered_filters() -> SearchFilters:
+    """The filters last used in this session (also the Cost page's time range)."""
+    value = st.session_state.get(_FILTERS)
+    return value if isinstance(value, SearchFilters) else SearchFilters()
+
+
+def remember_filters(filters: SearchFilters) -> None:
+    st.session_state[_FILTERS] = filters
+
+
+# -- Trace ----------------------------------------------------------------------------
+
+
+def remembered_trace_id() -> str:
+    return str(st.session_state.get(_TRACE_ID) or "")
+
+
+def remember_trace_id(trace_id: str) -> None:
+    st.session_state[_TRACE_ID] = trace_id
+
+
+def select_span(trace_id: str, span_id: str) -> None:
+    """Remember which span of which trace the Trace page shows in detail."""
+    st.session_state[_SELECTED_SPAN] = (trace_id, span_id)
+
+
+def selected_span(trace_id: str, url_span_id: str) -> str:
+    """The span to show for ``trace_id``: the one chosen in this session, else the URL's."""
+    chosen = st.session_state.get(_SELECTED_SPAN)
+    if isinstance(chosen, tuple) and chosen[0] == trace_id and chosen[1]:
+        return str(chosen[1])
+    return url_span_id
+
+
+def open_trace(trace_id: str, span_id: str = "") -> NoReturn:
+    """Switch to the Trace page showing ``trace_id`` (and ``span_id`` selected)."""
+    select_span(trace_id, span_id)
+    params = {"trace_id": trace_id, **({"span_id": span_id} if span_id else {})}
+    st.switch_page(TRACE_PAGE, query_params=params)

@@ -1,0 +1,94 @@
+"""Cost page: cost per model per day (``GET /api/cost?group_by=day&group_by=model``) as a
+stacked bar chart, and totals by agent (``group_by=agent``); both tables download as CSV.
+
+URL: ``/cost?range=30d`` (the time range is shared with the Search page).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from flightlog.ui import charts
+from flightlog.ui import format as fmt
+from flightlog.ui import session
+from flightlog.ui.client import ApiError
+from flightlog.ui.filters import DEFAULT_RANGE, TIME_RANGES, time_window
+
+_RANGE = "cost.range"
+_NUMBERS = ("cost_usd", "calls", "input_tokens", "output_tokens")
+_COLUMNS = {
+    "cost_usd": st.column_config.NumberColumn("cost (USD)", format="$%.4f"),
+    "calls": st.column_config.NumberColumn("calls", format="%d"),
+    "input_tokens": st.column_config.NumberColumn("input tokens", format="%d"),
+    "output_tokens": st.column_config.NumberColumn("output tokens", format="%d"),
+}
+
+
+def _table(title: str, rows: list[dict[str, Any]], keys: Sequence[str], filename: str) -> None:
+    """A table of cost rows (group columns first) with a CSV download of the same rows."""
+    st.subheader(title)
+    columns = [*keys, *(c for c in _NUMBERS if any(c in r for r in rows))]
+    st.dataframe(
+        pd.DataFrame(rows, columns=columns),
+        hide_index=True,
+        column_config=_COLUMNS,
+        width="stretch",
+    )
+    st.download_button(
+        "Download CSV",
+        data=fmt.csv_bytes(rows, columns),
+        file_name=filename,
+        mime="text/csv",
+        key=f"cost.download.{filename}",
+        icon=":material/download:",
+    )
+
+
+def render() -> None:
+    st.title("Cost")
+    remembered = session.remembered_filters()
+    if _RANGE not in st.session_state:
+        from_url = st.query_params.get("range", "")
+        st.session_state[_RANGE] = from_url if from_url in TIME_RANGES else remembered.range
+    range_key = st.selectbox(
+        "Time range", list(TIME_RANGES), key=_RANGE, format_func=lambda k: TIME_RANGES[k][0]
+    )
+    if range_key != remembered.range:
+        session.remember_filters(remembered.with_changes(range=range_key, page=1))
+    session.sync_url({"range": range_key} if range_key != DEFAULT_RANGE else {})
+
+    start, end = time_window(range_key, dt.datetime.now(dt.timezone.utc))
+    api = session.get_client()
+    try:
+        by_day = api.cost(["day", "model"], start, end)
+        by_agent = api.cost(["agent"], start, end)
+    except ApiError as exc:
+        session.show_api_error("Costs could not be loaded.", exc)
+        return
+    if not by_day and not by_agent:
+        st.info(
+            "No cost recorded in this time range. Costs come from LLM spans that carry a "
+            "model and token counts, or a cost sent by the client. Try *All time*.",
+            icon=":material/payments:",
+        )
+        return
+
+    totals = st.columns(4)
+    totals[0].metric("Total cost", fmt.format_money(sum(float(r.get("cost_usd") or 0) for r in by_agent)))
+    totals[1].metric("Calls", fmt.format_tokens(sum(int(r.get("calls") or 0) for r in by_agent)))
+    totals[2].metric("Input tokens", fmt.format_tokens(sum(int(r.get("input_tokens") or 0) for r in by_agent)))
+    totals[3].metric("Output tokens", fmt.format_tokens(sum(int(r.get("output_tokens") or 0) for r in by_agent)))
+
+    st.subheader("Cost per model per day")
+    st.plotly_chart(charts.cost_by_day_figure(by_day), key="cost.by_day_chart", width="stretch")
+    _table("By day and model", by_day, ("day", "model"), "flightlog-cost-by-day-model.csv")
+    by_agent = sorted(by_agent, key=lambda r: -float(r.get("cost_usd") or 0))
+    _table("Totals by agent", by_agent, ("agent",), "flightlog-cost-by-agent.csv")
+
+
+if __name__ == "__main__":
+    render()

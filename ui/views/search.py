@@ -1,0 +1,189 @@
+"""Search page: full-text search and filters over spans (``GET /api/spans``), one page of
+results at a time; selecting a result opens its trace.
+
+URL: ``/?q=refund&agent=…&model=…&range=7d&page=2`` (every parameter in docs/ui.md).
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+
+from flightlog.ui import format as fmt
+from flightlog.ui import session
+from flightlog.ui.client import ApiError, SearchResult
+from flightlog.ui.filters import (
+    ORDERS,
+    PAGE_SIZES,
+    SORTS,
+    STATUSES,
+    TIME_RANGES,
+    SearchFilters,
+    page_count,
+)
+
+# Widget keys are "search.<field>" for each of these SearchFilters fields.
+_WIDGET_FIELDS = (
+    "q", "range", "agent", "model", "prompt_version", "span_type", "status", "user",
+    "session", "sort", "order", "page_size",
+)
+# Filters whose choices come from GET /api/facets: (label, SearchFilters field, facet name).
+_FACET_FILTERS = (
+    ("Agent", "agent", "agents"),
+    ("Model", "model", "models"),
+    ("Prompt version", "prompt_version", "prompt_versions"),
+    ("Span type", "span_type", "span_types"),
+    ("User", "user", "users"),
+)
+_ORDER_LABELS = {"desc": "descending", "asc": "ascending"}
+_PAGE = "search.page"  # not a widget: survives visits to other pages
+_TABLE_GENERATION = "search.table_generation"  # bumped to clear the table's row selection
+
+_COLUMNS = {
+    "time": st.column_config.TextColumn("time (UTC)"),
+    "tokens": st.column_config.NumberColumn("tokens", format="%d"),
+    "cost": st.column_config.NumberColumn("cost", format="$%.6f"),
+    "duration ms": st.column_config.NumberColumn("duration", format="%.0f ms"),
+    "input": st.column_config.TextColumn("input", width="large"),
+    "output": st.column_config.TextColumn("output", width="large"),
+    "trace": st.column_config.LinkColumn("trace", display_text="open ↗"),
+}
+
+
+def _seed_widgets(filters: SearchFilters) -> None:
+    """Give the filter widgets their starting values (on arrival at the page)."""
+    for name in _WIDGET_FIELDS:
+        st.session_state[f"search.{name}"] = getattr(filters, name)
+    st.session_state[_PAGE] = filters.page
+    session.remember_filters(filters)
+
+
+def _widget_filters() -> SearchFilters:
+    values = {name: st.session_state[f"search.{name}"] for name in _WIDGET_FIELDS}
+    return SearchFilters(**values, page=int(st.session_state.get(_PAGE, 1)))
+
+
+def _clear_filters() -> None:
+    defaults = SearchFilters()
+    for name in _WIDGET_FIELDS:
+        st.session_state[f"search.{name}"] = getattr(defaults, name)
+    st.session_state[_PAGE] = 1
+
+
+def _turn_page(step: int) -> None:
+    st.session_state[_PAGE] = max(1, int(st.session_state.get(_PAGE, 1)) + step)
+
+
+def _choices(values: list[str], current: str) -> list[str]:
+    """Options for a filter: "" (any), the known values, and the current one if unseen."""
+    return ["", *sorted({v for v in values if v} | ({current} if current else set()))]
+
+
+def _any(value: str) -> str:
+    return value or "Any"
+
+
+def _filter_widgets(facets: dict[str, list[str]]) -> None:
+    st.text_input(
+        "Search text",
+        key="search.q",
+        placeholder="Words that must all appear in a prompt, answer or tool call",
+        help="Case-insensitive; every word must match. Press Enter to search.",
+    )
+    cells = [*st.columns(4), *st.columns(4)]  # two rows of four
+    cells[0].selectbox(
+        "Time range", list(TIME_RANGES), key="search.range", format_func=lambda k: TIME_RANGES[k][0]
+    )
+    for cell, (label, field, facet) in zip(
+        (cells[1], cells[2], cells[3], cells[4], cells[6]), _FACET_FILTERS
+    ):
+        options = _choices(facets.get(facet, []), st.session_state[f"search.{field}"])
+        cell.selectbox(label, options, key=f"search.{field}", format_func=_any)
+    cells[5].selectbox("Status", ["", *STATUSES], key="search.status", format_func=_any)
+    cells[7].text_input("Session", key="search.session", placeholder="session / conversation id")
+    with st.expander("Sort and page size"):
+        sort_by, order, size = st.columns(3)
+        sort_by.selectbox("Sort by", SORTS, key="search.sort")
+        order.selectbox("Order", ORDERS, key="search.order", format_func=_ORDER_LABELS.get)
+        size.selectbox("Results per page", PAGE_SIZES, key="search.page_size")
+
+
+def _empty_state(filters: SearchFilters) -> None:
+    if not filters.is_filtered():
+        st.info(
+            "No spans recorded yet. Point an agent at the collector: `flightlog.init()` in "
+            "the agent, or any OpenTelemetry exporter sending OTLP to "
+            "`<collector>:4318/v1/traces` with an ingest key. Then reload this page.",
+            icon=":material/flight_takeoff:",
+        )
+        return
+    st.info(
+        "No spans match. Things to try: fewer or different words (every word must appear), "
+        "a wider time range such as *All time*, or fewer filters.",
+        icon=":material/search_off:",
+    )
+    st.button("Clear filters", on_click=_clear_filters)
+
+
+def _results(filters: SearchFilters, result: SearchResult) -> None:
+    pages = page_count(result.total, filters.page_size)
+    first = (filters.page - 1) * filters.page_size + 1
+    last = first + len(result.items) - 1
+    st.caption(
+        f"{result.total:,} matching span{'s' if result.total != 1 else ''} · "
+        f"showing {first:,}–{last:,} · page {filters.page} of {pages} · "
+        "select a row (or click *open*) to see its trace"
+    )
+    generation = st.session_state.setdefault(_TABLE_GENERATION, 0)
+    table = pd.DataFrame(fmt.result_rows(result.items, filters.q))
+    event = st.dataframe(
+        table,
+        key=f"search.results.{generation}",
+        hide_index=True,
+        column_config=_COLUMNS,
+        on_select="rerun",
+        selection_mode="single-row",
+        width="stretch",
+    )
+    prev_col, next_col, _ = st.columns([1, 1, 6])
+    prev_col.button("← Previous", on_click=_turn_page, args=(-1,), disabled=filters.page <= 1)
+    next_col.button("Next →", on_click=_turn_page, args=(1,), disabled=filters.page >= pages)
+    rows = event.selection.rows if event is not None else []
+    if rows:
+        span = result.items[rows[0]]
+        st.session_state[_TABLE_GENERATION] = generation + 1
+        session.open_trace(str(span.get("trace_id") or ""), str(span.get("span_id") or ""))
+
+
+def render() -> None:
+    st.title("Search")
+    if "search.q" not in st.session_state:
+        _seed_widgets(session.arriving_search_filters())
+    facets = session.facets()
+    _filter_widgets(facets)
+
+    filters = _widget_filters()
+    if not filters.same_query(session.remembered_filters()):
+        filters = filters.with_changes(page=1)
+        st.session_state[_PAGE] = 1
+    session.remember_filters(filters)
+    session.sync_url(filters.to_query_params())
+
+    try:
+        result = session.get_client().search_spans(**filters.api_params(dt.datetime.now(dt.timezone.utc)))
+    except ApiError as exc:
+        session.show_api_error("Search failed.", exc)
+        return
+    if result.total and not result.items and filters.page > 1:
+        # Past the last page (an old link, or results shrank): go to the last page.
+        st.session_state[_PAGE] = page_count(result.total, filters.page_size)
+        st.rerun()
+    if not result.total:
+        _empty_state(filters)
+        return
+    _results(filters, result)
+
+
+if __name__ == "__main__":
+    render()

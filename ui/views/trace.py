@@ -1,0 +1,175 @@
+"""Trace page: one trace (``GET /api/traces/{id}``) as a waterfall, an indented span tree,
+and the detail of the selected span.
+
+URL: ``/trace?trace_id=<32 hex>&span_id=<16 hex>``. Without ``trace_id`` the page shows
+the last trace opened in this session, or asks for an id.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from flightlog.ui import charts
+from flightlog.ui import format as fmt
+from flightlog.ui import session
+from flightlog.ui.client import ApiError
+from flightlog.ui.filters import parse_trace_id
+
+_LOOKUP = "trace.lookup"
+
+
+def _picked(key: str, indexes: list[int]) -> int | None:
+    """The row newly picked in a selectable element (``key``), or None if nothing changed.
+
+    Comparing with the previous run, rather than using an ``on_select`` callback, means the
+    last element the user touched wins, whether the change came from a browser or a test.
+    """
+    seen_key = f"{key}.seen"
+    changed = st.session_state.get(seen_key) != indexes
+    st.session_state[seen_key] = indexes
+    return indexes[0] if changed and indexes else None
+
+
+def _lookup() -> None:
+    trace_id = parse_trace_id(st.session_state.get(_LOOKUP, ""))
+    if trace_id:
+        session.select_span(trace_id, "")
+        st.query_params.from_dict({"trace_id": trace_id})
+
+
+def _ask_for_trace(problem: str = "") -> None:
+    if problem:
+        st.warning(problem, icon=":material/warning:")
+    else:
+        st.info("No trace open. Pick a result on the Search page, or paste a trace id.")
+    st.text_input("Trace id", key=_LOOKUP, on_change=_lookup, placeholder="32 hexadecimal characters")
+    st.page_link(session.SEARCH_PAGE, label="Go to Search", icon=":material/search:")
+
+
+def _text_block(label: str, text: str) -> None:
+    """Show span text as text: a preview, with the whole of a long text in an expander."""
+    st.markdown(f"**{label}**")
+    preview, cut = fmt.truncate(text)
+    st.code(preview, language=None, wrap_lines=True)
+    if cut:
+        with st.expander(f"Show all {len(text):,} characters"):
+            st.code(text, language=None, wrap_lines=True)
+
+
+def _json_or_text(label: str, text: str) -> None:
+    is_json, value = fmt.parse_json(text)
+    if is_json:
+        st.markdown(f"**{label}**")
+        st.json(value, expanded=2)
+    else:
+        _text_block(label, text)
+
+
+def _detail(span: dict[str, Any]) -> None:
+    st.subheader("Selected span")
+    metrics = st.columns(3)
+    metrics[0].metric("Latency", fmt.format_duration(span.get("duration_ms")))
+    tokens = int(span.get("input_tokens") or 0) + int(span.get("output_tokens") or 0)
+    metrics[1].metric("Tokens", fmt.format_tokens(tokens))
+    metrics[2].metric("Cost", fmt.format_money(span.get("cost_usd") or 0.0))
+    properties = fmt.span_properties(span)
+    st.dataframe(
+        pd.DataFrame(properties, columns=["field", "value"]),
+        hide_index=True,
+        width="stretch",
+        height=min(35 * (len(properties) + 1) + 3, 1000),
+    )
+    for label, key in (("Input", "input_text"), ("Output", "output_text")):
+        if span.get(key):
+            _text_block(label, str(span[key]))
+    for label, key in (("Tool arguments", "tool_args"), ("Tool result", "tool_result")):
+        if span.get(key):
+            _json_or_text(label, str(span[key]))
+    for label, key in (
+        ("Raw span attributes", "span_attributes"),
+        ("Events", "events"),
+        ("Links", "links"),
+        ("Resource attributes", "resource_attributes"),
+    ):
+        if span.get(key):
+            with st.expander(label):
+                st.json(span[key], expanded=True)
+
+
+def _summary(spans: list[dict[str, Any]], total_cost: float) -> None:
+    summary = fmt.trace_summary(spans)
+    cols = st.columns(5)
+    cols[0].metric("Spans", f"{summary['spans']:,}")
+    cols[1].metric("Duration", fmt.format_duration(summary["duration_ms"]))
+    cols[2].metric("Tokens", fmt.format_tokens(summary["tokens"]))
+    cols[3].metric("Cost", fmt.format_money(total_cost))
+    cols[4].metric("Errors", f"{summary['errors']:,}")
+
+
+def render() -> None:
+    st.title("Trace")
+    raw_id = st.query_params.get("trace_id") or session.remembered_trace_id()
+    if not raw_id:
+        _ask_for_trace()
+        return
+    trace_id = parse_trace_id(raw_id)
+    if not trace_id:
+        _ask_for_trace("That is not a trace id: expected 32 hexadecimal characters.")
+        return
+    try:
+        trace = session.get_client().get_trace(trace_id)
+    except ApiError as exc:
+        if exc.status_code == 404:
+            _ask_for_trace("No trace with this id in this project (it may not be written yet).")
+        else:
+            session.show_api_error("The trace could not be loaded.", exc)
+        return
+    spans = trace.spans
+    if not spans:
+        _ask_for_trace("This trace has no spans.")
+        return
+    session.remember_trace_id(trace_id)
+    span_ids = [str(s.get("span_id") or "") for s in spans]
+    selected = session.selected_span(trace_id, st.query_params.get("span_id", ""))
+
+    st.text(f"trace {trace_id}")
+    _summary(spans, trace.total_cost_usd)
+    chart_key = f"trace.waterfall.{trace_id}"
+    chart = st.plotly_chart(
+        charts.waterfall_figure({"spans": spans}),
+        key=chart_key,
+        on_select="rerun",
+        selection_mode="points",
+        width="stretch",
+    )
+    # A clicked point's y is the span's row (see charts.waterfall_figure).
+    clicked = [int(round(float(p["y"]))) for p in chart.selection.points if p.get("y") is not None]
+    tree_col, detail_col = st.columns([1, 1])
+    with tree_col:
+        st.subheader("Spans")
+        st.caption("Select a row (or click a bar above) to see that span.")
+        tree_key = f"trace.tree.{trace_id}"
+        tree = st.dataframe(
+            pd.DataFrame(fmt.tree_rows(spans)),
+            key=tree_key,
+            hide_index=True,
+            on_select="rerun",
+            selection_mode="single-row",
+            width="stretch",
+            height=min(35 * (len(spans) + 1) + 3, 700),
+        )
+    for picked in (_picked(chart_key, clicked), _picked(tree_key, list(tree.selection.rows))):
+        if picked is not None and 0 <= picked < len(spans):
+            selected = span_ids[picked]
+    if selected not in span_ids:
+        selected = span_ids[0]
+    session.select_span(trace_id, selected)
+    session.sync_url({"trace_id": trace_id, "span_id": selected})
+    with detail_col:
+        _detail(spans[span_ids.index(selected)])
+
+
+if __name__ == "__main__":
+    render()
