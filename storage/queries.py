@@ -25,7 +25,9 @@ _BIG_COLUMNS = {
 }
 _LIST_SELECT = ", ".join(
     [f"`{c}`" for c in SPAN_COLUMNS if c not in _BIG_COLUMNS]
-    + [f"leftUTF8({c}, {SNIPPET_CHARS}) AS {c}" for c in ("InputText", "OutputText", "ToolArgs", "ToolResult")]
+    # Snippet aliases must not reuse the column names: ClickHouse resolves WHERE against
+    # SELECT aliases, and the text search would then only see the first characters.
+    + [f"leftUTF8({c}, {SNIPPET_CHARS}) AS {c}Snippet" for c in ("InputText", "OutputText", "ToolArgs", "ToolResult")]
     + ["toUnixTimestamp64Nano(Timestamp) AS StartNs"]
 )
 _FULL_SELECT = ", ".join([f"`{c}`" for c in SPAN_COLUMNS] + ["toUnixTimestamp64Nano(Timestamp) AS StartNs"])
@@ -61,7 +63,7 @@ def span_to_api(row: dict[str, Any]) -> dict[str, Any]:
     for name, value in row.items():
         if name.startswith(("Events.", "Links.")):
             continue
-        out[snake(name)] = _jsonable(value)
+        out[snake(name.removesuffix("Snippet"))] = _jsonable(value)
     out["duration_ms"] = row.get("Duration", 0) / 1e6
     if "Events.Name" in row:
         out["events"] = [

@@ -130,3 +130,14 @@ def test_cost_endpoint_groups_by_model_and_day(collector: RunningCollector) -> N
     assert all(r["day"] for r in rows)
     agents = collector.api("/api/cost", group_by="agent")["rows"]
     assert sum(r["cost_usd"] for r in agents) == sum(r["cost_usd"] for r in rows)
+
+
+def test_search_finds_a_word_deep_inside_a_long_text(collector: RunningCollector) -> None:
+    provider = _provider(collector, "long-bot")
+    with provider.get_tracer("t").start_as_current_span("chat gpt-4o") as span:
+        span.set_attributes({"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
+                             "flightlog.input": "lorem ipsum dolor " * 500 + "the word platypus comes last"})
+    provider.shutdown()
+    found = collector.api("/api/spans", q="platypus")
+    assert found["total"] == 1 and len(found["items"]) == 1
+    assert len(found["items"][0]["input_text"]) <= 400  # list items carry a snippet only
