@@ -1,0 +1,174 @@
+"""Hard limits per agent run (``Limits``) and the run's usage counters.
+
+A run's counters live in a ``RunState`` carried in the OpenTelemetry context; a nested run adds
+its usage to every enclosing run, and the check before an LLM or tool call walks the same chain,
+so an outer run's budget also bounds its sub-agents. Checks happen only when a call is about to
+start, never inside a call, so an LLM response that crosses ``max_tokens`` is kept and the
+*next* call is refused with ``BudgetExceeded``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from ._exceptions import BudgetExceeded, ConfigurationError
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """Hard limits for one ``agent_run``; crossing one refuses the next LLM/tool call.
+
+    Example::
+
+        with flightlog.agent_run("planner", limits=flightlog.Limits(max_llm_calls=5, max_cost_usd=0.50)):
+            ...
+
+    Parameters:
+        max_tokens: input + output tokens reported with ``set_usage`` across the run.
+        max_cost_usd: cost reported with ``set_cost`` across the run.
+        max_llm_calls: number of ``llm_call`` spans started in the run.
+        max_tool_calls: number of ``tool_call`` spans started in the run.
+        max_wall_time_s: seconds since the run started.
+        allowed_tools: if given, only these tool names may be called.
+        denied_tools: these tool names may never be called.
+    """
+
+    max_tokens: int | None = None
+    max_cost_usd: float | None = None
+    max_llm_calls: int | None = None
+    max_tool_calls: int | None = None
+    max_wall_time_s: float | None = None
+    allowed_tools: frozenset[str] | None = None
+    denied_tools: frozenset[str] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_tokens", "max_llm_calls", "max_tool_calls"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ConfigurationError(f"Limits.{name} must be an int >= 0 or None, got {value!r}")
+        for name in ("max_cost_usd", "max_wall_time_s"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value) or value < 0):
+                raise ConfigurationError(f"Limits.{name} must be a number >= 0 or None, got {value!r}")
+        for name in ("allowed_tools", "denied_tools"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, str) or not isinstance(value, Iterable):
+                raise ConfigurationError(f"Limits.{name} must be a collection of tool names, got {value!r}")
+            names = frozenset(value)
+            if not all(isinstance(n, str) for n in names):
+                raise ConfigurationError(f"Limits.{name} must contain only strings, got {value!r}")
+            object.__setattr__(self, name, names)
+
+
+@dataclasses.dataclass(frozen=True)
+class Violation:
+    """A crossed limit: which one, the amount used, the threshold, and the run it belongs to."""
+
+    kind: str
+    value: Any
+    limit: Any
+    run: str
+
+    @property
+    def message(self) -> str:
+        if self.kind == "allowed_tools":
+            return (f"flightlog limit allowed_tools: tool {self.value!r} is not in allowed_tools "
+                    f"{sorted(self.limit)} (run {self.run!r})")
+        if self.kind == "denied_tools":
+            return (f"flightlog limit denied_tools: tool {self.value!r} is in denied_tools "
+                    f"{sorted(self.limit)} (run {self.run!r})")
+        return (f"flightlog limit {self.kind} exceeded: used {self.value:g}, limit {self.limit:g} "
+                f"(run {self.run!r}); the next call was refused")
+
+    def to_exception(self) -> BudgetExceeded:
+        return BudgetExceeded(self.message, kind=self.kind, value=self.value, limit=self.limit, run=self.run)
+
+
+class RunState:
+    """Mutable, thread-safe usage counters of one agent run, linked to the enclosing run."""
+
+    def __init__(self, name: str, facts: dict[str, Any], limits: Limits | None, parent: RunState | None,
+                 span: Any) -> None:
+        self.name = name
+        self.facts = facts
+        self.limits = limits
+        self.parent = parent
+        self.span = span
+        self.step: Any = None  # the AgentRun that owns this state
+        self.started = time.monotonic()
+        self.tokens = 0
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.cost_usd = 0.0
+        self.llm_calls = 0
+        self.tool_calls = 0
+        self._lock = threading.Lock()
+
+    def chain(self) -> Iterable[RunState]:
+        run: RunState | None = self
+        while run is not None:
+            yield run
+            run = run.parent
+
+    def _violation(self, call: str, tool: str | None) -> Violation | None:
+        limits = self.limits
+        if limits is None:
+            return None
+        with self._lock:
+            checks = (
+                ("max_tokens", self.tokens, limits.max_tokens),
+                ("max_cost_usd", self.cost_usd, limits.max_cost_usd),
+                ("max_wall_time_s", time.monotonic() - self.started, limits.max_wall_time_s),
+                ("max_llm_calls", self.llm_calls if call == "llm" else None, limits.max_llm_calls),
+                ("max_tool_calls", self.tool_calls if call == "tool" else None, limits.max_tool_calls),
+            )
+        for kind, used, limit in checks:
+            if limit is not None and used is not None and used >= limit:
+                return Violation(kind, used, limit, self.name)
+        if call == "tool" and tool is not None:
+            if limits.denied_tools is not None and tool in limits.denied_tools:
+                return Violation("denied_tools", tool, limits.denied_tools, self.name)
+            if limits.allowed_tools is not None and tool not in limits.allowed_tools:
+                return Violation("allowed_tools", tool, limits.allowed_tools, self.name)
+        return None
+
+    def check_and_count(self, call: str, tool: str | None = None) -> tuple[Violation | None, RunState | None]:
+        """Check every run in the chain before an ``llm``/``tool`` call; count the call if allowed."""
+        for run in self.chain():
+            violation = run._violation(call, tool)
+            if violation is not None:
+                return violation, run
+        for run in self.chain():
+            with run._lock:
+                if call == "llm":
+                    run.llm_calls += 1
+                else:
+                    run.tool_calls += 1
+        return None, None
+
+    def add_usage(self, input_tokens: int, output_tokens: int, cost_usd: float) -> None:
+        """Add one call's tokens and cost to this run and every enclosing run."""
+        for run in self.chain():
+            with run._lock:
+                run.input_tokens += input_tokens
+                run.output_tokens += output_tokens
+                run.tokens += input_tokens + output_tokens
+                run.cost_usd += cost_usd
+
+    def totals(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "flightlog.run.input_tokens": self.input_tokens,
+                "flightlog.run.output_tokens": self.output_tokens,
+                "flightlog.run.cost_usd": self.cost_usd,
+                "flightlog.run.llm_calls": self.llm_calls,
+                "flightlog.run.tool_calls": self.tool_calls,
+            }

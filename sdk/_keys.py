@@ -1,0 +1,74 @@
+"""Span attribute keys written by the SDK (the collector's mapping reads exactly these)."""
+
+from __future__ import annotations
+
+from opentelemetry import context as otel_context
+
+# Every span
+SPAN_TYPE = "flightlog.span.type"
+OPERATION = "gen_ai.operation.name"
+AGENT_NAME = "gen_ai.agent.name"
+AGENT_VERSION = "flightlog.agent.version"
+USER_ID = "user.id"
+SESSION_ID = "gen_ai.conversation.id"
+PROJECT = "flightlog.project"
+ERROR_TYPE = "error.type"
+REDACTED = "flightlog.redacted"
+
+# Agent run
+INPUT = "flightlog.input"
+OUTPUT = "flightlog.output"
+
+# LLM call
+PROVIDER = "gen_ai.provider.name"
+REQUEST_MODEL = "gen_ai.request.model"
+RESPONSE_MODEL = "gen_ai.response.model"
+REQUEST_TEMPERATURE = "gen_ai.request.temperature"
+REQUEST_MAX_TOKENS = "gen_ai.request.max_tokens"
+INPUT_TOKENS = "gen_ai.usage.input_tokens"
+OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+FINISH_REASONS = "gen_ai.response.finish_reasons"
+INPUT_MESSAGES = "gen_ai.input.messages"
+OUTPUT_MESSAGES = "gen_ai.output.messages"
+PROMPT_ID = "flightlog.prompt.id"
+PROMPT_VERSION = "flightlog.prompt.version"
+PROMPT_HASH = "flightlog.prompt.hash"
+PROMPT_TEMPLATE = "flightlog.prompt.template"
+PROMPT_VARIABLES = "flightlog.prompt.variables"
+COST_USD = "flightlog.cost.usd"
+
+# Tool call
+TOOL_NAME = "gen_ai.tool.name"
+TOOL_CALL_ID = "gen_ai.tool.call.id"
+TOOL_ARGUMENTS = "gen_ai.tool.call.arguments"
+TOOL_RESULT = "gen_ai.tool.call.result"
+TOOL_TYPE = "gen_ai.tool.type"
+
+# Retrieval
+RETRIEVAL_QUERY = "flightlog.retrieval.query"
+RETRIEVAL_DOCUMENTS = "flightlog.retrieval.documents"
+RETRIEVAL_DOCUMENT_COUNT = "flightlog.retrieval.document_count"
+DATA_SOURCE = "gen_ai.data_source.id"
+TOP_K = "gen_ai.request.top_k"
+
+# Handoff
+HANDOFF_FROM = "flightlog.handoff.from_agent"
+HANDOFF_TO = "flightlog.handoff.to_agent"
+HANDOFF_REASON = "flightlog.handoff.reason"
+
+# Checkpoint
+CHECKPOINT_ACTION = "flightlog.checkpoint.action"
+CHECKPOINT_TIER = "flightlog.checkpoint.tier"
+CHECKPOINT_CONFIDENCE = "flightlog.checkpoint.confidence"
+CHECKPOINT_DECISION = "flightlog.checkpoint.decision"
+CHECKPOINT_APPROVER = "flightlog.checkpoint.approver"
+CHECKPOINT_REASON = "flightlog.checkpoint.reason"
+CHECKPOINT_WAIT_MS = "flightlog.checkpoint.wait_ms"
+
+# Limits
+LIMIT_VIOLATION = "flightlog.limit.violation"
+LIMIT_KIND = "flightlog.limit.kind"
+
+# Keys of flightlog values carried in the OpenTelemetry context.
+RUN_CONTEXT_KEY = otel_context.create_key("flightlog.run")
+STEP_CONTEXT_KEY = otel_context.create_key("flightlog.step")
