@@ -36,8 +36,12 @@ class BatchWriter:
 
     def __init__(self, store: Store, spool: Spool, *, insert: InsertFn | None = None,
                  on_stored: Callable[[int], None] | None = None,
-                 on_retry: Callable[[], None] | None = None) -> None:
+                 on_retry: Callable[[], None] | None = None,
+                 prepare: Callable[[list[list[Any]]], list[list[Any]]] | None = None) -> None:
         self._insert = insert or (lambda rows: store.insert("spans", rows, SPAN_COLUMNS))
+        # Called on each batch (rows in SPAN_COLUMNS order) right before its insert, in the
+        # writer thread; a retried batch is prepared again, so it must be deterministic.
+        self._prepare = prepare or (lambda rows: rows)
         self.spool = spool
         self._on_stored = on_stored or (lambda n: None)
         self._on_retry = on_retry or (lambda: None)
@@ -73,7 +77,7 @@ class BatchWriter:
             if seg is None:
                 continue
             try:
-                rows = seg.load()
+                rows = self._prepare(seg.load())
                 self._insert(rows)
             except StorageError as exc:
                 self._failed(exc)
