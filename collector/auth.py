@@ -18,6 +18,8 @@ from .errors import Forbidden, Unauthorized
 
 INGEST_ROLES = frozenset({"ingest", "admin"})
 READ_ROLES = frozenset({"engineer", "auditor", "admin"})
+AUDIT_ROLES = frozenset({"auditor", "admin"})  # audit views: access log, chain verification, exports
+ADMIN_ROLES = frozenset({"admin"})  # keys, retention, legal holds, budgets, settings
 CACHE_TTL_S = 30.0
 _MAX_CACHE = 10_000
 
