@@ -19,7 +19,7 @@ from google.rpc.status_pb2 import Status
 
 from flightlog.storage import InvalidQuery, QueryTimeout, Store, StorageError, open_store
 
-from . import api, ingest
+from . import admin_api, api, ingest
 from .auth import READ_ROLES, Authenticator
 from .bootstrap import bootstrap
 from .config import Settings
@@ -171,4 +171,5 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
 
     app.include_router(ingest.router)
     app.include_router(api.router)
+    app.include_router(admin_api.router)
     return app

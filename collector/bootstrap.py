@@ -1,4 +1,4 @@
-"""First start: create the default project with an ingest key and a read key.
+"""First start: create the default project with an ingest, a read and an admin key.
 
 Keys are stored hashed, so the secrets of these two development keys are also written to
 ``<data dir>/dev-keys.json`` (mode 0600) for ``flightlog up`` to print on every start.
@@ -26,20 +26,22 @@ def dev_keys_path(data_dir: str) -> Path:
 def bootstrap(store: Store, data_dir: str, project: str) -> dict[str, str]:
     """Ensure the default project exists; on an empty key table create and record dev keys.
 
-    Returns ``{"project", "ingest_key", "read_key"}`` when the dev keys are known, else {}.
+    Returns ``{"project", "ingest_key", "read_key", "admin_key"}`` when known, else {}.
     """
     ensure_project(store, project)
     path = dev_keys_path(data_dir)
     if not list_keys(store):
         _, ingest = create_key(store, project, "ingest", "dev ingest key (flightlog up)")
         _, read = create_key(store, project, "engineer", "dev read key (flightlog up)")
-        keys = {"project": project, "ingest_key": ingest, "read_key": read}
+        _, admin = create_key(store, project, "admin", "instance admin key (flightlog up)")
+        keys = {"project": project, "ingest_key": ingest, "read_key": read, "admin_key": admin}
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(keys, fh, indent=2)
         # Printed once so a server deployment (docker compose logs) can pick the first keys up.
-        log.warning("created project %r with ingest key %s and read key %s (kept in %s)", project, ingest, read, path)
+        log.warning("created project %r with ingest key %s, read key %s and admin key %s (kept in %s)",
+                    project, ingest, read, admin, path)
         return keys
     if path.exists():
         return json.loads(path.read_text(encoding="utf-8"))

@@ -116,6 +116,7 @@ def up(demo: bool, no_ui: bool, **overrides: Any) -> None:
         + f"  Project:      {keys.get('project', settings.project)}\n"
         + f"  Ingest key:   {keys.get('ingest_key', '(created earlier; see flightlog keys)')}\n"
         + f"  Read key:     {keys.get('read_key', '(created earlier; see flightlog keys)')}\n"
+        + f"  Admin key:    {keys.get('admin_key', '(created earlier; see flightlog keys)')}\n"
         "\nSend traces with:\n"
         f"  export OTEL_EXPORTER_OTLP_ENDPOINT={base}\n"
         f"  export OTEL_EXPORTER_OTLP_HEADERS=x-api-key={keys.get('ingest_key', '<ingest key>')}\n"
@@ -234,14 +235,42 @@ def _open(overrides: dict[str, Any]) -> Any:
         ) from exc
 
 
+def _remote_options(func: Any) -> Any:
+    func = click.option("--admin-key", envvar="FLIGHTLOG_ADMIN_KEY", default="",
+                        help="Admin key for --url [env FLIGHTLOG_ADMIN_KEY]")(func)
+    return click.option("--url", default="", help="Manage keys through a running collector's admin API "
+                        "instead of opening the store.")(func)
+
+
+def _admin_call(url: str, admin_key: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    if not admin_key:
+        raise click.ClickException("--url needs --admin-key (or FLIGHTLOG_ADMIN_KEY)")
+    req = urllib.request.Request(
+        url.rstrip("/") + path, method=method, data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Bearer {admin_key}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.load(resp)
+    except urllib.error.HTTPError as exc:
+        raise click.ClickException(f"HTTP {exc.code}: {json.load(exc).get('error', '')}") from exc
+    except urllib.error.URLError as exc:
+        raise click.ClickException(f"cannot reach {url}: {exc.reason}") from exc
+
+
 @keys.command("create")
 @click.option("--project", required=True, help="Project the key belongs to (created if new).")
 @click.option("--role", required=True, type=click.Choice(["ingest", "engineer", "auditor", "admin"]),
               help="What the key may do.")
 @click.option("--name", default="", help="A label for humans.")
+@_remote_options
 @_settings_options
-def keys_create(project: str, role: str, name: str, **overrides: Any) -> None:
+def keys_create(project: str, role: str, name: str, url: str, admin_key: str, **overrides: Any) -> None:
     """Create a key and print its secret once."""
+    if url:
+        created = _admin_call(url, admin_key, "POST", "/api/admin/keys", {"project": project, "role": role, "name": name})
+        click.echo(json.dumps({k: created[k] for k in ("key_id", "project", "role", "key")}))
+        return
     from flightlog.storage.keys import create_key
 
     store = _open(overrides)
@@ -252,26 +281,41 @@ def keys_create(project: str, role: str, name: str, **overrides: Any) -> None:
     click.echo(json.dumps({"key_id": record.key_id, "project": project, "role": role, "key": secret}))
 
 
+def _echo_key(r: dict[str, Any]) -> None:
+    state = "revoked" if r["revoked"] else "active"
+    click.echo(f"{r['key_id']}  {r['project']:20} {r['role']:9} {state:8} {r['name']}")
+
+
 @keys.command("list")
 @click.option("--project", default=None, help="Only this project's keys.")
+@_remote_options
 @_settings_options
-def keys_list(project: str | None, **overrides: Any) -> None:
+def keys_list(project: str | None, url: str, admin_key: str, **overrides: Any) -> None:
     """List keys (ids, projects, roles; never secrets)."""
+    if url:
+        for r in _admin_call(url, admin_key, "GET", "/api/admin/keys" + (f"?project={project}" if project else ""))["keys"]:
+            _echo_key(r)
+        return
     from flightlog.storage.keys import list_keys
 
     store = _open(overrides)
     try:
         for r in list_keys(store, project):
-            click.echo(f"{r.key_id}  {r.project:20} {r.role:9} {'revoked' if r.revoked else 'active ':8} {r.name}")
+            _echo_key({"key_id": r.key_id, "project": r.project, "role": r.role, "revoked": r.revoked, "name": r.name})
     finally:
         store.close()
 
 
 @keys.command("revoke")
 @click.argument("key_id")
+@_remote_options
 @_settings_options
-def keys_revoke(key_id: str, **overrides: Any) -> None:
+def keys_revoke(key_id: str, url: str, admin_key: str, **overrides: Any) -> None:
     """Revoke a key by id."""
+    if url:
+        _admin_call(url, admin_key, "DELETE", f"/api/admin/keys/{key_id}")
+        click.echo(f"revoked {key_id}")
+        return
     from flightlog.storage import InvalidQuery
     from flightlog.storage.keys import revoke_key
 

@@ -61,6 +61,7 @@ class RunningCollector:
     log_path: Path
     ingest_key: str = ""
     read_key: str = ""
+    admin_key: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def log(self) -> str:
@@ -143,6 +144,7 @@ def start_collector(data_dir: Path, *, env: dict[str, str] | None = None, args: 
     if keys_file.exists():
         keys = json.loads(keys_file.read_text())
         collector.ingest_key, collector.read_key = keys["ingest_key"], keys["read_key"]
+        collector.admin_key = keys.get("admin_key", "")
     return collector
 
 
@@ -160,6 +162,17 @@ def shared_collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runni
     running = start_collector(tmp_path_factory.mktemp("shared-collector"))
     yield running
     running.stop()
+
+
+def error_message(resp: httpx.Response) -> str:
+    """The message of an error answer: a google.rpc.Status for protobuf requests, else JSON."""
+    if resp.headers.get("content-type", "").startswith("application/x-protobuf"):
+        from google.rpc.status_pb2 import Status
+
+        status = Status()
+        status.ParseFromString(resp.content)
+        return status.message
+    return resp.json()["error"]
 
 
 def fixture_bytes(name: str) -> bytes:

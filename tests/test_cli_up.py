@@ -34,8 +34,9 @@ def test_up_with_demo_serves_the_incident_and_stops_cleanly_on_ctrl_c(tmp_path) 
         read_key = re.search(r"Read key:\s+(\S+)", out).group(1)
         ingest_key = re.search(r"Ingest key:\s+(\S+)", out).group(1)
         assert f"http://127.0.0.1:{port}/v1/traces" in out and f"http://127.0.0.1:{ui_port}" in out
+        admin_key = re.search(r"Admin key:\s+(\S+)", out).group(1)
         assert json.loads((data_dir / "dev-keys.json").read_text()) == {
-            "project": "default", "ingest_key": ingest_key, "read_key": read_key}
+            "project": "default", "ingest_key": ingest_key, "read_key": read_key, "admin_key": admin_key}
         assert (data_dir / "store").is_dir()
 
         found = httpx.get(f"http://127.0.0.1:{port}/api/spans", params={"q": "overdraft"},

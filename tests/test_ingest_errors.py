@@ -11,9 +11,8 @@ import json
 import zlib
 
 import pytest
-from google.rpc.status_pb2 import Status
 
-from conftest import RunningCollector, fixture_bytes
+from conftest import RunningCollector, error_message, fixture_bytes
 
 PB = "application/x-protobuf"
 JS = "application/json"
@@ -91,14 +90,6 @@ def small_limit_collector(tmp_path):
     running.stop()
 
 
-def _message(resp) -> str:
-    if resp.headers.get("content-type", "").startswith(PB):
-        status = Status()
-        status.ParseFromString(resp.content)
-        return status.message
-    return resp.json()["error"]
-
-
 @pytest.mark.parametrize("case,body,ctype,headers,status,words", BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS])
 def test_bad_input_gets_a_clear_status_and_good_data_survives(
     small_limit_collector: RunningCollector, case, body, ctype, headers, status, words
@@ -109,7 +100,7 @@ def test_bad_input_gets_a_clear_status_and_good_data_survives(
     assert c.post("/v1/traces", fixture_bytes("otel-genai-openai-v2.pb"), PB).status_code == 200
     resp = c.post("/v1/traces", body, ctype, headers=headers)
     assert resp.status_code == status, resp.text[:300]
-    assert words in _message(resp), _message(resp)
+    assert words in error_message(resp), error_message(resp)
     assert c.post("/v1/traces", fixture_bytes("openinference-openai.json"), JS).status_code == 200
     assert len(c.api(f"/api/traces/{GENAI_TRACE}")["spans"]) == 7
     assert len(c.api(f"/api/traces/{OI_TRACE}")["spans"]) == 7
