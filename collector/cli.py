@@ -69,7 +69,10 @@ class _ServerThread(threading.Thread):
         from .app import create_app
 
         self.app = create_app(settings)
-        config = uvicorn.Config(self.app, host=settings.host, port=settings.port, log_level="warning")
+        from .logconfig import log_config
+
+        config = uvicorn.Config(self.app, host=settings.host, port=settings.port,
+                                log_config=log_config(settings.log_format, "warning"))
         self.server = uvicorn.Server(config)
         self.server.install_signal_handlers = lambda: None  # the main thread handles Ctrl-C
 
@@ -152,9 +155,16 @@ def serve(**overrides: Any) -> None:
 
     from .app import create_app
 
+    from .logconfig import log_config
+
     settings = Settings.from_env(**overrides)
     os.makedirs(settings.data_dir, exist_ok=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    try:
+        logging_config = log_config(settings.log_format, settings.log_level)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--log-format") from exc
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=logging_config,
+                timeout_graceful_shutdown=30)
 
 
 @main.command()

@@ -66,6 +66,9 @@ class Settings:
         "FLIGHTLOG_REDACT_EMAILS", "1 to also redact e-mail addresses at ingest (secrets are always redacted)."))
     redact_phones: int = field(default=0, metadata=_meta(
         "FLIGHTLOG_REDACT_PHONES", "1 to also redact phone numbers at ingest."))
+    log_format: str = field(default="text", metadata=_meta(
+        "FLIGHTLOG_LOG_FORMAT", "Collector log lines: text, or json (one object per line)."))
+    log_level: str = field(default="info", metadata=_meta("FLIGHTLOG_LOG_LEVEL", "debug, info, warning or error."))
     prices_file: str = field(default="", metadata=_meta(
         "FLIGHTLOG_PRICES_FILE", "JSON price table that replaces the shipped one (same format as collector/prices.json)."))
 

@@ -34,7 +34,7 @@ SPANS_PER_TRACE = 20
 
 def make_request(n: int, spans: int = SPANS_PER_TRACE, text_bytes: int = 500) -> tuple[str, bytes]:
     """Trace number ``n`` as one OTLP request: a root and ``spans - 1`` LLM children."""
-    trace_id = f"{n:032x}"
+    trace_id = f"{n + 1:032x}"  # never the all-zero id, which OTLP forbids
     req = ExportTraceServiceRequest()
     scope = req.resource_spans.add().scope_spans.add()
     base = 1_790_000_000_000_000_000 + n * 1_000_000_000
