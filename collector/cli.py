@@ -112,9 +112,10 @@ def up(demo: bool, no_ui: bool, **overrides: Any) -> None:
         click.echo(f"Loaded demo data: {sent} spans.")
     click.echo(
         "\nFlightlog is running.\n"
-        f"  Store:        {Settings.from_env(**overrides).dsn}\n"
+        f"  Store:        {settings.dsn}\n"
         f"  OTLP/HTTP:    {base}/v1/traces\n"
-        f"  Query API:    {base}/api  (OpenAPI: {base}/docs)\n"
+        + (f"  OTLP/gRPC:    {settings.host}:{settings.grpc_port}\n" if settings.grpc_port else "")
+        + f"  Query API:    {base}/api  (OpenAPI: {base}/docs)\n"
         + ("" if no_ui else f"  UI:           http://{settings.host}:{settings.ui_port}\n")
         + f"  Project:      {keys.get('project', settings.project)}\n"
         + f"  Ingest key:   {keys.get('ingest_key', '(created earlier; see flightlog keys)')}\n"
