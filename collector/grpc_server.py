@@ -215,7 +215,8 @@ class LogsService(logs_service_pb2_grpc.LogsServiceServicer, _Ingest):
         try:
             project = await self.authorise(request, context)
             records = await run_in_threadpool(logs_from_request, request)
-            await run_in_threadpool(log_records.store_records, self.collector.store, project, records)
+            await run_in_threadpool(log_records.store_records, self.collector.store, project, records,
+                                     self.collector.settings)
         except (errors.CollectorError, StorageError) as exc:
             await self.refuse(exc, context)
         return ExportLogsServiceResponse()

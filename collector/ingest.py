@@ -68,7 +68,7 @@ async def accept_spans(collector: Any, project: str, raw: list[dict[str, Any]]) 
         raise BadRequest(f"request has {len(raw)} spans; the limit is {limit} per request")
 
     def normalise_and_spool() -> int:
-        rows = rows_from_spans(raw, project=project, prices=collector.prices)
+        rows = rows_from_spans(raw, project=project, prices=collector.prices, settings=collector.settings)
         return collector.writer.submit(rows)
 
     stored = await run_in_threadpool(normalise_and_spool)
@@ -102,5 +102,6 @@ async def export_logs(request: Request) -> Response:
         decode_logs, body, kind, request.headers.get("content-encoding"),
         max_bytes=collector.settings.max_body_bytes,
     )
-    await run_in_threadpool(log_records.store_records, collector.store, key.project, records)
+    await run_in_threadpool(log_records.store_records, collector.store, key.project, records,
+                            collector.settings)
     return _answer(kind, ExportLogsServiceResponse())

@@ -14,12 +14,19 @@ from typing import Any
 from flightlog.storage import Store
 from flightlog.storage.logs import insert_log_records
 
-from . import mapping
+from . import mapping, redact
 
 
-def store_records(store: Store, project: str, records: list[dict[str, Any]]) -> int:
-    """Persist the records that belong to a span."""
-    return insert_log_records(store, project, records)
+def store_records(store: Store, project: str, records: list[dict[str, Any]], settings: Any = None) -> int:
+    """Redact, then persist the records that belong to a span (same rules as span text)."""
+    rules = redact.rules_from_settings(settings) if settings is not None else redact.SECRET_RULES
+    cleaned = []
+    for record in records:
+        record, counts = redact.redact_log_record(record, rules)
+        if counts:
+            record["attributes"]["flightlog.redactions"] = redact.format_counts(counts)
+        cleaned.append(record)
+    return insert_log_records(store, project, cleaned)
 
 
 def _decoded(value: str) -> Any:

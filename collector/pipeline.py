@@ -8,21 +8,27 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from . import mapping
+from . import limits as span_limits
+from . import mapping, redact
+from .errors import BadRequest
 from .pricing import PriceTable
 
 # Run-level facts that list filters need on every row (DESIGN §3: no joins at read time).
-TRACE_FACTS = ("AgentName", "AgentVersion", "UserId", "SessionId")
+TRACE_FACTS = ("AgentName", "AgentVersion", "UserId", "SessionId", "TraceName")
 
 
 def inherit_trace_facts(rows: list[dict[str, Any]]) -> None:
     """Fill empty run-level facts from the nearest ancestor in the same request that has them.
 
     Instrumentations usually set the agent, user and session only on the run's root span;
-    copying them down lets "all spans of agent X / user Y" be a plain filter. Spans whose
-    ancestors are in another request keep what they carried (the SDK copies these facts
-    onto every span itself).
+    copying them down lets "all spans of agent X / user Y" be a plain filter. A root span
+    (no parent) names its trace: its SpanName becomes the TraceName that every descendant
+    in the request carries. Spans whose ancestors are in another request keep what they
+    carried (the SDK copies these facts onto every span itself).
     """
+    for row in rows:
+        if not row.get("ParentSpanId") and not row.get("TraceName") and row.get("SpanName"):
+            row["TraceName"] = row["SpanName"]
     by_key = {(r["TraceId"], r["SpanId"]): r for r in rows}
     for row in rows:
         missing = [f for f in TRACE_FACTS if not row.get(f)]
@@ -37,11 +43,31 @@ def inherit_trace_facts(rows: list[dict[str, Any]]) -> None:
             parent = by_key.get((parent["TraceId"], parent.get("ParentSpanId", "")))
 
 
-def rows_from_spans(raw_spans: list[dict[str, Any]], *, project: str, prices: PriceTable) -> list[dict[str, Any]]:
-    """One storable row per decoded span, in the key's project."""
-    now_ms = time.time_ns() // 1_000_000
-    rows = [mapping.normalise(raw, project=project) for raw in raw_spans]
+def rows_from_spans(raw_spans: list[dict[str, Any]], *, project: str, prices: PriceTable,
+                    settings: Any = None) -> list[dict[str, Any]]:
+    """One storable row per decoded span, in the key's project (docs/ingest-rules.md).
+
+    Order: reject bad ids (BadRequest naming the span) → drop duplicate span ids (later
+    copy wins) → limits on the raw span → normalise → cap derived texts → redact → inherit
+    trace facts → price. ``settings`` (collector Settings) supplies the limits and the
+    optional redactions; None means the defaults.
+    """
+    for index, raw in enumerate(raw_spans):
+        reason = span_limits.reject_reason(raw, index)
+        if reason:
+            raise BadRequest(reason)
+    limits = span_limits.Limits.from_settings(settings)
+    rules = redact.rules_from_settings(settings)
+    now_ns = time.time_ns()
+    rows = []
+    for raw, flags in span_limits.dedupe(raw_spans):
+        span, span_flags = span_limits.limit_span(raw, limits, now_ns=now_ns)
+        row = mapping.normalise(span, project=project)
+        span_limits.record_fixups(row, flags + span_flags + span_limits.limit_row(row, limits))
+        redact.redact_row(row, rules)
+        rows.append(row)
     inherit_trace_facts(rows)
+    now_ms = now_ns // 1_000_000
     for row in rows:
         prices.price(row)
         row["IngestTime"] = now_ms
