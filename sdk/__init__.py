@@ -20,22 +20,14 @@ from ._budget import Limits
 from ._checkpoint import Approval, CheckpointRequest, Decision, checkpoint
 from ._config import Config
 from ._exceptions import BudgetExceeded, ConfigurationError, FlightlogError
+from ._handoff import Handoff, handoff
+from ._llm import LLMCall, llm_call
 from ._propagation import bind_context, extract, inject, start_thread
+from ._retrieval import Retrieval, retrieval
+from ._run import AgentRun, agent_run, current_run
 from ._setup import __version__, exporter_stats, flush, init, shutdown
-from ._tracing import (
-    AgentRun,
-    Handoff,
-    LLMCall,
-    Retrieval,
-    ToolCall,
-    agent_run,
-    current_run,
-    current_span,
-    handoff,
-    llm_call,
-    retrieval,
-    tool_call,
-)
+from ._spans import current_span
+from ._tool import ToolCall, tool_call
 
 __all__ = [
     "AgentRun",

@@ -23,7 +23,7 @@ from . import _env
 from . import _keys as K
 from ._content import format_content, identity_callable_name
 from ._exceptions import ConfigurationError
-from ._tracing import _Step
+from ._spans import _Step
 
 
 _MAX_NAME_LENGTH = 120

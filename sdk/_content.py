@@ -8,6 +8,7 @@ redaction hook replaces the value with ``[REDACTION FAILED]`` (fail closed).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -23,6 +24,13 @@ REDACTED = "[REDACTED]"
 REDACTION_FAILED = "[REDACTION FAILED]"
 _MAX_DEPTH = 32
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+
+# One encoder for all content (what ``json.dumps(ensure_ascii=False, separators=(",", ":"))``
+# builds on every call), and the C string encoder it uses, for the plain-text fast paths below.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_encode_str = json.encoder.encode_basestring
+_TEXT_MESSAGE_KEYS = frozenset({"role", "content"})
+_MAX_CACHED_TEMPLATE_CHARS = 65_536
 
 
 def to_jsonable(value: Any, _depth: int = 0) -> Any:
@@ -61,7 +69,7 @@ def dumps(value: Any, *, ready: bool = False) -> str:
     ``ready=True`` skips the ``to_jsonable`` pass for data that already went through it.
     """
     try:
-        return json.dumps(value if ready else to_jsonable(value), ensure_ascii=False, separators=(",", ":"))
+        return _ENCODER.encode(value if ready else to_jsonable(value))
     except (TypeError, ValueError):
         return json.dumps(repr(value), ensure_ascii=False)
 
@@ -73,7 +81,22 @@ def as_text(value: Any) -> str:
 
 def sha256_hex(text: str) -> str:
     """Hex SHA-256 of the UTF-8 bytes of ``text``."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    # surrogatepass: a lone surrogate in a message must not cost the span its end attributes
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+_cached_sha256_hex = functools.lru_cache(maxsize=256)(sha256_hex)
+
+
+def template_hash(template: str) -> str:
+    """``sha256_hex(template)``, computed once per distinct template (bounded LRU cache).
+
+    Prompt templates repeat across calls; message text mostly does not, so only templates are
+    cached, and only up to 64k characters so the cache stays small.
+    """
+    if len(template) > _MAX_CACHED_TEMPLATE_CHARS:
+        return sha256_hex(template)
+    return _cached_sha256_hex(template)
 
 
 # --- GenAI messages ------------------------------------------------------------------------
@@ -120,6 +143,10 @@ def to_message(message: Any, *, default_role: str) -> dict[str, Any]:
     (OpenAI/Anthropic shape) or a message already in the parts schema."""
     if isinstance(message, str):
         return {"role": default_role, "parts": [{"type": "text", "content": message}]}
+    if type(message) is dict and type(message.get("content")) is str and message.keys() <= _TEXT_MESSAGE_KEYS:
+        role = message.get("role")
+        if role is None or type(role) is str:  # plain text: same result as below, without the copies
+            return {"role": role or default_role, "parts": [{"type": "text", "content": message["content"]}]}
     message = to_jsonable(message)
     if not isinstance(message, dict):
         return {"role": default_role, "parts": [{"type": "text", "content": as_text(message)}]}
@@ -154,6 +181,43 @@ def to_messages(messages: Any, *, default_role: str) -> list[dict[str, Any]]:
     if isinstance(messages, (str, Mapping)) or not isinstance(messages, Iterable):
         messages = [messages]
     return [to_message(m, default_role=default_role) for m in messages]
+
+
+def text_messages_json(messages: Any, *, default_role: str) -> str | None:
+    """``dumps(to_messages(messages, default_role=...))`` for plain text, without building the parts.
+
+    Handles a string, a ``{"role", "content": str}`` dict, or a list/tuple of those (the usual
+    chat input); returns None for anything else (and for an empty list), so the caller falls
+    back to ``to_messages``. The text is identical to the general path's.
+    """
+    kind = type(messages)
+    if kind is str or kind is dict:
+        messages = (messages,)
+    elif (kind is not list and kind is not tuple) or not messages:
+        return None
+    pieces = []
+    for message in messages:
+        if type(message) is str:
+            role, content = default_role, message
+        elif type(message) is dict and message.keys() <= _TEXT_MESSAGE_KEYS:
+            role, content = message.get("role"), message.get("content")
+            if type(content) is not str:
+                return None
+            if role is None or role == "":
+                role = default_role
+            elif type(role) is not str:
+                return None
+        else:
+            return None
+        pieces.append('{"role":%s,"parts":[{"type":"text","content":%s}]}' % (_encode_str(role),
+                                                                               _encode_str(content)))
+    return "[" + ",".join(pieces) + "]"
+
+
+def text_output_json(text: str, *, finish_reason: str | None) -> str:
+    """``dumps(to_output_messages(text, finish_reason=...))`` for a plain-text reply."""
+    return '[{"role":"assistant","parts":[{"type":"text","content":%s}],"finish_reason":%s}]' % (
+        _encode_str(text), _encode_str(finish_reason or "stop"))
 
 
 def to_output_messages(output: Any, *, finish_reason: str | None) -> list[dict[str, Any]]:
@@ -229,13 +293,16 @@ def truncate(text: str, max_length: int | None) -> str:
 
 
 def format_content(value: Any, *, redact: RedactHook | None, max_length: int | None,
-                   as_json: bool = False) -> tuple[str, bool]:
+                   as_json: bool = False, ready: bool = False) -> tuple[str, bool]:
     """Attribute text for a content value: redacted leaf by leaf, encoded, then truncated.
 
     Strings stay plain text unless ``as_json``; other values are JSON. Returns the text and
-    whether redaction changed anything.
+    whether redaction changed anything. ``ready=True`` skips the ``to_jsonable`` pass for data
+    that already went through it (e.g. ``to_messages`` output).
     """
-    data = value if isinstance(value, str) and not as_json else to_jsonable(value)
+    if redact is None and type(value) is str and not as_json:  # the common case: nothing to do
+        return truncate(value, max_length), False
+    data = value if ready or (isinstance(value, str) and not as_json) else to_jsonable(value)
     data, changed = redact_strings(data, redact)
     text = data if isinstance(data, str) and not as_json else dumps(data, ready=True)
     return truncate(text, max_length), changed
