@@ -25,7 +25,9 @@ ENV_CONSTANTS = sorted(v for k, v in vars(_env).items() if k.startswith("FLIGHTL
 
 def test_all_is_sorted_and_complete():
     assert flightlog.__all__ == sorted(flightlog.__all__)
-    public = {n for n in dir(flightlog) if not n.startswith("_")}
+    # flightlog.collector/.storage/.ui are separate packages of the namespace, not SDK API;
+    # they appear as attributes once some test has imported them.
+    public = {n for n in dir(flightlog) if not n.startswith("_")} - {"collector", "storage", "ui"}
     assert public <= set(flightlog.__all__)
 
 
