@@ -20,6 +20,8 @@ from google.rpc.status_pb2 import Status
 from flightlog.storage import InvalidQuery, QueryTimeout, Store, StorageError, open_store
 
 from . import admin_api, api, ingest
+from . import insights_api
+from . import audit_api  # audit: chain, access log, exports, retention, budgets, reviews
 from .auth import READ_ROLES, Authenticator
 from .bootstrap import bootstrap
 from .config import Settings
@@ -54,12 +56,16 @@ class Collector:
         if self.spool.replayed_segments:
             log.warning("replaying %d spool segments left by the previous run", self.spool.replayed_segments)
         self.metrics = Metrics(self.spool.stats)
+        # audit: chains each batch before insert, buffers the access log, runs retention/budgets
+        self.audit = audit_api.AuditServices(store, settings)
         self.writer = BatchWriter(
-            store, self.spool, on_stored=self.metrics.spans_stored.inc, on_retry=self.metrics.write_retries.inc
+            store, self.spool, on_stored=self.metrics.spans_stored.inc, on_retry=self.metrics.write_retries.inc,
+            prepare=self.audit.prepare,
         )
 
     def close(self) -> None:
         self.writer.close()
+        self.audit.close()  # audit: after the writer, so the last batches are chained
 
 
 def _error_response(request: Request, status: int, message: str) -> Response:
@@ -171,5 +177,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
 
     app.include_router(ingest.router)
     app.include_router(api.router)
+    app.include_router(insights_api.router)
     app.include_router(admin_api.router)
+    audit_api.install(app)  # audit: /api/audit, /api/admin governance routes, access-log middleware
     return app

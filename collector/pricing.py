@@ -7,7 +7,14 @@ another file (the caller reads the environment and passes the path). Its shape::
      "models": [{"match": "gpt-4o-mini*", "input_per_mtok": 0.15, "output_per_mtok": 0.6,
                  "cached_input_per_mtok": 0.075}, ...]}
 
-Prices are USD per million tokens. `match` is a case-insensitive glob (`*`, `?`, `[...]`)
+Prices are USD per million tokens. An entry may also carry ``reasoning_per_mtok`` (reasoning
+tokens are part of the output count, priced at this rate when given) and ``effective_from``
+(``YYYY-MM-DD``, UTC): the price applies to spans that started on or after that day, until
+a later entry for the same pattern takes over. Entries without it have always applied.
+A span is priced with the entries in force on its start day, so a price change is a new
+entry, never an edit, and `flightlog prices recompute` can re-price stored spans.
+
+`match` is a case-insensitive glob (`*`, `?`, `[...]`)
 over the model name; when several match, the one with the most literal characters wins, so
 `gpt-4o-mini*` beats `gpt-4o*` for `gpt-4o-mini-2024-07-18`. A provider prefix such as
 `openai/`, `models/` or Bedrock's `anthropic.` is ignored when matching.
@@ -16,6 +23,7 @@ Usage::
 
     table = load_prices()          # or load_prices("/etc/flightlog/prices.json")
     table.price(row)               # sets CostUsd, CostSource, PriceVersion in place
+                                   # (and CachedInputTokens, ReasoningTokens)
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, MutableMapping
 
@@ -41,8 +50,16 @@ _CACHED_INPUT_KEYS = (
 _PROVIDER_PREFIX = re.compile(
     r"^(?:[a-z]{2,4}\.)?(?:anthropic|amazon|meta|mistral|cohere|ai21|google)\.")
 _GLOB_SYNTAX = re.compile(r"\[[^\]]*\]|[*?]")
+# Reasoning tokens (part of the output count) as the conventions name them.
+_REASONING_KEYS = (
+    "gen_ai.usage.reasoning_tokens",
+    "gen_ai.usage.output_tokens_details.reasoning_tokens",
+    "llm.token_count.completion_details.reasoning",
+    "llm.usage.reasoning_tokens",
+)
 _CACHE_LIMIT = 4096
-_ENTRY_KEYS = {"match", "input_per_mtok", "output_per_mtok", "cached_input_per_mtok", "note"}
+_ENTRY_KEYS = {"match", "input_per_mtok", "output_per_mtok", "cached_input_per_mtok",
+               "reasoning_per_mtok", "effective_from", "note"}
 
 
 @dataclass(frozen=True)
@@ -53,19 +70,33 @@ class ModelPrice:
     input_per_mtok: float
     output_per_mtok: float
     cached_input_per_mtok: float | None = None
+    reasoning_per_mtok: float | None = None
+    effective_from: date | None = None  # None: in force since ever
 
     @property
     def specificity(self) -> int:
         """Number of literal (non-wildcard) characters: the more, the more specific."""
         return len(_GLOB_SYNTAX.sub("", self.match))
 
-    def cost(self, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0) -> float:
-        """USD for the given token counts (cached tokens are part of input_tokens)."""
+    @property
+    def rates(self) -> tuple[float, float, float, float]:
+        """(input, output, cached input, reasoning) USD per million, defaults filled in."""
+        return (
+            self.input_per_mtok,
+            self.output_per_mtok,
+            self.cached_input_per_mtok if self.cached_input_per_mtok is not None else self.input_per_mtok,
+            self.reasoning_per_mtok if self.reasoning_per_mtok is not None else self.output_per_mtok,
+        )
+
+    def cost(self, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0,
+             reasoning_tokens: int = 0) -> float:
+        """USD for the given token counts (cached tokens are part of input_tokens, reasoning
+        tokens part of output_tokens)."""
         cached = min(max(cached_input_tokens, 0), input_tokens)
-        cached_rate = (self.cached_input_per_mtok if self.cached_input_per_mtok is not None
-                       else self.input_per_mtok)
-        usd = ((input_tokens - cached) * self.input_per_mtok + cached * cached_rate
-               + output_tokens * self.output_per_mtok) / 1_000_000
+        reasoning = min(max(reasoning_tokens, 0), output_tokens)
+        rate_in, rate_out, rate_cached, rate_reasoning = self.rates
+        usd = ((input_tokens - cached) * rate_in + cached * rate_cached
+               + (output_tokens - reasoning) * rate_out + reasoning * rate_reasoning) / 1_000_000
         return round(usd, 12)
 
 
@@ -75,26 +106,36 @@ class PriceTable:
 
     version: str
     models: tuple[ModelPrice, ...]
-    _cache: dict[str, ModelPrice | None] = field(default_factory=dict, repr=False,
-                                                 compare=False)
+    _cache: dict[tuple[str, date | None], ModelPrice | None] = field(
+        default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # Most specific first; exact names before globs of equal length; then file order.
+        # Most specific first; exact names before globs of equal length; then the latest
+        # effective date first; then file order.
         ordered = sorted(self.models,
-                         key=lambda m: (-m.specificity, bool(_GLOB_SYNTAX.search(m.match))))
+                         key=lambda m: (-m.specificity, bool(_GLOB_SYNTAX.search(m.match)),
+                                        -(m.effective_from or date.min).toordinal()))
         object.__setattr__(self, "models", tuple(ordered))
 
-    def lookup(self, model: str) -> ModelPrice | None:
-        """The most specific entry matching `model`, or None."""
+    @property
+    def effective_dates(self) -> list[date]:
+        """The days on which some price changes, in order (boundaries for re-pricing)."""
+        return sorted({m.effective_from for m in self.models if m.effective_from is not None})
+
+    def lookup(self, model: str, at: date | None = None) -> ModelPrice | None:
+        """The most specific entry matching `model` in force on day `at` (None: the newest)."""
         name = normalise_model_name(model)
         if not name:
             return None
-        if name not in self._cache:
+        key = (name, at)
+        if key not in self._cache:
             if len(self._cache) >= _CACHE_LIMIT:  # model names come from clients: stay bounded
                 self._cache.clear()
-            self._cache[name] = next(
-                (m for m in self.models if fnmatch.fnmatchcase(name, m.match.lower())), None)
-        return self._cache[name]
+            self._cache[key] = next(
+                (m for m in self.models
+                 if (at is None or m.effective_from is None or m.effective_from <= at)
+                 and fnmatch.fnmatchcase(name, m.match.lower())), None)
+        return self._cache[key]
 
     def price(self, row: MutableMapping[str, Any]) -> None:
         """Set CostUsd / CostSource / PriceVersion on a normalised span row, in place.
@@ -106,20 +147,32 @@ class PriceTable:
         - tokens but no model, or a model not in the table: cost 0, source "unknown"
           (re-priceable later: PriceVersion says which table did not know it).
         """
-        if row.get("CostSource") == "client":
-            return
         input_tokens = _count(row.get("InputTokens"))
         output_tokens = _count(row.get("OutputTokens"))
+        cached = min(_attr_count(row, _CACHED_INPUT_KEYS), input_tokens)
+        reasoning = min(_attr_count(row, _REASONING_KEYS), output_tokens)
+        row.update(CachedInputTokens=cached, ReasoningTokens=reasoning)
+        if row.get("CostSource") == "client":
+            return
         if input_tokens == 0 and output_tokens == 0:
             row.update(CostUsd=0.0, CostSource="none", PriceVersion="")
             return
         model = row.get("ResponseModel") or row.get("RequestModel") or ""
-        entry = self.lookup(model)
+        entry = self.lookup(model, span_day(row.get("Timestamp")))
         if entry is None:
             row.update(CostUsd=0.0, CostSource="unknown", PriceVersion=self.version)
             return
-        cost = entry.cost(input_tokens, output_tokens, _cached_tokens(row))
+        cost = entry.cost(input_tokens, output_tokens, cached, reasoning)
         row.update(CostUsd=cost, CostSource="computed", PriceVersion=self.version)
+
+
+def span_day(timestamp: Any) -> date | None:
+    """The UTC day a span started (rows carry unix nanoseconds); None when unknown."""
+    if isinstance(timestamp, datetime):
+        return timestamp.astimezone(timezone.utc).date() if timestamp.tzinfo else timestamp.date()
+    if isinstance(timestamp, int) and not isinstance(timestamp, bool) and timestamp > 0:
+        return datetime.fromtimestamp(timestamp / 1e9, tz=timezone.utc).date()
+    return None
 
 
 def normalise_model_name(model: str) -> str:
@@ -171,19 +224,36 @@ def parse_prices(data: Any) -> PriceTable:
         match = entry.get("match")
         if not isinstance(match, str) or not match.strip():
             raise ValueError(f"{where}: 'match' must be a non-empty string")
-        if match.lower() in seen:
-            raise ValueError(f"{where}: duplicate match pattern {match!r}")
-        seen.add(match.lower())
+        effective = _day(entry.get("effective_from"), f"{where}: 'effective_from'")
+        if (match.lower(), effective) in seen:
+            raise ValueError(f"{where}: duplicate match pattern {match!r}"
+                             + (f" effective from {effective}" if effective else ""))
+        seen.add((match.lower(), effective))
         where = f"{where} ({match!r})"
         cached = entry.get("cached_input_per_mtok")
+        reasoning = entry.get("reasoning_per_mtok")
         models.append(ModelPrice(
             match=match.strip(),
             input_per_mtok=_price(entry.get("input_per_mtok"), f"{where}: 'input_per_mtok'"),
             output_per_mtok=_price(entry.get("output_per_mtok"), f"{where}: 'output_per_mtok'"),
             cached_input_per_mtok=(None if cached is None else
                                    _price(cached, f"{where}: 'cached_input_per_mtok'")),
+            reasoning_per_mtok=(None if reasoning is None else
+                                _price(reasoning, f"{where}: 'reasoning_per_mtok'")),
+            effective_from=effective,
         ))
     return PriceTable(version=version.strip(), models=tuple(models))
+
+
+def _day(value: Any, what: str) -> date | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be a YYYY-MM-DD string, got {value!r}")
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(f"{what} must be a YYYY-MM-DD date, got {value!r}") from exc
 
 
 def _price(value: Any, what: str) -> float:
@@ -203,9 +273,10 @@ def _count(value: Any) -> int:
         return 0
 
 
-def _cached_tokens(row: Mapping[str, Any]) -> int:
+def _attr_count(row: Mapping[str, Any], keys: tuple[str, ...]) -> int:
+    """The first of ``keys`` present in the span's attributes, as a count (0 if none)."""
     attrs = row.get("SpanAttributes") or {}
-    for key in _CACHED_INPUT_KEYS:
+    for key in keys:
         if key in attrs:
             try:
                 return max(0, int(float(attrs[key])))

@@ -3,14 +3,27 @@
 ``chdb:///abs/path`` opens the embedded engine in that directory (one process per
 directory, DESIGN §7); ``chdb://memory`` is an in-memory store; ``http(s)://user:pass@host:port/db``
 is a ClickHouse server.
+
+Two options ride in the DSN's query string, so one setting (``FLIGHTLOG_DSN``) says where
+and how the store lives:
+
+- ``cluster=NAME``: a ClickHouse cluster from the server's ``remote_servers``; migrations
+  then emit ``ON CLUSTER NAME``, Replicated* engines on ``<table>_local`` tables and
+  Distributed tables under the plain names (see :mod:`.ddl`).
+- ``text_index=text|tokenbf|none``: the full-text skip index. ``text`` (default) is
+  ClickHouse's own inverted index; ``tokenbf`` is the token bloom-filter fallback for
+  servers without it; ``none`` leaves search to a scan.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 DEFAULT_DATABASE = "flightlog"
+TEXT_INDEX_KINDS = ("text", "tokenbf", "none")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -25,6 +38,8 @@ class StoreSettings:
     username: str = "default"
     password: str = field(default="", repr=False)
     database: str = DEFAULT_DATABASE
+    cluster: str = ""  # "" = single node
+    text_index: str = "text"
 
     @property
     def embedded(self) -> bool:
@@ -39,17 +54,38 @@ class StoreSettings:
         return f"{scheme}://{auth}{self.host}:{self.port}/{self.database}"
 
 
+def _options(query: str, dsn: str) -> dict[str, str]:
+    """The ``?cluster=…&text_index=…`` options, validated."""
+    raw = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+    unknown = sorted(set(raw) - {"cluster", "text_index"})
+    if unknown:
+        raise ValueError(f"unknown DSN option(s) {unknown} in {dsn!r}; allowed: cluster, text_index")
+    out: dict[str, str] = {}
+    if raw.get("cluster"):
+        if not _NAME.match(raw["cluster"]):
+            raise ValueError(f"cluster name must be letters, digits and _: {raw['cluster']!r}")
+        out["cluster"] = raw["cluster"]
+    if "text_index" in raw:
+        if raw["text_index"] not in TEXT_INDEX_KINDS:
+            raise ValueError(f"text_index must be one of {', '.join(TEXT_INDEX_KINDS)}, got {raw['text_index']!r}")
+        out["text_index"] = raw["text_index"]
+    return out
+
+
 def parse_dsn(dsn: str) -> StoreSettings:
     """Turn a DSN string into :class:`StoreSettings`, raising ``ValueError`` with the reason."""
     parts = urlsplit(dsn)
+    options = _options(parts.query, dsn)
     if parts.scheme == "chdb":
         if parts.netloc == "memory":
-            return StoreSettings(kind="chdb", path="memory")
+            return StoreSettings(kind="chdb", path="memory", **options)
         if parts.netloc or not parts.path.startswith("/"):
             raise ValueError(
                 f"chdb DSN must be chdb:///absolute/path or chdb://memory, got {dsn!r}"
             )
-        return StoreSettings(kind="chdb", path=parts.path)
+        if options.get("cluster"):
+            raise ValueError("cluster= needs a ClickHouse server DSN (http(s)://…), not chdb://")
+        return StoreSettings(kind="chdb", path=parts.path, **options)
     if parts.scheme in ("http", "https"):
         if not parts.hostname:
             raise ValueError(f"ClickHouse DSN has no host: {dsn!r}")
@@ -65,5 +101,6 @@ def parse_dsn(dsn: str) -> StoreSettings:
             username=unquote(parts.username or "default"),
             password=unquote(parts.password or ""),
             database=database,
+            **options,
         )
     raise ValueError(f"unsupported storage DSN scheme {parts.scheme!r} in {dsn!r}: use chdb:// or http(s)://")

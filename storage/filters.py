@@ -36,6 +36,9 @@ SORTS = {
 }
 # Letters and digits of any script: the same cut as the index's splitByNonAlpha tokenizer.
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+# Scripts written without spaces (Han, kana, Hangul). splitByNonAlpha makes a whole run of
+# them one token, so a word inside a run is only found by a substring scan.
+_UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
 
 def text_tokens(q: str) -> list[str]:
@@ -54,16 +57,31 @@ class SpanFilter:
     status: str = ""
     equals: dict[str, str] = field(default_factory=dict)
 
-    def where(self, project: str) -> tuple[str, dict[str, Any]]:
-        """The WHERE clause (without the keyword) and its parameters."""
+    def where(self, project: str, *, text_index: str = "text") -> tuple[str, dict[str, Any]]:
+        """The WHERE clause (without the keyword) and its parameters.
+
+        ``text_index`` is the store's full-text index kind (DSN option, :mod:`.ddl`):
+        ``text`` asks ``hasAllTokens`` (served by the text index); ``tokenbf`` and ``none``
+        ask ``hasToken`` per word over the lower-cased text (served by the bloom filter, or
+        a scan). Words in scripts without spaces (CJK) are matched as substrings: a scan.
+        """
         bits = ["Project = {project:String}"]
         params: dict[str, Any] = {"project": project}
         if self.q.strip():
             tokens = text_tokens(self.q)
-            if tokens:
+            spaced = [t for t in tokens if not _UNSPACED.search(t)]
+            unspaced = [t for t in tokens if _UNSPACED.search(t)]
+            if spaced and text_index == "text":
                 bits.append(f"hasAllTokens({TEXT_EXPR}, {{tokens:Array(String)}})")
-                params["tokens"] = tokens
-            else:  # punctuation only: no token to look up, fall back to a substring scan
+                params["tokens"] = spaced
+            elif spaced:
+                for i, token in enumerate(spaced):
+                    bits.append(f"hasToken(lowerUTF8({TEXT_EXPR}), {{tok{i}:String}})")
+                    params[f"tok{i}"] = token
+            for i, token in enumerate(unspaced):
+                bits.append(f"positionCaseInsensitiveUTF8({TEXT_EXPR}, {{cjk{i}:String}}) > 0")
+                params[f"cjk{i}"] = token
+            if not tokens:  # punctuation only: no token to look up, fall back to a substring scan
                 bits.append(f"positionCaseInsensitiveUTF8({TEXT_EXPR}, {{needle:String}}) > 0")
                 params["needle"] = self.q.strip()
         if self.start is not None:

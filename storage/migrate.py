@@ -1,6 +1,8 @@
 """Apply the versioned ``migrations/NNNN_name.sql`` files once each, in order.
 
 Applied versions are recorded in ``schema_migrations`` so a restart only runs new files.
+Files are single-node SQL; :mod:`.ddl` renders them for a cluster or another text index
+kind, following the store's DSN options.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import re
 from importlib import resources
 
+from .ddl import DdlOptions, render_all, render_statement
 from .store import Store
 
 _FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -38,19 +41,34 @@ def split_statements(sql: str) -> list[str]:
     return [s for s in statements if s]
 
 
+MIGRATIONS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations "
+    "(Version UInt32, Name String, AppliedAt DateTime64(3) DEFAULT now64(3)) "
+    "ENGINE = ReplacingMergeTree ORDER BY Version"
+)
+
+
+def ddl_options(store: Store) -> DdlOptions:
+    """The rendering options of this store (from its DSN)."""
+    return DdlOptions(cluster=store.settings.cluster, text_index=store.settings.text_index)
+
+
+def rendered_migrations(options: DdlOptions) -> list[tuple[int, str, list[str]]]:
+    """(version, file name, statements as they would be sent) for every migration."""
+    return [(v, name, render_all(split_statements(sql), options)) for v, name, sql in migration_files()]
+
+
 def apply_migrations(store: Store) -> list[int]:
     """Apply pending migrations; return the versions applied by this call."""
-    store.command(
-        "CREATE TABLE IF NOT EXISTS schema_migrations "
-        "(Version UInt32, Name String, AppliedAt DateTime64(3) DEFAULT now64(3)) "
-        "ENGINE = ReplacingMergeTree ORDER BY Version"
-    )
+    options = ddl_options(store)
+    for statement in render_statement(MIGRATIONS_TABLE, options):
+        store.command(statement)
     done = {row[0] for row in store.query_rows("SELECT Version FROM schema_migrations")}
     applied = []
     for version, name, sql in migration_files():
         if version in done:
             continue
-        for statement in split_statements(sql):
+        for statement in render_all(split_statements(sql), options):
             store.command(statement)
         store.insert("schema_migrations", [[version, name]], ["Version", "Name"])
         applied.append(version)

@@ -20,6 +20,8 @@ SPAN_COLUMNS: tuple[str, ...] = (
     "ToolCallId", "ToolArgs", "ToolResult", "UserId", "SessionId", "CheckpointTier",
     "CheckpointDecision", "Approver", "Violation", "ErrorType", "FinishReason",
     "IngestTime", "ChainHash",
+    # 0004: appended, so spool segments written before the upgrade are padded on insert.
+    "TraceName", "CachedInputTokens", "ReasoningTokens",
 )
 
 _DEFAULTS: dict[str, Any] = {
@@ -27,13 +29,19 @@ _DEFAULTS: dict[str, Any] = {
     "Events.Timestamp": [], "Events.Name": [], "Events.Attributes": [],
     "Links.TraceId": [], "Links.SpanId": [], "Links.TraceState": [], "Links.Attributes": [],
     "Duration": 0, "InputTokens": 0, "OutputTokens": 0, "CostUsd": 0.0, "CheckpointTier": 0,
-    "Timestamp": 0, "IngestTime": 0,
+    "Timestamp": 0, "IngestTime": 0, "CachedInputTokens": 0, "ReasoningTokens": 0,
 }
 
 
 def span_row_values(row: dict[str, Any]) -> list[Any]:
     """Order a span row dict by :data:`SPAN_COLUMNS`, filling absent columns with defaults."""
     return [row.get(col, _DEFAULTS.get(col, "")) for col in SPAN_COLUMNS]
+
+
+def pad_span_values(values: list[Any]) -> list[Any]:
+    """A row of values written by an older SPAN_COLUMNS (shorter), completed with defaults."""
+    missing = SPAN_COLUMNS[len(values):]
+    return list(values) + [_DEFAULTS.get(col, "") for col in missing]
 
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")

@@ -13,6 +13,7 @@ import os
 import queue
 import threading
 from collections.abc import Iterator, Sequence
+from datetime import timezone
 from typing import Any
 
 import clickhouse_connect
@@ -20,12 +21,15 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from .dsn import StoreSettings, parse_dsn
 from .errors import QueryTimeout, StorageError, StorageUnavailable
+from .schema import SPAN_COLUMNS, pad_span_values
 
 log = logging.getLogger(__name__)
 
 DEFAULT_READERS = 2
 DEFAULT_MAX_EXECUTION_TIME = 30
 DEFAULT_MAX_MEMORY_USAGE = 2_000_000_000
+# Span ids per "already stored?" lookup (they travel as one query parameter).
+DEDUPE_CHUNK = 2000
 # ClickHouse error codes that mean "a read hit its limit" (TIMEOUT_EXCEEDED, MEMORY_LIMIT_EXCEEDED).
 _LIMIT_CODES = ("Code: 159", "Code: 241")
 
@@ -96,12 +100,82 @@ class Store:
         with self._write_lock, _translated("command"):
             self._writer.command(sql, parameters=parameters or {})
 
+    def command_rendered(self, sql: str, parameters: dict[str, Any] | None = None,
+                         settings: dict[str, Any] | None = None) -> None:
+        """Run a DDL or mutation written for one node, rendered for this deployment (:mod:`.ddl`)."""
+        from .ddl import DdlOptions, render_statement
+
+        options = DdlOptions(cluster=self.settings.cluster, text_index=self.settings.text_index)
+        for statement in render_statement(sql, options):
+            with self._write_lock, _translated("command"):
+                self._writer.command(statement, parameters=parameters or {}, settings=settings or {})
+
     def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
-        """Insert rows (already in column order) as one part; callers batch (DESIGN §7)."""
+        """Insert rows (already in column order) as one part; callers batch (DESIGN §7).
+
+        Inserts into ``spans`` skip spans that are already stored (same project, trace id
+        and span id) or repeated within the batch: a retried export or a replayed spool
+        segment must not be counted twice by the rollup materialized views, which see every
+        inserted row (ReplacingMergeTree only dedupes the table itself, and only at merge
+        time). The check reads the batch's time range of the primary key plus the span-id
+        bloom filter. Two collectors inserting the same span in the same instant can still
+        both insert it; the table dedupes, the rollups would count it twice.
+        """
+        if not rows:
+            return
+        with self._write_lock, _translated(f"insert into {table}"):
+            if table == "spans":
+                rows, columns = self._unseen_spans(rows, columns)
+                if not rows:
+                    return
+            self._writer.insert(table, list(rows), column_names=list(columns))
+
+    def insert_unchecked(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
+        """Insert without the span dedupe (benchmarks' raw ceiling, deliberate replacements)."""
         if not rows:
             return
         with self._write_lock, _translated(f"insert into {table}"):
             self._writer.insert(table, list(rows), column_names=list(columns))
+
+    def _unseen_spans(
+        self, rows: Sequence[Sequence[Any]], columns: Sequence[str]
+    ) -> tuple[list[Sequence[Any]], Sequence[str]]:
+        """The rows whose span is neither earlier in the batch nor already stored."""
+        columns = list(columns)
+        if columns == list(SPAN_COLUMNS) and any(len(r) < len(columns) for r in rows):
+            rows = [pad_span_values(list(r)) for r in rows]  # spooled before a column was added
+        try:
+            ip, its, itr, isp = (columns.index(c) for c in ("Project", "Timestamp", "TraceId", "SpanId"))
+        except ValueError:
+            return list(rows), columns
+        fresh: list[Sequence[Any]] = []
+        seen: set[tuple[str, str, str]] = set()
+        ranges: dict[str, list[Any]] = {}
+        for row in rows:
+            key = (row[ip], row[itr], row[isp])
+            if key in seen:
+                continue
+            seen.add(key)
+            fresh.append(row)
+            ns = _as_ns(row[its])
+            span = ranges.setdefault(row[ip], [ns, ns, []])
+            span[0], span[1] = min(span[0], ns), max(span[1], ns)
+            span[2].append(row[isp])
+        stored: set[tuple[str, str, str]] = set()
+        for project, (lo, hi, span_ids) in ranges.items():
+            for i in range(0, len(span_ids), DEDUPE_CHUNK):
+                result = self._writer.query(
+                    "SELECT TraceId, SpanId FROM spans WHERE Project = {p:String}"
+                    " AND Timestamp >= fromUnixTimestamp64Nano({lo:Int64})"
+                    " AND Timestamp <= fromUnixTimestamp64Nano({hi:Int64})"
+                    " AND SpanId IN {ids:Array(String)}",
+                    parameters={"p": project, "lo": lo, "hi": hi, "ids": span_ids[i:i + DEDUPE_CHUNK]},
+                    settings=self.read_settings,
+                )
+                stored.update((project, t, s) for t, s in result.result_rows)
+        if stored:
+            fresh = [r for r in fresh if (r[ip], r[itr], r[isp]) not in stored]
+        return fresh, columns
 
     # -- reads --------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -140,6 +214,17 @@ class Store:
                 client.close()
             except Exception:  # closing during teardown: nothing left to save, log and go on
                 log.exception("error while closing a store client")
+
+
+def _as_ns(value: Any) -> int:
+    """A Timestamp value as unix nanoseconds (rows carry ints; datetimes are accepted)."""
+    if isinstance(value, int):
+        return value
+    if hasattr(value, "timestamp"):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return int(value.timestamp()) * 1_000_000_000 + value.microsecond * 1000
+    return int(value)
 
 
 def open_store(dsn: str | StoreSettings, *, readers: int = DEFAULT_READERS, migrate: bool = True) -> Store:

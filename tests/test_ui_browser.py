@@ -149,3 +149,67 @@ def test_cost_page_draws_a_chart(page, ui_server, tmp_path):
         expect(chart, f"screenshot: {shot}").to_be_visible()
         expect(chart.locator("g.point").first, f"no bars drawn; screenshot: {shot}").to_be_attached()
         expect(page.get_by_role("button", name="Download CSV").first, f"screenshot: {shot}").to_be_visible()
+
+
+def _incident_refund_span_id(seeded_stack) -> str:
+    with ApiClient(seeded_stack.api_url, seeded_stack.read_key) as api:
+        spans = api.get_trace(seeded_stack.incident_trace_id).spans
+    return next(s["span_id"] for s in spans if s["span_name"] == "execute_tool issue_refund")
+
+
+def test_traceback_of_the_incident_lists_v7_and_healthy_runs_show_v6(page, ui_server, seeded_stack, tmp_path):
+    span_id = _incident_refund_span_id(seeded_stack)
+    caused_by = f"refund-policy@{seeded_stack.incident_prompt_version}"
+    with screenshot(page, tmp_path, "traceback") as shot:
+        page.goto(f"{ui_server.url}/traceback?trace_id={seeded_stack.incident_trace_id}&span_id={span_id}")
+        expect(page.get_by_role("heading", name="Incident trace-back"), f"screenshot: {shot}").to_be_visible()
+        expect(page.get_by_text(caused_by).first, f"screenshot: {shot}").to_be_visible()
+        differed = page.get_by_text(re.compile(r"prompts: this run .*refund-policy@v7.*other runs: .*refund-policy@v6"))
+        expect(differed.first, f"screenshot: {shot}").to_be_attached()
+        differed.first.scroll_into_view_if_needed()
+        expect(page.get_by_role("button", name="Export Markdown"), f"screenshot: {shot}").to_be_visible()
+        expect(page.get_by_role("button", name="Export JSON"), f"screenshot: {shot}").to_be_visible()
+
+
+def test_traceback_markdown_export_downloads_the_report(page, ui_server, seeded_stack, tmp_path):
+    span_id = _incident_refund_span_id(seeded_stack)
+    with screenshot(page, tmp_path, "traceback-export") as shot:
+        page.goto(f"{ui_server.url}/traceback?trace_id={seeded_stack.incident_trace_id}&span_id={span_id}")
+        button = page.get_by_role("button", name="Export Markdown")
+        expect(button, f"screenshot: {shot}").to_be_visible()
+        with page.expect_download() as info:
+            button.click()
+        report = Path(info.value.path()).read_text()
+        assert "refund-policy@v7" in report and "refund-policy@v6" in report, f"report: {report[:500]}; screenshot: {shot}"
+
+
+def test_trace_page_button_opens_the_traceback(page, ui_server, seeded_stack, tmp_path):
+    span_id = _incident_refund_span_id(seeded_stack)
+    with screenshot(page, tmp_path, "trace-to-traceback") as shot:
+        page.goto(f"{ui_server.url}/trace?trace_id={seeded_stack.incident_trace_id}&span_id={span_id}")
+        page.get_by_role("button", name="Trace back from this span").click()
+        expect(page, f"screenshot: {shot}").to_have_url(re.compile(rf"/traceback\?.*span_id={span_id}"))
+        expect(page.get_by_role("heading", name="Incident trace-back"), f"screenshot: {shot}").to_be_visible()
+
+
+def test_monitoring_page_draws_charts(page, ui_server, tmp_path):
+    with screenshot(page, tmp_path, "monitoring") as shot:
+        page.goto(ui_server.url + "/monitoring?by=prompt_version")
+        expect(page.get_by_role("heading", name="Success rate"), f"screenshot: {shot}").to_be_visible()
+        chart = page.locator(".js-plotly-plot").first
+        expect(chart, f"screenshot: {shot}").to_be_visible()
+        expect(chart.locator("g.trace").first, f"no line drawn; screenshot: {shot}").to_be_attached()
+        expect(page.get_by_role("heading", name="Checkpoint escalation rate"), f"screenshot: {shot}").to_be_attached()
+
+
+def test_traceback_shows_span_text_as_text(page, dialogs, ui_server, seeded_stack, tmp_path):
+    span_id = _marked_span_id(seeded_stack)
+    with screenshot(page, tmp_path, "traceback-marker") as shot:
+        page.goto(f"{ui_server.url}/traceback?trace_id={seeded_stack.trace_id}&span_id={span_id}")
+        expect(page.get_by_role("heading", name="Incident trace-back"), f"screenshot: {shot}").to_be_visible()
+        shown = page.get_by_text(MARKER).first
+        expect(shown, f"screenshot: {shot}").to_be_attached()
+        shown.scroll_into_view_if_needed()
+        assert page.locator("b", has_text="bold").count() == 0, f"<b> made from span text; screenshot: {shot}"
+        assert page.locator("script", has_text="alert(1)").count() == 0, f"<script> made; screenshot: {shot}"
+        assert dialogs == [], f"span text ran script: {dialogs}; screenshot: {shot}"

@@ -140,3 +140,38 @@ def test_page_count(total, size, expected):
 )
 def test_has_search_params(params, expected):
     assert has_search_params(params) is expected
+
+
+# -- facets and custom range (issue 6 §1) -------------------------------------------
+
+
+def test_new_facets_round_trip_through_the_url():
+    filters = SearchFilters(agent_version="2.3.0", prompt_id="refund-policy", tool="issue_refund",
+                            range="custom", start_date="2026-01-02", end_date="2026-01-03")
+    params = filters.to_query_params()
+    assert params["from"] == "2026-01-02" and params["to"] == "2026-01-03" and params["range"] == "custom"
+    assert SearchFilters.from_query_params(params) == filters
+
+
+def test_custom_range_covers_whole_utc_days():
+    filters = SearchFilters(range="custom", start_date="2026-01-02", end_date="2026-01-03")
+    api = filters.api_params(NOW)
+    assert api["start"] == dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc)
+    assert api["end"] == dt.datetime(2026, 1, 4, tzinfo=dt.timezone.utc)
+
+
+@pytest.mark.parametrize("text", ["2026-02-30", "yesterday", "2026-1-2", ""])
+def test_bad_custom_dates_are_dropped(text):
+    assert SearchFilters.from_query_params({"range": "custom", "from": text}).start_date == ""
+
+
+def test_new_facets_go_to_the_api():
+    api = SearchFilters(agent_version="2.3.0", prompt_id="p", tool="t").api_params(NOW)
+    assert (api["agent_version"], api["prompt_id"], api["tool"]) == ("2.3.0", "p", "t")
+
+
+@pytest.mark.parametrize(("key", "shared"), [("7d", "7d"), ("custom", "all"), ("all", "all")])
+def test_shared_range_keeps_presets_only(key, shared):
+    from flightlog.ui.filters import shared_range
+
+    assert shared_range(key) == shared

@@ -207,9 +207,11 @@ def test_trace_page_lookup_box_opens_a_trace(collector_env):
 def test_cost_page_draws_chart_tables_and_downloads(collector_env, api):
     at = _open(_app().run(), "views/cost.py")
     assert not at.exception
-    assert len(_plotly_charts(at)) == 1
-    assert len(at.dataframe) == 2
-    assert len(at.get("download_button")) == 2
+    # cost per model per day, cost per successful run
+    assert len(_plotly_charts(at)) == 2
+    # by day and model, by agent, cost per run, costliest traces: each with its CSV
+    assert len(at.dataframe) == 4
+    assert len(at.get("download_button")) == 4
     by_agent = api.cost(["agent"])
     total = fmt.format_money(sum(float(r["cost_usd"]) for r in by_agent))
     assert {m.label: m.value for m in at.metric}["Total cost"] == total

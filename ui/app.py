@@ -1,7 +1,7 @@
 """Streamlit entry point of the Flightlog UI: ``streamlit run ui/app.py``.
 
 Reads ``FLIGHTLOG_API_URL`` (default http://127.0.0.1:4318) and ``FLIGHTLOG_API_KEY``
-(a read key). Pages: Search (``/``), Trace (``/trace``), Cost (``/cost``); see docs/ui.md.
+(a read key). Pages and their URLs: see docs/ui.md.
 """
 from __future__ import annotations
 
@@ -21,6 +21,10 @@ page = st.navigation(
         st.Page(session.SEARCH_PAGE, title="Search", icon=":material/search:", default=True),
         st.Page(session.TRACE_PAGE, title="Trace", icon=":material/account_tree:"),
         st.Page(session.COST_PAGE, title="Cost", icon=":material/payments:"),
+        st.Page(session.TRACEBACK_PAGE, title="Trace-back", icon=":material/manage_search:"),
+        st.Page(session.MONITORING_PAGE, title="Monitoring", icon=":material/monitoring:"),
+        st.Page("views/audit.py", title="Audit", icon=":material/verified_user:"),  # audit (docs/audit.md)
+        st.Page("views/reviews.py", title="Reviews", icon=":material/rate_review:"),  # audit (docs/audit.md)
     ]
 )
 with st.sidebar:

@@ -20,7 +20,10 @@ from flightlog.ui.format import (
     truncate,
 )
 
-__all__ = ["ERROR_COLOUR", "MIN_BAR_FRACTION", "SPAN_TYPE_COLOURS", "cost_by_day_figure", "waterfall_figure"]
+__all__ = [
+    "ERROR_COLOUR", "MIN_BAR_FRACTION", "QUANTILES", "SPAN_TYPE_COLOURS", "bar_figure", "cost_by_day_figure",
+    "latency_figure", "series_figure", "tool_errors_figure", "waterfall_figure",
+]
 
 SPAN_TYPE_COLOURS = {
     "agent": "#4C78A8",
@@ -151,4 +154,85 @@ def cost_by_day_figure(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
         yaxis={"title": {"text": "cost (USD)"}, "tickprefix": "$"},
         legend={"title": {"text": "model"}},
     )
+    return fig
+
+
+# -- monitoring -----------------------------------------------------------------------
+
+QUANTILES = ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
+
+
+def _layout(fig: go.Figure, y_title: str, *, percent: bool = False, legend: str = "") -> go.Figure:
+    fig.update_layout(
+        height=360,
+        margin={"l": 10, "r": 10, "t": 30, "b": 40},
+        xaxis={"title": {"text": "time (UTC)"}},
+        yaxis={"title": {"text": y_title}, **({"tickformat": ".0%", "range": [0, 1.05]} if percent else {})},
+        legend={"title": {"text": plotly_text(legend)}},
+    )
+    return fig
+
+
+def series_figure(
+    rows: Sequence[Mapping[str, Any]], y: str, *, y_title: str, percent: bool = False, legend: str = "group"
+) -> go.Figure:
+    """One line per ``group`` of ``y`` over ``time`` (rows of the monitoring API); rows whose
+    ``y`` is missing (no runs in that bucket) leave a gap."""
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(str(row.get("group") or ""), []).append(row)
+    fig = go.Figure()
+    for group, items in sorted(groups.items()):
+        items = sorted(items, key=lambda r: str(r.get("time") or ""))
+        name = plotly_text(group or "(none)" if len(groups) > 1 or group else "all")
+        fig.add_trace(go.Scatter(
+            name=name, mode="lines+markers", x=[r.get("time") for r in items], y=[r.get(y) for r in items],
+            hovertemplate="%{x}: %{y" + (":.1%" if percent else ":,.2f") + "}<extra>" + name + "</extra>",
+        ))
+    return _layout(fig, y_title, percent=percent, legend=legend)
+
+
+def latency_figure(rows: Sequence[Mapping[str, Any]], *, legend: str = "group") -> go.Figure:
+    """Latency quantiles over time: p50/p95/p99 lines when ungrouped, p95 per group otherwise."""
+    if len({str(r.get("group") or "") for r in rows}) > 1:
+        return series_figure(rows, "latency_p95_ms", y_title="p95 latency (ms)", legend=legend)
+    fig = go.Figure()
+    items = sorted(rows, key=lambda r: str(r.get("time") or ""))
+    for q in QUANTILES:
+        label = q.split("_")[1]
+        fig.add_trace(go.Scatter(name=label, mode="lines+markers", x=[r.get("time") for r in items],
+                                 y=[r.get(q) for r in items],
+                                 hovertemplate="%{x}: %{y:,.0f} ms<extra>" + label + "</extra>"))
+    return _layout(fig, "latency (ms)", legend="quantile")
+
+
+def tool_errors_figure(errors: Sequence[Mapping[str, Any]]) -> go.Figure:
+    """Stacked bars: tool errors per tool, one colour per error type."""
+    per_type: dict[str, dict[str, int]] = {}
+    for row in errors:
+        per_type.setdefault(str(row.get("error_type") or "error"), {})
+        tool = str(row.get("tool") or "(no tool)")
+        per_type[str(row.get("error_type") or "error")][tool] = (
+            per_type[str(row.get("error_type") or "error")].get(tool, 0) + int(row.get("errors") or 0)
+        )
+    tools = sorted({t for counts in per_type.values() for t in counts})
+    fig = go.Figure()
+    for error_type, counts in sorted(per_type.items()):
+        fig.add_trace(go.Bar(name=plotly_text(error_type), x=[plotly_text(t) for t in tools],
+                             y=[counts.get(t, 0) for t in tools]))
+    fig.update_layout(barmode="stack", height=360, margin={"l": 10, "r": 10, "t": 30, "b": 40},
+                      xaxis={"title": {"text": "tool"}, "type": "category"},
+                      yaxis={"title": {"text": "errors"}}, legend={"title": {"text": "error type"}})
+    return fig
+
+
+def bar_figure(rows: Sequence[Mapping[str, Any]], x: str, y: str, *, y_title: str, money: bool = False) -> go.Figure:
+    """A simple bar chart of ``y`` per ``x`` (e.g. cost per successful run per agent)."""
+    fig = go.Figure(go.Bar(
+        x=[plotly_text(str(r.get(x) or "(none)")) for r in rows], y=[r.get(y) for r in rows],
+        hovertemplate="%{x}: " + ("$%{y:.4f}" if money else "%{y:,.2f}") + "<extra></extra>",
+    ))
+    fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 30, "b": 40},
+                      xaxis={"type": "category"},
+                      yaxis={"title": {"text": y_title}, **({"tickprefix": "$"} if money else {})})
     return fig

@@ -58,6 +58,7 @@ SEARCH_FILTERS = frozenset(
         "start",
         "end",
         "agent",
+        "agent_version",
         "model",
         "prompt_id",
         "prompt_version",
@@ -66,6 +67,7 @@ SEARCH_FILTERS = frozenset(
         "user",
         "session",
         "trace_id",
+        "tool",
         "limit",
         "offset",
         "sort",
@@ -221,6 +223,83 @@ class ApiClient:
         """``GET /api/facets``: distinct agents, models, prompt versions, span types, users."""
         body = self._get("/api/facets", {})
         return {str(k): [str(v) for v in (vs or [])] for k, vs in body.items()}
+
+    # -- insights (collector/insights_api.py) --------------------------------------
+
+    def traceback(
+        self, trace_id: str, span_id: str, *, compare: int = 10, healthy_only: bool = True
+    ) -> dict[str, Any]:
+        """``GET /api/traces/{trace_id}/traceback``: causal chain, inputs, healthy-run comparison."""
+        if not trace_id or not span_id:
+            raise ValueError("trace_id and span_id must not be empty")
+        params = _query_params({"span_id": span_id, "compare": compare, "healthy_only": healthy_only})
+        return self._get(f"/api/traces/{quote(trace_id, safe='')}/traceback", params)
+
+    def monitoring(self, **params: Any) -> dict[str, Any]:
+        """``GET /api/insights/monitoring`` (``start``, ``end``, ``bucket``, ``by``, ``agent``)."""
+        return self._get("/api/insights/monitoring", _query_params(params))
+
+    def cost_per_run(self, **params: Any) -> list[dict[str, Any]]:
+        """``GET /api/insights/cost_per_run`` (``start``, ``end``, ``by``): rows per group."""
+        return list(self._get("/api/insights/cost_per_run", _query_params(params)).get("rows") or [])
+
+    def top_traces(self, **params: Any) -> list[dict[str, Any]]:
+        """``GET /api/insights/top_traces`` (``start``, ``end``, ``limit``): costliest first."""
+        return list(self._get("/api/insights/top_traces", _query_params(params)).get("rows") or [])
+
+    # -- audit (docs/audit.md): needs an auditor or admin key unless noted ---------
+
+    def verify_chain(self, **params: Any) -> dict[str, Any]:
+        """``GET /api/audit/verify`` (``start``, ``end``): the hash-chain verification report."""
+        return self._get("/api/audit/verify", _query_params(params))
+
+    def access_log(self, **params: Any) -> dict[str, Any]:
+        """``GET /api/audit/access`` (``key_id``, ``role``, ``endpoint``, ``contains``, ``start``, ``end``,
+        ``limit``, ``offset``): ``{"entries": [...], "truncated": bool}``."""
+        return self._get("/api/audit/access", _query_params(params))
+
+    def checkpoints(self, **params: Any) -> dict[str, Any]:
+        """``GET /api/audit/checkpoints`` (any read key; ``start``, ``end``, ``min_tier``, ``flagged_only``)."""
+        return self._get("/api/audit/checkpoints", _query_params(params))
+
+    def governance_log(self, limit: int = 200) -> list[dict[str, Any]]:
+        """``GET /api/audit/governance``: retention, legal hold, budget and review-setting changes."""
+        return list(self._get("/api/audit/governance", _query_params({"limit": limit})).get("changes") or [])
+
+    def budget_alerts(self, limit: int = 200) -> list[dict[str, Any]]:
+        """``GET /api/audit/budget-alerts``: alerts raised at 80% / 100% with the webhook outcome."""
+        return list(self._get("/api/audit/budget-alerts", _query_params({"limit": limit})).get("alerts") or [])
+
+    def review_queue(self, **params: Any) -> list[dict[str, Any]]:
+        """``GET /api/audit/reviews/queue`` (any read key; ``agent``, ``pending_only``, ``limit``)."""
+        return list(self._get("/api/audit/reviews/queue", _query_params(params)).get("queue") or [])
+
+    def review_trend(self, by: str = "agent") -> list[dict[str, Any]]:
+        """``GET /api/audit/reviews/trend?by=agent|prompt_version``: mean score per day and group."""
+        return list(self._get("/api/audit/reviews/trend", _query_params({"by": by})).get("points") or [])
+
+    def add_review_score(self, trace_id: str, score: float, *, label: str = "", comment: str = "") -> dict[str, Any]:
+        """``POST /api/audit/reviews/scores`` (any read key): the score is attributed to this key."""
+        body = {"trace_id": trace_id, "score": score, "label": label, "comment": comment}
+        try:
+            response = self._http.post("/api/audit/reviews/scores", json=body)
+        except httpx.TransportError as exc:
+            raise ApiError(f"cannot reach the collector at {self.base_url}: {exc}") from exc
+        if response.status_code >= 400:
+            raise ApiError(f"{response.status_code} {response.reason_phrase}: {_server_message(response)}",
+                           status_code=response.status_code)
+        return dict(response.json())
+
+    def export_bytes(self, fmt: str = "jsonl", **params: Any) -> bytes:
+        """``GET /api/audit/export?format=…``: the whole export in memory (use the CLI for big ones)."""
+        try:
+            response = self._http.get("/api/audit/export", params=_query_params({"format": fmt, **params}))
+        except httpx.TransportError as exc:
+            raise ApiError(f"cannot reach the collector at {self.base_url}: {exc}") from exc
+        if response.status_code >= 400:
+            raise ApiError(f"{response.status_code} {response.reason_phrase}: {_server_message(response)}",
+                           status_code=response.status_code)
+        return response.content
 
     # -- plumbing -----------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """The Search page's filters as one value: parsed from and written to the URL, turned into
 ``GET /api/spans`` parameters. Pure functions and a frozen dataclass; no Streamlit here.
 
-URL parameters (docs/ui.md): ``q``, ``range``, ``agent``, ``model``, ``prompt_version``,
+URL parameters (docs/ui.md): ``q``, ``range`` (a preset or ``custom`` with ``from`` / ``to``
+dates), ``agent``, ``agent_version``, ``model``, ``prompt_id``, ``prompt_version``, ``tool``,
 ``span_type``, ``status``, ``user``, ``session``, ``sort``, ``order``, ``size``, ``page``.
 """
 from __future__ import annotations
@@ -17,13 +18,16 @@ __all__ = [
     "DEFAULT_RANGE",
     "ORDERS",
     "PAGE_SIZES",
+    "SEARCH_RANGES",
     "SORTS",
     "STATUSES",
     "TIME_RANGES",
     "SearchFilters",
     "has_search_params",
     "page_count",
+    "parse_date",
     "parse_trace_id",
+    "shared_range",
     "time_window",
 ]
 
@@ -38,6 +42,9 @@ TIME_RANGES: dict[str, tuple[str, dt.timedelta | None]] = {
 """Time range presets: URL value → (label, how far back from now; ``None`` = no bound)."""
 
 DEFAULT_RANGE = "all"
+CUSTOM_RANGE = "custom"
+SEARCH_RANGES = {**TIME_RANGES, CUSTOM_RANGE: ("Custom dates", None)}
+"""The Search page's ranges: the presets plus ``custom`` (``from`` / ``to`` dates, UTC days)."""
 SORTS = ("time", "cost", "tokens", "duration")
 ORDERS = ("desc", "asc")
 STATUSES = ("ok", "error", "unset")
@@ -45,9 +52,12 @@ PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
 
 # Free-text filters: any value is accepted as is (the API matches it exactly).
-_TEXT_FIELDS = ("q", "agent", "model", "prompt_version", "span_type", "user", "session")
+_TEXT_FIELDS = (
+    "q", "agent", "agent_version", "model", "prompt_id", "prompt_version", "tool", "span_type", "user", "session",
+)
 # URL names that differ from the field names.
-_URL_NAMES = {"page_size": "size"}
+_URL_NAMES = {"page_size": "size", "start_date": "from", "end_date": "to"}
+_DATE = re.compile(r"\d{4}-\d\d-\d\d")
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -66,8 +76,11 @@ class SearchFilters:
     q: str = ""
     range: str = DEFAULT_RANGE
     agent: str = ""
+    agent_version: str = ""
     model: str = ""
+    prompt_id: str = ""
     prompt_version: str = ""
+    tool: str = ""
     span_type: str = ""
     status: str = ""
     user: str = ""
@@ -76,6 +89,8 @@ class SearchFilters:
     order: str = "desc"
     page_size: int = DEFAULT_PAGE_SIZE
     page: int = 1
+    start_date: str = ""  # YYYY-MM-DD, first day of a custom range (UTC)
+    end_date: str = ""  # YYYY-MM-DD, last day of a custom range (inclusive)
 
     @classmethod
     def from_query_params(cls, params: Mapping[str, Any]) -> SearchFilters:
@@ -90,7 +105,9 @@ class SearchFilters:
         default = cls()
         return cls(
             **{name: get(name) for name in _TEXT_FIELDS},
-            range=_choice(get("range"), TIME_RANGES, default.range),
+            range=_choice(get("range"), SEARCH_RANGES, default.range),
+            start_date=parse_date(get("start_date")),
+            end_date=parse_date(get("end_date")),
             status=_choice(get("status"), STATUSES, ""),
             sort=_choice(get("sort"), SORTS, default.sort),
             order=_choice(get("order"), ORDERS, default.order),
@@ -109,7 +126,7 @@ class SearchFilters:
 
     def api_params(self, now: dt.datetime) -> dict[str, Any]:
         """Keyword arguments for :meth:`ApiClient.search_spans` (one page of results)."""
-        start, end = time_window(self.range, now)
+        start, end = self.window(now)
         params: dict[str, Any] = {name: getattr(self, name) for name in _TEXT_FIELDS}
         params.update(
             status=self.status,
@@ -121,6 +138,14 @@ class SearchFilters:
             offset=(self.page - 1) * self.page_size,
         )
         return {k: v for k, v in params.items() if v not in (None, "")}
+
+    def window(self, now: dt.datetime) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """``(start, end)`` of the time range: a preset back from ``now``, or the custom days."""
+        if self.range != CUSTOM_RANGE:
+            return time_window(self.range, now)
+        start = _day(self.start_date)
+        end = _day(self.end_date)
+        return start, (end + dt.timedelta(days=1) if end else None)
 
     def is_filtered(self) -> bool:
         """True when anything narrows the list (text, time range or a filter)."""
@@ -140,6 +165,24 @@ def parse_trace_id(text: str) -> str:
     """A trace id as the API spells it (32 lowercase hex), or "" if ``text`` is not one."""
     candidate = str(text or "").strip().lower()
     return candidate if _TRACE_ID.fullmatch(candidate) else ""
+
+
+def parse_date(text: str) -> str:
+    """A ``YYYY-MM-DD`` date that exists, or "" for anything else."""
+    text = str(text or "").strip()
+    return text if _DATE.fullmatch(text) and _day(text) else ""
+
+
+def _day(text: str) -> dt.datetime | None:
+    try:
+        return dt.datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=dt.timezone.utc)
+    except ValueError:
+        return None
+
+
+def shared_range(range_key: str) -> str:
+    """The range other pages (Cost, Monitoring) take from Search: presets only."""
+    return range_key if range_key in TIME_RANGES else DEFAULT_RANGE
 
 
 def has_search_params(params: Mapping[str, Any]) -> bool:

@@ -25,6 +25,8 @@ from flightlog.ui.filters import SearchFilters, has_search_params
 SEARCH_PAGE = "views/search.py"
 TRACE_PAGE = "views/trace.py"
 COST_PAGE = "views/cost.py"
+TRACEBACK_PAGE = "views/traceback.py"
+MONITORING_PAGE = "views/monitoring.py"
 
 _FILTERS = "flightlog.search_filters"
 _TRACE_ID = "flightlog.trace_id"

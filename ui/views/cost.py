@@ -16,9 +16,10 @@ from flightlog.ui import charts
 from flightlog.ui import format as fmt
 from flightlog.ui import session
 from flightlog.ui.client import ApiError
-from flightlog.ui.filters import DEFAULT_RANGE, TIME_RANGES, time_window
+from flightlog.ui.filters import DEFAULT_RANGE, TIME_RANGES, shared_range, time_window
 
 _RANGE = "cost.range"
+TOP_TRACES = 20
 _NUMBERS = ("cost_usd", "calls", "input_tokens", "output_tokens")
 _COLUMNS = {
     "cost_usd": st.column_config.NumberColumn("cost (USD)", format="$%.4f"),
@@ -48,24 +49,64 @@ def _table(title: str, rows: list[dict[str, Any]], keys: Sequence[str], filename
     )
 
 
+def _per_run(rows: list[dict[str, Any]]) -> None:
+    """Cost per successful run per agent: all spend divided by the runs that succeeded."""
+    rows = [r for r in rows if r.get("runs")]
+    if not rows:
+        return
+    st.subheader("Cost per successful run")
+    st.caption("All spend of an agent (failed runs included) divided by its runs that succeeded.")
+    st.plotly_chart(
+        charts.bar_figure(rows, "agent", "cost_per_successful_run", y_title="USD per successful run", money=True),
+        key="cost.per_run_chart", width="stretch",
+    )
+    columns = ["agent", "runs", "successful_runs", "cost_usd", "cost_per_run", "cost_per_successful_run"]
+    st.dataframe(pd.DataFrame(rows, columns=columns), hide_index=True, width="stretch", column_config={
+        **_COLUMNS,
+        "cost_per_run": st.column_config.NumberColumn("cost per run", format="$%.6f"),
+        "cost_per_successful_run": st.column_config.NumberColumn("cost per successful run", format="$%.6f"),
+    })
+    st.download_button("Download CSV", data=fmt.csv_bytes(rows, columns), file_name="flightlog-cost-per-run.csv",
+                       mime="text/csv", key="cost.download.per_run", icon=":material/download:")
+
+
+def _top_traces(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    st.subheader("Costliest traces")
+    columns = ["trace", "started", "agent", "name", "user", "cost_usd", "tokens", "spans", "errors", "trace_id"]
+    table = [{**r, "trace": f"trace?trace_id={r['trace_id']}", "started": fmt.format_time(r.get("started"))}
+             for r in rows]
+    st.dataframe(pd.DataFrame(table, columns=columns), hide_index=True, width="stretch", column_config={
+        **_COLUMNS,
+        "trace": st.column_config.LinkColumn("trace", display_text="open ↗"),
+        "cost_usd": st.column_config.NumberColumn("cost (USD)", format="$%.6f"),
+    }, key="cost.top_traces")
+    st.download_button("Download CSV", data=fmt.csv_bytes(rows), file_name="flightlog-costliest-traces.csv",
+                       mime="text/csv", key="cost.download.top", icon=":material/download:")
+
+
 def render() -> None:
     st.title("Cost")
     remembered = session.remembered_filters()
     if _RANGE not in st.session_state:
         from_url = st.query_params.get("range", "")
-        st.session_state[_RANGE] = from_url if from_url in TIME_RANGES else remembered.range
+        st.session_state[_RANGE] = from_url if from_url in TIME_RANGES else shared_range(remembered.range)
     range_key = st.selectbox(
         "Time range", list(TIME_RANGES), key=_RANGE, format_func=lambda k: TIME_RANGES[k][0]
     )
-    if range_key != remembered.range:
+    if range_key != shared_range(remembered.range):
         session.remember_filters(remembered.with_changes(range=range_key, page=1))
     session.sync_url({"range": range_key} if range_key != DEFAULT_RANGE else {})
 
     start, end = time_window(range_key, dt.datetime.now(dt.timezone.utc))
     api = session.get_client()
     try:
-        by_day = api.cost(["day", "model"], start, end)
-        by_agent = api.cost(["agent"], start, end)
+        with st.spinner("Loading costs…"):
+            by_day = api.cost(["day", "model"], start, end)
+            by_agent = api.cost(["agent"], start, end)
+            per_run = api.cost_per_run(start=start, end=end, by="agent")
+            top = api.top_traces(start=start, end=end, limit=TOP_TRACES)
     except ApiError as exc:
         session.show_api_error("Costs could not be loaded.", exc)
         return
@@ -88,6 +129,8 @@ def render() -> None:
     _table("By day and model", by_day, ("day", "model"), "flightlog-cost-by-day-model.csv")
     by_agent = sorted(by_agent, key=lambda r: -float(r.get("cost_usd") or 0))
     _table("Totals by agent", by_agent, ("agent",), "flightlog-cost-by-agent.csv")
+    _per_run(per_run)
+    _top_traces(top)
 
 
 if __name__ == "__main__":

@@ -16,23 +16,28 @@ from flightlog.ui.client import ApiError, SearchResult
 from flightlog.ui.filters import (
     ORDERS,
     PAGE_SIZES,
+    SEARCH_RANGES,
     SORTS,
     STATUSES,
-    TIME_RANGES,
     SearchFilters,
     page_count,
+    parse_date,
 )
 
 # Widget keys are "search.<field>" for each of these SearchFilters fields.
 _WIDGET_FIELDS = (
-    "q", "range", "agent", "model", "prompt_version", "span_type", "status", "user",
-    "session", "sort", "order", "page_size",
+    "q", "range", "agent", "agent_version", "model", "prompt_id", "prompt_version", "tool", "span_type",
+    "status", "user", "session", "sort", "order", "page_size",
 )
+_DATE_FIELDS = ("start_date", "end_date")  # date_input widgets hold dates; the filters hold text
 # Filters whose choices come from GET /api/facets: (label, SearchFilters field, facet name).
 _FACET_FILTERS = (
     ("Agent", "agent", "agents"),
+    ("Agent version", "agent_version", "agent_versions"),
     ("Model", "model", "models"),
+    ("Prompt id", "prompt_id", "prompt_ids"),
     ("Prompt version", "prompt_version", "prompt_versions"),
+    ("Tool", "tool", "tools"),
     ("Span type", "span_type", "span_types"),
     ("User", "user", "users"),
 )
@@ -55,12 +60,18 @@ def _seed_widgets(filters: SearchFilters) -> None:
     """Give the filter widgets their starting values (on arrival at the page)."""
     for name in _WIDGET_FIELDS:
         st.session_state[f"search.{name}"] = getattr(filters, name)
+    for name in _DATE_FIELDS:
+        text = getattr(filters, name)
+        st.session_state[f"search.{name}"] = dt.date.fromisoformat(text) if text else None
     st.session_state[_PAGE] = filters.page
     session.remember_filters(filters)
 
 
 def _widget_filters() -> SearchFilters:
     values = {name: st.session_state[f"search.{name}"] for name in _WIDGET_FIELDS}
+    for name in _DATE_FIELDS:
+        day = st.session_state.get(f"search.{name}")
+        values[name] = parse_date(day.isoformat()) if values["range"] == "custom" and day else ""
     return SearchFilters(**values, page=int(st.session_state.get(_PAGE, 1)))
 
 
@@ -68,6 +79,8 @@ def _clear_filters() -> None:
     defaults = SearchFilters()
     for name in _WIDGET_FIELDS:
         st.session_state[f"search.{name}"] = getattr(defaults, name)
+    for name in _DATE_FIELDS:
+        st.session_state[f"search.{name}"] = None
     st.session_state[_PAGE] = 1
 
 
@@ -91,17 +104,18 @@ def _filter_widgets(facets: dict[str, list[str]]) -> None:
         placeholder="Words that must all appear in a prompt, answer or tool call",
         help="Case-insensitive; every word must match. Press Enter to search.",
     )
-    cells = [*st.columns(4), *st.columns(4)]  # two rows of four
+    cells = [*st.columns(4), *st.columns(4), *st.columns(4)]  # three rows of four
     cells[0].selectbox(
-        "Time range", list(TIME_RANGES), key="search.range", format_func=lambda k: TIME_RANGES[k][0]
+        "Time range", list(SEARCH_RANGES), key="search.range", format_func=lambda k: SEARCH_RANGES[k][0]
     )
-    for cell, (label, field, facet) in zip(
-        (cells[1], cells[2], cells[3], cells[4], cells[6]), _FACET_FILTERS
-    ):
+    for cell, (label, field, facet) in zip(cells[1:9], _FACET_FILTERS):
         options = _choices(facets.get(facet, []), st.session_state[f"search.{field}"])
         cell.selectbox(label, options, key=f"search.{field}", format_func=_any)
-    cells[5].selectbox("Status", ["", *STATUSES], key="search.status", format_func=_any)
-    cells[7].text_input("Session", key="search.session", placeholder="session / conversation id")
+    cells[9].selectbox("Status", ["", *STATUSES], key="search.status", format_func=_any)
+    cells[10].text_input("Session", key="search.session", placeholder="session / conversation id")
+    if st.session_state["search.range"] == "custom":
+        cells[11].date_input("From (UTC)", key="search.start_date")
+        cells[11].date_input("To (UTC, inclusive)", key="search.end_date")
     with st.expander("Sort and page size"):
         sort_by, order, size = st.columns(3)
         sort_by.selectbox("Sort by", SORTS, key="search.sort")
@@ -171,7 +185,8 @@ def render() -> None:
     session.sync_url(filters.to_query_params())
 
     try:
-        result = session.get_client().search_spans(**filters.api_params(dt.datetime.now(dt.timezone.utc)))
+        with st.spinner("Searching…"):
+            result = session.get_client().search_spans(**filters.api_params(dt.datetime.now(dt.timezone.utc)))
     except ApiError as exc:
         session.show_api_error("Search failed.", exc)
         return

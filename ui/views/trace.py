@@ -69,6 +69,11 @@ def _json_or_text(label: str, text: str) -> None:
 
 def _detail(span: dict[str, Any]) -> None:
     st.subheader("Selected span")
+    if st.button("Trace back from this span", icon=":material/manage_search:", key="trace.traceback"):
+        st.switch_page(
+            session.TRACEBACK_PAGE,
+            query_params={"trace_id": str(span.get("trace_id") or ""), "span_id": str(span.get("span_id") or "")},
+        )
     metrics = st.columns(3)
     metrics[0].metric("Latency", fmt.format_duration(span.get("duration_ms")))
     tokens = int(span.get("input_tokens") or 0) + int(span.get("output_tokens") or 0)
@@ -119,7 +124,8 @@ def render() -> None:
         _ask_for_trace("That is not a trace id: expected 32 hexadecimal characters.")
         return
     try:
-        trace = session.get_client().get_trace(trace_id)
+        with st.spinner("Loading the trace…"):
+            trace = session.get_client().get_trace(trace_id)
     except ApiError as exc:
         if exc.status_code == 404:
             _ask_for_trace("No trace with this id in this project (it may not be written yet).")

@@ -1,0 +1,346 @@
+"""The tamper-evident record: a per-project hash chain over ingest batches (docs/audit.md).
+
+* A span's **canonical form** is the JSON of its hashed columns (every ``spans`` column
+  except IngestTime, ChainHash and the re-priceable cost columns), with empty values left
+  out (so a column added later does not change old hashes), maps as sorted pairs and times
+  as unix nanoseconds. ``span_hash`` = sha256 of it. The same function runs on rows as the
+  collector writes them and as :mod:`flightlog.storage.audit` reads them back.
+* A **batch** is one project's spans in one spool segment. Its id is the sha256 of its
+  sorted, distinct ``TraceId:SpanId:SpanHash`` entries, so a replayed segment (crash after
+  the insert, before the spool delete) has the same id and is found, not chained twice.
+* A **link**: ``Hash = sha256(PrevHash + BatchId)``; Seq counts up from 1.
+
+:class:`ChainWriter.prepare` is the BatchWriter ``prepare`` hook; :func:`verify` recomputes
+everything and names altered, deleted and out-of-band spans.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from flightlog.storage import Store
+from flightlog.storage import audit as db
+from flightlog.storage.schema import SPAN_COLUMNS, pad_span_values
+
+log = logging.getLogger(__name__)
+
+CHAIN_VERSION = 1
+GENESIS = "0" * 64
+HOUR_NS = 3600 * db.NS
+VERIFY_WINDOW_ROWS = 200_000  # span rows compared per window (bounded memory)
+MAX_LISTED = 1000  # ids listed per finding; counts are always complete
+_I_PROJECT = SPAN_COLUMNS.index("Project")
+_I_TS = SPAN_COLUMNS.index("Timestamp")
+_I_TRACE = SPAN_COLUMNS.index("TraceId")
+_I_SPAN = SPAN_COLUMNS.index("SpanId")
+_I_CHAIN = SPAN_COLUMNS.index("ChainHash")
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, dict):
+        return [[str(k), _norm(v)] for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))]
+    if isinstance(value, (list, tuple)):
+        return [_norm(v) for v in value]
+    if isinstance(value, datetime):
+        return db.to_ns(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == 0 or value == [] or value == {} or value == ()
+
+
+def canonical(row: dict[str, Any]) -> bytes:
+    """The canonical bytes of a span given as {column: value} (extra columns are ignored)."""
+    body = {col: _norm(row[col]) for col in db.HASHED_COLUMNS if col in row and not _empty(row[col])}
+    body["v"] = CHAIN_VERSION
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def span_hash(row: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical(row)).hexdigest()
+
+
+def batch_id(entries: set[str]) -> str:
+    """Id of a batch from its ``TraceId:SpanId:SpanHash`` entries (order-free)."""
+    return hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()
+
+
+def link_hash(prev_hash: str, bid: str) -> str:
+    return hashlib.sha256((prev_hash + bid).encode()).hexdigest()
+
+
+def chain_hash_value(seq: int, digest: str) -> str:
+    """What a span row carries in its ChainHash column."""
+    return f"{CHAIN_VERSION}:{seq}:{digest}"
+
+
+class ChainWriter:
+    """Chains each batch before it is inserted (the BatchWriter ``prepare`` hook).
+
+    Runs in the writer thread only. Idempotent: a batch prepared again (retry, spool
+    replay) is recognised by its content-derived id and keeps its Seq.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._heads: dict[str, tuple[int, str]] = {}
+        self._lock = threading.Lock()
+
+    def prepare(self, rows: list[list[Any]]) -> list[list[Any]]:
+        rows = [pad_span_values(list(r)) for r in rows]
+        groups: dict[str, list[tuple[list[Any], str]]] = defaultdict(list)
+        for row in rows:
+            digest = span_hash(dict(zip(SPAN_COLUMNS, row)))
+            groups[row[_I_PROJECT]].append((row, digest))
+        with self._lock:
+            for project, members in groups.items():
+                seq = self._chain(project, members)
+                for row, digest in members:
+                    row[_I_CHAIN] = chain_hash_value(seq, digest)
+        return rows
+
+    def _chain(self, project: str, members: list[tuple[list[Any], str]]) -> int:
+        entries = {f"{r[_I_TRACE]}:{r[_I_SPAN]}:{d}" for r, d in members}
+        bid = batch_id(entries)
+        found = db.find_batch(self._store, project, bid)
+        if found is not None:
+            return found[0]
+        head = self._heads.get(project) or db.chain_head(self._store, project) or (0, GENESIS)
+        seq, new_hash = head[0] + 1, link_hash(head[1], bid)
+        times = [int(db.to_ns(r[_I_TS]) or 0) for r, _ in members]
+        span_rows, seen = [], set()
+        for (row, digest), ts in zip(members, times):
+            key = (row[_I_TRACE], row[_I_SPAN], digest)
+            if key not in seen:
+                seen.add(key)
+                span_rows.append([project, seq, ts, row[_I_TRACE], row[_I_SPAN], digest])
+        db.record_batch(self._store, [project, seq, bid, head[1], new_hash, len(entries), min(times), max(times),
+                                      CHAIN_VERSION], span_rows)
+        self._heads[project] = (seq, new_hash)
+        return seq
+
+
+# -- verification ------------------------------------------------------------------------
+@dataclass
+class Finding:
+    """Spans of one kind of problem: ids listed up to MAX_LISTED, the count complete."""
+
+    count: int = 0
+    spans: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, item: dict[str, Any]) -> None:
+        self.count += 1
+        if len(self.spans) < MAX_LISTED:
+            self.spans.append(item)
+
+
+@dataclass
+class VerifyReport:
+    """The answer of :func:`verify`; ``ok`` only when every check passed."""
+
+    project: str
+    start_ns: int | None = None
+    end_ns: int | None = None
+    batches: int = 0
+    spans_checked: int = 0
+    spans_ok: int = 0
+    deleted_by_retention: int = 0
+    altered: Finding = field(default_factory=Finding)
+    deleted: Finding = field(default_factory=Finding)
+    inserted: Finding = field(default_factory=Finding)
+    chain_errors: list[str] = field(default_factory=list)
+    head_seq: int = 0
+    head_hash: str = GENESIS
+
+    @property
+    def ok(self) -> bool:
+        return not (self.altered.count or self.deleted.count or self.inserted.count or self.chain_errors)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "project": self.project, "ok": self.ok, "start_ns": self.start_ns, "end_ns": self.end_ns,
+            "batches": self.batches, "spans_checked": self.spans_checked, "spans_ok": self.spans_ok,
+            "deleted_by_retention": self.deleted_by_retention,
+            "altered": {"count": self.altered.count, "spans": self.altered.spans},
+            "deleted": {"count": self.deleted.count, "spans": self.deleted.spans},
+            "inserted_out_of_band": {"count": self.inserted.count, "spans": self.inserted.spans},
+            "chain_errors": self.chain_errors, "head": {"seq": self.head_seq, "hash": self.head_hash},
+        }
+
+    def summary(self) -> str:
+        if self.ok:
+            return (f"OK: project {self.project!r}: {self.batches} batches, {self.spans_ok} spans verified"
+                    f" ({self.deleted_by_retention} removed by retention); head #{self.head_seq} {self.head_hash}")
+        parts = [f"{self.altered.count} altered", f"{self.deleted.count} deleted",
+                 f"{self.inserted.count} inserted out of band", f"{len(self.chain_errors)} chain errors"]
+        return f"FAILED: project {self.project!r}: " + ", ".join(parts)
+
+
+def _check_links(report: VerifyReport, links: list[dict[str, Any]]) -> None:
+    prev_seq, prev_hash = 0, GENESIS
+    for link in links:
+        seq = int(link["Seq"])
+        if int(link["Variants"]) > 1:
+            report.chain_errors.append(f"batch #{seq}: several different links recorded")
+        if seq != prev_seq + 1:
+            report.chain_errors.append(f"batches #{prev_seq + 1}…#{seq - 1} are missing from the chain")
+        if link["Prev"] != prev_hash:
+            report.chain_errors.append(f"batch #{seq}: previous hash does not match batch #{prev_seq}")
+        if link_hash(link["Prev"], link["Bid"]) != link["LinkHash"]:
+            report.chain_errors.append(f"batch #{seq}: link hash does not match its content")
+        prev_seq, prev_hash = seq, link["LinkHash"]
+    report.head_seq, report.head_hash = prev_seq, prev_hash
+
+
+def verify(store: Store, project: str, *, start: datetime | int | None = None, end: datetime | int | None = None,
+           progress: Callable[[int], None] | None = None) -> VerifyReport:
+    """Recompute the project's chain and compare every span in [start, end) with it."""
+    lo, hi = db.to_ns(start), db.to_ns(end)
+    report = VerifyReport(project=project, start_ns=lo, end_ns=hi)
+    links = db.chain_batches(store, project)
+    _check_links(report, links)
+    bounds = db.span_time_bounds(store, project)
+    if bounds is None:
+        report.batches = len(links)
+        return report
+    lo = bounds[0] if lo is None else max(lo, bounds[0])
+    hi = bounds[1] + 1 if hi is None else min(hi, bounds[1] + 1)
+    # Batch ids are recomputed from chain_spans for every batch whose spans touch the range.
+    by_seq = {int(link["Seq"]): link for link in links}
+    touched = [link for link in links if link["LastNs"] >= lo and link["FirstNs"] < hi]
+    report.batches = len(touched) if (start is not None or end is not None) else len(links)
+    if touched:
+        recomputed = db.batch_ids_from_spans(store, project, min(int(t["FirstNs"]) for t in touched),
+                                             max(int(t["LastNs"]) for t in touched))
+        for link in touched:
+            seq = int(link["Seq"])
+            got = recomputed.get(seq)
+            if got is None:
+                report.chain_errors.append(f"batch #{seq}: its span list is missing")
+            elif got[0] != link["Bid"]:
+                report.chain_errors.append(f"batch #{seq}: span list does not match the batch id")
+    deletions = db.deletions(store, project)
+    for window_lo, window_hi in windows(db.hourly_counts(store, project, lo, hi), lo, hi):
+        _compare_window(store, project, window_lo, window_hi, deletions, by_seq, report)
+        if progress:
+            progress(window_hi - window_lo)
+    return report
+
+
+def windows(hours: list[tuple[int, int]], lo: int, hi: int, *,
+            max_rows: int = VERIFY_WINDOW_ROWS) -> list[tuple[int, int]]:
+    """Time windows covering [lo, hi) that each hold about ``max_rows`` rows at most (one hour
+    at least), skipping empty hours: verification memory stays bounded."""
+    out: list[tuple[int, int]] = []
+    start, rows, out_end = None, 0, lo
+    for hour, n in hours:
+        begin, end = max(lo, hour), min(hi, hour + HOUR_NS)
+        if start is not None and (rows + n > max_rows or begin != out_end):
+            out.append((start, out_end))
+            start = None
+        if start is None:
+            start, rows = begin, 0
+        rows += n
+        out_end = end
+    if start is not None:
+        out.append((start, out_end))
+    return out
+
+
+def _compare_window(store: Store, project: str, lo: int, hi: int, deletions: list[db.Deletion],
+                    by_seq: dict[int, Any], report: VerifyReport) -> None:
+    expected: dict[tuple[str, str], set[str]] = defaultdict(set)
+    times: dict[tuple[str, str], tuple[int, int]] = {}
+    for trace_id, span_id, digest, seq, ts in db.chain_entries(store, project, lo, hi):
+        key = (trace_id, span_id)
+        if int(seq) in by_seq:  # entries of a batch that was never linked do not count as chained
+            expected[key].add(digest)
+            times[key] = (int(ts), int(seq))
+    present: set[tuple[str, str]] = set()
+    for row, stored_chain in db.stored_span_rows(store, project, lo, hi):
+        key = (row["TraceId"], row["SpanId"])
+        report.spans_checked += 1
+        digest = span_hash(row)
+        item = {"trace_id": key[0], "span_id": key[1], "timestamp_ns": int(row["Timestamp"]),
+                "span_name": row.get("SpanName", "")}
+        if key not in expected:
+            report.inserted.add(item)
+        elif digest not in expected[key]:
+            report.altered.add({**item, "expected": sorted(expected[key]), "found": digest,
+                                "chain_hash": stored_chain})
+        else:
+            report.spans_ok += 1
+        present.add(key)
+    for key in expected.keys() - present:
+        ts, seq = times[key]
+        if any(d.covers(key[0], ts) for d in deletions):
+            report.deleted_by_retention += 1
+        else:
+            report.deleted.add({"trace_id": key[0], "span_id": key[1], "timestamp_ns": ts, "batch": seq})
+
+
+# -- retention ---------------------------------------------------------------------------------
+DAY_NS = 86_400 * db.NS
+
+
+@dataclass
+class RetentionRun:
+    """What one retention pass did for a project."""
+
+    project: str
+    days: int
+    cutoff_ns: int | None = None
+    deleted_spans: int = 0
+    kept_on_hold: list[str] = field(default_factory=list)
+    suspended: bool = False
+    deletion_id: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"project": self.project, "days": self.days, "cutoff_ns": self.cutoff_ns,
+                "deleted_spans": self.deleted_spans, "held_traces": self.kept_on_hold,
+                "suspended_by_legal_hold": self.suspended, "deletion_id": self.deletion_id}
+
+
+def apply_retention(store: Store, project: str, *, now_ns: int, actor: str = "retention") -> RetentionRun:
+    """Delete the project's spans older than its retention, unless a legal hold covers them.
+
+    A project-wide hold suspends the pass; trace holds keep those traces. The deletion is
+    recorded in ``chain_deletions`` *before* the delete, so verification stays green even if
+    the process dies half way, and the pass is written to the governance log.
+    """
+    days = db.retention_policies(store, project).get(project, 0)
+    run = RetentionRun(project=project, days=days)
+    if days <= 0:
+        return run
+    run.cutoff_ns = now_ns - days * DAY_NS
+    holds = db.legal_holds(store, project)
+    if any(not h["trace_ids"] for h in holds):
+        run.suspended = True
+        return run
+    held = sorted({t for h in holds for t in h["trace_ids"]})
+    deletion = db.Deletion(from_ns=0, to_ns=run.cutoff_ns, except_trace_ids=frozenset(held),
+                           reason=f"retention {days} days")
+    before = db.count_spans(store, project, None, run.cutoff_ns)
+    if before == 0:
+        return run
+    run.deletion_id = db.record_deletion(store, project, deletion, actor)
+    db.delete_spans(store, project, deletion)
+    run.deleted_spans = before - db.count_spans(store, project, None, run.cutoff_ns)
+    run.kept_on_hold = held
+    db.log_change(store, project, actor, "retention.delete", run.to_dict())
+    return run

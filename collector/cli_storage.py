@@ -1,0 +1,116 @@
+"""Storage commands of the ``flightlog`` CLI: ``prices recompute``, ``prices unknown``, ``bench``.
+
+Registered by :mod:`.cli` (``main.add_command(prices)``, ``main.add_command(bench)``). They
+open the store themselves, so with the embedded engine they must run while the collector
+is stopped (one process per data directory, DESIGN §7); against a ClickHouse server they
+run anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+from flightlog.storage import StorageError, open_store
+from flightlog.storage.queries import unknown_models
+from flightlog.storage.reprice import PriceWindow, models_seen, reprice
+
+from .config import Settings
+from .pricing import PriceTable, load_prices
+
+
+def price_windows(table: PriceTable, models: list[str]) -> list[PriceWindow]:
+    """One window per run of days with the same prices; rates of every model the table knows."""
+    bounds: list[date | None] = [None, *table.effective_dates, None]
+    windows = []
+    for lo, hi in zip(bounds, bounds[1:]):
+        at = lo or date(1970, 1, 1)
+        rates = {}
+        for model in models:
+            entry = table.lookup(model, at)
+            if entry is not None:
+                rates[model] = entry.rates
+        windows.append(PriceWindow(start=lo, end=hi, version=table.version, rates=rates))
+    return windows
+
+
+def _store_options(func: Any) -> Any:
+    func = click.option("--dsn", default=None, help="Store DSN (default: the data dir's embedded store) [env FLIGHTLOG_DSN]")(func)
+    func = click.option("--data-dir", default=None, help="Data directory [env FLIGHTLOG_DATA_DIR]")(func)
+    func = click.option("--project", default=None, help="Project (default: the default project) [env FLIGHTLOG_DEFAULT_PROJECT]")(func)
+    return func
+
+
+def _settings(data_dir: str | None, dsn: str | None, project: str | None) -> Settings:
+    return Settings.from_env(data_dir=data_dir, dsn=dsn, project=project)
+
+
+def _open(settings: Settings) -> Any:
+    try:
+        return open_store(settings.dsn)
+    except StorageError as exc:
+        raise click.ClickException(
+            f"{exc}\nWith the embedded store, stop the collector first (one process per data directory)."
+        ) from exc
+
+
+@click.group("prices")
+def prices() -> None:
+    """Price table maintenance: re-price stored spans, list unpriced models."""
+
+
+@prices.command("recompute")
+@_store_options
+@click.option("--prices-file", default=None, help="Price table JSON (default: the shipped one) [env FLIGHTLOG_PRICES_FILE]")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First UTC day to re-price (default: all).")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last UTC day to re-price (inclusive).")
+def recompute(data_dir: str | None, dsn: str | None, project: str | None, prices_file: str | None,
+              since: Any, until: Any) -> None:
+    """Re-price computed and unknown-model spans with the current price table (client costs are kept)."""
+    settings = _settings(data_dir, dsn, project)
+    try:
+        table = load_prices(prices_file or settings.prices_file or None)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    store = _open(settings)
+    try:
+        windows = price_windows(table, models_seen(store, settings.project))
+        report = reprice(store, settings.project, windows,
+                         since=since.date() if since else None,
+                         until=until.date() + timedelta(days=1) if until else None)
+    finally:
+        store.close()
+    click.echo(json.dumps({"project": settings.project, "price_version": table.version, **vars(report)}))
+
+
+@prices.command("unknown")
+@_store_options
+def unknown(data_dir: str | None, dsn: str | None, project: str | None) -> None:
+    """List models that had tokens but no price (counted, cost 0), as JSON lines."""
+    settings = _settings(data_dir, dsn, project)
+    store = _open(settings)
+    try:
+        for row in unknown_models(store, settings.project):
+            click.echo(json.dumps(row))
+    finally:
+        store.close()
+
+
+BENCH_SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "storage_bench.py"
+
+
+@click.command("bench", add_help_option=False,
+               context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def bench(ctx: click.Context) -> None:
+    """Run the storage benchmark (bench/storage_bench.py in a checkout; --help for its options)."""
+    if not BENCH_SCRIPT.exists():
+        raise click.ClickException(f"{BENCH_SCRIPT} not found: the benchmark runs from a source checkout")
+    sys.argv = [str(BENCH_SCRIPT), *ctx.args]
+    runpy.run_path(str(BENCH_SCRIPT), run_name="__main__")

@@ -1,0 +1,456 @@
+"""Audit queries: the hash-chain ledger, deletion records, the access log, exports,
+retention and legal holds, the governance change log and the checkpoint audit.
+
+Every value is a bound parameter; column lists come from the tuples below (STYLE D3). The
+collector's :mod:`flightlog.collector.chain` computes hashes; this module only moves rows.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from .errors import InvalidQuery
+from .schema import SPAN_COLUMNS
+from .store import Store
+
+# Columns left out of a span's canonical form: set by the store (IngestTime), the chain
+# itself (ChainHash), or derived from tokens and the price table and re-computable by
+# `flightlog prices recompute` (cost columns).
+UNHASHED_COLUMNS = frozenset({"IngestTime", "ChainHash", "CostUsd", "CostSource", "PriceVersion"})
+HASHED_COLUMNS: tuple[str, ...] = tuple(c for c in SPAN_COLUMNS if c not in UNHASHED_COLUMNS)
+
+CHAIN_BATCH_COLUMNS = ("Project", "Seq", "BatchId", "PrevHash", "Hash", "Spans", "FirstTime", "LastTime", "Version")
+CHAIN_SPAN_COLUMNS = ("Project", "Seq", "Timestamp", "TraceId", "SpanId", "SpanHash")
+ACCESS_COLUMNS = ("At", "Project", "KeyId", "Role", "Method", "Endpoint", "Path", "Params", "Status", "Rows",
+                  "DurationMs", "Client")
+MAX_PAGE = 1000
+MAX_EXPORT_PAGE = 5000
+NS = 1_000_000_000
+
+
+def to_ns(value: datetime | int | None) -> int | None:
+    """A datetime (naive = UTC) or unix nanoseconds as unix nanoseconds."""
+    if value is None or isinstance(value, int):
+        return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return int(value.timestamp()) * NS + value.microsecond * 1000
+
+
+def _q(column: str) -> str:
+    if column not in SPAN_COLUMNS:
+        raise InvalidQuery(f"unknown span column {column!r}")
+    return f"`{column}`"
+
+
+def _hash_select() -> str:
+    """SELECT list of the hashed columns as c0…cN, timestamps as exact unix nanoseconds."""
+    exprs = []
+    for i, col in enumerate(HASHED_COLUMNS):
+        if col == "Timestamp":
+            expr = "toUnixTimestamp64Nano(Timestamp)"
+        elif col == "Events.Timestamp":
+            expr = "arrayMap(x -> toUnixTimestamp64Nano(x), `Events.Timestamp`)"
+        else:
+            expr = _q(col)
+        exprs.append(f"{expr} AS c{i}")
+    return ", ".join(exprs)
+
+
+# -- the chain ledger -------------------------------------------------------------------
+def chain_head(store: Store, project: str) -> tuple[int, str] | None:
+    """(Seq, Hash) of the project's last chained batch, or None for an empty chain."""
+    rows = store.query_rows(
+        "SELECT Seq, Hash FROM chain_batches WHERE Project = {p:String} ORDER BY Seq DESC LIMIT 1", {"p": project})
+    return (int(rows[0][0]), rows[0][1]) if rows else None
+
+
+def find_batch(store: Store, project: str, batch_id: str) -> tuple[int, str] | None:
+    """(Seq, Hash) of a batch already chained with this id (a replayed spool segment)."""
+    rows = store.query_rows(
+        "SELECT Seq, Hash FROM chain_batches WHERE Project = {p:String} AND BatchId = {b:String}"
+        " ORDER BY Seq LIMIT 1", {"p": project, "b": batch_id})
+    return (int(rows[0][0]), rows[0][1]) if rows else None
+
+
+def record_batch(store: Store, batch: Sequence[Any], spans: Sequence[Sequence[Any]]) -> None:
+    """Insert a batch's span entries, then the batch link (so a link never lacks its spans)."""
+    store.insert("chain_spans", spans, CHAIN_SPAN_COLUMNS)
+    store.insert("chain_batches", [batch], CHAIN_BATCH_COLUMNS)
+
+
+def chain_batches(store: Store, project: str) -> list[dict[str, Any]]:
+    """Every link of the project's chain in order (one row per Seq)."""
+    return store.query(
+        "SELECT Seq, any(BatchId) AS Bid, any(PrevHash) AS Prev, any(Hash) AS LinkHash, any(Spans) AS N,"
+        " toUnixTimestamp64Nano(any(FirstTime)) AS FirstNs, toUnixTimestamp64Nano(any(LastTime)) AS LastNs,"
+        " count() AS Copies, uniqExact(Hash) AS Variants"
+        " FROM chain_batches WHERE Project = {p:String} GROUP BY Seq ORDER BY Seq",
+        {"p": project}, settings={"max_result_rows": 0})
+
+
+def batch_ids_from_spans(store: Store, project: str, lo: int, hi: int) -> dict[int, tuple[str, int]]:
+    """Seq → (BatchId recomputed from chain_spans, entries) for batches with spans in [lo, hi]."""
+    rows = store.query_rows(
+        "SELECT Seq, lower(hex(SHA256(arrayStringConcat(arraySort(groupUniqArray("
+        "concat(TraceId, ':', SpanId, ':', SpanHash))), '\\n')))) AS Id, uniqExact(TraceId, SpanId, SpanHash)"
+        " FROM chain_spans WHERE Project = {p:String}"
+        " AND Timestamp >= fromUnixTimestamp64Nano({lo:Int64}) AND Timestamp <= fromUnixTimestamp64Nano({hi:Int64})"
+        " GROUP BY Seq", {"p": project, "lo": lo, "hi": hi})
+    return {int(seq): (bid, int(n)) for seq, bid, n in rows}
+
+
+def chain_entries(store: Store, project: str, lo: int, hi: int) -> list[tuple[str, str, str, int, int]]:
+    """(TraceId, SpanId, SpanHash, Seq, Timestamp ns) of chained spans with Timestamp in [lo, hi)."""
+    return [tuple(r) for r in store.query_rows(  # type: ignore[misc]
+        "SELECT DISTINCT TraceId, SpanId, SpanHash, Seq, toUnixTimestamp64Nano(Timestamp) FROM chain_spans"
+        " WHERE Project = {p:String}"
+        " AND Timestamp >= fromUnixTimestamp64Nano({lo:Int64}) AND Timestamp < fromUnixTimestamp64Nano({hi:Int64})",
+        {"p": project, "lo": lo, "hi": hi})]
+
+
+def stored_span_rows(store: Store, project: str, lo: int, hi: int) -> list[tuple[dict[str, Any], str]]:
+    """Every physical span row (no FINAL: a forged copy must not hide) with Timestamp in [lo, hi).
+
+    Returns (hashed columns as a dict, ChainHash) pairs.
+    """
+    sql = (f"SELECT {_hash_select()}, ChainHash FROM spans WHERE Project = {{p:String}}"
+           " AND Timestamp >= fromUnixTimestamp64Nano({lo:Int64}) AND Timestamp < fromUnixTimestamp64Nano({hi:Int64})")
+    out = []
+    for row in store.query_rows(sql, {"p": project, "lo": lo, "hi": hi}):
+        out.append((dict(zip(HASHED_COLUMNS, row[:-1])), row[-1]))
+    return out
+
+
+def span_time_bounds(store: Store, project: str) -> tuple[int, int] | None:
+    """(min, max) Timestamp in ns over the project's stored and chained spans."""
+    rows = store.query_rows(
+        "SELECT min(t), max(t), count() FROM ("
+        " SELECT toUnixTimestamp64Nano(Timestamp) AS t FROM spans WHERE Project = {p:String}"
+        " UNION ALL SELECT toUnixTimestamp64Nano(Timestamp) AS t FROM chain_spans WHERE Project = {p:String})",
+        {"p": project})
+    if not rows or not rows[0][2]:
+        return None
+    return int(rows[0][0]), int(rows[0][1])
+
+
+# -- deletions on purpose -----------------------------------------------------------------
+@dataclass(frozen=True)
+class Deletion:
+    """Spans removed on purpose: [from_ns, to_ns), all traces or ``trace_ids``, except held ones."""
+
+    from_ns: int
+    to_ns: int
+    trace_ids: frozenset[str] = frozenset()
+    except_trace_ids: frozenset[str] = frozenset()
+    reason: str = ""
+
+    def covers(self, trace_id: str, ts_ns: int) -> bool:
+        if not (self.from_ns <= ts_ns < self.to_ns) or trace_id in self.except_trace_ids:
+            return False
+        return not self.trace_ids or trace_id in self.trace_ids
+
+
+def record_deletion(store: Store, project: str, deletion: Deletion, actor: str) -> str:
+    deletion_id = uuid.uuid4().hex
+    store.insert("chain_deletions", [[
+        project, deletion_id, deletion.from_ns, deletion.to_ns, sorted(deletion.trace_ids),
+        sorted(deletion.except_trace_ids), deletion.reason, actor]],
+        ("Project", "DeletionId", "FromTime", "ToTime", "TraceIds", "ExceptTraceIds", "Reason", "Actor"))
+    return deletion_id
+
+
+def deletions(store: Store, project: str) -> list[Deletion]:
+    rows = store.query_rows(
+        "SELECT toUnixTimestamp64Nano(FromTime), toUnixTimestamp64Nano(ToTime), TraceIds, ExceptTraceIds, Reason"
+        " FROM chain_deletions FINAL WHERE Project = {p:String} ORDER BY At", {"p": project})
+    return [Deletion(int(a), int(b), frozenset(t), frozenset(e), r) for a, b, t, e, r in rows]
+
+
+def delete_spans(store: Store, project: str, deletion: Deletion) -> None:
+    """ALTER … DELETE the spans a deletion covers (synchronous on chDB; a mutation on a server)."""
+    cond = ["Project = {p:String}", "Timestamp >= fromUnixTimestamp64Nano({lo:Int64})",
+            "Timestamp < fromUnixTimestamp64Nano({hi:Int64})"]
+    params: dict[str, Any] = {"p": project, "lo": deletion.from_ns, "hi": deletion.to_ns}
+    if deletion.trace_ids:
+        cond.append("TraceId IN {only:Array(String)}")
+        params["only"] = sorted(deletion.trace_ids)
+    if deletion.except_trace_ids:
+        cond.append("TraceId NOT IN {keep:Array(String)}")
+        params["keep"] = sorted(deletion.except_trace_ids)
+    where = " AND ".join(cond)
+    for table in ("spans", "log_records"):
+        store.command_rendered(f"ALTER TABLE {table} DELETE WHERE {where}", params,
+                               settings={"mutations_sync": 2})
+
+
+def count_spans(store: Store, project: str, lo: int | None = None, hi: int | None = None) -> int:
+    cond, params = ["Project = {p:String}"], {"p": project}
+    if lo is not None:
+        cond.append("Timestamp >= fromUnixTimestamp64Nano({lo:Int64})")
+        params["lo"] = lo
+    if hi is not None:
+        cond.append("Timestamp < fromUnixTimestamp64Nano({hi:Int64})")
+        params["hi"] = hi
+    return int(store.query_rows(f"SELECT count() FROM spans WHERE {' AND '.join(cond)}", params)[0][0])
+
+
+# -- access log -----------------------------------------------------------------------
+def insert_access(store: Store, rows: Sequence[Sequence[Any]]) -> None:
+    store.insert("access_log", rows, ACCESS_COLUMNS)
+
+
+@dataclass
+class AccessFilter:
+    """What an access-log search asks for; every field optional."""
+
+    key_id: str = ""
+    role: str = ""
+    endpoint: str = ""
+    contains: str = ""
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+def search_access(store: Store, project: str, flt: AccessFilter, *, limit: int = 100,
+                  offset: int = 0) -> dict[str, Any]:
+    """Newest first; ``contains`` matches the path or the parameters."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidQuery(f"limit must be 1…{MAX_PAGE}")
+    cond, params = ["Project = {p:String}"], {"p": project, "limit": limit + 1, "offset": offset}
+    for name, column in (("key_id", "KeyId"), ("role", "Role"), ("endpoint", "Endpoint")):
+        value = getattr(flt, name)
+        if value:
+            cond.append(f"{column} = {{{name}:String}}")
+            params[name] = value
+    if flt.contains:
+        cond.append("(positionCaseInsensitive(Path, {contains:String}) > 0"
+                    " OR positionCaseInsensitive(Params, {contains:String}) > 0)")
+        params["contains"] = flt.contains
+    if flt.start:
+        cond.append("At >= fromUnixTimestamp64Milli({start:Int64})")
+        params["start"] = to_ns(flt.start) // 1_000_000  # type: ignore[operator]
+    if flt.end:
+        cond.append("At < fromUnixTimestamp64Milli({end:Int64})")
+        params["end"] = to_ns(flt.end) // 1_000_000  # type: ignore[operator]
+    rows = store.query(
+        "SELECT At, KeyId, Role, Method, Endpoint, Path, Params, Status, Rows, DurationMs, Client"
+        f" FROM access_log WHERE {' AND '.join(cond)} ORDER BY At DESC"
+        " LIMIT {limit:UInt32} OFFSET {offset:UInt32}", params)
+    truncated = len(rows) > limit
+    out = []
+    for r in rows[:limit]:
+        out.append({
+            "at": r["At"].replace(tzinfo=timezone.utc).isoformat(), "key_id": r["KeyId"], "role": r["Role"],
+            "method": r["Method"], "endpoint": r["Endpoint"], "path": r["Path"],
+            "params": json.loads(r["Params"] or "{}"), "status": int(r["Status"]), "rows": int(r["Rows"]),
+            "duration_ms": round(float(r["DurationMs"]), 2), "client": r["Client"],
+        })
+    return {"entries": out, "truncated": truncated, "limit": limit, "offset": offset}
+
+
+# -- exports --------------------------------------------------------------------------
+EXPORT_COLUMNS: tuple[str, ...] = tuple(c for c in SPAN_COLUMNS)
+
+
+@dataclass
+class ExportFilter:
+    """Which spans an export covers; every field optional (time range is [start, end))."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    agent: str = ""
+    user: str = ""
+    trace_ids: list[str] = field(default_factory=list)
+
+    def where(self, project: str) -> tuple[list[str], dict[str, Any]]:
+        cond, params = ["Project = {p:String}"], {"p": project}
+        if self.start:
+            cond.append("Timestamp >= fromUnixTimestamp64Nano({start:Int64})")
+            params["start"] = to_ns(self.start)
+        if self.end:
+            cond.append("Timestamp < fromUnixTimestamp64Nano({end:Int64})")
+            params["end"] = to_ns(self.end)
+        if self.agent:
+            cond.append("AgentName = {agent:String}")
+            params["agent"] = self.agent
+        if self.user:
+            cond.append("UserId = {user:String}")
+            params["user"] = self.user
+        if self.trace_ids:
+            cond.append("TraceId IN {traces:Array(String)}")
+            params["traces"] = list(self.trace_ids)
+        return cond, params
+
+
+def export_page(store: Store, project: str, flt: ExportFilter, after: tuple[int, str, str] | None,
+                limit: int = 1000) -> list[dict[str, Any]]:
+    """One page of spans in (Timestamp, TraceId, SpanId) order after the key ``after``.
+
+    Keyset paging keeps memory constant however large the export; each span once (latest
+    copy). Timestamps come back as unix nanoseconds (``Timestamp``, ``Events.Timestamp``).
+    """
+    if not 1 <= limit <= MAX_EXPORT_PAGE:
+        raise InvalidQuery(f"page size must be 1…{MAX_EXPORT_PAGE}")
+    cond, params = flt.where(project)
+    if after is not None:
+        cond.append("(Timestamp, TraceId, SpanId) > (fromUnixTimestamp64Nano({at:Int64}), {at_t:String}, {at_s:String})")
+        params.update({"at": after[0], "at_t": after[1], "at_s": after[2]})
+    params["limit"] = limit
+    select = []
+    for i, col in enumerate(EXPORT_COLUMNS):
+        if col == "Timestamp":
+            expr = "toUnixTimestamp64Nano(Timestamp)"
+        elif col == "Events.Timestamp":
+            expr = "arrayMap(x -> toUnixTimestamp64Nano(x), `Events.Timestamp`)"
+        elif col == "IngestTime":
+            expr = "toUnixTimestamp64Milli(IngestTime)"
+        else:
+            expr = _q(col)
+        select.append(f"{expr} AS c{i}")
+    sql = (f"SELECT {', '.join(select)} FROM spans WHERE {' AND '.join(cond)}"
+           " ORDER BY Timestamp, TraceId, SpanId, IngestTime DESC LIMIT 1 BY Timestamp, TraceId, SpanId"
+           " LIMIT {limit:UInt32}")
+    return [dict(zip(EXPORT_COLUMNS, row)) for row in store.query_rows(sql, params)]
+
+
+def chain_links_for(store: Store, project: str, seqs: Iterable[int]) -> list[dict[str, Any]]:
+    """The chain links (seq, prev hash, hash, batch id) with these sequence numbers."""
+    seqs = sorted(set(seqs))
+    if not seqs:
+        return []
+    return store.query(
+        "SELECT Seq, any(BatchId) AS Bid, any(PrevHash) AS Prev, any(Hash) AS LinkHash, any(Spans) AS N"
+        " FROM chain_batches WHERE Project = {p:String} AND Seq IN {s:Array(UInt64)} GROUP BY Seq ORDER BY Seq",
+        {"p": project, "s": seqs})
+
+
+# -- retention, legal holds, governance log -------------------------------------------------
+def log_change(store: Store, project: str, actor: str, action: str, details: dict[str, Any]) -> None:
+    store.insert("governance_log", [[project, actor, action, json.dumps(details, sort_keys=True, default=str)]],
+                 ("Project", "Actor", "Action", "Details"))
+
+
+def governance_log(store: Store, project: str, limit: int = 200) -> list[dict[str, Any]]:
+    rows = store.query(
+        "SELECT At, Actor, Action, Details FROM governance_log WHERE Project = {p:String}"
+        " ORDER BY At DESC LIMIT {n:UInt32}", {"p": project, "n": min(limit, MAX_PAGE)})
+    return [{"at": r["At"].replace(tzinfo=timezone.utc).isoformat(), "actor": r["Actor"], "action": r["Action"],
+             "details": json.loads(r["Details"] or "{}")} for r in rows]
+
+
+def set_retention(store: Store, project: str, days: int, actor: str) -> None:
+    store.insert("retention_policies", [[project, days, actor]], ("Project", "Days", "SetBy"))
+
+
+def retention_policies(store: Store, project: str | None = None) -> dict[str, int]:
+    """Project → retention days (0 = keep forever)."""
+    cond, params = ("WHERE Project = {p:String}", {"p": project}) if project else ("", {})
+    rows = store.query_rows(
+        f"SELECT Project, argMax(Days, UpdatedAt) FROM retention_policies {cond} GROUP BY Project", params)
+    return {p: int(d) for p, d in rows}
+
+
+def put_hold(store: Store, project: str, hold_id: str, trace_ids: Sequence[str], reason: str, actor: str,
+             created_at_ms: int, released: bool = False, released_by: str = "") -> None:
+    store.insert("legal_holds", [[project, hold_id, list(trace_ids), reason, actor, created_at_ms, int(released),
+                                  released_by]],
+                 ("Project", "HoldId", "TraceIds", "Reason", "CreatedBy", "CreatedAt", "Released", "ReleasedBy"))
+
+
+def legal_holds(store: Store, project: str, *, active_only: bool = True) -> list[dict[str, Any]]:
+    rows = store.query(
+        "SELECT HoldId, argMax(TraceIds, UpdatedAt) AS TraceIds, argMax(Reason, UpdatedAt) AS Reason,"
+        " argMax(CreatedBy, UpdatedAt) AS CreatedBy, toUnixTimestamp64Milli(argMax(CreatedAt, UpdatedAt)) AS CreatedMs,"
+        " argMax(Released, UpdatedAt) AS Released, argMax(ReleasedBy, UpdatedAt) AS ReleasedBy"
+        " FROM legal_holds WHERE Project = {p:String} GROUP BY HoldId ORDER BY CreatedMs", {"p": project})
+    out = [{"hold_id": r["HoldId"], "trace_ids": list(r["TraceIds"]), "scope": "traces" if r["TraceIds"] else "project",
+            "reason": r["Reason"], "created_by": r["CreatedBy"], "created_at_ms": int(r["CreatedMs"]),
+            "released": bool(r["Released"]), "released_by": r["ReleasedBy"]} for r in rows]
+    return [h for h in out if not h["released"]] if active_only else out
+
+
+def oldest_span_ns(store: Store, project: str) -> int | None:
+    rows = store.query_rows("SELECT min(Timestamp) != 0, toUnixTimestamp64Nano(min(Timestamp)), count()"
+                            " FROM spans WHERE Project = {p:String}", {"p": project})
+    return int(rows[0][1]) if rows and rows[0][2] else None
+
+
+# -- checkpoint audit ------------------------------------------------------------------------
+def checkpoints(store: Store, project: str, *, start: datetime | None = None, end: datetime | None = None,
+                min_tier: int = 1, flagged_only: bool = False, limit: int = 200) -> dict[str, Any]:
+    """Spans with a human checkpoint (CheckpointTier ≥ ``min_tier``), newest first.
+
+    ``flagged`` marks tier-3 actions that ran without an approval: a tier-3 span whose
+    decision is not ``approved`` by a named approver (``autonomous``, ``notified``, none),
+    except checkpoints that were rejected or timed out (the action was stopped).
+    """
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidQuery(f"limit must be 1…{MAX_PAGE}")
+    cond = ["Project = {p:String}", "CheckpointTier >= {tier:UInt8}"]
+    params: dict[str, Any] = {"p": project, "tier": max(1, min_tier), "limit": limit + 1}
+    if start:
+        cond.append("Timestamp >= fromUnixTimestamp64Nano({start:Int64})")
+        params["start"] = to_ns(start)
+    if end:
+        cond.append("Timestamp < fromUnixTimestamp64Nano({end:Int64})")
+        params["end"] = to_ns(end)
+    # A rejected or timed-out tier-3 checkpoint blocked its action: that is the system working.
+    flag = ("(CheckpointTier >= 3 AND (Approver = '' OR CheckpointDecision != 'approved')"
+            " AND NOT (SpanType = 'checkpoint' AND CheckpointDecision IN ('rejected', 'timed_out')))")
+    if flagged_only:
+        cond.append(flag)
+    rows = store.query(
+        "SELECT toUnixTimestamp64Nano(Timestamp) AS ns, TraceId, SpanId, SpanName, AgentName, ToolName, CheckpointTier,"
+        " CheckpointDecision, Approver, SpanAttributes['flightlog.checkpoint.wait_ms'] AS WaitMs, StatusCode,"
+        f" UserId, {flag} AS Flagged"
+        f" FROM spans WHERE {' AND '.join(cond)}"
+        " ORDER BY Timestamp DESC, IngestTime DESC LIMIT 1 BY TraceId, SpanId LIMIT {limit:UInt32}", params)
+    summary = store.query(
+        "SELECT CheckpointTier AS tier, count() AS actions,"
+        " countIf(CheckpointDecision = 'approved') AS approved,"
+        " countIf(CheckpointDecision = 'rejected') AS rejected,"
+        " countIf(CheckpointDecision = 'timed_out') AS timed_out,"
+        f" countIf({flag}) AS flagged,"
+        " quantileIf(0.5)(toFloat64OrZero(SpanAttributes['flightlog.checkpoint.wait_ms']),"
+        "   SpanAttributes['flightlog.checkpoint.wait_ms'] != '') AS wait_ms_p50"
+        " FROM (SELECT * FROM spans WHERE " + " AND ".join(cond) +
+        " ORDER BY IngestTime DESC LIMIT 1 BY TraceId, SpanId) GROUP BY tier ORDER BY tier", params)
+    out = []
+    for r in rows[:limit]:
+        wait = r["WaitMs"]
+        out.append({
+            "time": datetime.fromtimestamp(r["ns"] / NS, tz=timezone.utc).isoformat(), "trace_id": r["TraceId"],
+            "span_id": r["SpanId"], "span_name": r["SpanName"], "agent": r["AgentName"], "tool": r["ToolName"],
+            "tier": int(r["CheckpointTier"]), "decision": r["CheckpointDecision"], "approver": r["Approver"],
+            "wait_ms": float(wait) if wait not in ("", None) else None, "status": r["StatusCode"],
+            "user": r["UserId"], "flagged": bool(r["Flagged"]),
+        })
+    tiers = [{k: (float(v) if k == "wait_ms_p50" else int(v)) for k, v in s.items()} for s in summary]
+    return {"checkpoints": out, "truncated": len(rows) > limit, "by_tier": tiers}
+
+
+def export_count(store: Store, project: str, flt: ExportFilter) -> int:
+    """How many spans an export with this filter holds (for progress bars)."""
+    cond, params = flt.where(project)
+    return int(store.query_rows(f"SELECT uniqExact(Timestamp, TraceId, SpanId) FROM spans WHERE {' AND '.join(cond)}",
+                                params)[0][0])
+
+
+def hourly_counts(store: Store, project: str, lo: int, hi: int) -> list[tuple[int, int]]:
+    """(hour start ns, rows) over spans and chain_spans in [lo, hi): sizes verification windows."""
+    rows = store.query_rows(
+        "SELECT h, sum(n) FROM ("
+        " SELECT toUnixTimestamp(toStartOfHour(Timestamp)) AS h, count() AS n FROM spans WHERE Project = {p:String}"
+        "  AND Timestamp >= fromUnixTimestamp64Nano({lo:Int64}) AND Timestamp < fromUnixTimestamp64Nano({hi:Int64})"
+        "  GROUP BY h"
+        " UNION ALL SELECT toUnixTimestamp(toStartOfHour(Timestamp)) AS h, count() AS n FROM chain_spans"
+        "  WHERE Project = {p:String}"
+        "  AND Timestamp >= fromUnixTimestamp64Nano({lo:Int64}) AND Timestamp < fromUnixTimestamp64Nano({hi:Int64})"
+        "  GROUP BY h) GROUP BY h ORDER BY h LIMIT 1000000", {"p": project, "lo": lo, "hi": hi})
+    return [(int(h) * NS, int(n)) for h, n in rows]

@@ -1,0 +1,220 @@
+"""Tests for the tamper-evident record (flightlog.collector.chain): canonical hashing, the
+BatchWriter hook, ``GET /api/audit/verify`` and ``flightlog verify`` in both modes.
+
+Tampering goes straight into the store (ALTER UPDATE, ALTER DELETE, a raw INSERT), done in a
+subprocess while the collector is stopped, since chDB allows one process per data directory.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from flightlog.collector.chain import batch_id, canonical, link_hash, span_hash
+from flightlog.storage.schema import SPAN_COLUMNS, span_row_values
+
+from conftest import RunningCollector, clean_env, fixture_bytes, start_collector
+
+CLI = ("import sys, click; from flightlog.collector import cli_audit; g = click.Group();"
+       " cli_audit.register(g); g(sys.argv[1:])")
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", CLI, *args], capture_output=True, text=True, env=clean_env(),
+                          timeout=300)
+
+
+def run_store_script(data_dir: Path, body: str) -> str:
+    """Run ``body`` with ``store`` open on the collector's data directory; return its stdout."""
+    script = textwrap.dedent("""
+        import json, sys
+        from flightlog.storage import open_store
+        from flightlog.storage.schema import SPAN_COLUMNS
+        store = open_store(sys.argv[1])
+        try:
+        {body}
+        finally:
+            store.close()
+    """).replace("{body}", textwrap.indent(textwrap.dedent(body), "    "))
+    done = subprocess.run([sys.executable, "-c", script, f"chdb://{data_dir / 'store'}"], capture_output=True,
+                          text=True, env=clean_env(), timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def send_demo(collector: RunningCollector) -> None:
+    from flightlog.collector import demo
+
+    for request in demo.build_demo_requests():
+        resp = collector.post("/v1/traces", request.SerializeToString(), "application/x-protobuf")
+        assert resp.status_code == 200, resp.text
+    collector.drain()
+
+
+def _row(**values: object) -> dict:
+    return dict(zip(SPAN_COLUMNS, span_row_values({"Project": "p", "TraceId": "a" * 32, "SpanId": "b" * 16,
+                                                     "Timestamp": 1_700_000_000_123_456_789, **values})))
+
+
+# -- canonical form (pure) -------------------------------------------------------------------
+def test_canonical_ignores_map_order() -> None:
+    assert span_hash(_row(SpanAttributes={"a": "1", "b": "2"})) == span_hash(_row(SpanAttributes={"b": "2", "a": "1"}))
+
+
+def test_canonical_keeps_nanoseconds() -> None:
+    assert span_hash(_row(Timestamp=1_700_000_000_123_456_789)) != span_hash(_row(Timestamp=1_700_000_000_123_456_788))
+
+
+def test_canonical_reads_datetimes_as_nanoseconds() -> None:
+    at = datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
+    ns = int(at.timestamp()) * 10**9 + 678000 * 1000
+    assert canonical(_row(Timestamp=at)) == canonical(_row(Timestamp=ns))
+
+
+@pytest.mark.parametrize("column, value", [
+    ("IngestTime", 123), ("ChainHash", "1:2:abc"), ("CostUsd", 9.5), ("PriceVersion", "2030-01"),
+    ("CostSource", "client"),
+])
+def test_canonical_leaves_out_store_and_price_columns(column: str, value: object) -> None:
+    assert span_hash(_row(**{column: value})) == span_hash(_row())
+
+
+@pytest.mark.parametrize("column, value", [
+    ("InputText", "changed"), ("RequestModel", "gpt-x"), ("PromptVersion", "v9"), ("Approver", "mallory"),
+    ("SpanAttributes", {"k": "v"}), ("InputTokens", 5),
+])
+def test_canonical_covers_content_columns(column: str, value: object) -> None:
+    assert span_hash(_row(**{column: value})) != span_hash(_row())
+
+
+def test_canonical_omits_empty_values_so_new_columns_keep_old_hashes() -> None:
+    row = _row()
+    row["SomeFutureColumn"] = ""
+    assert span_hash(row) == span_hash(_row())
+
+
+def test_batch_id_is_order_free_and_links_chain() -> None:
+    assert batch_id({"a", "b"}) == batch_id({"b", "a"})
+    assert link_hash("0" * 64, batch_id({"a"})) != link_hash("1" * 64, batch_id({"a"}))
+
+
+# -- against a running collector ---------------------------------------------------------------
+@pytest.fixture
+def chained(tmp_path: Path) -> RunningCollector:
+    running = start_collector(tmp_path / "collector")
+    send_demo(running)
+    yield running
+    running.stop()
+
+
+def test_verify_api_reports_ok_with_counts(chained: RunningCollector) -> None:
+    report = chained.get("/api/audit/verify", key=chained.admin_key).json()
+    assert report["ok"], report
+    assert report["spans_ok"] > 50 and report["spans_ok"] == report["spans_checked"]
+    assert report["batches"] >= 1 and report["head"]["seq"] == report["batches"]
+    assert report["summary"].startswith("OK")
+
+
+def test_verify_api_needs_an_auditor_or_admin_key(chained: RunningCollector) -> None:
+    assert chained.get("/api/audit/verify").status_code == 403  # the dev read key is an engineer key
+
+
+def test_spans_carry_their_chain_hash(chained: RunningCollector) -> None:
+    chained.stop()
+    out = run_store_script(chained.data_dir, "print(store.query_rows(\"SELECT countIf(ChainHash = '') FROM spans\")[0][0])")
+    assert out.strip() == "0"
+
+
+def test_tampering_is_named_by_verify(chained: RunningCollector, tmp_path: Path) -> None:
+    chained.stop()
+    out = run_store_script(chained.data_dir, """
+        rows = store.query_rows("SELECT TraceId, SpanId FROM spans WHERE Project = 'default' ORDER BY Timestamp LIMIT 3")
+        (ta, sa), (td, sd), (tf, sf) = rows
+        store.command("ALTER TABLE spans UPDATE InputText = concat(InputText, ' (edited)') WHERE SpanId = {s:String}"
+                      " SETTINGS mutations_sync = 2", {"s": sa})
+        store.command("ALTER TABLE spans DELETE WHERE SpanId = {s:String} SETTINGS mutations_sync = 2", {"s": sd})
+        cols = ", ".join(f"`{c}`" for c in SPAN_COLUMNS if c != "SpanId")
+        store.command(f"INSERT INTO spans (SpanId, {cols}) SELECT 'f0f0f0f0f0f0f0f0', {cols} FROM spans"
+                      " WHERE SpanId = {s:String} LIMIT 1", {"s": sf})
+        print(json.dumps({"altered": sa, "deleted": sd, "forged": "f0f0f0f0f0f0f0f0"}))
+    """)
+    ids = json.loads(out)
+    done = run_cli("verify", "--project", "default", "--data-dir", str(chained.data_dir), "--json")
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert [s["span_id"] for s in report["altered"]["spans"]] == [ids["altered"]]
+    assert [s["span_id"] for s in report["deleted"]["spans"]] == [ids["deleted"]]
+    assert [s["span_id"] for s in report["inserted_out_of_band"]["spans"]] == [ids["forged"]]
+    assert report["chain_errors"] == []
+    text = run_cli("verify", "--project", "default", "--data-dir", str(chained.data_dir))
+    assert "ALTERED" in text.stdout and ids["altered"] in text.stdout and "FAILED" in text.stdout
+
+    # Restarted, the collector keeps chaining onto the same head and the API names the same spans.
+    again = start_collector(chained.data_dir)
+    try:
+        assert again.post("/v1/traces", fixture_bytes("openinference-openai.pb"), "application/x-protobuf").status_code == 200
+        again.drain()
+        report = again.get("/api/audit/verify", key=again.admin_key).json()
+        assert report["chain_errors"] == []
+        assert {s["span_id"] for s in report["altered"]["spans"]} == {ids["altered"]}
+        assert {s["span_id"] for s in report["deleted"]["spans"]} == {ids["deleted"]}
+        assert {s["span_id"] for s in report["inserted_out_of_band"]["spans"]} == {ids["forged"]}
+        remote = run_cli("verify", "--url", again.url, "--key", again.admin_key)
+        assert remote.returncode == 1 and ids["deleted"] in remote.stdout
+    finally:
+        again.stop()
+
+
+def test_forged_chain_link_is_reported(chained: RunningCollector) -> None:
+    chained.stop()
+    run_store_script(chained.data_dir, """
+        store.command("ALTER TABLE chain_batches UPDATE Hash = repeat('e', 64) WHERE Seq = 1 SETTINGS mutations_sync = 2")
+    """)
+    done = run_cli("verify", "--project", "default", "--data-dir", str(chained.data_dir), "--json")
+    report = json.loads(done.stdout)
+    assert done.returncode == 1
+    assert any("batch #1" in e for e in report["chain_errors"])
+
+
+def test_replayed_batch_keeps_its_place_in_the_chain(tmp_path: Path) -> None:
+    """A spool segment stored, then replayed after a crash, is recognised by its id."""
+    out = run_store_script(tmp_path, """
+        from flightlog.collector.chain import ChainWriter, verify
+        from flightlog.storage.schema import span_row_values
+        def rows(n, start=0):
+            return [span_row_values({"Project": "p", "TraceId": "c" * 32, "SpanId": f"{i:016x}",
+                                     "Timestamp": 1_700_000_000_000_000_000 + i, "InputText": f"t{i}"})
+                    for i in range(start, start + n)]
+        writer = ChainWriter(store)
+        first = writer.prepare(rows(4))
+        store.insert("spans", first, SPAN_COLUMNS)
+        replay = ChainWriter(store).prepare(rows(4))  # a new process replays the same segment
+        store.insert("spans", replay, SPAN_COLUMNS)
+        store.insert("spans", writer.prepare(rows(3, 10)), SPAN_COLUMNS)
+        same = first[0][SPAN_COLUMNS.index("ChainHash")] == replay[0][SPAN_COLUMNS.index("ChainHash")]
+        report = verify(store, "p")
+        print(json.dumps({"same": same, "ok": report.ok, "batches": report.batches, "spans": report.spans_ok}))
+    """)
+    result = json.loads(out)
+    assert result == {"same": True, "ok": True, "batches": 2, "spans": 7}
+
+
+@pytest.mark.parametrize("hours, expected", [
+    ([], []),
+    ([(0, 10)], [(0, 3600)]),
+    ([(0, 10), (3600, 10)], [(0, 7200)]),
+    ([(0, 10), (7200, 10)], [(0, 3600), (7200, 10800)]),  # an empty hour splits
+    ([(0, 150), (3600, 100)], [(0, 3600), (3600, 7200)]),  # over max_rows splits
+])
+def test_verify_windows_are_bounded(hours: list, expected: list) -> None:
+    from flightlog.collector.chain import windows
+
+    ns = 10**9
+    got = windows([(h * ns, n) for h, n in hours], 0, 10**6 * ns, max_rows=200)
+    assert got == [(a * ns, b * ns) for a, b in expected]

@@ -1,0 +1,124 @@
+"""Monitoring page: success/error rate, latency p50/p95/p99, tokens per run, tool errors and
+checkpoint escalation rate over time, broken down by agent version, prompt version, agent
+or model (``GET /api/insights/monitoring``, read from the hourly rollup).
+
+URL: ``/monitoring?range=7d&bucket=hour&by=prompt_version&agent=refund-bot``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from flightlog.ui import charts, monitor
+from flightlog.ui import format as fmt
+from flightlog.ui import session
+from flightlog.ui.client import ApiError
+from flightlog.ui.filters import DEFAULT_RANGE, TIME_RANGES, shared_range, time_window
+
+_SAVED = "monitoring.saved"
+
+
+def _seed() -> None:
+    url = st.query_params.to_dict()
+    remembered = session.remembered_filters()
+    st.session_state["monitoring.range"] = (
+        url.get("range") if url.get("range") in TIME_RANGES else shared_range(remembered.range)
+    )
+    saved = st.session_state.get(_SAVED) or {}  # not widgets: survive visits to other pages
+    bucket, by = url.get("bucket", saved.get("bucket")), url.get("by", saved.get("by"))
+    st.session_state["monitoring.bucket"] = bucket if bucket in monitor.BUCKETS else "day"
+    st.session_state["monitoring.by"] = by if by in monitor.BREAKDOWNS else ""
+    st.session_state["monitoring.agent"] = url.get("agent") or remembered.agent
+
+
+def _chart(title: str, fig: go.Figure, rows: Sequence[dict[str, Any]], name: str) -> None:
+    st.subheader(title)
+    st.plotly_chart(fig, key=f"monitoring.{name}", width="stretch")
+    with st.expander("Data"):
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+        st.download_button("Download CSV", data=fmt.csv_bytes(list(rows)), file_name=f"flightlog-{name}.csv",
+                           mime="text/csv", key=f"monitoring.download.{name}", icon=":material/download:")
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+def render() -> None:
+    st.title("Monitoring")
+    agents = session.facets().get("agents", [])
+    if "monitoring.range" not in st.session_state:
+        _seed()
+    cols = st.columns(4)
+    range_key = cols[0].selectbox("Time range", list(TIME_RANGES), key="monitoring.range",
+                                  format_func=lambda k: TIME_RANGES[k][0])
+    bucket = cols[1].selectbox("Per", list(monitor.BUCKETS), key="monitoring.bucket", format_func=monitor.BUCKETS.get)
+    by = cols[2].selectbox("Break down by", list(monitor.BREAKDOWNS), key="monitoring.by",
+                           format_func=monitor.BREAKDOWNS.get)
+    current = st.session_state["monitoring.agent"]
+    agent = cols[3].selectbox("Agent", ["", *sorted(set(agents) | ({current} if current else set()))],
+                              key="monitoring.agent", format_func=lambda a: a or "Any")
+    remembered = session.remembered_filters()
+    if (range_key, agent) != (shared_range(remembered.range), remembered.agent):
+        session.remember_filters(remembered.with_changes(range=range_key, agent=agent, page=1))
+    params = {"range": range_key if range_key != DEFAULT_RANGE else "", "bucket": bucket if bucket != "day" else "",
+              "by": by, "agent": agent}
+    st.session_state[_SAVED] = {"bucket": bucket, "by": by}
+    session.sync_url({k: v for k, v in params.items() if v})
+
+    start, end = time_window(range_key, dt.datetime.now(dt.timezone.utc))
+    try:
+        with st.spinner("Loading monitoring figures…"):
+            body = session.get_client().monitoring(start=start, end=end, bucket=bucket, by=by, agent=agent)
+    except ApiError as exc:
+        session.show_api_error("Monitoring figures could not be loaded.", exc)
+        return
+    series = body.get("series") or []
+    unit = "LLM call" if body.get("unit") == "llm call" else "run"
+    if not any(r.get("units") for r in series):
+        st.info(f"No {unit}s recorded in this time range. Try *All time* or another agent.",
+                icon=":material/monitoring:")
+        return
+    tools = body.get("tools") or {}
+    checkpoints = (body.get("checkpoints") or {}).get("series") or []
+    total = monitor.totals(series)
+    legend = monitor.BREAKDOWNS.get(by, "group")
+    st.caption(f"Unit: one {unit}" + (" (LLM calls carry the prompt version and model)" if unit != "run" else
+                                     " (a root agent span)") + ". Latency quantiles are approximate (t-digest).")
+    metrics = st.columns(4)
+    metrics[0].metric(f"{unit[0].upper()}{unit[1:]}s", f"{total['units']:,}")
+    metrics[1].metric("Success rate", _pct(total["success_rate"]))
+    metrics[2].metric(f"Tokens per {unit}", "—" if total["tokens_per_unit"] is None else f"{total['tokens_per_unit']:,.0f}")
+    metrics[3].metric("Checkpoint escalation rate", _pct(monitor.escalation_total(checkpoints)))
+
+    _chart("Success rate", charts.series_figure(series, "success_rate", y_title="success rate", percent=True,
+                                                legend=legend), series, "success-rate")
+    _chart("Latency p50 / p95 / p99", charts.latency_figure(series, legend=legend), series, "latency")
+    _chart(f"Tokens per {unit}", charts.series_figure(series, "tokens_per_unit", y_title=f"tokens per {unit}",
+                                                      legend=legend), series, "tokens")
+    st.subheader("Tool errors")
+    tool_rows = tools.get("tools") or []
+    if tool_rows:
+        st.dataframe(pd.DataFrame(tool_rows), hide_index=True, width="stretch",
+                     column_config={"error_rate": st.column_config.NumberColumn("error rate", format="percent")})
+    if tools.get("errors"):
+        _chart("Tool errors by type", charts.tool_errors_figure(tools["errors"]), tools["errors"], "tool-errors")
+        over_time = monitor.tool_error_series(tools["errors"])
+        _chart("Tool errors over time", charts.series_figure(over_time, "errors", y_title="errors", legend="tool"),
+               over_time, "tool-errors-over-time")
+    else:
+        st.info("No tool call failed in this time range.", icon=":material/check_circle:")
+    if checkpoints:
+        cp_legend = monitor.BREAKDOWNS.get((body.get("checkpoints") or {}).get("by", ""), "group")
+        _chart("Checkpoint escalation rate", charts.series_figure(
+            checkpoints, "escalation_rate", y_title="escalated (tier ≥ 2)", percent=True, legend=cp_legend),
+            checkpoints, "escalations")
+
+
+if __name__ == "__main__":
+    render()

@@ -1,0 +1,181 @@
+"""Trace-back page: from one span (e.g. the tool call that did the damage), the causal chain
+to the root, every input that fed it in time order, and a comparison with other runs of the
+same agent step (``GET /api/traces/{trace_id}/traceback``); exports as Markdown and JSON.
+
+URL: ``/traceback?trace_id=<32 hex>&span_id=<16 hex>&compare=10&all_runs=1``. Without ids
+the page starts from the span last selected on the Trace page.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from flightlog.ui import incident
+from flightlog.ui import format as fmt
+from flightlog.ui import session
+from flightlog.ui.client import ApiError
+from flightlog.ui.filters import parse_trace_id
+
+COMPARE_CHOICES = (5, 10, 20, 50)
+DEFAULT_COMPARE = 10
+_HIGHLIGHT = "background-color: #fde2e1; color: #8a1c13; font-weight: 600"
+_LINK = st.column_config.LinkColumn("trace", display_text="open ↗")
+
+
+def _ask(problem: str = "") -> None:
+    if problem:
+        st.warning(problem, icon=":material/warning:")
+    else:
+        st.info(
+            "Pick a span first: open a trace and select the span to trace back from (for example "
+            "the tool call that did the damage), then use *Trace back from this span*.",
+            icon=":material/manage_search:",
+        )
+    st.page_link(session.TRACE_PAGE, label="Go to Trace", icon=":material/account_tree:")
+
+
+def _ids() -> tuple[str, str]:
+    trace_id = st.query_params.get("trace_id", "") or session.remembered_trace_id()
+    span_id = st.query_params.get("span_id", "")
+    if not span_id and trace_id:
+        span_id = session.selected_span(parse_trace_id(trace_id), "")
+    return trace_id, str(span_id or "").strip().lower()
+
+
+def _text(label: str, text: str) -> None:
+    if text:
+        st.caption(label)
+        preview, cut = fmt.truncate(text)
+        st.code(preview, language=None, wrap_lines=True)
+        if cut:
+            st.caption(f"cut at {fmt.TEXT_PREVIEW_CHARS:,} characters; the Trace page shows it all")
+
+
+def _step_detail(step: dict[str, Any]) -> None:
+    props = incident.step_properties(step)
+    st.dataframe(pd.DataFrame(props, columns=["field", "value"]), hide_index=True, width="stretch")
+    _text("Tool arguments", str(step.get("tool_args") or ""))
+    _text("Input", str(step.get("input_text") or "") if step.get("role") != "user input" else "")
+    _text("Fed forward", incident.step_content(step))
+
+
+def _comparison(back: dict[str, Any]) -> None:
+    st.subheader("Compared with other runs of this step")
+    step = (back.get("comparison") or {}).get("step") or {}
+    runs = (back.get("comparison") or {}).get("runs") or []
+    st.caption(
+        f"Other runs of the same step (same agent, span name and tool): {len(runs)} found. "
+        f"Cells marked {incident.CHANGE_MARK} and highlighted differ from this run."
+    )
+    if not runs:
+        st.info("No other run of this step was found. Try *Include failed runs*.", icon=":material/info:")
+    summary = incident.difference_summary(back)
+    if summary:
+        st.markdown("**What differed**")
+        st.code(
+            "\n".join(
+                f"{d['field']}: this run {d['this run'] or '(none)'}  |  other runs: {' / '.join(d['other runs'])}"
+                f"  ({d['runs differing']})"
+                for d in summary
+            ),
+            language=None,
+            wrap_lines=True,
+        )
+    elif runs:
+        st.success("The other runs used the same agent version, models, prompts and input.", icon=":material/check:")
+    rows = incident.comparison_rows(back)
+    table = pd.DataFrame(rows)
+    marks = incident.differing_cells(rows)
+    styled = table.style.apply(
+        lambda frame: pd.DataFrame(
+            [[_HIGHLIGHT if m else "" for m in row] for row in marks], index=frame.index, columns=frame.columns
+        ),
+        axis=None,
+    )
+    st.dataframe(styled, hide_index=True, width="stretch", column_config={"trace": _LINK}, key="traceback.compare")
+    if step:
+        st.text("Step: " + " · ".join(f"{k.replace('_', ' ')}={v}" for k, v in step.items() if v))
+
+
+def render() -> None:
+    st.title("Incident trace-back")
+    raw_trace, span_id = _ids()
+    if not raw_trace or not span_id:
+        _ask()
+        return
+    trace_id = parse_trace_id(raw_trace)
+    if not trace_id or len(span_id) != 16:
+        _ask("That is not a trace id and span id: expected 32 and 16 hexadecimal characters.")
+        return
+    options = st.columns([1, 1, 4])
+    url_compare = st.query_params.get("compare", "")
+    if "traceback.compare_n" not in st.session_state:
+        st.session_state["traceback.compare_n"] = int(url_compare) if url_compare.isdigit() and int(url_compare) in COMPARE_CHOICES else DEFAULT_COMPARE
+        st.session_state["traceback.all_runs"] = st.query_params.get("all_runs", "") == "1"
+    compare = options[0].selectbox("Runs to compare", COMPARE_CHOICES, key="traceback.compare_n")
+    all_runs = options[1].toggle("Include failed runs", key="traceback.all_runs")
+    params = {"trace_id": trace_id, "span_id": span_id}
+    if compare != DEFAULT_COMPARE:
+        params["compare"] = str(compare)
+    if all_runs:
+        params["all_runs"] = "1"
+    session.sync_url(params)
+    try:
+        with st.spinner("Tracing back…"):
+            back = session.get_client().traceback(trace_id, span_id, compare=compare, healthy_only=not all_runs)
+    except ApiError as exc:
+        if exc.status_code == 404:
+            _ask("No such span in this project's trace (it may not be written yet).")
+        else:
+            session.show_api_error("The trace-back could not be loaded.", exc)
+        return
+    session.remember_trace_id(trace_id)
+    session.select_span(trace_id, span_id)
+
+    target = back["target"]
+    profile = back.get("profile") or {}
+    st.text(f"trace {trace_id} · span {span_id}")
+    cols = st.columns(3)
+    cols[0].metric("Status", target.get("status") or "—")
+    cols[1].metric("Inputs", f"{len(back.get('inputs') or []):,}")
+    cols[2].metric("Other runs compared", f"{len(((back.get('comparison') or {}).get('runs')) or []):,}")
+    st.caption("Agent and version")
+    st.code(f"{target.get('agent_name') or '(unknown)'} {profile.get('agent_version') or '(no version)'}",
+            language=None, wrap_lines=True)
+    st.caption("Prompts used up to this step")
+    st.code(", ".join(profile.get("prompts") or []) or "(none)", language=None, wrap_lines=True)
+    st.caption("Models used up to this step")
+    st.code(", ".join(profile.get("models") or []) or "(none)", language=None, wrap_lines=True)
+
+    exports = st.columns([1, 1, 4])
+    exports[0].download_button(
+        "Export Markdown", data=incident.incident_markdown(back).encode("utf-8"),
+        file_name=f"incident-{trace_id}-{span_id}.md", mime="text/markdown", icon=":material/download:",
+        key="traceback.export_md",
+    )
+    exports[1].download_button(
+        "Export JSON", data=incident.incident_json(back), file_name=f"incident-{trace_id}-{span_id}.json",
+        mime="application/json", icon=":material/download:", key="traceback.export_json",
+    )
+
+    st.subheader("The step")
+    _step_detail(target)
+    st.subheader("Causal chain (root first)")
+    st.dataframe(pd.DataFrame(incident.chain_rows(back)), hide_index=True, width="stretch", key="traceback.chain")
+    st.subheader("Inputs in time order")
+    st.caption("Every span of the trace that had finished when this step started, plus upstream agents (links).")
+    inputs = [*(back.get("inputs") or []), *(back.get("upstream") or [])]
+    if inputs:
+        st.dataframe(pd.DataFrame(incident.input_rows(back)), hide_index=True, width="stretch", key="traceback.inputs")
+        for n, step in enumerate(inputs, 1):
+            with st.expander(f"Input {n}: {step.get('role')} ({step.get('span_type') or 'span'})"):
+                _step_detail(step)
+    else:
+        st.info("Nothing ran before this span in its trace.", icon=":material/info:")
+    _comparison(back)
+
+
+if __name__ == "__main__":
+    render()
