@@ -340,5 +340,17 @@ def keys_revoke(key_id: str, url: str, admin_key: str, **overrides: Any) -> None
     click.echo(f"revoked {key_id}")
 
 
+def _register_extra_commands() -> None:
+    """Commands that live in their own modules: storage (prices, bench) and audit."""
+    from . import cli_audit, cli_storage
+
+    main.add_command(cli_storage.prices)
+    if hasattr(cli_storage, "bench"):
+        main.add_command(cli_storage.bench)
+    cli_audit.register(main)
+
+
+_register_extra_commands()
+
 if __name__ == "__main__":
     main()

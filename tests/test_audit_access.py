@@ -113,3 +113,11 @@ def test_log_survives_restart(tmp_path: Path) -> None:
         assert any(e["endpoint"] == "/api/facets" for e in _entries(again))
     finally:
         again.stop()
+
+
+def test_streamed_exports_log_the_rows_sent(seeded: RunningCollector) -> None:
+    resp = seeded.get("/api/audit/export", key=seeded.admin_key, agent="refund-bot")
+    assert resp.status_code == 200
+    sent = sum(1 for line in resp.text.splitlines() if line.strip()) - 1  # minus the manifest line
+    entry = next(e for e in _entries(seeded, endpoint="/api/audit/export") if e["params"].get("agent") == "refund-bot")
+    assert entry["rows"] == sent > 0
