@@ -36,6 +36,9 @@ class Limits:
         max_wall_time_s: seconds since the run started.
         allowed_tools: if given, only these tool names may be called.
         denied_tools: these tool names may never be called.
+        daily_budget: also ask the collector before each call whether today's budget for this
+            run's agent or user (set by an admin on the collector) is used up; fail-open if
+            the collector cannot be reached.
     """
 
     max_tokens: int | None = None
@@ -45,6 +48,7 @@ class Limits:
     max_wall_time_s: float | None = None
     allowed_tools: frozenset[str] | None = None
     denied_tools: frozenset[str] | None = None
+    daily_budget: bool = False
 
     def __post_init__(self) -> None:
         for name in ("max_tokens", "max_llm_calls", "max_tool_calls"):
@@ -85,6 +89,9 @@ class Violation:
         if self.kind == "denied_tools":
             return (f"flightlog limit denied_tools: tool {self.value!r} is in denied_tools "
                     f"{sorted(self.limit)} (run {self.run!r})")
+        if self.kind == "daily_budget":
+            return (f"flightlog limit daily_budget exceeded: the collector reports today's budget used up, "
+                    f"used {self.value}, limit {self.limit} (run {self.run!r}); the next call was refused")
         return (f"flightlog limit {self.kind} exceeded: used {self.value:g}, limit {self.limit:g} "
                 f"(run {self.run!r}); the next call was refused")
 
@@ -133,12 +140,33 @@ class RunState:
         for kind, used, limit in checks:
             if limit is not None and used is not None and used >= limit:
                 return Violation(kind, used, limit, self.name)
+        if limits.daily_budget:
+            violation = self._daily_budget_violation()
+            if violation is not None:
+                return violation
         if call == "tool" and tool is not None:
             if limits.denied_tools is not None and tool in limits.denied_tools:
                 return Violation("denied_tools", tool, limits.denied_tools, self.name)
             if limits.allowed_tools is not None and tool not in limits.allowed_tools:
                 return Violation("allowed_tools", tool, limits.allowed_tools, self.name)
         return None
+
+    def _daily_budget_violation(self) -> Violation | None:
+        from ._remote_budget import REMOTE
+        from ._setup import get_state
+
+        config = get_state().config
+        agent = str(self.facts.get("gen_ai.agent.name") or "")
+        user = str(self.facts.get("user.id") or "")
+        answer = REMOTE.status(config.endpoint, dict(config.headers), agent, user)
+        if not answer or not answer.get("exhausted"):
+            return None
+        spent = [b for b in answer.get("budgets", []) if b.get("exhausted")]
+        first = spent[0] if spent else {}
+        subject = f"{first.get('scope', 'project')} {first.get('subject', '')}".strip()
+        used = first.get("cost_usd_used") if first.get("max_cost_usd") else first.get("tokens_used")
+        limit = first.get("max_cost_usd") or first.get("max_tokens")
+        return Violation("daily_budget", f"{used} ({subject}, {answer.get('day', 'today')})", limit, self.name)
 
     def check_and_count(self, call: str, tool: str | None = None) -> tuple[Violation | None, RunState | None]:
         """Check every run in the chain before an ``llm``/``tool`` call; count the call if allowed."""
