@@ -48,7 +48,7 @@ class Settings:
         "FLIGHTLOG_BATCH_ROWS", "A spool segment (one insert) is sealed when it holds this many rows."))
     flush_interval_ms: int = field(default=200, metadata=_meta(
         "FLIGHTLOG_FLUSH_INTERVAL_MS", "A spool segment is sealed and stored at the latest this long after its first row."))
-    max_pending_rows: int = field(default=200_000, metadata=_meta(
+    max_pending_rows: int = field(default=50_000, metadata=_meta(
         "FLIGHTLOG_MAX_PENDING_ROWS", "Spooled rows also kept in memory for the writer; beyond this it re-reads them from disk."))
     grpc_port: int = field(default=4317, metadata=_meta(
         "FLIGHTLOG_GRPC_PORT", "OTLP/gRPC port (0 turns gRPC off)."))

@@ -84,7 +84,7 @@ class Spool:
         segment_rows: int = 5000,
         max_age: float = 0.2,
         max_bytes: int = 1 << 30,
-        max_cached_rows: int = 200_000,
+        max_cached_rows: int = 50_000,
     ) -> None:
         if fsync not in ("always", "never"):
             raise ValueError(f"fsync policy must be 'always' or 'never', got {fsync!r}")
