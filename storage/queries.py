@@ -171,6 +171,15 @@ def get_trace(store: Store, project: str, trace_id: str) -> dict[str, Any] | Non
         {"project": project, "trace_id": trace_id, "limit": MAX_TRACE_SPANS},
     )
     if not rows:
+        # The index is fed by a materialized view, which is not atomic with the spans insert:
+        # a crash between the two (the spool replay then finds the spans already stored)
+        # can leave a trace out of the index. Fall back to the TraceId bloom filter alone.
+        rows = store.query(
+            f"SELECT {_FULL_SELECT} FROM spans WHERE Project = {{project:String}} AND TraceId = {{trace_id:String}}"
+            " ORDER BY IngestTime DESC LIMIT 1 BY SpanId LIMIT {limit:UInt32}",
+            {"project": project, "trace_id": trace_id, "limit": MAX_TRACE_SPANS},
+        )
+    if not rows:
         return None
     spans = tree_order([span_to_api(r) for r in rows])
     start = min(s["start_ns"] for s in spans)

@@ -255,3 +255,21 @@ def test_facets_come_from_the_rollups(usage_store: Store) -> None:
     assert got["users"] == [f"u{i}" for i in range(5)]
     assert got["prompt_versions"] == ["v0", "v1", "v2", "v3"]
     assert got["span_types"] == ["llm", "tool"]
+
+
+def test_trace_by_id_falls_back_when_the_trace_index_missed_it(store) -> None:
+    """A crash between the spans insert and its materialized view leaves the index short."""
+    from flightlog.storage import queries
+
+    rows = _fallback_rows()
+    store.insert("spans", [span_row_values(r) for r in rows], SPAN_COLUMNS)
+    store.command("DELETE FROM trace_index WHERE TraceId = {t:String}", {"t": rows[0]["TraceId"]})
+    trace = queries.get_trace(store, rows[0]["Project"], rows[0]["TraceId"])
+    assert trace is not None and [s["span_id"] for s in trace["spans"]] == [r["SpanId"] for r in rows]
+
+
+def _fallback_rows() -> list[dict]:
+    base = 1_790_000_000_000_000_000
+    return [{"Project": "fallback", "Timestamp": base + i, "TraceId": "fa" * 16, "SpanId": f"{i + 1:016x}",
+             "ParentSpanId": "" if i == 0 else f"{1:016x}", "SpanName": f"s{i}", "Duration": 10,
+             "IngestTime": 1_790_000_000_000} for i in range(3)]
