@@ -120,8 +120,8 @@ class InProcessCollector(RunningCollector):
 @pytest.fixture(scope="module")
 def flaky(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[InProcessCollector, FlakyStore]]:
     data_dir = tmp_path_factory.mktemp("flaky")
-    port = free_port()
-    settings = Settings(data_dir=str(data_dir), port=port, grpc_port=0, max_spool_bytes=400_000,
+    port, grpc_port = free_port(), free_port()
+    settings = Settings(data_dir=str(data_dir), port=port, grpc_port=grpc_port, max_spool_bytes=400_000,
                         flush_interval_ms=50)
     store = FlakyStore(parse_dsn(settings.dsn))
     apply_migrations(store)
@@ -133,7 +133,8 @@ def flaky(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[InProcessC
     wait_until(lambda: _ok(url + "/healthz"), timeout=60, what="in-process collector")
     keys = app.state.collector.dev_keys
     collector = InProcessCollector(url=url, data_dir=data_dir, proc=None, log_path=data_dir / "none",  # type: ignore[arg-type]
-                                   ingest_key=keys["ingest_key"], read_key=keys["read_key"])
+                                   ingest_key=keys["ingest_key"], read_key=keys["read_key"],
+                                   extra={"grpc": f"127.0.0.1:{grpc_port}"})
     yield collector, store
     server.should_exit = True
     thread.join(30)
@@ -175,8 +176,8 @@ def test_store_outage_is_absorbed_by_the_spool_then_throttled_then_recovered(fla
     assert httpx.get(collector.url + "/readyz").status_code == 200
 
 
-def test_the_otlp_exporter_retries_through_a_throttle(flaky) -> None:
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_the_otlp_exporter_retries_through_a_throttle(flaky, protocol: str) -> None:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExportResult
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -200,8 +201,16 @@ def test_the_otlp_exporter_retries_through_a_throttle(flaky) -> None:
     for size, text in ((10, 500), (1, 0)):  # fill the spool until even a one-span request is throttled
         while collector.post("/v1/traces", make_request(n, spans=size, text_bytes=text)[1], PB).status_code == 200:
             n += 1
-    exporter = OTLPSpanExporter(endpoint=collector.url + "/v1/traces", headers={"x-api-key": collector.ingest_key},
-                                timeout=30)
+    if protocol == "http":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter(endpoint=collector.url + "/v1/traces",
+                                    headers={"x-api-key": collector.ingest_key}, timeout=30)
+    else:  # RESOURCE_EXHAUSTED with RetryInfo: the gRPC exporter waits and retries
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+        exporter = GrpcExporter(endpoint=collector.extra["grpc"], insecure=True,
+                                headers=(("x-api-key", collector.ingest_key),), timeout=30)
     result: list[SpanExportResult] = []
     sender = threading.Thread(target=lambda: result.append(exporter.export(memory.get_finished_spans())))
     before = throttled_count()
