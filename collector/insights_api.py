@@ -130,3 +130,14 @@ async def top_traces(
         lambda: insights.top_traces(store, project, start=_utc(start), end=_utc(end), limit=limit)
     )
     return {"rows": rows}
+
+
+@router.get("/budgets", summary="The project's daily budgets (read-only view for dashboards)")
+async def list_budgets(request: Request) -> dict[str, Any]:
+    """Budgets are set by admins (``PUT /api/admin/budgets``); read keys may see them, without webhooks."""
+    from flightlog.storage import budgets as budget_store
+
+    collector = request.app.state.collector
+    project = collector.auth.require(request.headers, READ_ROLES).project
+    rows = await run_in_threadpool(budget_store.budgets, collector.store, project)
+    return {"budgets": [{k: v for k, v in b.items() if k != "webhook_url"} for b in rows]}

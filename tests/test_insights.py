@@ -241,3 +241,25 @@ def test_traceback_can_include_failed_runs(seeded_stack):
     assert all("error" not in r["differs"]["fields"] and r["profile"]["status"] != "error" for r in healthy["runs"])
     assert every["healthy_only"] is False
     assert any(r["profile"]["status"] == "error" for r in every["runs"])
+
+
+def test_read_keys_see_budgets_without_webhooks(collector) -> None:
+    import httpx
+
+    put = httpx.put(collector.url + "/api/admin/budgets", headers={"Authorization": f"Bearer {collector.admin_key}"},
+                    json={"scope": "project", "max_cost_usd": 2.5, "webhook_url": "http://127.0.0.1:9/hook"})
+    assert put.status_code == 200, put.text
+    budgets = collector.api("/api/budgets")["budgets"]
+    assert [(b["scope"], b["max_cost_usd"]) for b in budgets] == [("project", 2.5)]
+    assert "webhook_url" not in budgets[0]
+    assert collector.get("/api/budgets", key=collector.ingest_key).status_code == 403
+
+
+def test_cost_chart_draws_the_project_daily_budget_line() -> None:
+    from flightlog.ui import charts
+
+    rows = [{"day": "2026-11-01", "model": "gpt-4o", "cost_usd": 1.0}]
+    assert charts.daily_cost_budget([{"scope": "agent", "max_cost_usd": 9}, {"scope": "project", "max_cost_usd": 3}]) == 3
+    fig = charts.cost_by_day_figure(rows, 3.0)
+    assert [s["y0"] for s in fig.layout.shapes] == [3.0]
+    assert not charts.cost_by_day_figure(rows).layout.shapes

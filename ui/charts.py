@@ -127,8 +127,11 @@ def waterfall_figure(trace: Mapping[str, Any], *, label_chars: int = 48) -> go.F
     return fig
 
 
-def cost_by_day_figure(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
-    """A stacked bar chart of cost per day, one colour per model, from ``cost(["day", "model"])``."""
+def cost_by_day_figure(rows: Sequence[Mapping[str, Any]], budget_usd: float = 0.0) -> go.Figure:
+    """A stacked bar chart of cost per day, one colour per model, from ``cost(["day", "model"])``.
+
+    ``budget_usd`` > 0 draws the project's daily cost budget as a dashed line.
+    """
     days = sorted({str(r.get("day") or "") for r in rows})
     per_model: dict[str, dict[str, float]] = {}
     for row in rows:
@@ -154,7 +157,15 @@ def cost_by_day_figure(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
         yaxis={"title": {"text": "cost (USD)"}, "tickprefix": "$"},
         legend={"title": {"text": "model"}},
     )
+    if budget_usd > 0:
+        fig.add_hline(y=budget_usd, line_dash="dash", line_color="#c0392b",
+                      annotation_text=f"daily budget ${budget_usd:,.2f}", annotation_position="top left")
     return fig
+
+
+def daily_cost_budget(budgets: Sequence[Mapping[str, Any]]) -> float:
+    """The project-wide daily cost budget, or 0 when none is set."""
+    return max((float(b.get("max_cost_usd") or 0) for b in budgets if b.get("scope") == "project"), default=0.0)
 
 
 # -- monitoring -----------------------------------------------------------------------

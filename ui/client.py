@@ -239,6 +239,10 @@ class ApiClient:
         """``GET /api/insights/monitoring`` (``start``, ``end``, ``bucket``, ``by``, ``agent``)."""
         return self._get("/api/insights/monitoring", _query_params(params))
 
+    def budgets(self) -> list[dict[str, Any]]:
+        """The project's daily budgets (``GET /api/budgets``)."""
+        return list(self._get("/api/budgets", []).get("budgets", []))
+
     def cost_per_run(self, **params: Any) -> list[dict[str, Any]]:
         """``GET /api/insights/cost_per_run`` (``start``, ``end``, ``by``): rows per group."""
         return list(self._get("/api/insights/cost_per_run", _query_params(params)).get("rows") or [])

@@ -107,6 +107,7 @@ def render() -> None:
             by_agent = api.cost(["agent"], start, end)
             per_run = api.cost_per_run(start=start, end=end, by="agent")
             top = api.top_traces(start=start, end=end, limit=TOP_TRACES)
+            budgets = api.budgets()
     except ApiError as exc:
         session.show_api_error("Costs could not be loaded.", exc)
         return
@@ -125,7 +126,15 @@ def render() -> None:
     totals[3].metric("Output tokens", fmt.format_tokens(sum(int(r.get("output_tokens") or 0) for r in by_agent)))
 
     st.subheader("Cost per model per day")
-    st.plotly_chart(charts.cost_by_day_figure(by_day), key="cost.by_day_chart", width="stretch")
+    budget = charts.daily_cost_budget(budgets)
+    st.plotly_chart(charts.cost_by_day_figure(by_day, budget), key="cost.by_day_chart", width="stretch")
+    if budget:
+        st.caption(f"Dashed line: the project's daily cost budget ({fmt.format_money(budget)}).")
+    agent_budgets = [b for b in budgets if b.get("scope") in ("agent", "user")]
+    if agent_budgets:
+        st.subheader("Daily budgets per agent and user")
+        st.dataframe(pd.DataFrame(agent_budgets, columns=["scope", "subject", "max_cost_usd", "max_tokens"]),
+                     hide_index=True, width="stretch")
     _table("By day and model", by_day, ("day", "model"), "flightlog-cost-by-day-model.csv")
     by_agent = sorted(by_agent, key=lambda r: -float(r.get("cost_usd") or 0))
     _table("Totals by agent", by_agent, ("agent",), "flightlog-cost-by-agent.csv")
