@@ -249,3 +249,14 @@ def test_wrong_key_shows_the_servers_answer(seeded_stack, monkeypatch):
     at = _app().run()
     assert not at.exception
     assert any(c.startswith(("401", "403")) for c in _texts(at.code))
+
+
+def test_trace_page_collapses_a_subtree_and_shows_messages_as_a_chat(collector_env, api, marked_span):
+    spans = api.get_trace(collector_env.trace_id).spans
+    root = spans[0]["span_id"]
+    at = _open(_app().run(), "views/trace.py", trace_id=collector_env.trace_id, span_id=marked_span["span_id"])
+    assert len(at.dataframe[0].value) == len(spans)
+    assert at.chat_message, "the LLM span's messages are shown as a chat transcript"
+    assert any(MARKER in t for t in _texts(at.code))
+    at.multiselect(key=f"trace.collapse.{collector_env.trace_id}").set_value([root]).run()
+    assert len(at.dataframe[0].value) == 1, "collapsing the root leaves only the root in the tree"

@@ -13,7 +13,7 @@ import streamlit as st
 
 from flightlog.ui import charts
 from flightlog.ui import format as fmt
-from flightlog.ui import session
+from flightlog.ui import session, transcript
 from flightlog.ui.client import ApiError
 from flightlog.ui.filters import parse_trace_id
 
@@ -48,9 +48,14 @@ def _ask_for_trace(problem: str = "") -> None:
     st.page_link(session.SEARCH_PAGE, label="Go to Search", icon=":material/search:")
 
 
-def _text_block(label: str, text: str) -> None:
-    """Show span text as text: a preview, with the whole of a long text in an expander."""
-    st.markdown(f"**{label}**")
+def _text_block(label: str | None, text: str) -> None:
+    """Show span text as text: a preview, with the whole of a long text in an expander.
+
+    ``label`` is one of the page's own words (markdown); span-provided labels go through
+    ``st.text`` by the caller, never markdown.
+    """
+    if label:
+        st.markdown(f"**{label}**")
     preview, cut = fmt.truncate(text)
     st.code(preview, language=None, wrap_lines=True)
     if cut:
@@ -86,9 +91,22 @@ def _detail(span: dict[str, Any]) -> None:
         width="stretch",
         height=min(35 * (len(properties) + 1) + 3, 1000),
     )
-    for label, key in (("Input", "input_text"), ("Output", "output_text")):
-        if span.get(key):
-            _text_block(label, str(span[key]))
+    messages = transcript.chat_messages(span)
+    if messages:
+        st.markdown("**Messages**")
+        for role, text in messages:
+            with st.chat_message(transcript.chat_role(role)):
+                st.text(role)  # the role comes from the span: text, never markdown
+                _text_block(None, text)
+    texts = [(label, str(span[key])) for label, key in (("Input", "input_text"), ("Output", "output_text"))
+             if span.get(key)]
+    if messages and texts:
+        with st.expander("Input and output as stored (what search matches)"):
+            for label, text in texts:
+                _text_block(label, text)
+    else:
+        for label, text in texts:
+            _text_block(label, text)
     for label, key in (("Tool arguments", "tool_args"), ("Tool result", "tool_result")):
         if span.get(key):
             _json_or_text(label, str(span[key]))
@@ -137,11 +155,25 @@ def render() -> None:
         _ask_for_trace("This trace has no spans.")
         return
     session.remember_trace_id(trace_id)
-    span_ids = [str(s.get("span_id") or "") for s in spans]
+    all_spans = spans
     selected = session.selected_span(trace_id, st.query_params.get("span_id", ""))
+    parents = {str(s.get("parent_span_id") or "") for s in spans}
+    foldable = [s for s in spans if str(s.get("span_id") or "") in parents]
+    fold_cols = st.columns([3, 1])
+    collapsed = fold_cols[0].multiselect(
+        "Collapse", [str(s.get("span_id")) for s in foldable], key=f"trace.collapse.{trace_id}",
+        format_func=lambda sid: next((f"{s.get('span_name')} ({sid[:6]})" for s in foldable
+                                      if s.get("span_id") == sid), sid),
+        help="Hide the spans under these spans in the waterfall and the tree.",
+    )
+    max_depth_choice = fold_cols[1].selectbox(
+        "Depth", ["all", *range(max(int(s.get("depth") or 0) for s in spans) + 1)], key=f"trace.depth.{trace_id}")
+    shown = transcript.visible_spans(spans, set(collapsed), None if max_depth_choice == "all" else int(max_depth_choice))
+    spans = [all_spans[i] for i in shown]
+    span_ids = [str(s.get("span_id") or "") for s in spans]
 
     st.text(f"trace {trace_id}")
-    _summary(spans, trace.total_cost_usd)
+    _summary(all_spans, trace.total_cost_usd)
     chart_key = f"trace.waterfall.{trace_id}"
     chart = st.plotly_chart(
         charts.waterfall_figure({"spans": spans}),
