@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install everything the tests need (Python extras, Debian's Chromium for the browser tests)
-# and run the whole suite. .ci/run calls exactly this; so does README.md.
+# Install everything the tests need: the project with its dev extra, and Debian's Chromium for
+# the browser tests. README's test command (which .ci/run runs) is this, then python -m pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
@@ -13,4 +13,3 @@ if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
         echo "warning: chromium is not installed and cannot be installed here; browser tests will be skipped" >&2
     fi
 fi
-exec python -m pytest "$@"
