@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -48,18 +48,21 @@ def _q(column: str) -> str:
     return f"`{column}`"
 
 
+_NS_EXPRS = {
+    "Timestamp": "toUnixTimestamp64Nano(Timestamp)",
+    "Events.Timestamp": "arrayMap(x -> toUnixTimestamp64Nano(x), `Events.Timestamp`)",
+}
+"""Timestamp columns read as exact unix nanoseconds."""
+
+
+def _select_list(columns: Iterable[str], special: Mapping[str, str] = _NS_EXPRS) -> str:
+    """SELECT list of ``columns`` as c0…cN: the ``special`` expression of a column, else the column."""
+    return ", ".join(f"{special[col] if col in special else _q(col)} AS c{i}" for i, col in enumerate(columns))
+
+
 def _hash_select() -> str:
     """SELECT list of the hashed columns as c0…cN, timestamps as exact unix nanoseconds."""
-    exprs = []
-    for i, col in enumerate(HASHED_COLUMNS):
-        if col == "Timestamp":
-            expr = "toUnixTimestamp64Nano(Timestamp)"
-        elif col == "Events.Timestamp":
-            expr = "arrayMap(x -> toUnixTimestamp64Nano(x), `Events.Timestamp`)"
-        else:
-            expr = _q(col)
-        exprs.append(f"{expr} AS c{i}")
-    return ", ".join(exprs)
+    return _select_list(HASHED_COLUMNS)
 
 
 # -- the chain ledger -------------------------------------------------------------------
@@ -302,18 +305,8 @@ def export_page(store: Store, project: str, flt: ExportFilter, after: tuple[int,
         cond.append("(Timestamp, TraceId, SpanId) > (fromUnixTimestamp64Nano({at:Int64}), {at_t:String}, {at_s:String})")
         params.update({"at": after[0], "at_t": after[1], "at_s": after[2]})
     params["limit"] = limit
-    select = []
-    for i, col in enumerate(EXPORT_COLUMNS):
-        if col == "Timestamp":
-            expr = "toUnixTimestamp64Nano(Timestamp)"
-        elif col == "Events.Timestamp":
-            expr = "arrayMap(x -> toUnixTimestamp64Nano(x), `Events.Timestamp`)"
-        elif col == "IngestTime":
-            expr = "toUnixTimestamp64Milli(IngestTime)"
-        else:
-            expr = _q(col)
-        select.append(f"{expr} AS c{i}")
-    sql = (f"SELECT {', '.join(select)} FROM spans WHERE {' AND '.join(cond)}"
+    select = _select_list(EXPORT_COLUMNS, {**_NS_EXPRS, "IngestTime": "toUnixTimestamp64Milli(IngestTime)"})
+    sql = (f"SELECT {select} FROM spans WHERE {' AND '.join(cond)}"
            " ORDER BY Timestamp, TraceId, SpanId, IngestTime DESC LIMIT 1 BY Timestamp, TraceId, SpanId"
            " LIMIT {limit:UInt32}")
     return [dict(zip(EXPORT_COLUMNS, row)) for row in store.query_rows(sql, params)]

@@ -1,0 +1,57 @@
+"""Helpers shared by the audit routes (collector/audit_api.py) and the governance routes
+(collector/governance_api.py): key checks, the admin's target project, trace ids, UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from fastapi import Request
+
+from flightlog.storage.keys import KeyRecord
+
+from .auth import ADMIN_ROLES
+from .errors import BadRequest, Forbidden
+
+if TYPE_CHECKING:
+    from .audit_services import AuditServices
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _key(request: Request, roles: frozenset[str]) -> KeyRecord:
+    return request.app.state.collector.auth.require(request.headers, roles)
+
+
+def _services(request: Request) -> AuditServices:
+    return request.app.state.collector.audit
+
+
+def _admin_project(request: Request, project: str | None) -> tuple[KeyRecord, str]:
+    """The admin key and the project it acts on (instance admins may name another project)."""
+    collector = request.app.state.collector
+    admin = _key(request, ADMIN_ROLES)
+    target = project or admin.project
+    if target != admin.project and admin.project != collector.settings.project:
+        raise Forbidden(f"an admin key of project {admin.project!r} may not manage project {target!r}")
+    return admin, target
+
+
+def _trace_ids(values: list[str]) -> list[str]:
+    out = []
+    for value in values:
+        for part in value.split(","):
+            part = part.strip().lower()
+            if not part:
+                continue
+            if len(part) != 32 or not set(part) <= _HEX:
+                raise BadRequest(f"trace id must be 32 hex characters, got {part[:64]!r}")
+            out.append(part)
+    return out

@@ -1,0 +1,100 @@
+"""The audit background services: the chain writer (BatchWriter hook), the access-log buffer
+and the periodic jobs (budget checks, retention, review sampling) on one daemon thread.
+
+Built in ``Collector.__init__`` (collector/app.py, as ``audit_api.AuditServices``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from flightlog.storage import StorageError, Store
+from flightlog.storage import audit as db
+
+from . import budgets, reviews
+from .chain import ChainWriter, apply_retention
+
+log = logging.getLogger("flightlog.collector.audit_api")
+
+ACCESS_FLUSH_S = 1.0
+BUDGET_CHECK_S = 5.0
+RETENTION_EVERY_S = 3600.0
+REVIEW_SAMPLE_EVERY_S = 600.0
+MAX_ACCESS_BUFFER = 10_000
+
+
+class AuditServices:
+    """Chain writer, access-log buffer and the periodic jobs (retention, budgets, sampling).
+
+    One daemon thread runs the jobs; ``close()`` stops it and flushes the access log.
+    """
+
+    def __init__(self, store: Store, settings: Any = None, *, start: bool = True) -> None:
+        self.store = store
+        self.settings = settings
+        self.chain = ChainWriter(store)
+        self.budgets = budgets.BudgetMonitor(store)
+        self._access: deque[list[Any]] = deque()
+        self._access_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="flightlog-audit", daemon=True)
+        if start:
+            self._thread.start()
+
+    def prepare(self, rows: list[list[Any]]) -> list[list[Any]]:
+        """The BatchWriter hook: chain the batch (deterministic, so retries are safe)."""
+        return self.chain.prepare(rows)
+
+    # access log
+    def record_access(self, entry: list[Any]) -> None:
+        with self._access_lock:
+            self._access.append(entry)
+            full = len(self._access) >= MAX_ACCESS_BUFFER
+        if full:
+            self.flush_access()
+
+    def flush_access(self) -> None:
+        with self._access_lock:
+            rows = list(self._access)
+            self._access.clear()
+        if not rows:
+            return
+        try:
+            db.insert_access(self.store, rows)
+        except StorageError:
+            log.exception("access log insert failed; %d entries kept for the next flush", len(rows))
+            with self._access_lock:
+                self._access.extendleft(reversed(rows))
+
+    # periodic jobs
+    def run_retention(self, actor: str = "retention") -> list[dict[str, Any]]:
+        now = time.time_ns()
+        return [apply_retention(self.store, p, now_ns=now, actor=actor).to_dict()
+                for p, days in db.retention_policies(self.store).items() if days > 0]
+
+    def _run(self) -> None:
+        last = {"budget": 0.0, "retention": time.monotonic(), "reviews": 0.0}
+        jobs = (("budget", BUDGET_CHECK_S, self.budgets.check),
+                ("retention", RETENTION_EVERY_S, self.run_retention),
+                ("reviews", REVIEW_SAMPLE_EVERY_S, lambda: reviews.sample_all(self.store)))
+        while not self._stop.wait(ACCESS_FLUSH_S):
+            self.flush_access()
+            for name, every, job in jobs:
+                if time.monotonic() - last[name] < every:
+                    continue
+                last[name] = time.monotonic()
+                try:
+                    job()
+                except Exception:  # a failing job must not stop the others; logged with its traceback
+                    log.exception("audit job %s failed", name)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(10)
+        self.flush_access()
+        self.budgets.close()

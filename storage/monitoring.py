@@ -1,0 +1,295 @@
+"""Monitoring figures, cost per run and the costliest traces (behind /api/insights/…).
+
+Every read is bounded (STYLE D2), values are bound parameters and identifiers come from
+the allow-lists below (STYLE D3). Charts read the ``usage_hourly`` rollup (migration 0006)
+where it has the figures; tool errors, checkpoints and per-trace cost have no rollup, so
+they read ``spans`` deduplicated with ``LIMIT 1 BY TraceId, SpanId`` (DESIGN §7).
+Re-exported by :mod:`flightlog.storage.insights`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from .errors import InvalidQuery
+from .store import Store
+
+BUCKETS = {
+    "hour": ("Hour", "toStartOfHour(Timestamp, 'UTC')"),
+    "day": ("toStartOfDay(Hour, 'UTC')", "toStartOfDay(Timestamp, 'UTC')"),
+}
+"""Time bucket → (expression over the rollup's ``Hour``, expression over ``spans``)."""
+
+_PROMPT_LABEL = "if(PromptId = '' AND PromptVersion = '', '', concat(PromptId, '@', PromptVersion))"
+MONITOR_GROUPS = {
+    "": ("''", "''"),
+    "agent": ("AgentName", "AgentName"),
+    "agent_version": ("AgentVersion", "AgentVersion"),
+    # A version means little without its prompt: "refund-policy@v7".
+    "prompt_version": (_PROMPT_LABEL, _PROMPT_LABEL),
+    "prompt_id": ("PromptId", "PromptId"),
+    "model": ("Model", "if(ResponseModel != '', ResponseModel, RequestModel)"),
+}
+"""Breakdown → (column of ``usage_hourly``, expression over ``spans``)."""
+
+PROMPT_GROUPS = frozenset({"prompt_version", "prompt_id", "model"})
+"""Breakdowns only LLM spans carry: their unit is the LLM call, not the agent run."""
+
+RUN_COST_GROUPS = {"": "''", "agent": "AgentName", "agent_version": "AgentVersion", "day": "toStartOfDay(Hour, 'UTC')"}
+
+
+def _ns(value: datetime) -> int:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return int(value.timestamp()) * 1_000_000_000 + value.microsecond * 1000
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.isoformat()
+    return value
+
+
+def _time_bounds(
+    column: str, start: datetime | None, end: datetime | None, params: dict[str, Any], *, seconds: bool
+) -> list[str]:
+    """Conditions on a time column; ``seconds`` for a DateTime (rollup), else DateTime64(9)."""
+    cond = []
+    for name, value, op in (("t_lo", start, ">="), ("t_hi", end, "<")):
+        if value is None:
+            continue
+        if seconds:
+            cond.append(f"{column} {op} toDateTime({{{name}:Int64}}, 'UTC')")
+            params[name] = _ns(value) // 1_000_000_000
+        else:
+            cond.append(f"{column} {op} fromUnixTimestamp64Nano({{{name}:Int64}})")
+            params[name] = _ns(value)
+    return cond
+
+
+def _allowed(value: str, allowed: Mapping[str, Any], what: str) -> None:
+    if value not in allowed:
+        raise InvalidQuery(f"{what} must be one of {sorted(k for k in allowed if k)}, got {value!r}")
+
+
+def _filter(
+    project: str,
+    column: str,
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    seconds: bool,
+    agent: str = "",
+    **extra: Any,
+) -> tuple[list[str], dict[str, Any]]:
+    """The project, time-window (see :func:`_time_bounds`) and optional agent conditions, with
+    their parameters (``extra`` parameters first, after ``project``)."""
+    params: dict[str, Any] = {"project": project, **extra}
+    cond = ["Project = {project:String}", *_time_bounds(column, start, end, params, seconds=seconds)]
+    if agent:
+        cond.append("AgentName = {agent:String}")
+        params["agent"] = agent
+    return cond, params
+
+
+# -- monitoring --------------------------------------------------------------------------
+
+
+def _rate(part: float, whole: float) -> float | None:
+    return part / whole if whole else None
+
+
+def monitoring(
+    store: Store,
+    project: str,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    bucket: str = "day",
+    by: str = "",
+    agent: str = "",
+) -> dict[str, Any]:
+    """Success/error rate, latency p50/p95/p99 and tokens per unit, per time bucket and group,
+    from the ``usage_hourly`` rollup.
+
+    The unit is the agent run (root ``agent`` spans) unless ``by`` is a breakdown only LLM
+    spans carry (prompt version, prompt id, model): then it is the LLM call. Tokens count
+    every span of the group (the run's LLM calls, or the calls themselves). Times have hour
+    resolution. Latency quantiles come from merged t-digests (approximate).
+    """
+    _allowed(bucket, BUCKETS, "bucket")
+    _allowed(by, MONITOR_GROUPS, "by")
+    unit = "llm" if by in PROMPT_GROUPS else "agent"
+    cond, params = _filter(project, "Hour", start, end, seconds=True, agent=agent)
+    time_expr, group_col = BUCKETS[bucket][0], MONITOR_GROUPS[by][0]
+    unit_types = "('llm', 'embedding')" if unit == "llm" else "('agent')"
+    rows = store.query(
+        f"SELECT {time_expr} AS t, {group_col} AS g,"
+        f" sumIf(Spans, SpanType IN {unit_types}) AS units, sumIf(Errors, SpanType IN {unit_types}) AS unit_errors,"
+        " sum(InputTokens) + sum(OutputTokens) AS tokens, sum(CostUsd) AS cost_usd,"
+        f" quantilesTDigestMergeIf(0.5, 0.95, 0.99)(Latency, SpanType IN {unit_types}) AS q"
+        f" FROM usage_hourly WHERE {' AND '.join(cond)}"
+        " GROUP BY t, g ORDER BY t, g LIMIT 20000",
+        params,
+    )
+    series = []
+    for r in rows:
+        units, errors = int(r["units"]), int(r["unit_errors"])
+        q = [float(v) / 1e6 if v == v else None for v in r["q"]] if units else [None, None, None]
+        series.append({
+            "time": _iso(r["t"]), "group": r["g"], "units": units, "errors": errors,
+            "success_rate": _rate(units - errors, units), "error_rate": _rate(errors, units),
+            "latency_p50_ms": q[0], "latency_p95_ms": q[1], "latency_p99_ms": q[2],
+            "tokens": int(r["tokens"]), "tokens_per_unit": _rate(int(r["tokens"]), units),
+            "cost_usd": float(r["cost_usd"]),
+        })
+    return {"bucket": bucket, "by": by, "unit": "llm call" if unit == "llm" else "run", "series": series}
+
+
+def _raw_spans(columns: str, cond: list[str]) -> str:
+    """A deduplicated subquery over spans of the type bound as ``{span_type:String}`` (no
+    rollup has these columns)."""
+    return (
+        f"(SELECT {columns} FROM spans WHERE {' AND '.join(cond)} AND SpanType = {{span_type:String}}"
+        " ORDER BY IngestTime DESC LIMIT 1 BY TraceId, SpanId)"
+    )
+
+
+def tool_errors(
+    store: Store,
+    project: str,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    bucket: str = "day",
+    agent: str = "",
+) -> dict[str, Any]:
+    """Tool calls and their errors per tool and error type, in total and per time bucket."""
+    _allowed(bucket, BUCKETS, "bucket")
+    cond, params = _filter(project, "Timestamp", start, end, seconds=False, agent=agent, span_type="tool")
+    source = _raw_spans(f"{BUCKETS[bucket][1]} AS t, ToolName, ErrorType, StatusCode", cond)
+    by_tool = store.query(
+        "SELECT ToolName AS tool, count() AS calls, countIf(StatusCode = 'Error') AS errors"
+        f" FROM {source} GROUP BY tool ORDER BY errors DESC, calls DESC, tool LIMIT 1000",
+        params,
+    )
+    by_type = store.query(
+        "SELECT t, ToolName AS tool, if(ErrorType != '', ErrorType, 'error') AS error_type, count() AS errors"
+        f" FROM {source} WHERE StatusCode = 'Error' GROUP BY t, tool, error_type ORDER BY t, tool, error_type LIMIT 20000",
+        params,
+    )
+    for row in by_tool:
+        row["error_rate"] = _rate(row["errors"], row["calls"])
+    return {
+        "bucket": bucket,
+        "tools": by_tool,
+        "errors": [{**r, "time": _iso(r.pop("t"))} for r in by_type],
+    }
+
+
+def checkpoint_escalations(
+    store: Store,
+    project: str,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    bucket: str = "day",
+    by: str = "",
+    agent: str = "",
+) -> dict[str, Any]:
+    """Checkpoints per bucket (and agent / agent version): how many, how many escalated to a
+    person (tier ≥ 2), and the decisions (approved, rejected, timed_out, autonomous…)."""
+    _allowed(bucket, BUCKETS, "bucket")
+    if by not in ("", "agent", "agent_version"):
+        by = ""  # checkpoint spans carry no prompt version or model: shown ungrouped
+    cond, params = _filter(project, "Timestamp", start, end, seconds=False, agent=agent, span_type="checkpoint")
+    source = _raw_spans(
+        f"{BUCKETS[bucket][1]} AS t, {MONITOR_GROUPS[by][1]} AS g, CheckpointTier, CheckpointDecision",
+        cond,
+    )
+    rows = store.query(
+        "SELECT t, g, count() AS checkpoints, countIf(CheckpointTier >= 2) AS escalated,"
+        " countIf(CheckpointDecision = 'approved') AS approved, countIf(CheckpointDecision = 'rejected') AS rejected,"
+        " countIf(CheckpointDecision = 'timed_out') AS timed_out,"
+        " countIf(CheckpointDecision = 'autonomous') AS autonomous"
+        f" FROM {source} GROUP BY t, g ORDER BY t, g LIMIT 20000",
+        params,
+    )
+    series = [
+        {**{k: v for k, v in r.items() if k not in ("t", "g")}, "time": _iso(r["t"]), "group": r["g"],
+         "escalation_rate": _rate(r["escalated"], r["checkpoints"])}
+        for r in rows
+    ]
+    return {"bucket": bucket, "by": by, "series": series}
+
+
+# -- cost ----------------------------------------------------------------------------------
+
+
+def cost_per_run(
+    store: Store,
+    project: str,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    by: str = "",
+) -> list[dict[str, Any]]:
+    """Runs, successful runs, cost, cost per run and cost per successful run, from the rollup.
+
+    Cost per successful run is all spend (failed runs included) divided by the runs that
+    succeeded: what one good outcome really cost. A run is a root ``agent`` span.
+    """
+    _allowed(by, RUN_COST_GROUPS, "by")
+    cond, params = _filter(project, "Hour", start, end, seconds=True)
+    rows = store.query(
+        f"SELECT {RUN_COST_GROUPS[by]} AS g, sumIf(Spans, SpanType = 'agent') AS runs,"
+        " sumIf(Errors, SpanType = 'agent') AS failed_runs, sum(CostUsd) AS cost_usd,"
+        " sum(InputTokens) + sum(OutputTokens) AS tokens"
+        f" FROM usage_hourly WHERE {' AND '.join(cond)} GROUP BY g ORDER BY g LIMIT 10000",
+        params,
+    )
+    out = []
+    for r in rows:
+        runs, failed = int(r["runs"]), int(r["failed_runs"])
+        ok = runs - failed
+        out.append({
+            (by or "all"): _iso(r["g"]), "runs": runs, "successful_runs": ok, "cost_usd": float(r["cost_usd"]),
+            "tokens": int(r["tokens"]), "cost_per_run": _rate(float(r["cost_usd"]), runs),
+            "cost_per_successful_run": _rate(float(r["cost_usd"]), ok),
+        })
+    return out
+
+
+def top_traces(
+    store: Store,
+    project: str,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = 20,
+) -> list[dict[str, Any]]:
+    """The costliest traces: cost, tokens, spans, errors, agent, user, start (no rollup per trace)."""
+    if not 1 <= limit <= 500:
+        raise InvalidQuery(f"limit must be between 1 and 500, got {limit}")
+    cond, params = _filter(project, "Timestamp", start, end, seconds=False, limit=limit)
+    rows = store.query(
+        "SELECT TraceId AS trace_id, sum(CostUsd) AS cost_usd, sum(InputTokens) + sum(OutputTokens) AS tokens,"
+        " count() AS spans, countIf(StatusCode = 'Error') AS errors, min(Timestamp) AS started,"
+        " anyIf(AgentName, SpanType = 'agent') AS root_agent, any(AgentName) AS any_agent,"
+        " anyIf(UserId, UserId != '') AS user_id, anyIf(SpanName, ParentSpanId = '') AS root_name"
+        " FROM (SELECT TraceId, SpanId, CostUsd, InputTokens, OutputTokens, StatusCode, Timestamp, AgentName,"
+        " SpanType, UserId, SpanName, ParentSpanId"
+        f" FROM spans WHERE {' AND '.join(cond)} ORDER BY IngestTime DESC LIMIT 1 BY TraceId, SpanId)"
+        " GROUP BY TraceId HAVING cost_usd > 0 ORDER BY cost_usd DESC, trace_id LIMIT {limit:UInt32}",
+        params,
+    )
+    return [
+        {"trace_id": r["trace_id"], "agent": r["root_agent"] or r["any_agent"], "name": r["root_name"],
+         "user": r["user_id"], "started": _iso(r["started"]), "cost_usd": float(r["cost_usd"]),
+         "tokens": int(r["tokens"]), "spans": int(r["spans"]), "errors": int(r["errors"])}
+        for r in rows
+    ]
