@@ -6,7 +6,7 @@ project. Routes parse, authorise and call :mod:`flightlog.storage.queries`.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -19,16 +19,11 @@ from flightlog.storage.logs import logs_for_trace
 from .auth import READ_ROLES
 from .errors import BadRequest, NotFound
 from .logs import attach_to_spans
+from .params import as_utc as _utc
 
 router = APIRouter(prefix="/api", tags=["query"])
 
 _HEX = set("0123456789abcdef")
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def _project(request: Request) -> str:

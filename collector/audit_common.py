@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from fastapi import Request
@@ -13,17 +12,12 @@ from flightlog.storage.keys import KeyRecord
 
 from .auth import ADMIN_ROLES
 from .errors import BadRequest, Forbidden
+from .params import as_utc as _utc  # noqa: F401 - re-exported to the audit routers
 
 if TYPE_CHECKING:
     from .audit_services import AuditServices
 
 _HEX = frozenset("0123456789abcdef")
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def _key(request: Request, roles: frozenset[str]) -> KeyRecord:

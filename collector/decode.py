@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gzip
 import json
 import zlib
 from typing import Any
@@ -18,7 +17,7 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from .errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
@@ -51,7 +50,7 @@ def decompress(body: bytes, content_encoding: str | None, *, max_bytes: int = DE
     return out
 
 
-def _hex_ids_to_base64(node: Any, where: str = "") -> Any:
+def _hex_ids_to_base64(node: Any) -> Any:
     """Rewrite OTLP/JSON hex ids into the base64 that proto3 JSON expects for bytes."""
     if isinstance(node, dict):
         out = {}
@@ -59,10 +58,10 @@ def _hex_ids_to_base64(node: Any, where: str = "") -> Any:
             if key in _ID_KEYS and isinstance(value, str):
                 out[key] = _hex_to_b64(value, key, _ID_KEYS[key])
             else:
-                out[key] = _hex_ids_to_base64(value, key)
+                out[key] = _hex_ids_to_base64(value)
         return out
     if isinstance(node, list):
-        return [_hex_ids_to_base64(v, where) for v in node]
+        return [_hex_ids_to_base64(v) for v in node]
     return node
 
 

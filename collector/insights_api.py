@@ -8,7 +8,7 @@ Routes parse, authorise and call :mod:`flightlog.storage.insights`.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -20,6 +20,7 @@ from flightlog.storage.logs import logs_for_trace
 from .auth import READ_ROLES
 from .errors import BadRequest, NotFound
 from .logs import attach_to_spans
+from .params import as_utc as _utc
 
 router = APIRouter(prefix="/api", tags=["insights"])
 
@@ -30,12 +31,6 @@ _MONITOR_BY = "^(|agent|agent_version|prompt_version|prompt_id|model)$"
 
 def _project(request: Request) -> str:
     return request.app.state.collector.auth.require(request.headers, READ_ROLES).project
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def _hex_id(value: str, length: int, what: str) -> str:
