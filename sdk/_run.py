@@ -90,6 +90,12 @@ class AgentRun(_Step):
             attributes.update(self.state.totals())
         return attributes
 
+    def _after_end(self) -> None:
+        # RunState.step points back here; unlink it once the run is over so the pair is freed by
+        # reference counting instead of waiting for the cycle collector.
+        if self.state is not None:
+            self.state.step = None
+
     def set_output(self, output: Any) -> None:
         """Record the run's final answer (text, or any value JSON-encoded)."""
         self._output, self._has_output = output, True
