@@ -139,8 +139,9 @@ class LLMCall(_Step):
                     output_text = self._content(output_messages, as_json=True, ready=True)
         return {
             K.PROMPT_HASH: prompt_hash,
-            K.PROMPT_TEMPLATE: self._content(self.prompt_template),
-            K.PROMPT_VARIABLES: self._content(self.prompt_variables, as_json=True),
+            K.PROMPT_TEMPLATE: None if self.prompt_template is None else self._content(self.prompt_template),
+            K.PROMPT_VARIABLES: (None if self.prompt_variables is None
+                                 else self._content(self.prompt_variables, as_json=True)),
             K.INPUT_MESSAGES: input_text,
             K.OUTPUT_MESSAGES: output_text,
             K.RESPONSE_MODEL: self._response_model,
