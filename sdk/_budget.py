@@ -99,6 +99,9 @@ class Violation:
         return BudgetExceeded(self.message, kind=self.kind, value=self.value, limit=self.limit, run=self.run)
 
 
+_MAX_RUN_MODELS = 32
+
+
 class RunState:
     """Mutable, thread-safe usage counters of one agent run, linked to the enclosing run."""
 
@@ -117,6 +120,8 @@ class RunState:
         self.cost_usd = 0.0
         self.llm_calls = 0
         self.tool_calls = 0
+        self.last_llm: dict[str, str] | None = None  # provenance of the latest LLM call (see record_llm)
+        self.models: list[str] = []  # distinct models called in this run and nested runs, in order
         self._lock = threading.Lock()
 
     def chain(self) -> Iterable[RunState]:
@@ -190,6 +195,24 @@ class RunState:
                 run.output_tokens += output_tokens
                 run.tokens += input_tokens + output_tokens
                 run.cost_usd += cost_usd
+
+    def record_llm(self, provenance: dict[str, str], model: str | None) -> None:
+        """Remember a finished LLM call: its provenance becomes this run's ``decided_by``, its model
+        joins this run's and every enclosing run's model list."""
+        self.last_llm = provenance
+        if not model:
+            return
+        for run in self.chain():
+            with run._lock:
+                if model not in run.models and len(run.models) < _MAX_RUN_MODELS:
+                    run.models.append(model)
+
+    def decided_by(self) -> dict[str, str] | None:
+        """The latest LLM call of this run, else of the nearest enclosing run that made one."""
+        for run in self.chain():
+            if run.last_llm is not None:
+                return run.last_llm
+        return None
 
     def totals(self) -> dict[str, Any]:
         with self._lock:

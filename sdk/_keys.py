@@ -65,6 +65,15 @@ CHECKPOINT_APPROVER = "flightlog.checkpoint.approver"
 CHECKPOINT_REASON = "flightlog.checkpoint.reason"
 CHECKPOINT_WAIT_MS = "flightlog.checkpoint.wait_ms"
 
+# Provenance: the latest LLM call of the enclosing run, on every non-LLM step inside it (the call
+# whose answer led to the step), and on the run itself when it ends (the call behind its output).
+DECIDED_BY_MODEL = "flightlog.decided_by.model"
+DECIDED_BY_PROMPT_ID = "flightlog.decided_by.prompt.id"
+DECIDED_BY_PROMPT_VERSION = "flightlog.decided_by.prompt.version"
+DECIDED_BY_PROMPT_HASH = "flightlog.decided_by.prompt.hash"
+DECIDED_BY_SPAN_ID = "flightlog.decided_by.span_id"
+RUN_MODELS = "flightlog.run.models"
+
 # Limits
 LIMIT_VIOLATION = "flightlog.limit.violation"
 LIMIT_KIND = "flightlog.limit.kind"

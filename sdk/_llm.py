@@ -35,6 +35,7 @@ class LLMCall(_Step):
     span_type = "llm"
     operation = "chat"
     span_kind = SpanKind.CLIENT
+    records_decider = False  # an LLM call records its own model and prompt
 
     def __init__(self, model: str, *, provider: str | None = None, prompt_id: str | None = None,
                  prompt_version: str | None = None, prompt_template: str | None = None,
@@ -58,6 +59,7 @@ class LLMCall(_Step):
         self._response_model: str | None = None
         self._finish_reasons: list[str] | None = None
         self._cost: float | None = None
+        self._prompt_hash: str | None = None
 
     def _copy(self) -> LLMCall:
         return LLMCall(self.model, provider=self.provider, prompt_id=self.prompt_id,
@@ -111,6 +113,7 @@ class LLMCall(_Step):
             prompt_hash = sha256_hex(input_json)
         else:
             prompt_hash = None
+        self._prompt_hash = prompt_hash
         input_text = None
         if input_json and capture:
             if plain:
@@ -152,8 +155,21 @@ class LLMCall(_Step):
         }
 
     def _after_end(self) -> None:
-        if self._run is not None and (self._input_tokens or self._output_tokens or self._cost):
-            self._run.add_usage(self._input_tokens or 0, self._output_tokens or 0, self._cost or 0.0)
+        run = self._run
+        if run is None:
+            return
+        if self._input_tokens or self._output_tokens or self._cost:
+            run.add_usage(self._input_tokens or 0, self._output_tokens or 0, self._cost or 0.0)
+        if self._failed:
+            return  # no answer came back: it decided nothing
+        model = self._response_model or (None if self.model is None else str(self.model))
+        provenance = {K.DECIDED_BY_SPAN_ID: format(self.span.get_span_context().span_id, "016x")}
+        for key, value in ((K.DECIDED_BY_MODEL, model), (K.DECIDED_BY_PROMPT_ID, self.prompt_id),
+                           (K.DECIDED_BY_PROMPT_VERSION, self.prompt_version),
+                           (K.DECIDED_BY_PROMPT_HASH, self._prompt_hash)):
+            if value is not None:
+                provenance[key] = str(value)
+        run.record_llm(provenance, model)
 
     def set_input(self, messages: MessagesInput) -> None:
         """Record (or replace) the input messages."""

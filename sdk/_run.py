@@ -22,6 +22,7 @@ class AgentRun(_Step):
 
     span_type = "agent"
     operation = "invoke_agent"
+    records_decider = False  # a run records its own latest LLM call when it ends
 
     def __init__(self, name: str | None = None, *, version: str | None = None, user_id: str | None = None,
                  session_id: str | None = None, input: Any = None, limits: Limits | None = None,
@@ -86,8 +87,13 @@ class AgentRun(_Step):
             K.INPUT: self._content(self.input),
             K.OUTPUT: self._content(self._output) if self._has_output else None,
         }
-        if self.state is not None:
-            attributes.update(self.state.totals())
+        state = self.state
+        if state is not None:
+            attributes.update(state.totals())
+            if state.models:
+                attributes[K.RUN_MODELS] = list(state.models)
+            if state.last_llm:  # the run's own latest call: the one behind its output
+                attributes.update(state.last_llm)
         return attributes
 
     def _after_end(self) -> None:

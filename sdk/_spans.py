@@ -56,6 +56,8 @@ class _Step(StepDecorator):
     span_type: ClassVar[str] = ""
     operation: ClassVar[str] = ""
     span_kind: ClassVar[SpanKind] = SpanKind.INTERNAL
+    # Non-LLM steps inside a run carry the run's latest LLM call (flightlog.decided_by.*).
+    records_decider: ClassVar[bool] = True
 
     def __init__(self, *, attributes: Mapping[str, Any] | None = None) -> None:
         self._extra = dict(attributes or {})
@@ -66,6 +68,7 @@ class _Step(StepDecorator):
         self._run: RunState | None = None
         self._config: Config | None = None
         self._redacted = False
+        self._failed = False  # ended by an exception (or refused by a limit)
 
     # -- subclass hooks ----------------------------------------------------------------------
     def _copy(self) -> _Step:
@@ -132,6 +135,10 @@ class _Step(StepDecorator):
         attributes: dict[str, Any] = {K.SPAN_TYPE: self.span_type, K.OPERATION: self.operation}
         if run is not None:
             attributes.update(run.facts)
+            if self.records_decider:
+                decider = run.decided_by()
+                if decider:
+                    attributes.update(decider)
         elif config.project:
             attributes[K.PROJECT] = config.project
         start = self._guarded(self._start_attributes)
@@ -168,6 +175,7 @@ class _Step(StepDecorator):
         if self._ended or self._span is None:
             return
         self._ended = True
+        self._failed = exc is not None and not isinstance(exc, GeneratorExit)
         span = self._span
         attributes: dict[str, Any] = {}
         finish = self._guarded(self._finish_attributes)

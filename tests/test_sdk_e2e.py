@@ -52,5 +52,9 @@ def test_sdk_spans_arrive_in_the_store_with_agent_columns(collector):
     refused = next(s for s in by_type["llm"] if not s["input_tokens"])
     assert "max_llm_calls" in refused["violation"]
     assert by_type["tool"][0]["tool_name"] == "lookup"
+    decided = by_type["tool"][0]["span_attributes"]  # the call that chose the tool, kept as sent
+    assert decided["flightlog.decided_by.model"] == "gpt-4o"
+    assert decided["flightlog.decided_by.prompt.version"] == "2"
+    assert decided["flightlog.decided_by.span_id"] == answered["span_id"]
     assert by_type["checkpoint"][0]["checkpoint_decision"] == "approved"
     assert "max_llm_calls" in by_type["agent"][0]["violation"]
