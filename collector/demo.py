@@ -131,6 +131,8 @@ class _Trace:
     def __post_init__(self) -> None:
         self.root_id = self.rng.randbytes(8)
         self.cursor = self.start_ns + self.rng.randint(3, 40) * MS
+        self.decided_by: dict[str, Any] = {}  # what the SDK writes: the latest answered LLM call
+        self.models: list[str] = []
 
     def _common(self, span_type: str) -> dict[str, Any]:
         return {"flightlog.span.type": span_type, "gen_ai.operation.name": _OPERATIONS[span_type],
@@ -144,9 +146,18 @@ class _Trace:
         span = Span(trace_id=self.trace_id, span_id=self.rng.randbytes(8),
                     parent_span_id=self.root_id, name=name, kind=kind,
                     start_time_unix_nano=start, end_time_unix_nano=end,
-                    attributes=_attrs({**self._common(span_type), **attrs}))
+                    attributes=_attrs({**self._common(span_type),
+                                       **(self.decided_by if span_type != "llm" else {}), **attrs}))
         if error:
             _fail(span, error)
+        elif span_type == "llm":
+            model = attrs.get("gen_ai.response.model") or attrs["gen_ai.request.model"]
+            self.models += [model] if model not in self.models else []
+            self.decided_by = {"flightlog.decided_by.model": model,
+                               "flightlog.decided_by.prompt.id": attrs["flightlog.prompt.id"],
+                               "flightlog.decided_by.prompt.version": attrs["flightlog.prompt.version"],
+                               "flightlog.decided_by.prompt.hash": attrs["flightlog.prompt.hash"],
+                               "flightlog.decided_by.span_id": span.span_id.hex()}
         self.spans.append(span)
 
     def llm(self, model: str, prompt: tuple[str, str], variables: dict[str, str], output: str,
@@ -200,8 +211,8 @@ class _Trace:
 
     def finish(self, input_text: str, output_text: str, error: _Error | None = None) -> None:
         """Add the root agent span, which covers every child span."""
-        attrs = {**self._common("agent"), "flightlog.input": input_text,
-                 "flightlog.output": output_text}
+        attrs = {**self._common("agent"), **self.decided_by, "flightlog.input": input_text,
+                 "flightlog.output": output_text, "flightlog.run.models": self.models}
         root = Span(trace_id=self.trace_id, span_id=self.root_id, name=f"invoke_agent {self.agent}",
                     kind=Span.SPAN_KIND_INTERNAL, start_time_unix_nano=self.start_ns,
                     end_time_unix_nano=self.cursor + self.rng.randint(1, 20) * MS,

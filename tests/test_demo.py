@@ -244,6 +244,14 @@ def test_incident_trace_ran_prompt_v7_and_refunded_4950(traces: dict) -> None:
     assert json.loads(refund["gen_ai.tool.call.arguments"])["order_id"] == "88123"
     assert demo.INCIDENT_SEARCH_WORD == "overdraft"
     assert "overdraft" in refund["gen_ai.tool.call.result"]
+    # Like the SDK, the refund names the LLM call that ordered it: prompt v7, span in this trace.
+    assert (refund["flightlog.decided_by.prompt.id"], refund["flightlog.decided_by.prompt.version"]) == (
+        "refund-policy", "v7")
+    deciding = next(a for s, a in incident if s.span_id.hex() == refund["flightlog.decided_by.span_id"])
+    assert deciding["flightlog.span.type"] == "llm"
+    assert refund["flightlog.decided_by.model"] == deciding["gen_ai.response.model"]
+    answered = [a.get("gen_ai.response.model") for _, a in _of_type(incident, "llm")]
+    assert root["flightlog.run.models"] == list(dict.fromkeys(m for m in answered if m))
 
 
 def test_only_the_incident_trace_mentions_overdraft(traces: dict) -> None:

@@ -218,6 +218,14 @@ def test_span_properties_leave_out_empty_fields_and_keep_text_as_is():
     ]
 
 
+def test_span_properties_name_the_llm_call_that_decided_a_step():
+    span = {"span_name": "execute_tool refund", "span_type": "tool", "span_attributes": {
+        "flightlog.decided_by.model": "gpt-4o-mini", "flightlog.decided_by.prompt.id": "triage",
+        "flightlog.decided_by.prompt.version": "7", "flightlog.decided_by.span_id": "00f067aa0ba902b7"}}
+    assert ("decided by", "gpt-4o-mini · triage@7 · span 00f067aa0ba902b7") in fmt.span_properties(span)
+    assert not any(name == "decided by" for name, _ in fmt.span_properties({"span_attributes": {"x": 1}}))
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [

@@ -253,6 +253,20 @@ def trace_summary(spans: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
+def decided_by(span: Mapping[str, Any]) -> str:
+    """The LLM call that led to a step, from the SDK's ``flightlog.decided_by.*`` attributes:
+    ``model · prompt id@version · span <id>`` (empty when the span has none)."""
+    raw = span.get("span_attributes")
+    if not isinstance(raw, Mapping):
+        return ""
+    model = raw.get("flightlog.decided_by.model")
+    prompt_id, version = raw.get("flightlog.decided_by.prompt.id"), raw.get("flightlog.decided_by.prompt.version")
+    span_id = raw.get("flightlog.decided_by.span_id")
+    prompt = f"{prompt_id or ''}@{version}" if version else (str(prompt_id) if prompt_id else "")
+    parts = [str(model) if model else "", prompt, f"span {span_id}" if span_id else ""]
+    return " · ".join(p for p in parts if p)
+
+
 def span_properties(span: Mapping[str, Any]) -> list[tuple[str, str]]:
     """``(field, value)`` pairs for the detail panel, leaving out empty ones."""
     tokens_in, tokens_out = span.get("input_tokens") or 0, span.get("output_tokens") or 0
@@ -275,6 +289,7 @@ def span_properties(span: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("prompt id", span.get("prompt_id")),
         ("prompt version", span.get("prompt_version")),
         ("prompt hash", span.get("prompt_hash")),
+        ("decided by", decided_by(span)),
         ("tokens", f"{format_tokens(tokens_in)} in / {format_tokens(tokens_out)} out" if tokens_in or tokens_out else ""),
         ("cost", f"{format_money(cost)} ({span.get('cost_source') or 'unknown'})" if cost else ""),
         ("price version", span.get("price_version") if cost else ""),
