@@ -138,7 +138,7 @@ class Generator:
         t = self.w.start_ns + int(span_ns * number / self.traces_expected) + rng.randrange(1_000_000_000)
         trace_id = self._id(128)
         root_attrs = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": agent,
-                      "flightlog.agent.version": version, "user.id": user, "gen_ai.conversation.id": session}
+                      "gen_ai.agent.version": version, "user.id": user, "gen_ai.conversation.id": session}
         deep = number == self.deep_at
         steps = DEEP_DEPTH if deep else rng.randint(2, 8)
         prompt_version = f"v{rng.randint(1, 4)}"

@@ -234,7 +234,8 @@ def span_texts(attrs: Mapping[str, Any], events: list[Mapping[str, Any]], *, kin
 
     inputs = (
         lambda: _text(attrs.get("flightlog.input")),
-        lambda: _text(attrs.get("flightlog.retrieval.query")),
+        lambda: _text(attrs.get("gen_ai.retrieval.query.text")),
+        lambda: _text(attrs.get("flightlog.retrieval.query")),  # written by earlier flightlog SDKs
         lambda: _join(render_system_instructions(attrs.get("gen_ai.system_instructions")),
                       render_messages(attrs.get("gen_ai.input.messages"))),
         lambda: render_flattened_messages(attrs, "gen_ai.prompt"),
@@ -249,7 +250,8 @@ def span_texts(attrs: Mapping[str, Any], events: list[Mapping[str, Any]], *, kin
     )
     outputs = (
         lambda: _text(attrs.get("flightlog.output")),
-        lambda: render_documents(attrs.get("flightlog.retrieval.documents")),
+        lambda: render_documents(attrs.get("gen_ai.retrieval.documents")),
+        lambda: render_documents(attrs.get("flightlog.retrieval.documents")),  # written by earlier flightlog SDKs
         lambda: render_messages(attrs.get("gen_ai.output.messages")),
         lambda: render_flattened_messages(attrs, "gen_ai.completion"),
         lambda: render_messages(attrs.get("gen_ai.completion")),

@@ -136,7 +136,7 @@ class _Trace:
 
     def _common(self, span_type: str) -> dict[str, Any]:
         return {"flightlog.span.type": span_type, "gen_ai.operation.name": _OPERATIONS[span_type],
-                "gen_ai.agent.name": self.agent, "flightlog.agent.version": self.version,
+                "gen_ai.agent.name": self.agent, "gen_ai.agent.version": self.version,
                 "user.id": self.user, "gen_ai.conversation.id": self.session}
 
     def add(self, span_type: str, name: str, duration_ms: int, attrs: dict[str, Any], *,
@@ -199,7 +199,7 @@ class _Trace:
         scores = sorted((round(self.rng.uniform(0.55, 0.93), 3) for _ in docs), reverse=True)
         documents = [{"id": d, "score": s, "content": c} for (d, c), s in zip(docs, scores)]
         self.add("retrieval", f"retrieval {source}", self.rng.randint(40, 220), {
-            "flightlog.retrieval.query": query, "flightlog.retrieval.documents": _js(documents)},
+            "gen_ai.retrieval.query.text": query, "gen_ai.retrieval.documents": _js(documents)},
             kind=Span.SPAN_KIND_CLIENT)
 
     def checkpoint(self, action: str, tier: int, decision: str, approver: str,

@@ -8,7 +8,7 @@ from opentelemetry import context as otel_context
 SPAN_TYPE = "flightlog.span.type"
 OPERATION = "gen_ai.operation.name"
 AGENT_NAME = "gen_ai.agent.name"
-AGENT_VERSION = "flightlog.agent.version"
+AGENT_VERSION = "gen_ai.agent.version"
 USER_ID = "user.id"
 SESSION_ID = "gen_ai.conversation.id"
 PROJECT = "flightlog.project"
@@ -45,11 +45,11 @@ TOOL_RESULT = "gen_ai.tool.call.result"
 TOOL_TYPE = "gen_ai.tool.type"
 
 # Retrieval
-RETRIEVAL_QUERY = "flightlog.retrieval.query"
-RETRIEVAL_DOCUMENTS = "flightlog.retrieval.documents"
+RETRIEVAL_QUERY = "gen_ai.retrieval.query.text"
+RETRIEVAL_DOCUMENTS = "gen_ai.retrieval.documents"
 RETRIEVAL_DOCUMENT_COUNT = "flightlog.retrieval.document_count"
 DATA_SOURCE = "gen_ai.data_source.id"
-TOP_K = "gen_ai.request.top_k"
+TOP_K = "gen_ai.retrieval.top_k"
 
 # Handoff
 HANDOFF_FROM = "flightlog.handoff.from_agent"

@@ -136,11 +136,11 @@ def test_each_request_is_one_agent_resource(requests: list[Any]) -> None:
             for span in ss.spans:
                 attrs = _attrs(span.attributes)
                 assert attrs["gen_ai.agent.name"] == resource["service.name"]
-                assert attrs["flightlog.agent.version"] == resource["service.version"]
+                assert attrs["gen_ai.agent.version"] == resource["service.version"]
 
 
 COMMON_KEYS = ("flightlog.span.type", "gen_ai.operation.name", "gen_ai.agent.name",
-               "flightlog.agent.version", "user.id", "gen_ai.conversation.id")
+               "gen_ai.agent.version", "user.id", "gen_ai.conversation.id")
 
 
 @pytest.mark.parametrize(("span_type", "operation", "keys"), [
@@ -150,7 +150,7 @@ COMMON_KEYS = ("flightlog.span.type", "gen_ai.operation.name", "gen_ai.agent.nam
                      "flightlog.prompt.hash")),
     ("tool", "execute_tool", ("gen_ai.tool.name", "gen_ai.tool.call.id",
                               "gen_ai.tool.call.arguments")),
-    ("retrieval", "retrieval", ("flightlog.retrieval.query", "flightlog.retrieval.documents")),
+    ("retrieval", "retrieval", ("gen_ai.retrieval.query.text", "gen_ai.retrieval.documents")),
     ("checkpoint", "checkpoint", ("flightlog.checkpoint.action", "flightlog.checkpoint.tier",
                                   "flightlog.checkpoint.decision",
                                   "flightlog.checkpoint.approver",
@@ -192,7 +192,7 @@ def test_tool_and_retrieval_payloads_are_json(spans: list) -> None:
         if span.status.code == 0:
             json.loads(attrs["gen_ai.tool.call.result"])
     for _, attrs in _of_type(spans, "retrieval"):
-        documents = json.loads(attrs["flightlog.retrieval.documents"])
+        documents = json.loads(attrs["gen_ai.retrieval.documents"])
         assert documents and all(set(d) == {"id", "score", "content"} for d in documents)
 
 
@@ -232,7 +232,7 @@ def test_checkpoints_include_human_decisions_and_autonomous_ones(spans: list) ->
 def test_incident_trace_ran_prompt_v7_and_refunded_4950(traces: dict) -> None:
     incident = traces[demo.INCIDENT_TRACE_ID]
     root = next(a for _, a in incident if a["flightlog.span.type"] == "agent")
-    assert (root["gen_ai.agent.name"], root["flightlog.agent.version"]) == ("refund-bot", "2.3.0")
+    assert (root["gen_ai.agent.name"], root["gen_ai.agent.version"]) == ("refund-bot", "2.3.0")
     assert "4,950.00" in root["flightlog.output"]
     prompts = {(a["flightlog.prompt.id"], a["flightlog.prompt.version"])
                for _, a in _of_type(incident, "llm")}

@@ -29,7 +29,7 @@ def _genai_trace(provider: TracerProvider) -> str:
     tracer = provider.get_tracer("refund-bot")
     with tracer.start_as_current_span("invoke_agent refund-bot") as root:
         root.set_attributes({"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "refund-bot",
-                             "flightlog.agent.version": "2.3.0", "user.id": "u-17", "gen_ai.conversation.id": "s-9"})
+                             "gen_ai.agent.version": "2.3.0", "user.id": "u-17", "gen_ai.conversation.id": "s-9"})
         with tracer.start_as_current_span("chat gpt-4o", kind=SpanKind.CLIENT) as llm:
             llm.set_attributes({
                 "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",

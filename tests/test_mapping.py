@@ -427,6 +427,10 @@ GENAI_INPUT_TEXT = ('user: refund order 12\nassistant: tool_call refund({"order"
       "retrieval.documents.0.document.content": "doc one",
       "retrieval.documents.1.document.content": "doc two"}, [],
      "where is 4417", "doc one\ndoc two"),
+    ({"gen_ai.operation.name": "retrieval", "gen_ai.retrieval.query.text": "refund window",
+      "gen_ai.retrieval.documents": '[{"id": "d1", "score": 0.9, "content": "30 days"}]'}, [],
+     "refund window", "30 days"),
+    # ... and as earlier flightlog SDKs wrote it
     ({"flightlog.retrieval.query": "q", "flightlog.retrieval.documents":
       '[{"id": "1", "content": "alpha"}, "beta"]'}, [], "q", "alpha\nbeta"),
     # flightlog namespace wins over everything

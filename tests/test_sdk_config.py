@@ -173,7 +173,7 @@ def test_init_creates_a_global_provider_with_a_flightlog_resource(fresh_global_p
     assert resource["service.version"] == "1.0"
     assert resource["flightlog.project"] == "acme"
     assert resource["gen_ai.agent.name"] == "bot"
-    assert resource["flightlog.agent.version"] == "1.0"
+    assert resource["gen_ai.agent.version"] == "1.0"
     assert resource["deployment.environment"] == "prod"
     assert resource["team"] == "agents"
     assert span.name == "invoke_agent bot"

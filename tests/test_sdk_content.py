@@ -144,7 +144,7 @@ def run_everything():
 
 CONTENT_KEYS = ["flightlog.input", "flightlog.output", "gen_ai.input.messages", "gen_ai.output.messages",
                 "flightlog.prompt.template", "flightlog.prompt.variables", "gen_ai.tool.call.arguments",
-                "gen_ai.tool.call.result", "flightlog.retrieval.query"]
+                "gen_ai.tool.call.result", "gen_ai.retrieval.query.text"]
 
 
 def test_capture_content_false_records_metadata_only(spans_with):
@@ -158,7 +158,7 @@ def test_capture_content_false_records_metadata_only(spans_with):
     assert "a@b.io" not in json.dumps({k: str(v) for k, v in attributes.items()})
     assert attributes["gen_ai.usage.input_tokens"] == 5
     assert "flightlog.prompt.hash" in attributes
-    assert json.loads(attributes["flightlog.retrieval.documents"]) == [{"id": "d1", "score": 0.5}]
+    assert json.loads(attributes["gen_ai.retrieval.documents"]) == [{"id": "d1", "score": 0.5}]
 
 
 def test_redaction_applies_to_every_content_attribute(spans_with):
@@ -167,7 +167,7 @@ def test_redaction_applies_to_every_content_attribute(spans_with):
     seen = 0
     for span in exporter.get_finished_spans():
         assert span.attributes.get("flightlog.redacted") is True, span.name
-        for key in CONTENT_KEYS + ["flightlog.retrieval.documents"]:
+        for key in CONTENT_KEYS + ["gen_ai.retrieval.documents"]:
             if key in span.attributes:
                 seen += 1
                 assert "a@b.io" not in span.attributes[key], key

@@ -40,7 +40,7 @@ def test_agent_run_writes_identity_input_and_output(exporter):
     assert span.name == "invoke_agent support-bot"
     for key, value in {
         "flightlog.span.type": "agent", "gen_ai.operation.name": "invoke_agent",
-        "gen_ai.agent.name": "support-bot", "flightlog.agent.version": "2.0", "user.id": "u-1",
+        "gen_ai.agent.name": "support-bot", "gen_ai.agent.version": "2.0", "user.id": "u-1",
         "gen_ai.conversation.id": "s-1", "flightlog.project": "acme",
         "flightlog.input": '{"question":"hi"}', "flightlog.output": "hello",
     }.items():
@@ -51,7 +51,7 @@ def test_agent_run_version_defaults_to_init_agent_version(exporter):
     with flightlog.agent_run("bot"):
         pass
     (span,) = exporter.get_finished_spans()
-    assert span.attributes["flightlog.agent.version"] == "1.2.0"
+    assert span.attributes["gen_ai.agent.version"] == "1.2.0"
 
 
 def test_llm_call_writes_genai_attributes(exporter):
@@ -138,8 +138,8 @@ def test_retrieval_writes_query_and_documents(exporter):
     a = span.attributes
     assert span.name == "retrieval kb"
     assert (a["flightlog.span.type"], a["gen_ai.operation.name"]) == ("retrieval", "retrieval")
-    assert a["flightlog.retrieval.query"] == "refund time"
-    assert json.loads(a["flightlog.retrieval.documents"]) == docs
+    assert a["gen_ai.retrieval.query.text"] == "refund time"
+    assert json.loads(a["gen_ai.retrieval.documents"]) == docs
     assert a["flightlog.retrieval.document_count"] == 1
     assert a["gen_ai.data_source.id"] == "kb"
 
@@ -174,7 +174,7 @@ def test_nested_spans_are_children_of_the_run(exporter):
 
 @pytest.mark.parametrize("key,value", [
     ("gen_ai.agent.name", "bot"),
-    ("flightlog.agent.version", "9"),
+    ("gen_ai.agent.version", "9"),
     ("user.id", "u-1"),
     ("gen_ai.conversation.id", "s-1"),
     ("flightlog.project", "acme"),
