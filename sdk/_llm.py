@@ -57,6 +57,7 @@ class LLMCall(_Step):
         self._input_tokens: int | None = None
         self._output_tokens: int | None = None
         self._response_model: str | None = None
+        self._response_id: str | None = None
         self._finish_reasons: list[str] | None = None
         self._cost: float | None = None
         self._prompt_hash: str | None = None
@@ -148,6 +149,7 @@ class LLMCall(_Step):
             K.INPUT_MESSAGES: input_text,
             K.OUTPUT_MESSAGES: output_text,
             K.RESPONSE_MODEL: self._response_model,
+            K.RESPONSE_ID: self._response_id,
             K.INPUT_TOKENS: self._input_tokens,
             K.OUTPUT_TOKENS: self._output_tokens,
             K.FINISH_REASONS: finish_reasons,
@@ -180,7 +182,7 @@ class LLMCall(_Step):
         self._output, self._has_output = output, True
 
     def set_response(self, response: Any) -> None:
-        """Record output, usage, response model and finish reasons from a provider response.
+        """Record output, usage, response model and id, and finish reasons from a provider response.
 
         Understands OpenAI chat completions (``choices``/``usage.prompt_tokens``) and Anthropic
         messages (``content`` blocks/``stop_reason``/``usage.input_tokens``), as objects with
@@ -221,6 +223,8 @@ class LLMCall(_Step):
                            output_tokens=tokens_out if isinstance(tokens_out, int) else None)
         if self._response_model is None and isinstance(data.get("model"), str):
             self._response_model = data["model"]
+        if self._response_id is None and isinstance(data.get("id"), str):
+            self._response_id = data["id"]  # chatcmpl-… / msg_…: finds the call in the provider's logs
 
     def set_usage(self, input_tokens: int | None = None, output_tokens: int | None = None) -> None:
         """Record token usage (counts toward ``Limits.max_tokens``)."""

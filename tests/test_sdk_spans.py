@@ -426,7 +426,7 @@ def test_helpers_work_without_init():
 
 
 OPENAI_RESPONSE = {
-    "model": "gpt-4o-2024-08-06",
+    "id": "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT", "model": "gpt-4o-2024-08-06",
     "choices": [{"index": 0, "finish_reason": "tool_calls",
                  "message": {"role": "assistant", "content": None,
                              "tool_calls": [{"id": "c1", "type": "function",
@@ -434,7 +434,7 @@ OPENAI_RESPONSE = {
     "usage": {"prompt_tokens": 50, "completion_tokens": 7, "total_tokens": 57},
 }
 ANTHROPIC_RESPONSE = {
-    "model": "claude-sonnet-4", "role": "assistant", "stop_reason": "end_turn",
+    "id": "msg_013Zva2CMHLNnXjNJJKqJ2EF", "model": "claude-sonnet-4", "role": "assistant", "stop_reason": "end_turn",
     "content": [{"type": "text", "text": "Hello."}],
     "usage": {"input_tokens": 30, "output_tokens": 4},
 }
@@ -450,6 +450,10 @@ class FakeSDKObject:
         return self.data
 
 
+def to_dict(response):
+    return response.model_dump() if isinstance(response, FakeSDKObject) else response
+
+
 @pytest.mark.parametrize("response,model,tokens,reasons,first_part", [
     (OPENAI_RESPONSE, "gpt-4o-2024-08-06", (50, 7), ("tool_calls",),
      {"type": "tool_call", "id": "c1", "name": "search", "arguments": {"q": "x"}}),
@@ -463,6 +467,7 @@ def test_set_response_reads_provider_responses(exporter, response, model, tokens
     (span,) = exporter.get_finished_spans()
     a = span.attributes
     assert a["gen_ai.response.model"] == model
+    assert a["gen_ai.response.id"] == to_dict(response)["id"]  # to find the call in the provider's logs
     assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == tokens
     assert tuple(a["gen_ai.response.finish_reasons"]) == reasons
     (message,) = json.loads(a["gen_ai.output.messages"])
