@@ -52,6 +52,7 @@ _PROVIDER_PREFIX = re.compile(
 _GLOB_SYNTAX = re.compile(r"\[[^\]]*\]|[*?]")
 # Reasoning tokens (part of the output count) as the conventions name them.
 _REASONING_KEYS = (
+    "gen_ai.usage.reasoning.output_tokens",
     "gen_ai.usage.reasoning_tokens",
     "gen_ai.usage.output_tokens_details.reasoning_tokens",
     "llm.token_count.completion_details.reasoning",

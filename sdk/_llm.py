@@ -56,6 +56,7 @@ class LLMCall(_Step):
         self._has_output = False
         self._input_tokens: int | None = None
         self._output_tokens: int | None = None
+        self._usage_details: dict[str, int] | None = None  # cache read/creation, reasoning tokens
         self._response_model: str | None = None
         self._response_id: str | None = None
         self._finish_reasons: list[str] | None = None
@@ -154,6 +155,7 @@ class LLMCall(_Step):
             K.OUTPUT_TOKENS: self._output_tokens,
             K.FINISH_REASONS: finish_reasons,
             K.COST_USD: self._cost,
+            **(self._usage_details or {}),
         }
 
     def _after_end(self) -> None:
@@ -206,7 +208,9 @@ class LLMCall(_Step):
             self.set_output(messages)
             if reasons and self._finish_reasons is None:
                 self._finish_reasons = reasons
-            tokens_in, tokens_out = usage.get("prompt_tokens"), usage.get("completion_tokens")
+            tokens_in, tokens_out = usage.get("prompt_tokens"), usage.get("completion_tokens")  # cached included
+            details = {"cache_read_input_tokens": _dig(usage, "prompt_tokens_details", "cached_tokens"),
+                       "reasoning_tokens": _dig(usage, "completion_tokens_details", "reasoning_tokens")}
         elif isinstance(data.get("content"), list) and ("stop_reason" in data or "usage" in data):  # Anthropic
             message = {"role": data.get("role") or "assistant", "content": data["content"]}
             if data.get("stop_reason"):
@@ -215,20 +219,36 @@ class LLMCall(_Step):
                     self._finish_reasons = [str(data["stop_reason"])]
             self.set_output([message])
             tokens_in, tokens_out = usage.get("input_tokens"), usage.get("output_tokens")
+            details = {"cache_read_input_tokens": _dig(usage, "cache_read_input_tokens"),
+                       "cache_creation_input_tokens": _dig(usage, "cache_creation_input_tokens")}
+            if isinstance(tokens_in, int):  # Anthropic counts cache reads and writes apart from input_tokens
+                tokens_in += sum(v for v in details.values() if v is not None)
         else:
             self.set_output(response)
             return
         if self._input_tokens is None and self._output_tokens is None:
             self.set_usage(input_tokens=tokens_in if isinstance(tokens_in, int) else None,
-                           output_tokens=tokens_out if isinstance(tokens_out, int) else None)
+                           output_tokens=tokens_out if isinstance(tokens_out, int) else None, **details)
         if self._response_model is None and isinstance(data.get("model"), str):
             self._response_model = data["model"]
         if self._response_id is None and isinstance(data.get("id"), str):
             self._response_id = data["id"]  # chatcmpl-… / msg_…: finds the call in the provider's logs
 
-    def set_usage(self, input_tokens: int | None = None, output_tokens: int | None = None) -> None:
-        """Record token usage (counts toward ``Limits.max_tokens``)."""
-        for name, value in (("input_tokens", input_tokens), ("output_tokens", output_tokens)):
+    def set_usage(self, input_tokens: int | None = None, output_tokens: int | None = None, *,
+                  cache_read_input_tokens: int | None = None, cache_creation_input_tokens: int | None = None,
+                  reasoning_tokens: int | None = None) -> None:
+        """Record token usage (input + output count toward ``Limits.max_tokens``).
+
+        As in the GenAI conventions, ``input_tokens`` includes cached tokens and ``output_tokens``
+        includes reasoning tokens; the details let the collector price cache reads (and
+        reasoning) at their own rates.
+        """
+        details = {K.CACHE_READ_TOKENS: cache_read_input_tokens, K.CACHE_CREATION_TOKENS: cache_creation_input_tokens,
+                   K.REASONING_TOKENS: reasoning_tokens}
+        for name, value in (("input_tokens", input_tokens), ("output_tokens", output_tokens),
+                            ("cache_read_input_tokens", cache_read_input_tokens),
+                            ("cache_creation_input_tokens", cache_creation_input_tokens),
+                            ("reasoning_tokens", reasoning_tokens)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 _logger.warning("flightlog: set_usage(%s=%r) ignored: not an int >= 0", name, value)
                 return
@@ -236,6 +256,9 @@ class LLMCall(_Step):
             self._input_tokens = input_tokens
         if output_tokens is not None:
             self._output_tokens = output_tokens
+        present = {key: value for key, value in details.items() if value is not None}
+        if present:
+            self._usage_details = {**(self._usage_details or {}), **present}
 
     def set_response_model(self, model: str) -> None:
         """Record the model that actually answered (``gen_ai.response.model``)."""
@@ -258,6 +281,13 @@ class LLMCall(_Step):
                 self.set_output(value)
             else:
                 self.set_response(value)
+
+
+def _dig(data: Any, *path: str) -> int | None:
+    """An int nested in provider usage data (``usage.prompt_tokens_details.cached_tokens``), else None."""
+    for key in path:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data if isinstance(data, int) and not isinstance(data, bool) else None
 
 
 def llm_call(model: str, *, provider: str | None = None, prompt_id: str | None = None,

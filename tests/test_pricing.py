@@ -157,3 +157,10 @@ def test_load_prices_missing_file_raises_value_error(tmp_path):
     with pytest.raises(ValueError, match="cannot be read") as excinfo:
         load_prices(path)
     assert str(path) in str(excinfo.value)
+
+
+@pytest.mark.parametrize("key", ["gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens"])
+def test_reasoning_tokens_are_read_under_current_and_older_genai_names(key):
+    span = row(ResponseModel="gpt-4o", InputTokens=10, OutputTokens=100, SpanAttributes={key: 60})
+    TABLE.price(span)
+    assert span["ReasoningTokens"] == 60

@@ -475,6 +475,39 @@ def test_set_response_reads_provider_responses(exporter, response, model, tokens
     assert message["finish_reason"] == reasons[0]
 
 
+@pytest.mark.parametrize("usage,expected", [
+    # OpenAI: prompt_tokens already include the cached ones
+    ({"prompt_tokens": 1000, "completion_tokens": 300, "prompt_tokens_details": {"cached_tokens": 600},
+      "completion_tokens_details": {"reasoning_tokens": 200}},
+     {"gen_ai.usage.input_tokens": 1000, "gen_ai.usage.output_tokens": 300,
+      "gen_ai.usage.cache_read.input_tokens": 600, "gen_ai.usage.reasoning.output_tokens": 200}),
+    # Anthropic: input_tokens leave out cache reads and writes; the GenAI count includes them
+    ({"input_tokens": 100, "output_tokens": 20, "cache_read_input_tokens": 700, "cache_creation_input_tokens": 200},
+     {"gen_ai.usage.input_tokens": 1000, "gen_ai.usage.output_tokens": 20,
+      "gen_ai.usage.cache_read.input_tokens": 700, "gen_ai.usage.cache_creation.input_tokens": 200}),
+])
+def test_set_response_reads_cache_and_reasoning_token_details(exporter, usage, expected):
+    response = {"model": "m", "usage": usage}
+    response.update({"choices": [{"message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}
+                    if "prompt_tokens" in usage else {"content": [{"type": "text", "text": "ok"}], "role": "assistant"})
+    with flightlog.llm_call("m") as call:
+        call.set_response(response)
+    (span,) = exporter.get_finished_spans()
+    assert {k: v for k, v in span.attributes.items() if k.startswith("gen_ai.usage.")} == expected
+
+
+def test_set_usage_details_are_validated_and_recorded(exporter, caplog):
+    with flightlog.llm_call("m") as call:
+        call.set_usage(input_tokens=10, output_tokens=5, cache_read_input_tokens=4, reasoning_tokens=2)
+    with flightlog.llm_call("n") as call:
+        call.set_usage(input_tokens=10, cache_read_input_tokens=-1)  # rejected as a whole, with a warning
+    first, second = exporter.get_finished_spans()
+    assert first.attributes["gen_ai.usage.cache_read.input_tokens"] == 4
+    assert first.attributes["gen_ai.usage.reasoning.output_tokens"] == 2
+    assert "gen_ai.usage.input_tokens" not in second.attributes
+    assert "cache_read_input_tokens=-1" in caplog.text
+
+
 def test_decorated_llm_function_returning_a_response_object_is_read(exporter):
     @flightlog.llm_call("claude")
     def ask(prompt):
