@@ -78,6 +78,9 @@ DECIDED_BY_PROMPT_HASH = "flightlog.decided_by.prompt.hash"
 DECIDED_BY_SPAN_ID = "flightlog.decided_by.span_id"
 RUN_MODELS = "flightlog.run.models"
 
+# Links: why an agent run links to another trace's span (``agent_run(link=...)``)
+LINK_TYPE = "flightlog.link.type"
+
 # Limits
 LIMIT_VIOLATION = "flightlog.limit.violation"
 LIMIT_KIND = "flightlog.limit.kind"

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry import context as otel_context
+from opentelemetry import trace
 
 from . import _keys as K
 from ._budget import Limits, RunState
@@ -26,8 +27,10 @@ class AgentRun(_Step):
 
     def __init__(self, name: str | None = None, *, version: str | None = None, user_id: str | None = None,
                  session_id: str | None = None, input: Any = None, limits: Limits | None = None,
-                 parent: otel_context.Context | None = None, attributes: Mapping[str, Any] | None = None) -> None:
+                 parent: otel_context.Context | None = None, link: otel_context.Context | trace.SpanContext | None = None,
+                 attributes: Mapping[str, Any] | None = None) -> None:
         super().__init__(attributes=attributes)
+        self.link = link
         if limits is not None and not isinstance(limits, Limits):
             raise TypeError("limits must be a flightlog.Limits")
         self.name = name
@@ -44,7 +47,8 @@ class AgentRun(_Step):
 
     def _copy(self) -> AgentRun:
         return AgentRun(self.name, version=self.version, user_id=self.user_id, session_id=self.session_id,
-                        input=self.input, limits=self.limits, parent=self.parent, attributes=self._extra)
+                        input=self.input, limits=self.limits, parent=self.parent, link=self.link,
+                        attributes=self._extra)
 
     def _bind_call(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         if self.name is None:
@@ -61,7 +65,19 @@ class AgentRun(_Step):
         return f"invoke_agent {self._resolved_name()}"
 
     def _begin(self, parent: otel_context.Context | None = None) -> None:
-        super()._begin(parent if parent is not None else self.parent)
+        if parent is None:
+            parent = self.parent
+        if parent is None and self.link is not None:
+            parent = otel_context.Context()  # linked, not joined: a trace of its own
+        super()._begin(parent)
+
+    def _links(self) -> list[trace.Link] | None:
+        link = self.link
+        if isinstance(link, otel_context.Context):
+            link = trace.get_current_span(link).get_span_context()
+        if not isinstance(link, trace.SpanContext) or not link.is_valid:
+            return None
+        return [trace.Link(link, {K.LINK_TYPE: "follows_from"})]
 
     def _start_attributes(self) -> dict[str, Any]:
         outer = self._run
@@ -118,6 +134,7 @@ class AgentRun(_Step):
 def agent_run(name: str | Callable[..., Any] | None = None, *, version: str | None = None,
               user_id: str | None = None, session_id: str | None = None, input: Any = None,
               limits: Limits | None = None, parent: otel_context.Context | None = None,
+              link: otel_context.Context | trace.SpanContext | None = None,
               attributes: Mapping[str, Any] | None = None) -> Any:
     """A span for one agent run (``invoke_agent {name}``); context manager or decorator.
 
@@ -138,12 +155,14 @@ def agent_run(name: str | Callable[..., Any] | None = None, *, version: str | No
         input: the run's input (``flightlog.input``; JSON-encoded unless a string).
         limits: hard ``Limits``; crossing one raises ``BudgetExceeded`` before the next call.
         parent: an OpenTelemetry context to continue (from ``flightlog.extract(carrier)``).
+        link: instead of joining, start a trace of its own that links to this context's span
+            (or SpanContext), e.g. a queued job that should not stretch its sender's trace.
         attributes: extra span attributes.
     """
     if callable(name) and not isinstance(name, str):
         return AgentRun()(name)
     return AgentRun(name, version=version, user_id=user_id, session_id=session_id, input=input, limits=limits,
-                    parent=parent, attributes=attributes)
+                    parent=parent, link=link, attributes=attributes)
 
 
 

@@ -84,6 +84,10 @@ class _Step(StepDecorator):
     def _finish_attributes(self) -> dict[str, Any]:
         return {}
 
+    def _links(self) -> list[trace.Link] | None:
+        """Links to other spans (e.g. the sender of a message that started this run)."""
+        return None
+
     def _before_start(self, run: RunState | None) -> tuple[Violation, RunState] | None:
         """Limit check before the span starts: a violation (and the run whose limit it is)
         refuses the step."""
@@ -147,7 +151,7 @@ class _Step(StepDecorator):
         if self._extra:
             _update_present(attributes, self._extra)
         span = state.tracer.start_span(self._guarded(self._span_name) or self.operation, context=ctx,
-                                       kind=self.span_kind, attributes=attributes,
+                                       kind=self.span_kind, attributes=attributes, links=self._guarded(self._links),
                                        record_exception=False, set_status_on_exception=False)
         self._span = span
         ctx = trace.set_span_in_context(span, ctx)

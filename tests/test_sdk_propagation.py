@@ -116,6 +116,32 @@ def test_extract_of_an_empty_carrier_starts_a_new_trace(exporter):
     assert spans["invoke_agent detached"].parent is None
 
 
+def test_link_starts_a_trace_of_its_own_that_points_at_the_sender(exporter):
+    with flightlog.agent_run("scheduler"):
+        with flightlog.handoff("digest") as handoff:
+            message = {"headers": flightlog.inject()}
+    with flightlog.agent_run("outer"):  # even inside another run: linked, not joined
+        with flightlog.agent_run("digest", link=flightlog.extract(message["headers"])):
+            with flightlog.llm_call("m"):
+                pass
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    sender = handoff.span.get_span_context()
+    digest = spans["invoke_agent digest"]
+    assert digest.parent is None
+    assert digest.context.trace_id not in (sender.trace_id, spans["invoke_agent outer"].context.trace_id)
+    assert spans["chat m"].context.trace_id == digest.context.trace_id
+    (link,) = digest.links
+    assert (link.context.trace_id, link.context.span_id) == (sender.trace_id, sender.span_id)
+    assert link.attributes["flightlog.link.type"] == "follows_from"
+
+
+def test_link_to_an_empty_carrier_is_just_a_new_trace(exporter):
+    with flightlog.agent_run("lonely", link=flightlog.extract({})):
+        pass
+    (span,) = exporter.get_finished_spans()
+    assert span.parent is None and not span.links
+
+
 CHILD = textwrap.dedent("""
     import json, sys
     from opentelemetry.sdk.trace import TracerProvider
@@ -125,22 +151,43 @@ CHILD = textwrap.dedent("""
     exporter = InMemorySpanExporter()
     flightlog.init(tracer_provider=TracerProvider(), exporter=exporter, batch=False)
     message = json.loads(sys.stdin.read())
-    with flightlog.agent_run("child-agent", parent=flightlog.extract(message["headers"])):
+    context = flightlog.extract(message["headers"])
+    joined = message["mode"] == "parent"
+    with flightlog.agent_run("child-agent", parent=context if joined else None, link=None if joined else context):
         with flightlog.llm_call("m"):
             pass
     flightlog.shutdown()
     print(json.dumps([
         {"name": s.name, "trace_id": format(s.context.trace_id, "032x"),
-         "parent": format(s.parent.span_id, "016x") if s.parent else None}
+         "parent": format(s.parent.span_id, "016x") if s.parent else None,
+         "links": [format(link.context.span_id, "016x") for link in s.links]}
         for s in exporter.get_finished_spans()
     ]))
 """)
 
 
+def run_child(message: dict) -> dict:
+    child = subprocess.run([sys.executable, "-c", CHILD], input=json.dumps(message), capture_output=True,
+                           text=True, timeout=60)
+    assert child.returncode == 0, child.stderr
+    return {s["name"]: s for s in json.loads(child.stdout)}
+
+
+def test_a_second_process_can_link_instead_of_joining(exporter):
+    with flightlog.agent_run("parent-agent"):
+        with flightlog.handoff("child-agent") as handoff:
+            child_spans = run_child({"task": "summarise", "headers": flightlog.inject(), "mode": "link"})
+    ctx = handoff.span.get_span_context()
+    root = child_spans["invoke_agent child-agent"]
+    assert root["parent"] is None and root["links"] == [f"{ctx.span_id:016x}"]
+    assert root["trace_id"] != f"{ctx.trace_id:032x}"
+    assert child_spans["chat m"]["trace_id"] == root["trace_id"]
+
+
 def test_a_second_process_continues_the_trace(exporter):
     with flightlog.agent_run("parent-agent"):
         with flightlog.handoff("child-agent") as handoff:
-            message = json.dumps({"task": "summarise", "headers": flightlog.inject()})
+            message = json.dumps({"task": "summarise", "headers": flightlog.inject(), "mode": "parent"})
             child = subprocess.run([sys.executable, "-c", CHILD], input=message, capture_output=True,
                                    text=True, timeout=60)
     assert child.returncode == 0, child.stderr
