@@ -88,6 +88,8 @@ class StepDecorator:
                         return stop.value
                     finally:
                         step._detach()
+                    if not chunks:
+                        step._guarded(step._first_chunk)
                     if len(chunks) < _MAX_COLLECTED_CHUNKS:
                         chunks.append(item)
                     try:
@@ -131,6 +133,8 @@ class StepDecorator:
                         return
                     finally:
                         step._detach()
+                    if not chunks:
+                        step._guarded(step._first_chunk)
                     if len(chunks) < _MAX_COLLECTED_CHUNKS:
                         chunks.append(item)
                     try:
@@ -150,6 +154,9 @@ class StepDecorator:
                 step._end(exc)
                 raise
         return wrapper
+
+    def _first_chunk(self) -> None:
+        """A decorated generator yielded its first item (streaming LLM calls time it)."""
 
     def _auto_chunks(self, chunks: list[Any], returned: Any) -> None:
         """Record a generator's output: joined text if it yielded strings, else the items."""

@@ -4,6 +4,7 @@ messages, token usage, finish reasons and cost (``chat {model}`` spans, kind CLI
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -59,6 +60,7 @@ class LLMCall(_Step):
         self._usage_details: dict[str, int] | None = None  # cache read/creation, reasoning tokens
         self._response_model: str | None = None
         self._response_id: str | None = None
+        self._first_chunk_s: float | None = None  # streaming: seconds from start to the first chunk
         self._finish_reasons: list[str] | None = None
         self._cost: float | None = None
         self._prompt_hash: str | None = None
@@ -151,6 +153,8 @@ class LLMCall(_Step):
             K.OUTPUT_MESSAGES: output_text,
             K.RESPONSE_MODEL: self._response_model,
             K.RESPONSE_ID: self._response_id,
+            K.REQUEST_STREAM: None if self._first_chunk_s is None else True,
+            K.TIME_TO_FIRST_CHUNK: self._first_chunk_s,
             K.INPUT_TOKENS: self._input_tokens,
             K.OUTPUT_TOKENS: self._output_tokens,
             K.FINISH_REASONS: finish_reasons,
@@ -259,6 +263,21 @@ class LLMCall(_Step):
         present = {key: value for key, value in details.items() if value is not None}
         if present:
             self._usage_details = {**(self._usage_details or {}), **present}
+
+    def mark_first_chunk(self) -> None:
+        """Note that the first chunk of a streamed reply arrived now.
+
+        Records ``gen_ai.request.stream`` and ``gen_ai.response.time_to_first_chunk`` (seconds
+        since the call started). A decorated generator does this by itself on its first yield.
+        """
+        if self._first_chunk_s is not None:
+            return
+        started = getattr(self._span, "start_time", None)
+        if isinstance(started, int):
+            self._first_chunk_s = max(0.0, (time.time_ns() - started) / 1e9)
+
+    def _first_chunk(self) -> None:
+        self.mark_first_chunk()
 
     def set_response_model(self, model: str) -> None:
         """Record the model that actually answered (``gen_ai.response.model``)."""

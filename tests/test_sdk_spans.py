@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import time
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -331,6 +332,48 @@ def test_decorated_generator_records_joined_chunks_and_is_not_current_between_it
     assert out[0]["parts"][0]["content"] == "abc"
     assert all(t.parent.span_id == run.context.span_id for t in by["execute_tool between"])
     assert llm.parent.span_id == run.context.span_id
+
+
+def test_streaming_generator_records_time_to_first_chunk(exporter):
+    marks = {}
+
+    @flightlog.llm_call("stream-model")
+    def stream(prompt):
+        sum(range(200_000))  # the model "thinks" before the first chunk
+        marks["first"] = time.time_ns()
+        yield "a"
+        sum(range(200_000))
+        marks["second"] = time.time_ns()
+        yield "b"
+
+    assert list(stream("hi")) == ["a", "b"]
+    (span,) = exporter.get_finished_spans()
+    ttfc_ns = span.attributes["gen_ai.response.time_to_first_chunk"] * 1e9
+    assert span.attributes["gen_ai.request.stream"] is True
+    assert marks["first"] - span.start_time <= ttfc_ns < marks["second"] - span.start_time
+
+
+def test_async_streaming_generator_and_mark_first_chunk(exporter):
+    @flightlog.llm_call("astream-model")
+    async def astream(prompt):
+        yield "x"
+        yield "y"
+
+    async def consume():
+        return [chunk async for chunk in astream("hi")]
+
+    assert asyncio.run(consume()) == ["x", "y"]
+    with flightlog.llm_call("manual-stream") as call:
+        call.mark_first_chunk()
+        first = time.time_ns()
+        sum(range(200_000))
+        call.mark_first_chunk()  # later chunks do not move it
+    streamed, manual = exporter.get_finished_spans()
+    assert 0 <= streamed.attributes["gen_ai.response.time_to_first_chunk"] * 1e9 <= streamed.end_time - streamed.start_time
+    assert manual.attributes["gen_ai.response.time_to_first_chunk"] * 1e9 <= first - manual.start_time
+    with flightlog.llm_call("not-streamed"):
+        pass
+    assert "gen_ai.request.stream" not in exporter.get_finished_spans()[-1].attributes
 
 
 def test_decorated_generator_closed_early_ends_its_span_without_error(exporter):
