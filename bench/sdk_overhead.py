@@ -66,19 +66,37 @@ def _text(rng: random.Random, n: int) -> str:
     return "".join(rng.choice(string.ascii_letters + "     ") for _ in range(n))
 
 
-def _bare(settings: Settings) -> float:
+def _pipeline() -> tuple[TracerProvider, InMemorySpanExporter]:
+    """A plain opentelemetry-sdk pipeline: exporting on the caller's thread into memory."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider, exporter
+
+
+def _checked(label: str, settings: Settings, exporter: InMemorySpanExporter, provider: TracerProvider | None,
+             keys: frozenset[str] = frozenset(), sample: dict | None = None) -> None:
+    """Every span arrived and carries ``keys``; then drop the spans (see the module docstring)."""
+    finished = exporter.get_finished_spans()
+    assert len(finished) == settings.spans, f"{label}: lost spans"
+    missing = keys - set(finished[-1].attributes)
+    assert not missing, f"{label}: span lacks {sorted(missing)}"
+    if sample is not None:
+        sample.update(finished[-1].attributes)
+    exporter.clear()
+    if provider is not None:
+        provider.shutdown()
+
+
+def _bare(settings: Settings) -> float:
+    provider, exporter = _pipeline()
     tracer = provider.get_tracer("bench")
     started = _clock()
     for _ in range(settings.spans):
         with tracer.start_as_current_span("chat bench-model"):
             pass
     elapsed = _clock() - started
-    assert len(exporter.get_finished_spans()) == settings.spans, "bare: lost spans"
-    exporter.clear()
-    provider.shutdown()
+    _checked("bare", settings, exporter, provider)
     return elapsed / settings.spans
 
 
@@ -98,26 +116,20 @@ def _same_attributes(settings: Settings, reference: dict) -> float:
                                                                      "gen_ai.response", "flightlog.cost",
                                                                      "flightlog.prompt.hash"))}
     finish = {k: v for k, v in reference.items() if k not in start}
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider, exporter = _pipeline()
     tracer = provider.get_tracer("bench")
     started = _clock()
     for _ in range(settings.spans):
         with tracer.start_as_current_span("chat bench-model", kind=SpanKind.CLIENT, attributes=start) as span:
             span.set_attributes(finish)
     elapsed = _clock() - started
-    assert len(exporter.get_finished_spans()) == settings.spans, "same-attributes: lost spans"
-    exporter.clear()
-    provider.shutdown()
+    _checked("same-attributes", settings, exporter, provider, EXPECTED_KEYS)
     return elapsed / settings.spans
 
 
 def _hand_written(settings: Settings, payloads: list[tuple[list[dict], str]]) -> float:
     """Reference only (not in the ratio): the same call recorded with the plain OpenTelemetry API."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider, exporter = _pipeline()
     tracer = provider.get_tracer("bench")
     started = _clock()
     for i in range(settings.spans):
@@ -137,13 +149,7 @@ def _hand_written(settings: Settings, payloads: list[tuple[list[dict], str]]) ->
                 "gen_ai.response.finish_reasons": ["stop"], "flightlog.cost.usd": 0.0001,
             })
     elapsed = _clock() - started
-    finished = exporter.get_finished_spans()
-    assert len(finished) == settings.spans, "hand-written: lost spans"
-    missing = EXPECTED_KEYS - set(finished[-1].attributes)
-    assert not missing, f"hand-written: span lacks {sorted(missing)}"
-    del finished
-    exporter.clear()
-    provider.shutdown()
+    _checked("hand-written", settings, exporter, provider, EXPECTED_KEYS)
     return elapsed / settings.spans
 
 
@@ -160,14 +166,7 @@ def _flightlog(settings: Settings, payloads: list[tuple[list[dict], str]], sampl
             call.set_finish_reason("stop")
             call.set_cost(0.0001)
     elapsed = _clock() - started
-    finished = exporter.get_finished_spans()
-    assert len(finished) == settings.spans, "flightlog: lost spans"
-    missing = EXPECTED_KEYS - set(finished[-1].attributes)
-    assert not missing, f"flightlog: llm_call span lacks {sorted(missing)}"
-    if sample is not None:
-        sample.update(finished[-1].attributes)
-    del finished
-    exporter.clear()
+    _checked("flightlog", settings, exporter, None, EXPECTED_KEYS, sample)
     flightlog.shutdown()
     return elapsed / settings.spans
 

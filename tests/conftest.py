@@ -156,6 +156,20 @@ def collector(tmp_path: Path) -> Iterator[RunningCollector]:
     running.stop()
 
 
+@pytest.fixture
+def exporter() -> Iterator[Any]:
+    """flightlog initialised to export synchronously into an in-memory exporter (project "acme")."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import flightlog
+
+    exp = InMemorySpanExporter()
+    flightlog.init(tracer_provider=TracerProvider(), exporter=exp, batch=False, project="acme")
+    yield exp
+    flightlog.shutdown()
+
+
 @pytest.fixture(scope="module")
 def shared_collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCollector]:
     """One collector for a whole test module (tests must use their own trace ids)."""

@@ -12,14 +12,6 @@ import flightlog
 from flightlog import Approval
 
 
-@pytest.fixture
-def exporter():
-    exp = InMemorySpanExporter()
-    flightlog.init(tracer_provider=TracerProvider(), exporter=exp, batch=False)
-    yield exp
-    flightlog.shutdown()
-
-
 def only_span(exporter):
     (span,) = [s for s in exporter.get_finished_spans() if s.attributes["flightlog.span.type"] == "checkpoint"]
     return span

@@ -7,20 +7,10 @@ violation is recorded on the refused span and on the run span.
 from __future__ import annotations
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
 import flightlog
 from flightlog import BudgetExceeded, Limits
-
-
-@pytest.fixture
-def exporter():
-    exp = InMemorySpanExporter()
-    flightlog.init(tracer_provider=TracerProvider(), exporter=exp, batch=False)
-    yield exp
-    flightlog.shutdown()
 
 
 def llm(tokens=0, cost=None):

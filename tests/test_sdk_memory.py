@@ -12,19 +12,8 @@ from __future__ import annotations
 import asyncio
 import gc
 
-import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import flightlog
-
-
-@pytest.fixture
-def exporter():
-    exp = InMemorySpanExporter()
-    flightlog.init(tracer_provider=TracerProvider(), exporter=exp, batch=False, project="acme")
-    yield exp
-    flightlog.shutdown()
 
 
 @flightlog.tool_call

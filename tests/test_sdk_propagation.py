@@ -11,19 +11,8 @@ import textwrap
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import flightlog
-
-
-@pytest.fixture
-def exporter():
-    exp = InMemorySpanExporter()
-    flightlog.init(tracer_provider=TracerProvider(), exporter=exp, batch=False)
-    yield exp
-    flightlog.shutdown()
 
 
 def run_and_tools(exporter):

@@ -8,21 +8,12 @@ behind its final output and every model it used.
 from __future__ import annotations
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import flightlog
 
 DECIDED = ("flightlog.decided_by.model", "flightlog.decided_by.prompt.id", "flightlog.decided_by.prompt.version",
            "flightlog.decided_by.prompt.hash", "flightlog.decided_by.span_id")
-
-
-@pytest.fixture
-def exporter():
-    exp = InMemorySpanExporter()
-    flightlog.init(tracer_provider=TracerProvider(), exporter=exp, batch=False, project="acme")
-    yield exp
-    flightlog.shutdown()
 
 
 def spans_named(exporter: InMemorySpanExporter) -> dict:
