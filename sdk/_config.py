@@ -156,11 +156,13 @@ def resolve_config(
         capture_content=(capture_content if capture_content is not None
                          else _env.env_bool(_env.FLIGHTLOG_CAPTURE_CONTENT, _env.DEFAULT_CAPTURE_CONTENT)),
         max_attribute_length=max_attribute_length or None,
-        max_queue_size=max_queue_size or _env.env_int(_env.FLIGHTLOG_MAX_QUEUE_SIZE, _env.DEFAULT_MAX_QUEUE_SIZE,
-                                                      minimum=1),
+        max_queue_size=max_queue_size or _env.env_int(
+            _env.FLIGHTLOG_MAX_QUEUE_SIZE,
+            _env.env_int(_env.OTEL_BSP_MAX_QUEUE_SIZE, _env.DEFAULT_MAX_QUEUE_SIZE, minimum=1), minimum=1),
         batch=bool(batch),
         redact=redactor,
-        disabled=_env.env_bool(_env.FLIGHTLOG_DISABLED, False),
+        # OTEL_SDK_DISABLED also turns opentelemetry-sdk's own providers into no-ops: either disables.
+        disabled=_env.env_bool(_env.FLIGHTLOG_DISABLED, False) or _env.env_bool(_env.OTEL_SDK_DISABLED, False),
     )
 
 

@@ -37,7 +37,6 @@ try:
 except importlib.metadata.PackageNotFoundError:  # running from a source tree without install
     __version__ = "0.0.0"
 _logger = logging.getLogger("flightlog")
-_DEFAULT_BATCH_SIZE = 512  # OpenTelemetry's default max_export_batch_size
 
 
 @dataclasses.dataclass
@@ -209,7 +208,8 @@ def init(
     if config.batch:
         export_processor: SpanProcessor = _CountingBatchSpanProcessor(
             guarded, max_queue_size=config.max_queue_size,
-            max_export_batch_size=min(config.max_queue_size, _DEFAULT_BATCH_SIZE))
+            max_export_batch_size=min(config.max_queue_size, _env.env_int(
+                _env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE, _env.DEFAULT_MAX_EXPORT_BATCH_SIZE, minimum=1)))
     else:
         export_processor = SimpleSpanProcessor(guarded)
     facts_processor = RunFactsProcessor(config.project)

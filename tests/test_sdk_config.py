@@ -242,3 +242,30 @@ def test_disabled_env_makes_init_a_noop(monkeypatch):
     with flightlog.agent_run("bot") as run:
         run.set_output("still runs")
     assert exporter.get_finished_spans() == ()
+
+
+@pytest.mark.parametrize("env,disabled", [
+    ({"OTEL_SDK_DISABLED": "true"}, True),
+    ({"OTEL_SDK_DISABLED": "true", "FLIGHTLOG_DISABLED": "false"}, True),  # the OTel SDK is off anyway
+    ({"OTEL_SDK_DISABLED": "false", "FLIGHTLOG_DISABLED": "true"}, True),
+    ({}, False),
+])
+def test_otel_sdk_disabled_is_honoured(monkeypatch, env, disabled):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    exporter = InMemorySpanExporter()
+    assert init(exporter=exporter, batch=False).disabled is disabled
+    with flightlog.tool_call("t"):
+        pass
+    assert len(exporter.get_finished_spans()) == (0 if disabled else 1)
+
+
+def test_otel_batch_processor_sizes_are_honoured(monkeypatch):
+    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "64")
+    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "16")
+    config = init(exporter=InMemorySpanExporter())
+    assert config.max_queue_size == 64
+    (_, export_processor) = flightlog._setup.get_state().processors
+    assert export_processor._batch_processor._max_export_batch_size == 16
+    monkeypatch.setenv("FLIGHTLOG_MAX_QUEUE_SIZE", "128")  # ours wins
+    assert init(exporter=InMemorySpanExporter()).max_queue_size == 128
