@@ -179,13 +179,18 @@ class RunState:
             violation = run._violation(call, tool)
             if violation is not None:
                 return violation, run
+        self.count(call)
+        return None, None
+
+    def count(self, call: str) -> None:
+        """Count one ``llm``/``tool`` call in this run and every enclosing run (no check: also for
+        calls another instrumentation made, which flightlog cannot refuse)."""
         for run in self.chain():
             with run._lock:
                 if call == "llm":
                     run.llm_calls += 1
                 else:
                     run.tool_calls += 1
-        return None, None
 
     def add_usage(self, input_tokens: int, output_tokens: int, cost_usd: float) -> None:
         """Add one call's tokens and cost to this run and every enclosing run."""

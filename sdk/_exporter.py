@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import StatusCode
 
 from . import _keys
 
@@ -97,13 +99,34 @@ class GuardedExporter(SpanExporter):
             return False
 
 
+_MAX_OPEN_FOREIGN_SPANS = 10_000
+# A foreign span is an LLM call when one of these says so (GenAI, OpenInference, OpenLLMetry).
+_LLM_OPERATIONS = frozenset({"chat", "text_completion", "generate_content"})
+
+
+_INPUT_TOKEN_KEYS = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt",
+                     "llm.usage.prompt_tokens")
+_OUTPUT_TOKEN_KEYS = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion",
+                      "llm.usage.completion_tokens")
+
+
+def _first_count(attributes: Any, keys: tuple[str, ...]) -> int:
+    for key in keys:
+        value = attributes.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+    return 0
+
+
 class RunFactsProcessor(SpanProcessor):
     """Copies the enclosing run's facts (agent, version, user, session, project) onto spans made
-    by other instrumentations (OpenAI, HTTP clients, …) inside a flightlog ``agent_run``."""
+    by other instrumentations (OpenAI, HTTP clients, …) inside a flightlog ``agent_run``, and lets
+    their LLM calls decide like flightlog's own (``flightlog.decided_by.*`` on later steps)."""
 
     def __init__(self, project: str | None) -> None:
         self._project = project
         self._retired = False
+        self._open: dict[int, Any] = {}  # span id -> run, for foreign spans started inside a run
 
     def shutdown(self) -> None:
         # OpenTelemetry has no way to remove a processor from a provider, so a re-init leaves
@@ -121,7 +144,38 @@ class RunFactsProcessor(SpanProcessor):
             facts = getattr(run, "facts", None)
             if facts:
                 span.set_attributes(facts)
+                if len(self._open) >= _MAX_OPEN_FOREIGN_SPANS:  # spans that never end: forget the oldest
+                    self._open.pop(next(iter(self._open)), None)
+                self._open[span.context.span_id] = run
             elif self._project:
                 span.set_attribute(_keys.PROJECT, self._project)
         except Exception:  # noqa: BLE001 - runs on the agent's thread; must never raise (O1)
             _logger.debug("flightlog: RunFactsProcessor.on_start failed", exc_info=True)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if not self._open:
+            return
+        try:
+            run = self._open.pop(span.context.span_id, None)
+            if run is None:
+                return
+            attributes = span.attributes or {}
+            if not (attributes.get("gen_ai.operation.name") in _LLM_OPERATIONS
+                    or attributes.get("openinference.span.kind") == "LLM" or "llm.request.type" in attributes):
+                return
+            # Its call and tokens count toward the run's limits (checked at flightlog's next step).
+            run.count("llm")
+            tokens = [_first_count(attributes, keys) for keys in (_INPUT_TOKEN_KEYS, _OUTPUT_TOKEN_KEYS)]
+            if any(tokens):
+                run.add_usage(tokens[0], tokens[1], 0.0)
+            model = (attributes.get("gen_ai.response.model") or attributes.get("gen_ai.request.model")
+                     or attributes.get("llm.model_name") or attributes.get("llm.response.model"))
+            if span.status.status_code is StatusCode.ERROR or not (isinstance(model, str) and model):
+                return
+            provenance = {_keys.DECIDED_BY_MODEL: model, _keys.DECIDED_BY_SPAN_ID: f"{span.context.span_id:016x}"}
+            version = attributes.get("llm.prompt_template.version")
+            if isinstance(version, str) and version:
+                provenance[_keys.DECIDED_BY_PROMPT_VERSION] = version
+            run.record_llm(provenance, model)
+        except Exception:  # noqa: BLE001 - runs on the agent's thread; must never raise (O1)
+            _logger.debug("flightlog: RunFactsProcessor.on_end failed", exc_info=True)

@@ -136,3 +136,23 @@ def test_bad_limits_raise_value_error(kwargs):
 def test_budget_exceeded_is_the_documented_flightlog_error():
     assert issubclass(BudgetExceeded, flightlog.FlightlogError)
     assert "only" in BudgetExceeded.__doc__
+
+
+def test_llm_calls_of_other_instrumentations_count_toward_the_limits(exporter):
+    """An instrumentor's LLM span (OpenInference shape here) inside a run counts as a call and
+    adds its tokens; flightlog cannot refuse that call, but refuses its next step."""
+    import flightlog._setup
+
+    tracer = flightlog._setup.get_state().provider.get_tracer("openinference.instrumentation.openai")
+    with pytest.raises(flightlog.BudgetExceeded, match="max_tokens"):
+        with flightlog.agent_run("bot", limits=flightlog.Limits(max_tokens=1000, max_llm_calls=5)) as run:
+            with tracer.start_as_current_span("ChatCompletion", attributes={
+                    "openinference.span.kind": "LLM", "llm.model_name": "gpt-4o",
+                    "llm.token_count.prompt": 900, "llm.token_count.completion": 150}):
+                pass
+            with flightlog.llm_call("gpt-4o"):  # 1,050 tokens used: refused before it starts
+                pass
+    assert run.state.llm_calls == 1
+    assert (run.state.input_tokens, run.state.output_tokens) == (900, 150)
+    agent = next(s for s in exporter.get_finished_spans() if s.name == "invoke_agent bot")
+    assert agent.attributes["flightlog.limit.kind"] == "max_tokens"

@@ -8,6 +8,7 @@ behind its final output and every model it used.
 from __future__ import annotations
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import flightlog
@@ -121,3 +122,28 @@ def test_outside_a_run_steps_carry_no_provenance(exporter):
         pass
     tool = spans_named(exporter)["execute_tool lookup"].attributes
     assert not any(k in tool for k in DECIDED)
+
+
+@pytest.mark.parametrize("attributes", [
+    {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o", "gen_ai.response.model": "gpt-4o-0806"},
+    {"openinference.span.kind": "LLM", "llm.model_name": "gpt-4o-0806", "llm.prompt_template.version": "v3"},
+])
+def test_llm_spans_of_other_instrumentations_decide_too(exporter, attributes):
+    """An OpenInference or OTel GenAI instrumentor's span (here written by hand, as they do) is
+    the LLM call that led to the next flightlog step, like flightlog's own llm_call."""
+    tracer = flightlog._setup.get_state().provider.get_tracer("openai-instrumentor")
+    with flightlog.agent_run("bot"):
+        with tracer.start_as_current_span("ChatCompletion", attributes=attributes) as foreign:
+            pass
+        with tracer.start_as_current_span("ChatCompletion", attributes=attributes) as failed:
+            failed.set_status(trace.Status(trace.StatusCode.ERROR))
+        with tracer.start_as_current_span("GET /orders"):  # not an LLM call
+            pass
+        with flightlog.tool_call("lookup"):
+            pass
+    spans = spans_named(exporter)
+    tool = spans["execute_tool lookup"].attributes
+    assert tool["flightlog.decided_by.model"] == "gpt-4o-0806"
+    assert tool["flightlog.decided_by.span_id"] == f"{foreign.get_span_context().span_id:016x}"
+    assert tool.get("flightlog.decided_by.prompt.version") == attributes.get("llm.prompt_template.version")
+    assert spans["invoke_agent bot"].attributes["flightlog.run.models"] == ("gpt-4o-0806",)
