@@ -248,7 +248,7 @@ def replicate(store, spans: int, factor: int) -> None:
 
 
 def queries_phase(s: BenchSettings, data_dir: str, gen: Generator, factor: int = 1) -> dict:
-    from flightlog.storage import open_store, queries
+    from flightlog.storage import costs, open_store, queries
     from flightlog.storage.filters import SpanFilter
 
     store = open_store(f"chdb://{data_dir}/store")
@@ -286,12 +286,12 @@ def queries_phase(s: BenchSettings, data_dir: str, gen: Generator, factor: int =
         return len(chain)
 
     def dashboard(i: int) -> int:
-        rows = queries.cost_summary(store, "default", ["day", "model"],
+        rows = costs.cost_summary(store, "default", ["day", "model"],
                                     start=end - timedelta(days=30, seconds=-1234 - i), end=end - timedelta(seconds=77 + i))
         return len(rows)
 
     def breakdown(i: int) -> int:
-        rows = queries.usage_breakdown(store, "default", ["prompt_version"], start=end - timedelta(days=30), end=end,
+        rows = costs.usage_breakdown(store, "default", ["prompt_version"], start=end - timedelta(days=30), end=end,
                                        equals={"span_type": "llm", "agent": agents[i % len(agents)]})
         return len(rows)
 

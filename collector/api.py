@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from flightlog.storage import queries
+from flightlog.storage import costs, queries
 from flightlog.storage.filters import SpanFilter
 from flightlog.storage.logs import logs_for_trace
 
@@ -85,14 +85,14 @@ async def search_spans(
 @router.get("/cost", summary="Cost, tokens and model calls grouped by model / agent / day / …")
 async def cost(
     request: Request,
-    group_by: Annotated[list[str], Query(description=f"any of {sorted(queries.GROUPS)}")] = ["model"],
+    group_by: Annotated[list[str], Query(description=f"any of {sorted(costs.GROUPS)}")] = ["model"],
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> dict[str, Any]:
     project = _project(request)
     store = request.app.state.collector.store
     rows = await run_in_threadpool(
-        queries.cost_summary, store, project, group_by, start=_utc(start), end=_utc(end)
+        costs.cost_summary, store, project, group_by, start=_utc(start), end=_utc(end)
     )
     return {"group_by": group_by, "rows": rows}
 

@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from flightlog.storage import StorageError, open_store
-from flightlog.storage.queries import unknown_models
+from flightlog.storage.costs import unknown_models
 from flightlog.storage.reprice import PriceWindow, models_seen, reprice
 
 from .config import Settings

@@ -13,7 +13,7 @@ import pytest
 
 from flightlog.collector.cli_storage import price_windows
 from flightlog.collector.pricing import load_prices, parse_prices
-from flightlog.storage import Store, open_store, queries
+from flightlog.storage import Store, costs, open_store
 from flightlog.storage.reprice import models_seen, reprice
 from flightlog.storage.schema import SPAN_COLUMNS, span_row_values
 
@@ -120,15 +120,15 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
 
 
 def test_reprice_applies_each_days_price_keeps_client_cost_and_rebuilds_rollups(store: Store) -> None:
-    assert [r["model"] for r in queries.unknown_models(store, "rp")] == ["model-b"]
+    assert [r["model"] for r in costs.unknown_models(store, "rp")] == ["model-b"]
     report = reprice(store, "rp", price_windows(TABLE, models_seen(store, "rp")))
     assert (report.spans_repriced, report.unknown_after, report.days_rebuilt) == (3, 1, 2)
-    costs = dict(store.query_rows("SELECT toUInt32(reinterpretAsUInt64(reverse(unhex(SpanId)))), CostUsd FROM spans WHERE Project = 'rp'"))
-    assert costs == {1: pytest.approx(10.0), 2: pytest.approx(1.0), 3: 0.0, 4: 0.25, 5: 0.0}
+    by_span = dict(store.query_rows("SELECT toUInt32(reinterpretAsUInt64(reverse(unhex(SpanId)))), CostUsd FROM spans WHERE Project = 'rp'"))
+    assert by_span == {1: pytest.approx(10.0), 2: pytest.approx(1.0), 3: 0.0, 4: 0.25, 5: 0.0}
     assert store.query_rows("SELECT DISTINCT PriceVersion FROM spans WHERE Project = 'rp' AND CostSource = 'computed'") == [("v-test",)]
-    total = queries.cost_summary(store, "rp", [])[0]
+    total = costs.cost_summary(store, "rp", [])[0]
     assert (total["cost_usd"], total["spans"], total["calls"]) == (pytest.approx(11.25), 5, 5)
-    assert [r["model"] for r in queries.unknown_models(store, "rp")] == ["model-b"]
+    assert [r["model"] for r in costs.unknown_models(store, "rp")] == ["model-b"]
 
 
 def test_prices_recompute_command_runs_on_a_stopped_store(tmp_path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from flightlog.collector.pipeline import inherit_trace_facts
-from flightlog.storage import Store, migrate, open_store, queries
+from flightlog.storage import Store, costs, migrate, open_store, queries
 from flightlog.storage.filters import SpanFilter
 from flightlog.storage.schema import SPAN_COLUMNS, span_row_values
 
@@ -213,9 +213,9 @@ def usage_store(store: Store) -> Store:
 
 def _raw_reference(store: Store, dims: list[str], start: datetime | None, end: datetime | None) -> list[dict]:
     where, params = SpanFilter(start=start, end=end).where("usage")
-    cols = "".join(f"{queries.GROUPS[g]} AS {g}, " for g in dims)
+    cols = "".join(f"{costs.GROUPS[g]} AS {g}, " for g in dims)
     group = f"GROUP BY {', '.join(dims)} ORDER BY {', '.join(dims)}" if dims else ""
-    return [{k: queries._jsonable(v) for k, v in r.items()} for r in store.query(
+    return [{k: queries.jsonable(v) for k, v in r.items()} for r in store.query(
         f"SELECT {cols}sum(CostUsd) AS cost_usd, sum(InputTokens) AS input_tokens, sum(OutputTokens) AS output_tokens,"
         " countIf(SpanType IN ('llm', 'embedding')) AS calls, count() AS spans"
         f" FROM (SELECT * FROM spans WHERE {where} LIMIT 1 BY TraceId, SpanId) {group}", params)]
@@ -227,7 +227,7 @@ def _raw_reference(store: Store, dims: list[str], start: datetime | None, end: d
                                     (T0 + timedelta(hours=3), T0 + timedelta(hours=3, minutes=30)),
                                     (T0 + timedelta(days=1), None)])
 def test_cost_summary_from_rollups_equals_a_raw_scan(usage_store: Store, dims, window) -> None:
-    got = queries.cost_summary(usage_store, "usage", dims, start=window[0], end=window[1])
+    got = costs.cost_summary(usage_store, "usage", dims, start=window[0], end=window[1])
     want = _raw_reference(usage_store, dims, *window)
     assert len(got) == len(want)
     for g, w in zip(got, want):
@@ -236,7 +236,7 @@ def test_cost_summary_from_rollups_equals_a_raw_scan(usage_store: Store, dims, w
 
 
 def test_usage_breakdown_by_prompt_version_has_errors_and_latency(usage_store: Store) -> None:
-    rows = queries.usage_breakdown(usage_store, "usage", ["prompt_version"], equals={"span_type": "llm"})
+    rows = costs.usage_breakdown(usage_store, "usage", ["prompt_version"], equals={"span_type": "llm"})
     assert [r["prompt_version"] for r in rows] == ["v0", "v1", "v2", "v3"]
     assert sum(r["calls"] for r in rows) == sum(1 for i in range(200) if i % 7)
     assert sum(r["errors"] for r in rows) == sum(1 for i in range(200) if i % 7 and i % 11 == 0)
@@ -244,7 +244,7 @@ def test_usage_breakdown_by_prompt_version_has_errors_and_latency(usage_store: S
 
 
 def test_unknown_models_are_counted_and_listed(usage_store: Store) -> None:
-    rows = queries.unknown_models(usage_store, "usage")
+    rows = costs.unknown_models(usage_store, "usage")
     assert [(r["model"], r["spans"]) for r in rows] == [("mystery-model", sum(1 for i in range(200) if i % 3 == 2))]
     assert rows[0]["first_seen"] < rows[0]["last_seen"]
 

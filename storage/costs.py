@@ -1,0 +1,229 @@
+"""Cost and usage reads behind the cost API, dashboards and ``flightlog prices unknown``.
+
+They read the usage rollups (migration 0006) for whole hours or days and raw spans only for the
+partial grains at the edges, so a 30-day dashboard never scans raw spans. Every read is bounded
+(STYLE D2); results use the API's snake_case names, like :mod:`.queries`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .errors import InvalidQuery
+from .filters import MODEL_EXPR
+from .queries import jsonable
+from .store import Store
+
+GROUPS = {
+    "model": MODEL_EXPR,
+    "agent": "AgentName",
+    "day": "toDate(Timestamp, 'UTC')",
+    "project": "Project",
+    "user": "UserId",
+    "prompt_version": "PromptVersion",
+    "agent_version": "AgentVersion",
+    "prompt_id": "PromptId",
+    "span_type": "SpanType",
+}
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """A usage rollup table (migration 0006): its time column, grain and dimensions."""
+
+    table: str
+    time_column: str
+    grain_s: int
+    dims: dict[str, str]
+
+    def covers(self, dims: list[str]) -> bool:
+        return all(d in self.dims for d in dims)
+
+
+ROLLUPS = (
+    Rollup("usage_hourly", "Hour", 3600, {
+        "model": "Model", "agent": "AgentName", "agent_version": "AgentVersion", "project": "Project",
+        "prompt_id": "PromptId", "prompt_version": "PromptVersion", "span_type": "SpanType",
+        "day": "toDate(Hour, 'UTC')", "hour": "Hour",
+    }),
+    Rollup("usage_users_daily", "Day", 86400, {
+        "user": "UserId", "model": "Model", "agent": "AgentName", "project": "Project", "day": "Day",
+    }),
+)
+BREAKDOWN_DIMS = tuple(sorted(ROLLUPS[0].dims))
+
+
+def _ns(value: datetime) -> int:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return int(value.timestamp()) * 1_000_000_000 + value.microsecond * 1000
+
+
+def _grain_floor(value: datetime, grain_s: int) -> datetime:
+    seconds = _ns(value) // 1_000_000_000
+    return datetime.fromtimestamp(seconds - seconds % grain_s, tz=timezone.utc)
+
+
+def _grain_ceil(value: datetime, grain_s: int) -> datetime:
+    floor = _grain_floor(value, grain_s)
+    return floor if _ns(floor) == _ns(value) else floor + timedelta(seconds=grain_s)
+
+
+def _choose_rollup(dims: list[str]) -> Rollup | None:
+    return next((r for r in ROLLUPS if r.covers(dims)), None)
+
+
+def cost_summary(
+    store: Store,
+    project: str,
+    group_by: list[str],
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Cost, tokens and model-call counts grouped by the named dimensions.
+
+    Reads a rollup (migration 0006) for the whole grains (hours, or days when grouping by
+    user) inside [start, end), and raw spans only for the partial grains at the edges, so
+    the answer is exact and a 30-day dashboard never scans raw spans. Groupings no rollup
+    covers (user with prompt version) read raw spans.
+    """
+    unknown = [g for g in group_by if g not in GROUPS]
+    if unknown:
+        raise InvalidQuery(f"unknown group_by {unknown}; allowed: {sorted(GROUPS)}")
+    dims = list(dict.fromkeys(group_by))
+    rollup = _choose_rollup(dims)
+    params: dict[str, Any] = {"project": project}
+    parts: list[str] = []
+    raw_ranges: list[tuple[datetime | None, datetime | None]] = [(start, end)]
+    if rollup is not None:
+        lo = _grain_ceil(start, rollup.grain_s) if start is not None else None
+        hi = _grain_floor(end, rollup.grain_s) if end is not None else None
+        if lo is None or hi is None or lo < hi:
+            raw_ranges = []
+            if start is not None and lo is not None and _ns(lo) > _ns(start):
+                raw_ranges.append((start, lo))
+            if end is not None and hi is not None and _ns(end) > _ns(hi):
+                raw_ranges.append((hi, end))
+            cond = ["Project = {project:String}"]
+            if lo is not None:
+                cond.append(f"{rollup.time_column} >= toDateTime({{rlo:Int64}}, 'UTC')")
+                params["rlo"] = _ns(lo) // 1_000_000_000
+            if hi is not None:
+                cond.append(f"{rollup.time_column} < toDateTime({{rhi:Int64}}, 'UTC')")
+                params["rhi"] = _ns(hi) // 1_000_000_000
+            cols = "".join(f"{rollup.dims[g]} AS g_{g}, " for g in dims)
+            parts.append(
+                f"SELECT {cols}CostUsd AS c, InputTokens AS i, OutputTokens AS o, Calls AS k, Spans AS n"
+                f" FROM {rollup.table} WHERE {' AND '.join(cond)}"
+            )
+    if raw_ranges:
+        spans_cond = []
+        for n, (lo_raw, hi_raw) in enumerate(raw_ranges):
+            bits = []
+            if lo_raw is not None:
+                bits.append(f"Timestamp >= fromUnixTimestamp64Nano({{slo{n}:Int64}})")
+                params[f"slo{n}"] = _ns(lo_raw)
+            if hi_raw is not None:
+                bits.append(f"Timestamp < fromUnixTimestamp64Nano({{shi{n}:Int64}})")
+                params[f"shi{n}"] = _ns(hi_raw)
+            spans_cond.append("(" + (" AND ".join(bits) or "1") + ")")
+        inner = ", ".join([f"{GROUPS[g]} AS g_{g}" for g in dims]
+                          + ["CostUsd", "InputTokens", "OutputTokens", "SpanType"])
+        cols = "".join(f"g_{g}, " for g in dims)
+        parts.append(
+            f"SELECT {cols}CostUsd AS c, InputTokens AS i, OutputTokens AS o,"
+            " toUInt64(SpanType IN ('llm', 'embedding')) AS k, toUInt64(1) AS n"
+            f" FROM (SELECT {inner} FROM spans WHERE Project = {{project:String}}"
+            f" AND ({' OR '.join(spans_cond)}) LIMIT 1 BY TraceId, SpanId)"
+        )
+    select_dims = "".join(f"g_{g} AS {g}, " for g in dims)
+    group = f"GROUP BY {', '.join('g_' + g for g in dims)} ORDER BY {', '.join('g_' + g for g in dims)}" if dims else ""
+    rows = store.query(
+        f"SELECT {select_dims}sum(c) AS cost_usd, sum(i) AS input_tokens, sum(o) AS output_tokens,"
+        " sum(k) AS calls, sum(n) AS spans"
+        f" FROM ({' UNION ALL '.join(parts)}) {group} LIMIT 10000",
+        params,
+    )
+    return [{k: jsonable(v) for k, v in r.items()} for r in rows]
+
+
+def usage_breakdown(
+    store: Store,
+    project: str,
+    by: list[str],
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    equals: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Monitoring figures from the hourly rollup: calls, errors, tokens, cost, latency.
+
+    ``by`` and the keys of ``equals`` are among :data:`BREAKDOWN_DIMS` (model, agent,
+    agent_version, prompt_id, prompt_version, span_type, hour, day, project). Times have
+    hour resolution: ``start`` is rounded down and ``end`` up to whole hours. Latency
+    quantiles (ms) come from merged t-digest states, so they are approximate.
+    """
+    rollup = ROLLUPS[0]
+    dims = list(dict.fromkeys(by))
+    bad = [d for d in dims + sorted(equals or {}) if d not in rollup.dims]
+    if bad:
+        raise InvalidQuery(f"unknown breakdown dimension {bad}; allowed: {list(BREAKDOWN_DIMS)}")
+    cond = ["Project = {project:String}"]
+    params: dict[str, Any] = {"project": project}
+    if start is not None:
+        cond.append("Hour >= toDateTime({rlo:Int64}, 'UTC')")
+        params["rlo"] = _ns(_grain_floor(start, 3600)) // 1_000_000_000
+    if end is not None:
+        cond.append("Hour < toDateTime({rhi:Int64}, 'UTC')")
+        params["rhi"] = _ns(_grain_ceil(end, 3600)) // 1_000_000_000
+    for i, (name, value) in enumerate(sorted((equals or {}).items())):
+        cond.append(f"{rollup.dims[name]} = {{e{i}:String}}")
+        params[f"e{i}"] = value
+    select_dims = "".join(f"{rollup.dims[d]} AS {d}, " for d in dims)
+    group = f"GROUP BY {', '.join(dims)} ORDER BY {', '.join(dims)}" if dims else ""
+    rows = store.query(
+        f"SELECT {select_dims}sum(Spans) AS spans, sum(Calls) AS calls, sum(Errors) AS errors,"
+        " sum(InputTokens) AS input_tokens, sum(OutputTokens) AS output_tokens, sum(CostUsd) AS cost_usd,"
+        " quantilesTDigestMerge(0.5, 0.9, 0.95, 0.99)(Latency) AS latency_ns"
+        f" FROM usage_hourly WHERE {' AND '.join(cond)} {group} LIMIT 10000",
+        params,
+    )
+    out = []
+    for r in rows:
+        q = r.pop("latency_ns")
+        r["error_rate"] = r["errors"] / r["spans"] if r["spans"] else 0.0
+        for name, value in zip(("p50", "p90", "p95", "p99"), q):
+            r[f"latency_{name}_ms"] = round(float(value) / 1e6, 3) if value == value else None
+        out.append({k: jsonable(v) for k, v in r.items()})
+    return out
+
+
+def unknown_models(
+    store: Store, project: str, *, start: datetime | None = None, end: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Models whose spans had tokens but no price in the table ("unknown", cost 0), most used first.
+
+    Each row: ``model`` ("" when the span named none), ``spans`` so priced, their
+    ``input_tokens`` / ``output_tokens`` and ``first_seen`` / ``last_seen`` hours. Add a
+    price for them and run ``flightlog prices recompute``.
+    """
+    cond = ["Project = {project:String}"]
+    params: dict[str, Any] = {"project": project}
+    if start is not None:
+        cond.append("Hour >= toDateTime({rlo:Int64}, 'UTC')")
+        params["rlo"] = _ns(_grain_floor(start, 3600)) // 1_000_000_000
+    if end is not None:
+        cond.append("Hour < toDateTime({rhi:Int64}, 'UTC')")
+        params["rhi"] = _ns(_grain_ceil(end, 3600)) // 1_000_000_000
+    rows = store.query(
+        "SELECT Model AS model, sum(UnknownPriced) AS spans,"
+        " sumIf(InputTokens, UnknownPriced > 0) AS input_tokens, sumIf(OutputTokens, UnknownPriced > 0) AS output_tokens,"
+        " min(Hour) AS first_seen, max(Hour) AS last_seen"
+        f" FROM usage_hourly WHERE {' AND '.join(cond)} AND UnknownPriced > 0"
+        " GROUP BY Model HAVING spans > 0 ORDER BY spans DESC, model LIMIT 1000",
+        params,
+    )
+    return [{k: jsonable(v) for k, v in r.items()} for r in rows]
