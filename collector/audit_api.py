@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from flightlog.storage import audit as db
+from flightlog.storage import governance as gov
 
 from . import export
 from .access_log import MAX_COUNTED_BODY, AccessLogMiddleware, count_rows
@@ -189,7 +190,7 @@ async def chain_links(request: Request, seq: Annotated[list[int], Query()] = [])
 @router.get("/governance", summary="Changes to retention, legal holds, budgets and review settings")
 async def governance(request: Request, limit: Annotated[int, Query(ge=1, le=db.MAX_PAGE)] = 200) -> dict[str, Any]:
     key = _key(request, AUDIT_ROLES)
-    changes = await run_in_threadpool(db.governance_log, request.app.state.collector.store, key.project, limit)
+    changes = await run_in_threadpool(gov.governance_log, request.app.state.collector.store, key.project, limit)
     return {"changes": changes}
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from flightlog.storage import StorageError, Store
 from flightlog.storage import audit as db
+from flightlog.storage import governance as gov
 
 from . import budgets, reviews
 from .chain import ChainWriter, apply_retention
@@ -74,7 +75,7 @@ class AuditServices:
     def run_retention(self, actor: str = "retention") -> list[dict[str, Any]]:
         now = time.time_ns()
         return [apply_retention(self.store, p, now_ns=now, actor=actor).to_dict()
-                for p, days in db.retention_policies(self.store).items() if days > 0]
+                for p, days in gov.retention_policies(self.store).items() if days > 0]
 
     def _run(self) -> None:
         last = {"budget": 0.0, "retention": time.monotonic(), "reviews": 0.0}

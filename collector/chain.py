@@ -28,6 +28,7 @@ from typing import Any
 
 from flightlog.storage import Store
 from flightlog.storage import audit as db
+from flightlog.storage import governance as gov
 from flightlog.storage.schema import SPAN_COLUMNS, pad_span_values
 
 log = logging.getLogger(__name__)
@@ -323,12 +324,12 @@ def apply_retention(store: Store, project: str, *, now_ns: int, actor: str = "re
     recorded in ``chain_deletions`` *before* the delete, so verification stays green even if
     the process dies half way, and the pass is written to the governance log.
     """
-    days = db.retention_policies(store, project).get(project, 0)
+    days = gov.retention_policies(store, project).get(project, 0)
     run = RetentionRun(project=project, days=days)
     if days <= 0:
         return run
     run.cutoff_ns = now_ns - days * DAY_NS
-    holds = db.legal_holds(store, project)
+    holds = gov.legal_holds(store, project)
     if any(not h["trace_ids"] for h in holds):
         run.suspended = True
         return run
@@ -342,5 +343,5 @@ def apply_retention(store: Store, project: str, *, now_ns: int, actor: str = "re
     db.delete_spans(store, project, deletion)
     run.deleted_spans = before - db.count_spans(store, project, None, run.cutoff_ns)
     run.kept_on_hold = held
-    db.log_change(store, project, actor, "retention.delete", run.to_dict())
+    gov.log_change(store, project, actor, "retention.delete", run.to_dict())
     return run

@@ -233,13 +233,13 @@ def retention_run(project: str | None, url: str, key: str, data_dir: str | None,
         return
     import time
 
-    from flightlog.storage import audit as db
+    from flightlog.storage import governance as gov
 
     from .chain import apply_retention
 
     store = _open_store(data_dir, dsn)
     try:
-        projects = [project] if project else sorted(db.retention_policies(store))
+        projects = [project] if project else sorted(gov.retention_policies(store))
         for p in projects:
             click.echo(json.dumps(apply_retention(store, p, now_ns=time.time_ns(), actor="cli").to_dict()))
     finally:
@@ -258,13 +258,13 @@ def retention_set(days: int, project: str | None, url: str, key: str, data_dir: 
         return
     if not project:
         raise click.ClickException("direct mode needs --project")
-    from flightlog.storage import audit as db
+    from flightlog.storage import governance as gov
 
     store = _open_store(data_dir, dsn)
     try:
-        before = db.retention_policies(store, project).get(project, 0)
-        db.set_retention(store, project, days, "cli")
-        db.log_change(store, project, "cli", "retention.set", {"days": days, "before": before})
+        before = gov.retention_policies(store, project).get(project, 0)
+        gov.set_retention(store, project, days, "cli")
+        gov.log_change(store, project, "cli", "retention.set", {"days": days, "before": before})
     finally:
         store.close()
     click.echo(json.dumps({"project": project, "days": days}))

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from flightlog.storage import audit as db
+from flightlog.storage import governance as gov
 
 from . import budgets, reviews
 from .audit_common import _admin_project, _key, _services, _trace_ids
@@ -42,9 +42,9 @@ async def put_retention(request: Request, body: RetentionBody) -> dict[str, Any]
     store = request.app.state.collector.store
 
     def change() -> None:
-        before = db.retention_policies(store, project).get(project, 0)
-        db.set_retention(store, project, body.days, admin.key_id)
-        db.log_change(store, project, admin.key_id, "retention.set", {"days": body.days, "before": before})
+        before = gov.retention_policies(store, project).get(project, 0)
+        gov.set_retention(store, project, body.days, admin.key_id)
+        gov.log_change(store, project, admin.key_id, "retention.set", {"days": body.days, "before": before})
 
     await run_in_threadpool(change)
     return {"project": project, "days": body.days}
@@ -54,8 +54,8 @@ async def put_retention(request: Request, body: RetentionBody) -> dict[str, Any]
 async def get_retention(request: Request, project: str | None = None) -> dict[str, Any]:
     _, project = _admin_project(request, project)
     store = request.app.state.collector.store
-    days = (await run_in_threadpool(db.retention_policies, store, project)).get(project, 0)
-    holds = await run_in_threadpool(db.legal_holds, store, project)
+    days = (await run_in_threadpool(gov.retention_policies, store, project)).get(project, 0)
+    holds = await run_in_threadpool(gov.legal_holds, store, project)
     return {"project": project, "days": days, "holds": holds}
 
 
@@ -75,8 +75,8 @@ async def create_hold(request: Request, body: HoldBody) -> dict[str, Any]:
     store = request.app.state.collector.store
 
     def change() -> None:
-        db.put_hold(store, project, hold_id, traces, body.reason, admin.key_id, int(time.time() * 1000))
-        db.log_change(store, project, admin.key_id, "hold.create",
+        gov.put_hold(store, project, hold_id, traces, body.reason, admin.key_id, int(time.time() * 1000))
+        gov.log_change(store, project, admin.key_id, "hold.create",
                       {"hold_id": hold_id, "trace_ids": traces, "reason": body.reason})
 
     await run_in_threadpool(change)
@@ -86,7 +86,7 @@ async def create_hold(request: Request, body: HoldBody) -> dict[str, Any]:
 @admin_router.get("/holds", summary="Legal holds of the project")
 async def list_holds(request: Request, project: str | None = None, include_released: bool = False) -> dict[str, Any]:
     _, project = _admin_project(request, project)
-    holds = await run_in_threadpool(lambda: db.legal_holds(request.app.state.collector.store, project,
+    holds = await run_in_threadpool(lambda: gov.legal_holds(request.app.state.collector.store, project,
                                                            active_only=not include_released))
     return {"holds": holds}
 
@@ -97,13 +97,13 @@ async def release_hold(request: Request, hold_id: str, project: str | None = Non
     store = request.app.state.collector.store
 
     def change() -> dict[str, Any]:
-        found = [h for h in db.legal_holds(store, project) if h["hold_id"] == hold_id]
+        found = [h for h in gov.legal_holds(store, project) if h["hold_id"] == hold_id]
         if not found:
             raise NotFound(f"no active hold {hold_id!r} in project {project!r}")
         h = found[0]
-        db.put_hold(store, project, hold_id, h["trace_ids"], h["reason"], h["created_by"], h["created_at_ms"],
+        gov.put_hold(store, project, hold_id, h["trace_ids"], h["reason"], h["created_by"], h["created_at_ms"],
                     released=True, released_by=admin.key_id)
-        db.log_change(store, project, admin.key_id, "hold.release", {"hold_id": hold_id})
+        gov.log_change(store, project, admin.key_id, "hold.release", {"hold_id": hold_id})
         return {**h, "released": True, "released_by": admin.key_id}
 
     return await run_in_threadpool(change)
@@ -126,7 +126,7 @@ async def put_review_rate(request: Request, body: ReviewRate) -> dict[str, Any]:
 
     def change() -> None:
         rdb.set_rate(store, project, body.agent, body.rate)
-        db.log_change(store, project, admin.key_id, "reviews.rate", {"agent": body.agent, "rate": body.rate})
+        gov.log_change(store, project, admin.key_id, "reviews.rate", {"agent": body.agent, "rate": body.rate})
 
     await run_in_threadpool(change)
     return {"project": project, "agent": body.agent, "rate": body.rate}
@@ -172,7 +172,7 @@ async def put_budget(request: Request, body: BudgetBody) -> dict[str, Any]:
 
     def change() -> None:
         bdb.put_budget(store, project, body.scope, body.subject, body.max_tokens, body.max_cost_usd, body.webhook_url)
-        db.log_change(store, project, admin.key_id, "budget.set", body.model_dump(exclude={"project"}))
+        gov.log_change(store, project, admin.key_id, "budget.set", body.model_dump(exclude={"project"}))
 
     await run_in_threadpool(change)
     return {"project": project, **body.model_dump(exclude={"project"})}
@@ -187,7 +187,7 @@ async def delete_budget(request: Request, scope: str, subject: str = "", project
 
     def change() -> None:
         bdb.put_budget(store, project, scope, subject, 0, 0.0, "", deleted=True)
-        db.log_change(store, project, admin.key_id, "budget.delete", {"scope": scope, "subject": subject})
+        gov.log_change(store, project, admin.key_id, "budget.delete", {"scope": scope, "subject": subject})
 
     await run_in_threadpool(change)
     return {"project": project, "scope": scope, "subject": subject, "deleted": True}
