@@ -13,28 +13,19 @@ live (order 88123, $49.50) went out as 4950.00, and the payments ledger answered
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
-import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans
 
 from . import demo_text as txt
+from .demo_trace import DAY, HOUR, MINUTE, DemoTrace, day_text, js, key_values, token
 
-MS = 1_000_000
-MINUTE = 60_000 * MS
-HOUR = 60 * MINUTE
-DAY = 24 * HOUR
 DEMO_DAYS = 14
 
 INCIDENT_TRACE_ID = "6e2b9c4f1a8d4d07b3e5f0c288123f49"
@@ -63,169 +54,10 @@ _RELEASES: dict[str, list[tuple[int, str, dict[str, str]]]] = {
     "triage-bot": [(DEMO_DAYS * DAY, "3.0.1", {"triage-classify": "v4", "triage-reply": "v1"}),
                    (8 * DAY, "3.1.0", {"triage-classify": "v5", "triage-reply": "v1"})],
 }
-_OPERATIONS = {"agent": "invoke_agent", "llm": "chat", "tool": "execute_tool",
-               "retrieval": "retrieval", "checkpoint": "checkpoint"}
-_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-_Error = tuple[str, str]  # (error.type, message)
+# --- the four agents: each adds child spans to a DemoTrace, then calls finish() ---------------
 
 
-def prompt_hash(prompt_id: str, version: str) -> str:
-    """sha256 hex of a demo prompt template's text (``flightlog.prompt.hash``)."""
-    return hashlib.sha256(txt.PROMPTS[(prompt_id, version)].encode()).hexdigest()
-
-
-def _any(value: Any) -> AnyValue:
-    if isinstance(value, bool):
-        return AnyValue(bool_value=value)
-    if isinstance(value, int):
-        return AnyValue(int_value=value)
-    if isinstance(value, float):
-        return AnyValue(double_value=value)
-    if isinstance(value, (list, tuple)):
-        return AnyValue(array_value=ArrayValue(values=[_any(v) for v in value]))
-    return AnyValue(string_value=str(value))
-
-
-def _attrs(values: dict[str, Any]) -> list[KeyValue]:
-    return [KeyValue(key=k, value=_any(v)) for k, v in values.items() if v is not None]
-
-
-def _js(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _render(template: str, variables: dict[str, str]) -> str:
-    return re.sub(r"\{\{(\w+)\}\}", lambda m: variables.get(m.group(1), ""), template)
-
-
-def _token(rng: random.Random, prefix: str, n: int, alphabet: str = _ALNUM) -> str:
-    return prefix + "".join(rng.choice(alphabet) for _ in range(n))
-
-
-def _date(ns: int, days_before: int = 0) -> str:
-    moment = datetime.fromtimestamp(ns / 1e9, tz=timezone.utc) - timedelta(days=days_before)
-    return moment.date().isoformat()
-
-
-def _fail(span: Span, error: _Error) -> None:
-    error_type, message = error
-    span.status.CopyFrom(Status(code=Status.STATUS_CODE_ERROR, message=message))
-    span.attributes.extend(_attrs({"error.type": error_type}))
-    span.events.add(time_unix_nano=span.end_time_unix_nano, name="exception", attributes=_attrs(
-        {"exception.type": error_type, "exception.message": message}))
-
-
-@dataclass
-class _Trace:
-    """The spans of one trace; a cursor moves time forward as child spans are added."""
-
-    rng: random.Random
-    trace_id: bytes
-    agent: str
-    version: str
-    user: str
-    session: str
-    start_ns: int
-    spans: list[Span] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.root_id = self.rng.randbytes(8)
-        self.cursor = self.start_ns + self.rng.randint(3, 40) * MS
-        self.decided_by: dict[str, Any] = {}  # what the SDK writes: the latest answered LLM call
-        self.models: list[str] = []
-
-    def _common(self, span_type: str) -> dict[str, Any]:
-        return {"flightlog.span.type": span_type, "gen_ai.operation.name": _OPERATIONS[span_type],
-                "gen_ai.agent.name": self.agent, "gen_ai.agent.version": self.version,
-                "user.id": self.user, "gen_ai.conversation.id": self.session}
-
-    def add(self, span_type: str, name: str, duration_ms: int, attrs: dict[str, Any], *,
-            kind: int = Span.SPAN_KIND_INTERNAL, error: _Error | None = None) -> None:
-        start, end = self.cursor, self.cursor + duration_ms * MS
-        self.cursor = end + self.rng.randint(2, 60) * MS
-        span = Span(trace_id=self.trace_id, span_id=self.rng.randbytes(8),
-                    parent_span_id=self.root_id, name=name, kind=kind,
-                    start_time_unix_nano=start, end_time_unix_nano=end,
-                    attributes=_attrs({**self._common(span_type),
-                                       **(self.decided_by if span_type != "llm" else {}), **attrs}))
-        if error:
-            _fail(span, error)
-        elif span_type == "llm":
-            model = attrs.get("gen_ai.response.model") or attrs["gen_ai.request.model"]
-            self.models += [model] if model not in self.models else []
-            self.decided_by = {"flightlog.decided_by.model": model,
-                               "flightlog.decided_by.prompt.id": attrs["flightlog.prompt.id"],
-                               "flightlog.decided_by.prompt.version": attrs["flightlog.prompt.version"],
-                               "flightlog.decided_by.prompt.hash": attrs["flightlog.prompt.hash"],
-                               "flightlog.decided_by.span_id": span.span_id.hex()}
-        self.spans.append(span)
-
-    def llm(self, model: str, prompt: tuple[str, str], variables: dict[str, str], output: str,
-            *, context: list[dict] | None = None, tool_call: dict | None = None,
-            error: _Error | None = None) -> None:
-        provider, response_model, ms_per_token = txt.MODELS[model]
-        rendered = _render(txt.PROMPTS[prompt], variables)
-        messages = [{"role": "user", "parts": [{"type": "text", "content": rendered}]}]
-        messages += context or []
-        attrs: dict[str, Any] = {
-            "gen_ai.provider.name": provider, "gen_ai.request.model": model,
-            "gen_ai.input.messages": _js(messages), "flightlog.prompt.id": prompt[0],
-            "flightlog.prompt.version": prompt[1], "flightlog.prompt.hash": prompt_hash(*prompt)}
-        duration = self.rng.randint(150, 400)
-        if error is None:
-            parts = [{"type": "text", "content": output}] + ([tool_call] if tool_call else [])
-            finish = "tool_calls" if tool_call else "stop"
-            out_tokens = len(output) // 4 + self.rng.randint(1, 12)
-            attrs.update({
-                "gen_ai.response.model": response_model,
-                "gen_ai.usage.input_tokens": len(_js(messages)) // 4 + self.rng.randint(5, 40),
-                "gen_ai.usage.output_tokens": out_tokens,
-                "gen_ai.response.finish_reasons": [finish],
-                "gen_ai.output.messages": _js([{"role": "assistant", "parts": parts,
-                                                "finish_reason": finish}])})
-            duration += out_tokens * ms_per_token
-        self.add("llm", f"chat {model}", duration, attrs, kind=Span.SPAN_KIND_CLIENT, error=error)
-
-    def tool(self, name: str, arguments: dict, result: Any, duration_ms: int, *,
-             call_id: str | None = None, error: _Error | None = None) -> str:
-        call_id = call_id or _token(self.rng, "call_", 24)
-        self.add("tool", f"execute_tool {name}", duration_ms, {
-            "gen_ai.tool.name": name, "gen_ai.tool.call.id": call_id,
-            "gen_ai.tool.call.arguments": _js(arguments),
-            "gen_ai.tool.call.result": None if error else _js(result)}, error=error)
-        return call_id
-
-    def retrieval(self, source: str, query: str, docs: list[tuple[str, str]]) -> None:
-        scores = sorted((round(self.rng.uniform(0.55, 0.93), 3) for _ in docs), reverse=True)
-        documents = [{"id": d, "score": s, "content": c} for (d, c), s in zip(docs, scores)]
-        self.add("retrieval", f"retrieval {source}", self.rng.randint(40, 220), {
-            "gen_ai.retrieval.query.text": query, "gen_ai.retrieval.documents": _js(documents)},
-            kind=Span.SPAN_KIND_CLIENT)
-
-    def checkpoint(self, action: str, tier: int, decision: str, approver: str,
-                   wait_ms: int) -> None:
-        self.add("checkpoint", f"checkpoint {action.split()[0]}", wait_ms + 5, {
-            "flightlog.checkpoint.action": action, "flightlog.checkpoint.tier": tier,
-            "flightlog.checkpoint.decision": decision, "flightlog.checkpoint.approver": approver,
-            "flightlog.checkpoint.wait_ms": wait_ms})
-
-    def finish(self, input_text: str, output_text: str, error: _Error | None = None) -> None:
-        """Add the root agent span, which covers every child span."""
-        attrs = {**self._common("agent"), **self.decided_by, "flightlog.input": input_text,
-                 "flightlog.output": output_text, "flightlog.run.models": self.models}
-        root = Span(trace_id=self.trace_id, span_id=self.root_id, name=f"invoke_agent {self.agent}",
-                    kind=Span.SPAN_KIND_INTERNAL, start_time_unix_nano=self.start_ns,
-                    end_time_unix_nano=self.cursor + self.rng.randint(1, 20) * MS,
-                    attributes=_attrs(attrs))
-        if error:
-            _fail(root, error)
-        self.spans.insert(0, root)
-
-
-# --- the four agents: each adds child spans to a _Trace, then calls finish() ---------------
-
-
-def _refund_bot(t: _Trace, rng: random.Random, prompts: dict[str, str], *,
+def _refund_bot(t: DemoTrace, rng: random.Random, prompts: dict[str, str], *,
                 order_id: str = "", product: tuple[str, str, float] | None = None,
                 reason: tuple[str, str] | None = None, name: str = "") -> None:
     name, order_id = name or rng.choice(txt.FIRST_NAMES), order_id or str(rng.randint(40000, 99999))
@@ -244,11 +76,11 @@ def _refund_bot(t: _Trace, rng: random.Random, prompts: dict[str, str], *,
     intent = {"intent": "order_status" if kind == "status" else "refund_request",
               "order_id": order_id, "sentiment": "negative"}
     t.llm("gpt-4o-mini", ("refund-intent", prompts["refund-intent"]), {"message": message},
-          _js(intent))
+          js(intent))
     days = 3 if product else rng.randint(2, 27) if kind == "refund" else rng.randint(45, 80)
     payment = rng.choice(txt.PAYMENTS)
     order = {"order_id": order_id, "status": "in_transit" if kind == "status" else "delivered",
-             "delivered_at": None if kind == "status" else _date(t.start_ns, days),
+             "delivered_at": None if kind == "status" else day_text(t.start_ns, days),
              "items": [{"sku": sku, "name": item, "price": price, "quantity": 1}],
              "payment_method": payment, "customer_id": t.user}
     if rng.random() < 0.06:
@@ -259,11 +91,11 @@ def _refund_bot(t: _Trace, rng: random.Random, prompts: dict[str, str], *,
                                          "response": order}]}]
     variables = {"customer_name": name, "message": message}
     fill = dict(order_id=order_id, item=item, reason=reason_text, price=price, payment=payment,
-                name=name, days=days, delivered=_date(t.start_ns, days))
+                name=name, days=days, delivered=day_text(t.start_ns, days))
     if kind == "refund":
         return _issue_refund(t, rng, policy, variables, facts, fill, reason_code)
-    fill.update(shipped=_date(t.start_ns, 4), carrier=rng.choice(txt.CARRIERS),
-                tracking=_token(rng, "1Z", 16, "0123456789ABCDEF"), scan=rng.choice(txt.SCANS),
+    fill.update(shipped=day_text(t.start_ns, 4), carrier=rng.choice(txt.CARRIERS),
+                tracking=token(rng, "1Z", 16, "0123456789ABCDEF"), scan=rng.choice(txt.SCANS),
                 eta=rng.choice(txt.ETAS))
     decision, reply = ((txt.STATUS_DECISION, txt.STATUS_REPLY) if kind == "status"
                        else (txt.LATE_DECISION, txt.LATE_REPLY))
@@ -272,13 +104,13 @@ def _refund_bot(t: _Trace, rng: random.Random, prompts: dict[str, str], *,
     t.finish(message, reply.format(**fill))
 
 
-def _issue_refund(t: _Trace, rng: random.Random, policy: tuple[str, str],
+def _issue_refund(t: DemoTrace, rng: random.Random, policy: tuple[str, str],
                   variables: dict[str, str], facts: list[dict], fill: dict[str, Any],
                   reason_code: str) -> None:
     price = fill["price"]
     # Rule 5 of the prompt decides how the model writes the amount; the tool reads dollars.
     amount_arg: float | int = price if policy[1] == "v6" else round(price * 100)
-    call_id = _token(rng, "call_", 24)
+    call_id = token(rng, "call_", 24)
     args = {"order_id": fill["order_id"], "amount": amount_arg, "currency": "USD",
             "reason": reason_code}
     template = txt.REFUND_DECISION if policy[1] == "v6" else txt.INCIDENT_DECISION
@@ -298,7 +130,7 @@ def _issue_refund(t: _Trace, rng: random.Random, policy: tuple[str, str],
         reply = txt.REFUND_REJECTED_REPLY if verdict == "rejected" else txt.REFUND_PENDING_REPLY
         return t.finish(variables["message"], reply.format(**{**fill, "amount": price}))
     refunded = float(amount_arg)
-    refund_id = _token(rng, "rf_", 6, "ABCDEFGHJKLMNPQRSTUVWXYZ23456789")
+    refund_id = token(rng, "rf_", 6, "ABCDEFGHJKLMNPQRSTUVWXYZ23456789")
     result: dict[str, Any] = {"status": "issued", "refund_id": refund_id,
                               "amount": f"{refunded:.2f}", "currency": "USD"}
     if refunded > 1000:
@@ -314,7 +146,7 @@ def _issue_refund(t: _Trace, rng: random.Random, policy: tuple[str, str],
     t.finish(variables["message"], reply)
 
 
-def _research_assistant(t: _Trace, rng: random.Random, prompts: dict[str, str]) -> None:
+def _research_assistant(t: DemoTrace, rng: random.Random, prompts: dict[str, str]) -> None:
     topic = rng.choice(txt.RESEARCH_TOPICS)
     question, args = topic["question"], {"query": topic["question"], "max_results": 5}
     t.retrieval("confluence-notion-index", question, topic["docs"])
@@ -333,7 +165,7 @@ def _research_assistant(t: _Trace, rng: random.Random, prompts: dict[str, str]) 
     t.finish(question, topic["answer"])
 
 
-def _sql_analyst(t: _Trace, rng: random.Random, prompts: dict[str, str]) -> None:
+def _sql_analyst(t: DemoTrace, rng: random.Random, prompts: dict[str, str]) -> None:
     q = rng.choice(txt.SQL_QUESTIONS)
     t.tool("get_schema", {"tables": ["events", "daily_revenue", "workspaces"]},
            {"schema": txt.SQL_SCHEMA}, rng.randint(20, 90))
@@ -358,15 +190,15 @@ def _sql_analyst(t: _Trace, rng: random.Random, prompts: dict[str, str]) -> None
               "elapsed_ms": rng.randint(40, 2400)}
     t.tool("run_sql", run_args, result, result["elapsed_ms"] + 15)
     t.llm("gemini-2.5-flash", ("sql-summary", prompts["sql-summary"]),
-          {**variables, "result": _js(result)}, q["summary"])
+          {**variables, "result": js(result)}, q["summary"])
     t.finish(q["question"], q["summary"])
 
 
-def _triage_bot(t: _Trace, rng: random.Random, prompts: dict[str, str]) -> None:
+def _triage_bot(t: DemoTrace, rng: random.Random, prompts: dict[str, str]) -> None:
     ticket = rng.choice(txt.TICKETS)
     classify = ("triage-classify", prompts["triage-classify"])
     fields = ("category", "severity", "summary") + (("queue",) if classify[1] == "v5" else ())
-    t.llm("gpt-4o-mini", classify, {"ticket": ticket["text"]}, _js({k: ticket[k] for k in fields}))
+    t.llm("gpt-4o-mini", classify, {"ticket": ticket["text"]}, js({k: ticket[k] for k in fields}))
     notes = [r for r in txt.RUNBOOKS if ticket["category"] in r[0] or rng.random() < 0.25][:3]
     t.retrieval("support-runbooks", ticket["summary"], notes or txt.RUNBOOKS[:2])
     customer_id = f"ws_{t.session[4:10]}"
@@ -400,7 +232,7 @@ def _triage_bot(t: _Trace, rng: random.Random, prompts: dict[str, str]) -> None:
     t.finish(ticket["text"], reply)
 
 
-_Builder = Callable[[_Trace, random.Random, dict[str, str]], None]
+_Builder = Callable[[DemoTrace, random.Random, dict[str, str]], None]
 # agent -> (builder, sessions over the 14 days, weights of 1/2/3 traces per session)
 _AGENTS: dict[str, tuple[_Builder, int, tuple[int, int, int]]] = {
     "refund-bot": (_refund_bot, 58, (1, 0, 0)),
@@ -423,22 +255,22 @@ def _release(agent: str, age_ns: int) -> tuple[str, dict[str, str]]:
     return [(v, p) for limit, v, p in _RELEASES[agent] if age_ns <= limit][-1]
 
 
-def _traces(rng: random.Random, now_ns: int) -> list[_Trace]:
-    traces: list[_Trace] = []
+def _traces(rng: random.Random, now_ns: int) -> list[DemoTrace]:
+    traces: list[DemoTrace] = []
     for agent, (build, sessions, turn_weights) in _AGENTS.items():
         for _ in range(sessions):
             user = _user(rng, agent)
             prefix = "tkt-" if agent == "triage-bot" else "sess_"
-            session = _token(rng, prefix, 12, "0123456789abcdef")
+            session = token(rng, prefix, 12, "0123456789abcdef")
             start = now_ns - rng.randint(2 * HOUR, DEMO_DAYS * DAY - 2 * HOUR)
             for _turn in range(rng.choices((1, 2, 3), turn_weights)[0]):
                 version, prompts = _release(agent, now_ns - start)
-                t = _Trace(rng, rng.randbytes(16), agent, version, user, session, start)
+                t = DemoTrace(rng, rng.randbytes(16), agent, version, user, session, start)
                 build(t, rng, prompts)
                 traces.append(t)
                 start = t.cursor + rng.randint(1, 6) * MINUTE
     version, prompts = _release(INCIDENT_AGENT, INCIDENT_AGE_NS)
-    incident = _Trace(rng, bytes.fromhex(INCIDENT_TRACE_ID), INCIDENT_AGENT, version,
+    incident = DemoTrace(rng, bytes.fromhex(INCIDENT_TRACE_ID), INCIDENT_AGENT, version,
                       INCIDENT_USER_ID, "sess_5f0e6a1c9b72", now_ns - INCIDENT_AGE_NS)
     _refund_bot(incident, rng, prompts, order_id=INCIDENT_ORDER_ID, product=txt.PRODUCTS[1],
                 reason=txt.DAMAGE_REASONS[0], name="Hannah")
@@ -455,7 +287,7 @@ def build_demo_requests(now_ns: int | None = None, *,
     """
     now_ns = time.time_ns() if now_ns is None else now_ns
     rng = random.Random(seed)
-    batches: list[list[_Trace]] = []
+    batches: list[list[DemoTrace]] = []
     for t in sorted(_traces(rng, now_ns), key=lambda t: (t.agent, t.start_ns)):
         last = batches[-1] if batches else []
         same = last and (last[0].agent, last[0].version) == (t.agent, t.version)
@@ -467,7 +299,7 @@ def build_demo_requests(now_ns: int | None = None, *,
     scope = InstrumentationScope(name="flightlog", version="0.1.0")
     requests = []
     for batch in batches:
-        resource = Resource(attributes=_attrs({
+        resource = Resource(attributes=key_values({
             "service.name": batch[0].agent, "service.version": batch[0].version,
             "deployment.environment": "production", "telemetry.sdk.name": "flightlog"}))
         spans = [s for t in batch for s in sorted(t.spans, key=lambda s: s.start_time_unix_nano)]
