@@ -150,6 +150,21 @@ def cost_summary(
     return [{k: jsonable(v) for k, v in r.items()} for r in rows]
 
 
+def _hourly_window(project: str, start: datetime | None,
+                   end: datetime | None) -> tuple[list[str], dict[str, Any]]:
+    """Conditions and parameters for one project's whole hours of the hourly rollup covering
+    [start, end): ``start`` rounded down, ``end`` up."""
+    cond = ["Project = {project:String}"]
+    params: dict[str, Any] = {"project": project}
+    if start is not None:
+        cond.append("Hour >= toDateTime({rlo:Int64}, 'UTC')")
+        params["rlo"] = _ns(_grain_floor(start, 3600)) // 1_000_000_000
+    if end is not None:
+        cond.append("Hour < toDateTime({rhi:Int64}, 'UTC')")
+        params["rhi"] = _ns(_grain_ceil(end, 3600)) // 1_000_000_000
+    return cond, params
+
+
 def usage_breakdown(
     store: Store,
     project: str,
@@ -171,14 +186,7 @@ def usage_breakdown(
     bad = [d for d in dims + sorted(equals or {}) if d not in rollup.dims]
     if bad:
         raise InvalidQuery(f"unknown breakdown dimension {bad}; allowed: {list(BREAKDOWN_DIMS)}")
-    cond = ["Project = {project:String}"]
-    params: dict[str, Any] = {"project": project}
-    if start is not None:
-        cond.append("Hour >= toDateTime({rlo:Int64}, 'UTC')")
-        params["rlo"] = _ns(_grain_floor(start, 3600)) // 1_000_000_000
-    if end is not None:
-        cond.append("Hour < toDateTime({rhi:Int64}, 'UTC')")
-        params["rhi"] = _ns(_grain_ceil(end, 3600)) // 1_000_000_000
+    cond, params = _hourly_window(project, start, end)
     for i, (name, value) in enumerate(sorted((equals or {}).items())):
         cond.append(f"{rollup.dims[name]} = {{e{i}:String}}")
         params[f"e{i}"] = value
@@ -210,14 +218,7 @@ def unknown_models(
     ``input_tokens`` / ``output_tokens`` and ``first_seen`` / ``last_seen`` hours. Add a
     price for them and run ``flightlog prices recompute``.
     """
-    cond = ["Project = {project:String}"]
-    params: dict[str, Any] = {"project": project}
-    if start is not None:
-        cond.append("Hour >= toDateTime({rlo:Int64}, 'UTC')")
-        params["rlo"] = _ns(_grain_floor(start, 3600)) // 1_000_000_000
-    if end is not None:
-        cond.append("Hour < toDateTime({rhi:Int64}, 'UTC')")
-        params["rhi"] = _ns(_grain_ceil(end, 3600)) // 1_000_000_000
+    cond, params = _hourly_window(project, start, end)
     rows = store.query(
         "SELECT Model AS model, sum(UnknownPriced) AS spans,"
         " sumIf(InputTokens, UnknownPriced > 0) AS input_tokens, sumIf(OutputTokens, UnknownPriced > 0) AS output_tokens,"
