@@ -69,6 +69,8 @@ class AgentRun(_Step):
             parent = self.parent
         if parent is None and self.link is not None:
             parent = otel_context.Context()  # linked, not joined: a trace of its own
+        if self.link is not None:
+            self._start_links = self._guarded(self._links)
         super()._begin(parent)
 
     def _links(self) -> list[trace.Link] | None:

@@ -58,6 +58,8 @@ class _Step(StepDecorator):
     span_kind: ClassVar[SpanKind] = SpanKind.INTERNAL
     # Non-LLM steps inside a run carry the run's latest LLM call (flightlog.decided_by.*).
     records_decider: ClassVar[bool] = True
+    # Links the span starts with (set by AgentRun(link=...) before _begin; None for most steps).
+    _start_links: list[trace.Link] | None = None
 
     def __init__(self, *, attributes: Mapping[str, Any] | None = None) -> None:
         self._extra = dict(attributes or {})
@@ -83,10 +85,6 @@ class _Step(StepDecorator):
 
     def _finish_attributes(self) -> dict[str, Any]:
         return {}
-
-    def _links(self) -> list[trace.Link] | None:
-        """Links to other spans (e.g. the sender of a message that started this run)."""
-        return None
 
     def _before_start(self, run: RunState | None) -> tuple[Violation, RunState] | None:
         """Limit check before the span starts: a violation (and the run whose limit it is)
@@ -151,7 +149,7 @@ class _Step(StepDecorator):
         if self._extra:
             _update_present(attributes, self._extra)
         span = state.tracer.start_span(self._guarded(self._span_name) or self.operation, context=ctx,
-                                       kind=self.span_kind, attributes=attributes, links=self._guarded(self._links),
+                                       kind=self.span_kind, attributes=attributes, links=self._start_links,
                                        record_exception=False, set_status_on_exception=False)
         self._span = span
         ctx = trace.set_span_in_context(span, ctx)
