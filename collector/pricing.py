@@ -37,6 +37,8 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, MutableMapping
 
+from flightlog.storage.reprice import CACHE_WRITE_KEYS
+
 DEFAULT_PRICES_PATH = Path(__file__).with_name("prices.json")
 
 # SpanAttributes keys that count the cached part of the input tokens (priced at the cached
@@ -47,6 +49,9 @@ _CACHED_INPUT_KEYS = (
     "llm.token_count.prompt_details.cache_read",
     "llm.usage.cache_read_input_tokens",
 )
+# ... and the part of them written to a provider cache this turn (Anthropic bills it above the
+# input rate): the same keys `flightlog prices recompute` reads in SQL.
+_CACHE_WRITE_KEYS = CACHE_WRITE_KEYS
 _PROVIDER_PREFIX = re.compile(
     r"^(?:[a-z]{2,4}\.)?(?:anthropic|amazon|meta|mistral|cohere|ai21|google)\.")
 _GLOB_SYNTAX = re.compile(r"\[[^\]]*\]|[*?]")
@@ -60,7 +65,7 @@ _REASONING_KEYS = (
 )
 _CACHE_LIMIT = 4096
 _ENTRY_KEYS = {"match", "input_per_mtok", "output_per_mtok", "cached_input_per_mtok",
-               "reasoning_per_mtok", "effective_from", "note"}
+               "cache_write_per_mtok", "reasoning_per_mtok", "effective_from", "note"}
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,7 @@ class ModelPrice:
     cached_input_per_mtok: float | None = None
     reasoning_per_mtok: float | None = None
     effective_from: date | None = None  # None: in force since ever
+    cache_write_per_mtok: float | None = None
 
     @property
     def specificity(self) -> int:
@@ -80,23 +86,25 @@ class ModelPrice:
         return len(_GLOB_SYNTAX.sub("", self.match))
 
     @property
-    def rates(self) -> tuple[float, float, float, float]:
-        """(input, output, cached input, reasoning) USD per million, defaults filled in."""
+    def rates(self) -> tuple[float, float, float, float, float]:
+        """(input, output, cached input, reasoning, cache write) USD per million, defaults filled in."""
         return (
             self.input_per_mtok,
             self.output_per_mtok,
             self.cached_input_per_mtok if self.cached_input_per_mtok is not None else self.input_per_mtok,
             self.reasoning_per_mtok if self.reasoning_per_mtok is not None else self.output_per_mtok,
+            self.cache_write_per_mtok if self.cache_write_per_mtok is not None else self.input_per_mtok,
         )
 
     def cost(self, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0,
-             reasoning_tokens: int = 0) -> float:
-        """USD for the given token counts (cached tokens are part of input_tokens, reasoning
-        tokens part of output_tokens)."""
+             reasoning_tokens: int = 0, cache_write_tokens: int = 0) -> float:
+        """USD for the given token counts (cache reads and writes are part of input_tokens,
+        reasoning tokens part of output_tokens)."""
         cached = min(max(cached_input_tokens, 0), input_tokens)
+        written = min(max(cache_write_tokens, 0), input_tokens - cached)
         reasoning = min(max(reasoning_tokens, 0), output_tokens)
-        rate_in, rate_out, rate_cached, rate_reasoning = self.rates
-        usd = ((input_tokens - cached) * rate_in + cached * rate_cached
+        rate_in, rate_out, rate_cached, rate_reasoning, rate_write = self.rates
+        usd = ((input_tokens - cached - written) * rate_in + cached * rate_cached + written * rate_write
                + (output_tokens - reasoning) * rate_out + reasoning * rate_reasoning) / 1_000_000
         return round(usd, 12)
 
@@ -163,7 +171,7 @@ class PriceTable:
         if entry is None:
             row.update(CostUsd=0.0, CostSource="unknown", PriceVersion=self.version)
             return
-        cost = entry.cost(input_tokens, output_tokens, cached, reasoning)
+        cost = entry.cost(input_tokens, output_tokens, cached, reasoning, _attr_count(row, _CACHE_WRITE_KEYS))
         row.update(CostUsd=cost, CostSource="computed", PriceVersion=self.version)
 
 
@@ -233,6 +241,7 @@ def parse_prices(data: Any) -> PriceTable:
         where = f"{where} ({match!r})"
         cached = entry.get("cached_input_per_mtok")
         reasoning = entry.get("reasoning_per_mtok")
+        cache_write = entry.get("cache_write_per_mtok")
         models.append(ModelPrice(
             match=match.strip(),
             input_per_mtok=_price(entry.get("input_per_mtok"), f"{where}: 'input_per_mtok'"),
@@ -242,6 +251,8 @@ def parse_prices(data: Any) -> PriceTable:
             reasoning_per_mtok=(None if reasoning is None else
                                 _price(reasoning, f"{where}: 'reasoning_per_mtok'")),
             effective_from=effective,
+            cache_write_per_mtok=(None if cache_write is None else
+                                  _price(cache_write, f"{where}: 'cache_write_per_mtok'")),
         ))
     return PriceTable(version=version.strip(), models=tuple(models))
 

@@ -23,12 +23,22 @@ from typing import Any
 from .store import Store
 
 MODEL = "if(ResponseModel != '', ResponseModel, RequestModel)"
-Rates = tuple[float, float, float, float]  # USD per million: input, output, cached input, reasoning
+Rates = tuple[float, float, float, float, float]  # USD per million: input, output, cached input, reasoning, cache write
 MUTATION_SETTINGS = {"mutations_sync": 2}
 
+# Cache-write tokens (part of the input count) are not a column: they are read from the span's
+# attributes under the keys the collector's pricing reads, first present wins.
+CACHE_WRITE_KEYS = ("gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens",
+                    "llm.token_count.prompt_details.cache_write", "llm.usage.cache_creation_input_tokens")
+_UNCACHED = "(InputTokens - least(CachedInputTokens, InputTokens))"
+_WRITTEN = ("least(toUInt64(greatest(0, multiIf("
+            + ", ".join(f"mapContains(SpanAttributes, '{k}'), toFloat64OrZero(SpanAttributes['{k}'])"
+                        for k in CACHE_WRITE_KEYS)
+            + f", 0))), {_UNCACHED})")
 _COST = (
     "round(("
-    f"(InputTokens - least(CachedInputTokens, InputTokens)) * transform({MODEL}, {{models:Array(String)}}, {{r_in:Array(Float64)}}, 0.)"
+    f"({_UNCACHED} - {_WRITTEN}) * transform({MODEL}, {{models:Array(String)}}, {{r_in:Array(Float64)}}, 0.)"
+    f" + {_WRITTEN} * transform({MODEL}, {{models:Array(String)}}, {{r_write:Array(Float64)}}, 0.)"
     f" + least(CachedInputTokens, InputTokens) * transform({MODEL}, {{models:Array(String)}}, {{r_cached:Array(Float64)}}, 0.)"
     f" + (OutputTokens - least(ReasoningTokens, OutputTokens)) * transform({MODEL}, {{models:Array(String)}}, {{r_out:Array(Float64)}}, 0.)"
     f" + least(ReasoningTokens, OutputTokens) * transform({MODEL}, {{models:Array(String)}}, {{r_reason:Array(Float64)}}, 0.)"
@@ -140,6 +150,7 @@ def reprice(
             "models": models,
             "r_in": [float(r[0]) for r in rates], "r_out": [float(r[1]) for r in rates],
             "r_cached": [float(r[2]) for r in rates], "r_reason": [float(r[3]) for r in rates],
+            "r_write": [float(r[4]) for r in rates],
         }
         counts = store.query_rows(
             f"SELECT count(), countIf(NOT has({{models:Array(String)}}, {MODEL})) FROM spans WHERE {_REPRICED}",

@@ -25,7 +25,7 @@ TABLE = parse_prices({
     "models": [
         {"match": "model-a*", "input_per_mtok": 10.0, "output_per_mtok": 20.0},
         {"match": "model-a*", "effective_from": CUT.isoformat(), "input_per_mtok": 1.0, "output_per_mtok": 2.0,
-         "cached_input_per_mtok": 0.5, "reasoning_per_mtok": 4.0},
+         "cached_input_per_mtok": 0.5, "reasoning_per_mtok": 4.0, "cache_write_per_mtok": 1.25},
         {"match": "model-a-pro", "input_per_mtok": 100.0, "output_per_mtok": 100.0},
     ],
 })
@@ -36,10 +36,10 @@ def ns(day: date, hour: int = 12) -> int:
 
 
 @pytest.mark.parametrize("model,day,expected", [
-    ("model-a", CUT - timedelta(days=1), (10.0, 20.0, 10.0, 20.0)),  # before the change
-    ("model-a", CUT, (1.0, 2.0, 0.5, 4.0)),                          # on the day it takes effect
-    ("model-a", None, (1.0, 2.0, 0.5, 4.0)),                         # no day: the newest
-    ("model-a-pro", CUT, (100.0, 100.0, 100.0, 100.0)),              # more specific pattern still wins
+    ("model-a", CUT - timedelta(days=1), (10.0, 20.0, 10.0, 20.0, 10.0)),  # before the change
+    ("model-a", CUT, (1.0, 2.0, 0.5, 4.0, 1.25)),                          # on the day it takes effect
+    ("model-a", None, (1.0, 2.0, 0.5, 4.0, 1.25)),                         # no day: the newest
+    ("model-a-pro", CUT, (100.0, 100.0, 100.0, 100.0, 100.0)),             # more specific pattern still wins
     ("model-b", CUT, None),
 ])
 def test_the_price_in_force_on_the_span_day_applies(model, day, expected) -> None:
@@ -90,11 +90,14 @@ def test_the_shipped_table_has_a_dated_price_change() -> None:
 def test_price_windows_split_at_effective_dates() -> None:
     windows = price_windows(TABLE, ["model-a", "model-b"])
     assert [(w.start, w.end) for w in windows] == [(None, CUT), (CUT, None)]
-    assert windows[0].rates == {"model-a": (10.0, 20.0, 10.0, 20.0)}
-    assert windows[1].rates["model-a"] == (1.0, 2.0, 0.5, 4.0)
+    assert windows[0].rates == {"model-a": (10.0, 20.0, 10.0, 20.0, 10.0)}
+    assert windows[1].rates["model-a"] == (1.0, 2.0, 0.5, 4.0, 1.25)
 
 
 # -- re-pricing stored spans ------------------------------------------------------------
+
+CACHE_USAGE = {"gen_ai.usage.cache_read.input_tokens": "200000", "gen_ai.usage.cache_creation.input_tokens": "300000"}
+
 
 def _row(span_no: int, day: date, model: str, **cols) -> list:
     row = {"Project": "rp", "Timestamp": ns(day), "TraceId": f"{span_no:032x}", "SpanId": f"{span_no:016x}",
@@ -114,6 +117,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
         _row(3, after, "model-b"),                                          # unknown, stays unknown
         _row(4, after, "model-a", CostUsd=0.25, CostSource="client"),       # client cost wins
         _row(5, after, "model-a", InputTokens=0, CostSource="none"),        # nothing to price
+        _row(6, after, "model-a", CostUsd=99.0, CostSource="computed", CachedInputTokens=200_000,
+             SpanAttributes=CACHE_USAGE),                                   # cache reads and writes
     ], SPAN_COLUMNS)
     yield opened
     opened.close()
@@ -122,12 +127,17 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
 def test_reprice_applies_each_days_price_keeps_client_cost_and_rebuilds_rollups(store: Store) -> None:
     assert [r["model"] for r in costs.unknown_models(store, "rp")] == ["model-b"]
     report = reprice(store, "rp", price_windows(TABLE, models_seen(store, "rp")))
-    assert (report.spans_repriced, report.unknown_after, report.days_rebuilt) == (3, 1, 2)
+    assert (report.spans_repriced, report.unknown_after, report.days_rebuilt) == (4, 1, 2)
     by_span = dict(store.query_rows("SELECT toUInt32(reinterpretAsUInt64(reverse(unhex(SpanId)))), CostUsd FROM spans WHERE Project = 'rp'"))
-    assert by_span == {1: pytest.approx(10.0), 2: pytest.approx(1.0), 3: 0.0, 4: 0.25, 5: 0.0}
+    # 6: 500k plain input at $1, 200k cache reads at $0.50, 300k cache writes at $1.25 per million
+    assert by_span == {1: pytest.approx(10.0), 2: pytest.approx(1.0), 3: 0.0, 4: 0.25, 5: 0.0, 6: pytest.approx(0.975)}
+    ingest = {"RequestModel": "model-a", "InputTokens": 1_000_000, "OutputTokens": 0, "SpanAttributes": CACHE_USAGE,
+              "Timestamp": ns(CUT + timedelta(days=2))}
+    TABLE.price(ingest)  # the collector's price at ingest agrees with the recompute
+    assert ingest["CostUsd"] == pytest.approx(by_span[6])
     assert store.query_rows("SELECT DISTINCT PriceVersion FROM spans WHERE Project = 'rp' AND CostSource = 'computed'") == [("v-test",)]
     total = costs.cost_summary(store, "rp", [])[0]
-    assert (total["cost_usd"], total["spans"], total["calls"]) == (pytest.approx(11.25), 5, 5)
+    assert (total["cost_usd"], total["spans"], total["calls"]) == (pytest.approx(12.225), 6, 6)
     assert [r["model"] for r in costs.unknown_models(store, "rp")] == ["model-b"]
 
 

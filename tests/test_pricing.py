@@ -164,3 +164,20 @@ def test_reasoning_tokens_are_read_under_current_and_older_genai_names(key):
     span = row(ResponseModel="gpt-4o", InputTokens=10, OutputTokens=100, SpanAttributes={key: 60})
     TABLE.price(span)
     assert span["ReasoningTokens"] == 60
+
+
+def test_cache_writes_are_priced_at_the_cache_write_rate_and_default_to_input():
+    table = parse_prices({"version": "t", "models": [
+        {"match": "claude-x", "input_per_mtok": 3.0, "output_per_mtok": 15.0, "cached_input_per_mtok": 0.3,
+         "cache_write_per_mtok": 3.75},
+        {"match": "other", "input_per_mtok": 2.0, "output_per_mtok": 8.0}]})
+    usage = {"gen_ai.usage.cache_read.input_tokens": 500_000, "gen_ai.usage.cache_creation.input_tokens": 300_000}
+    claude = row(ResponseModel="claude-x", InputTokens=1_000_000, SpanAttributes=dict(usage))
+    other = row(ResponseModel="other", InputTokens=1_000_000, SpanAttributes=dict(usage))
+    table.price(claude)
+    table.price(other)
+    assert claude["CostUsd"] == pytest.approx(0.2 * 3.0 + 0.5 * 0.3 + 0.3 * 3.75)
+    assert other["CostUsd"] == pytest.approx(2.0)  # no cache rates in the table: all input at the input rate
+    with pytest.raises(ValueError, match="cache_write_per_mtok"):
+        parse_prices({"version": "t", "models": [{"match": "m", "input_per_mtok": 1, "output_per_mtok": 1,
+                                                   "cache_write_per_mtok": -1}]})

@@ -60,10 +60,11 @@ def test_sdk_spans_arrive_in_the_store_with_agent_columns(collector):
     assert "max_llm_calls" in by_type["agent"][0]["violation"]
 
 
-def test_provider_usage_details_price_cache_reads_at_the_cached_rate(collector):
-    """An Anthropic response with a prompt-cache hit: the SDK reports all input tokens (cache
-    reads included, as the GenAI conventions count them) and the cache reads apart, so the
-    collector charges them at the cheaper cached rate of the shipped price table."""
+def test_provider_usage_details_price_cache_reads_and_writes_at_their_rates(collector):
+    """An Anthropic response that read and wrote the prompt cache: the SDK reports all input
+    tokens (cache reads and writes included, as the GenAI conventions count them) and each part
+    apart, so the collector charges them at the cached and cache-write rates of the shipped
+    price table."""
     flightlog.init(endpoint=collector.url, api_key=collector.ingest_key, tracer_provider=TracerProvider())
     try:
         with flightlog.agent_run("cache-bot") as run:
@@ -72,15 +73,16 @@ def test_provider_usage_details_price_cache_reads_at_the_cached_rate(collector):
                 call.set_response({
                     "id": "msg_01", "model": "claude-sonnet-4-5", "role": "assistant", "stop_reason": "end_turn",
                     "content": [{"type": "text", "text": "Cached answer."}],
-                    "usage": {"input_tokens": 200_000, "cache_read_input_tokens": 800_000, "output_tokens": 0},
+                    "usage": {"input_tokens": 200_000, "cache_read_input_tokens": 800_000,
+                              "cache_creation_input_tokens": 100_000, "output_tokens": 0},
                 })
         assert flightlog.flush(timeout_s=30)
     finally:
         flightlog.shutdown()
     spans = collector.wait_for_trace(trace_id, 2)["spans"]
     llm = next(s for s in spans if s["span_type"] == "llm")
-    assert llm["input_tokens"] == 1_000_000
+    assert llm["input_tokens"] == 1_100_000
     assert llm["span_attributes"]["gen_ai.usage.cache_read.input_tokens"] in (800_000, "800000")
-    # claude-sonnet-4*: $3 per million input, $0.30 per million cached input
-    assert llm["cost_usd"] == pytest.approx(0.2 * 3.0 + 0.8 * 0.3)
+    # claude-sonnet-4*: $3 per million input, $0.30 per million cache reads, $3.75 per million cache writes
+    assert llm["cost_usd"] == pytest.approx(0.2 * 3.0 + 0.8 * 0.3 + 0.1 * 3.75)
     assert llm["cost_source"] == "computed"
