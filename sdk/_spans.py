@@ -60,6 +60,8 @@ class _Step(StepDecorator):
     records_decider: ClassVar[bool] = True
     # Links the span starts with (set by AgentRun(link=...) before _begin; None for most steps).
     _start_links: list[trace.Link] | None = None
+    # (error.type, message) from set_error(): a failure reported without an exception.
+    _reported_error: tuple[str, str] | None = None
 
     def __init__(self, *, attributes: Mapping[str, Any] | None = None) -> None:
         self._extra = dict(attributes or {})
@@ -177,7 +179,7 @@ class _Step(StepDecorator):
         if self._ended or self._span is None:
             return
         self._ended = True
-        self._failed = exc is not None and not isinstance(exc, GeneratorExit)
+        self._failed = (exc is not None and not isinstance(exc, GeneratorExit)) or self._reported_error is not None
         span = self._span
         attributes: dict[str, Any] = {}
         finish = self._guarded(self._finish_attributes)
@@ -190,6 +192,10 @@ class _Step(StepDecorator):
                 span.set_attributes(attributes)
             if exc is not None and not isinstance(exc, GeneratorExit):
                 _record_exception(span, exc)
+            elif self._reported_error is not None:
+                error_type, message = self._reported_error
+                span.set_attribute(K.ERROR_TYPE, error_type)
+                span.set_status(Status(StatusCode.ERROR, message))
         except Exception:  # noqa: BLE001 - recording must never break the agent (O1)
             _logger.exception("flightlog: could not record attributes on %s", type(self).__name__)
         span.end()
@@ -244,6 +250,19 @@ class _Step(StepDecorator):
         """Set any extra attribute on the span now (metadata; not redacted)."""
         if self._span is not None and value is not None:
             self._span.set_attribute(key, value)
+
+    def set_error(self, message: str, *, error_type: str = "error") -> None:
+        """Mark the step failed without raising: status ERROR with ``message``, and ``error.type``.
+
+        For failures that come back as values, e.g. a tool API answering ``{"error": "timeout"}``
+        or a model refusing. An exception leaving the step still wins. The message is redacted
+        like content (it often quotes the failing input).
+        """
+        try:
+            text = self._metadata_text(str(message))
+        except Exception:  # noqa: BLE001 - a user hook failing must not break the agent
+            text = "[REDACTION FAILED]"
+        self._reported_error = (str(error_type) or "error", text)
 
 
 _S = TypeVar("_S", bound=_Step)

@@ -380,3 +380,35 @@ def test_limits_still_apply_when_flightlog_is_disabled(monkeypatch):
                         pass
     finally:
         flightlog.shutdown()
+
+
+def test_set_error_marks_a_step_failed_without_raising(exporter):
+    with flightlog.agent_run("bot"):
+        with flightlog.llm_call("m") as call:
+            call.set_output("refused")
+            call.set_error("content filter", error_type="content_filter")
+        with flightlog.tool_call("lookup") as tool:
+            tool.set_result({"error": "orders-api timed out"})
+            tool.set_error("orders-api timed out after 10 s", error_type="TimeoutError")
+        with flightlog.tool_call("after"):  # a failed call decides nothing
+            pass
+    spans = by_name(exporter)
+    tool = spans["execute_tool lookup"]
+    assert tool.status.status_code is StatusCode.ERROR
+    assert tool.status.description == "orders-api timed out after 10 s"
+    assert tool.attributes["error.type"] == "TimeoutError"
+    assert not tool.events  # no exception happened
+    assert spans["chat m"].attributes["error.type"] == "content_filter"
+    assert "flightlog.decided_by.model" not in spans["execute_tool after"].attributes
+
+
+def test_set_error_message_is_redacted():
+    exp = InMemorySpanExporter()
+    flightlog.init(tracer_provider=TracerProvider(), exporter=exp, batch=False, redact=[r"sk-\w+"])
+    try:
+        with flightlog.tool_call("pay") as tool:
+            tool.set_error("bad key sk-abc123")
+    finally:
+        flightlog.shutdown()
+    (span,) = exp.get_finished_spans()
+    assert span.status.description == "bad key [REDACTED]"
