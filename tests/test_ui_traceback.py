@@ -137,3 +137,18 @@ def test_difference_summary_contrasts_v7_with_v6(back):
     assert any(f"{demo.INCIDENT_PROMPT_ID}@v6" in v for v in summary["prompts"]["other runs"])
     assert summary["agent version"]["this run"] == demo.INCIDENT_AGENT_VERSION
     assert "amount" in summary["input"]["other runs"][0]
+
+
+def test_trace_page_button_opens_the_llm_call_that_decided_a_step(collector_env, refund_span):
+    deciding = refund_span["span_attributes"]["flightlog.decided_by.span_id"]
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.switch_page("views/trace.py")
+    at.query_params.clear()
+    at.query_params.update(trace_id=collector_env.incident_trace_id, span_id=refund_span["span_id"])
+    at.run()
+    at.button(key="trace.decided_by").click().run()
+    assert not at.exception
+    assert at.query_params["span_id"] == deciding
+    details = {row["field"]: row["value"] for row in at.dataframe[-1].value.to_dict("records")}
+    assert details["type"] == "llm"
+    assert details["prompt version"] == demo.INCIDENT_PROMPT_VERSION

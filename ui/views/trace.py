@@ -72,13 +72,15 @@ def _json_or_text(label: str, text: str) -> None:
         _text_block(label, text)
 
 
-def _detail(span: dict[str, Any]) -> None:
+def _detail(span: dict[str, Any], span_ids: set[str]) -> None:
     st.subheader("Selected span")
+    trace_id = str(span.get("trace_id") or "")
     if st.button("Trace back from this span", icon=":material/manage_search:", key="trace.traceback"):
-        st.switch_page(
-            session.TRACEBACK_PAGE,
-            query_params={"trace_id": str(span.get("trace_id") or ""), "span_id": str(span.get("span_id") or "")},
-        )
+        st.switch_page(session.TRACEBACK_PAGE, query_params={"trace_id": trace_id, "span_id": str(span.get("span_id") or "")})
+    decider = str((span.get("span_attributes") or {}).get("flightlog.decided_by.span_id") or "")
+    if decider in span_ids and st.button("Open the LLM call that decided this", icon=":material/smart_toy:",
+                                         key="trace.decided_by"):
+        session.open_trace(trace_id, decider)
     metrics = st.columns(3)
     metrics[0].metric("Latency", fmt.format_duration(span.get("duration_ms")))
     tokens = int(span.get("input_tokens") or 0) + int(span.get("output_tokens") or 0)
@@ -206,7 +208,7 @@ def render() -> None:
     session.select_span(trace_id, selected)
     session.sync_url({"trace_id": trace_id, "span_id": selected})
     with detail_col:
-        _detail(spans[span_ids.index(selected)])
+        _detail(spans[span_ids.index(selected)], {str(s.get("span_id") or "") for s in all_spans})
 
 
 if __name__ == "__main__":
