@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from flightlog.ui import format as fmt
 from flightlog.ui.client import ApiClient
+from flightlog.ui.filters import SearchFilters
 
 APP = str(Path(__file__).resolve().parents[1] / "ui" / "app.py")
 MARKER = "<script>alert(1)</script>"
@@ -76,6 +77,21 @@ def test_search_box_writes_query_to_url(collector_env):
     at = _app().run()
     at.text_input(key="search.q").set_value(collector_env.search_word).run()
     assert at.query_params.get("q") == collector_env.search_word
+
+
+def test_filter_widgets_whose_state_streamlit_dropped_come_back_as_remembered(collector_env):
+    """A run cut short by the next (typing then Enter while the page draws) can make Streamlit
+    forget some widgets' values; they must not come back at their first option ("Last 15
+    minutes"), hiding everything older while the page claims to show the same search."""
+    at = _app()
+    # The state such a run leaves: the search box kept, the time range forgotten, the filters
+    # of the search on screen remembered.
+    at.session_state["search.q"] = collector_env.search_word
+    at.session_state["flightlog.search_filters"] = SearchFilters(q=collector_env.search_word, range="7d")
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="search.range").value == "7d"
+    assert at.query_params.get("range") == "7d"
 
 
 def test_search_without_text_lists_latest_spans(collector_env):

@@ -67,6 +67,21 @@ def _seed_widgets(filters: SearchFilters) -> None:
     session.remember_filters(filters)
 
 
+def _reseed_missing(filters: SearchFilters) -> None:
+    """Put back the state of filter widgets Streamlit dropped.
+
+    A run cut short by the next one (typing, then Enter, while the page is still drawing) can
+    leave some widgets unregistered; Streamlit then forgets their values, and they would come
+    back at their first option (the time range at "Last 15 minutes") while the results still
+    showed the remembered filters.
+    """
+    for name in _WIDGET_FIELDS:
+        st.session_state.setdefault(f"search.{name}", getattr(filters, name))
+    for name in _DATE_FIELDS:
+        text = getattr(filters, name)
+        st.session_state.setdefault(f"search.{name}", dt.date.fromisoformat(text) if text else None)
+
+
 def _widget_filters() -> SearchFilters:
     values = {name: st.session_state[f"search.{name}"] for name in _WIDGET_FIELDS}
     for name in _DATE_FIELDS:
@@ -174,6 +189,8 @@ def render() -> None:
     st.title("Search")
     if "search.q" not in st.session_state:
         _seed_widgets(session.arriving_search_filters())
+    else:
+        _reseed_missing(session.remembered_filters())
     facets = session.facets()
     _filter_widgets(facets)
 
