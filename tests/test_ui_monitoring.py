@@ -125,3 +125,17 @@ def test_monitoring_breakdown_is_remembered_after_visiting_another_page(collecto
     assert not at.exception
     assert at.selectbox(key="monitoring.by").value == "agent_version"
     assert at.selectbox(key="monitoring.bucket").value == "hour"
+
+
+def test_monitoring_widgets_whose_state_was_dropped_come_back_from_the_url(collector_env):
+    """After a run cut short by the next, Streamlit may keep some widgets' values and drop
+    others (see the Search page test); the page must refill the dropped ones, not fail."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.switch_page("views/monitoring.py")
+    at.query_params.clear()
+    at.query_params.update(range="30d", agent=demo.INCIDENT_AGENT)
+    at.session_state["monitoring.range"] = "30d"  # kept; bucket, breakdown and agent dropped
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="monitoring.agent").value == demo.INCIDENT_AGENT
+    assert at.selectbox(key="monitoring.range").value == "30d"

@@ -24,16 +24,17 @@ _SAVED = "monitoring.saved"
 
 
 def _seed() -> None:
+    """Starting values of the widgets that have none: all of them on arrival at the page, and
+    any whose state Streamlit dropped after a run cut short by the next (see the Search page)."""
     url = st.query_params.to_dict()
     remembered = session.remembered_filters()
-    st.session_state["monitoring.range"] = (
-        url.get("range") if url.get("range") in TIME_RANGES else shared_range(remembered.range)
-    )
     saved = st.session_state.get(_SAVED) or {}  # not widgets: survive visits to other pages
     bucket, by = url.get("bucket", saved.get("bucket")), url.get("by", saved.get("by"))
-    st.session_state["monitoring.bucket"] = bucket if bucket in monitor.BUCKETS else "day"
-    st.session_state["monitoring.by"] = by if by in monitor.BREAKDOWNS else ""
-    st.session_state["monitoring.agent"] = url.get("agent") or remembered.agent
+    st.session_state.setdefault(
+        "monitoring.range", url.get("range") if url.get("range") in TIME_RANGES else shared_range(remembered.range))
+    st.session_state.setdefault("monitoring.bucket", bucket if bucket in monitor.BUCKETS else "day")
+    st.session_state.setdefault("monitoring.by", by if by in monitor.BREAKDOWNS else "")
+    st.session_state.setdefault("monitoring.agent", url.get("agent") or remembered.agent)
 
 
 def _chart(title: str, fig: go.Figure, rows: Sequence[dict[str, Any]], name: str) -> None:
@@ -52,8 +53,7 @@ def _pct(value: float | None) -> str:
 def render() -> None:
     st.title("Monitoring")
     agents = session.facets().get("agents", [])
-    if "monitoring.range" not in st.session_state:
-        _seed()
+    _seed()
     cols = st.columns(4)
     range_key = cols[0].selectbox("Time range", list(TIME_RANGES), key="monitoring.range",
                                   format_func=lambda k: TIME_RANGES[k][0])

@@ -111,9 +111,10 @@ def render() -> None:
         return
     options = st.columns([1, 1, 4])
     url_compare = st.query_params.get("compare", "")
-    if "traceback.compare_n" not in st.session_state:
-        st.session_state["traceback.compare_n"] = int(url_compare) if url_compare.isdigit() and int(url_compare) in COMPARE_CHOICES else DEFAULT_COMPARE
-        st.session_state["traceback.all_runs"] = st.query_params.get("all_runs", "") == "1"
+    # setdefault: on arrival, and for a widget whose state a run cut short dropped (see Search).
+    st.session_state.setdefault("traceback.compare_n", int(url_compare) if url_compare.isdigit()
+                                and int(url_compare) in COMPARE_CHOICES else DEFAULT_COMPARE)
+    st.session_state.setdefault("traceback.all_runs", st.query_params.get("all_runs", "") == "1")
     compare = options[0].selectbox("Runs to compare", COMPARE_CHOICES, key="traceback.compare_n")
     all_runs = options[1].toggle("Include failed runs", key="traceback.all_runs")
     params = {"trace_id": trace_id, "span_id": span_id}
