@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from . import _keys
 from ._exceptions import BudgetExceeded, ConfigurationError
 
 
@@ -201,9 +202,16 @@ class RunState:
                 run.tokens += input_tokens + output_tokens
                 run.cost_usd += cost_usd
 
-    def record_llm(self, provenance: dict[str, str], model: str | None) -> None:
-        """Remember a finished LLM call: its provenance becomes this run's ``decided_by``, its model
-        joins this run's and every enclosing run's model list."""
+    def record_llm(self, span_id: int, model: str | None, *, prompt_id: Any = None, prompt_version: Any = None,
+                   prompt_hash: str | None = None) -> None:
+        """Remember an LLM call that answered (flightlog's own or another instrumentation's): it
+        becomes this run's ``decided_by`` (``flightlog.decided_by.*``), and its model joins this
+        run's and every enclosing run's model list."""
+        provenance = {_keys.DECIDED_BY_SPAN_ID: f"{span_id:016x}"}
+        for key, value in ((_keys.DECIDED_BY_MODEL, model), (_keys.DECIDED_BY_PROMPT_ID, prompt_id),
+                           (_keys.DECIDED_BY_PROMPT_VERSION, prompt_version), (_keys.DECIDED_BY_PROMPT_HASH, prompt_hash)):
+            if value is not None and value != "":
+                provenance[key] = str(value)
         self.last_llm = provenance
         if not model:
             return

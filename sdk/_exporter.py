@@ -172,10 +172,7 @@ class RunFactsProcessor(SpanProcessor):
                      or attributes.get("llm.model_name") or attributes.get("llm.response.model"))
             if span.status.status_code is StatusCode.ERROR or not (isinstance(model, str) and model):
                 return
-            provenance = {_keys.DECIDED_BY_MODEL: model, _keys.DECIDED_BY_SPAN_ID: f"{span.context.span_id:016x}"}
-            version = attributes.get("llm.prompt_template.version")
-            if isinstance(version, str) and version:
-                provenance[_keys.DECIDED_BY_PROMPT_VERSION] = version
-            run.record_llm(provenance, model)
+            version = attributes.get("llm.prompt_template.version")  # OpenInference prompt templates
+            run.record_llm(span.context.span_id, model, prompt_version=version if isinstance(version, str) else None)
         except Exception:  # noqa: BLE001 - runs on the agent's thread; must never raise (O1)
             _logger.debug("flightlog: RunFactsProcessor.on_end failed", exc_info=True)

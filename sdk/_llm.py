@@ -170,14 +170,9 @@ class LLMCall(_Step):
             run.add_usage(self._input_tokens or 0, self._output_tokens or 0, self._cost or 0.0)
         if self._failed:
             return  # no answer came back: it decided nothing
-        model = self._response_model or (None if self.model is None else str(self.model))
-        provenance = {K.DECIDED_BY_SPAN_ID: format(self.span.get_span_context().span_id, "016x")}
-        for key, value in ((K.DECIDED_BY_MODEL, model), (K.DECIDED_BY_PROMPT_ID, self.prompt_id),
-                           (K.DECIDED_BY_PROMPT_VERSION, self.prompt_version),
-                           (K.DECIDED_BY_PROMPT_HASH, self._prompt_hash)):
-            if value is not None:
-                provenance[key] = str(value)
-        run.record_llm(provenance, model)
+        run.record_llm(self.span.get_span_context().span_id,
+                       self._response_model or (None if self.model is None else str(self.model)),
+                       prompt_id=self.prompt_id, prompt_version=self.prompt_version, prompt_hash=self._prompt_hash)
 
     def set_input(self, messages: MessagesInput) -> None:
         """Record (or replace) the input messages."""

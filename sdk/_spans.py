@@ -72,7 +72,7 @@ class _Step(StepDecorator):
         self._run: RunState | None = None
         self._config: Config | None = None
         self._redacted = False
-        self._failed = False  # ended by an exception (or refused by a limit)
+        self._failed = False  # ended by an exception, refused by a limit, or marked by set_error()
 
     # -- subclass hooks ----------------------------------------------------------------------
     def _copy(self) -> _Step:
