@@ -36,9 +36,9 @@ def back(seeded_stack, refund_span) -> dict:
         return api.traceback(seeded_stack.incident_trace_id, refund_span["span_id"], compare=5)
 
 
-def _open(**query_params: str) -> AppTest:
+def _open(page: str = "views/traceback.py", **query_params: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-    at.switch_page("views/traceback.py")
+    at.switch_page(page)
     at.query_params.clear()
     at.query_params.update(query_params)
     return at.run()
@@ -121,11 +121,7 @@ def test_traceback_page_reports_unknown_or_bad_span(collector_env, span_id):
 
 
 def test_trace_page_button_opens_traceback(collector_env, refund_span):
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-    at.switch_page("views/trace.py")
-    at.query_params.clear()
-    at.query_params.update(trace_id=collector_env.incident_trace_id, span_id=refund_span["span_id"])
-    at.run()
+    at = _open("views/trace.py", trace_id=collector_env.incident_trace_id, span_id=refund_span["span_id"])
     at.button(key="trace.traceback").click().run()
     assert not at.exception
     assert any(str(t.value) == "Incident trace-back" for t in at.title)
@@ -141,11 +137,7 @@ def test_difference_summary_contrasts_v7_with_v6(back):
 
 def test_trace_page_button_opens_the_llm_call_that_decided_a_step(collector_env, refund_span):
     deciding = refund_span["span_attributes"]["flightlog.decided_by.span_id"]
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-    at.switch_page("views/trace.py")
-    at.query_params.clear()
-    at.query_params.update(trace_id=collector_env.incident_trace_id, span_id=refund_span["span_id"])
-    at.run()
+    at = _open("views/trace.py", trace_id=collector_env.incident_trace_id, span_id=refund_span["span_id"])
     at.button(key="trace.decided_by").click().run()
     assert not at.exception
     assert at.query_params["span_id"] == deciding

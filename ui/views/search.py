@@ -6,6 +6,7 @@ URL: ``/?q=refund&agent=…&model=…&range=7d&page=2`` (every parameter in docs
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -56,13 +57,18 @@ _COLUMNS = {
 }
 
 
-def _seed_widgets(filters: SearchFilters) -> None:
-    """Give the filter widgets their starting values (on arrival at the page)."""
-    for name in _WIDGET_FIELDS:
-        st.session_state[f"search.{name}"] = getattr(filters, name)
+def _widget_values(filters: SearchFilters) -> dict[str, Any]:
+    """The filter widgets' session-state values that show ``filters``."""
+    values: dict[str, Any] = {f"search.{name}": getattr(filters, name) for name in _WIDGET_FIELDS}
     for name in _DATE_FIELDS:
         text = getattr(filters, name)
-        st.session_state[f"search.{name}"] = dt.date.fromisoformat(text) if text else None
+        values[f"search.{name}"] = dt.date.fromisoformat(text) if text else None
+    return values
+
+
+def _seed_widgets(filters: SearchFilters) -> None:
+    """Give the filter widgets their starting values (on arrival at the page)."""
+    st.session_state.update(_widget_values(filters))
     st.session_state[_PAGE] = filters.page
     session.remember_filters(filters)
 
@@ -75,11 +81,8 @@ def _reseed_missing(filters: SearchFilters) -> None:
     back at their first option (the time range at "Last 15 minutes") while the results still
     showed the remembered filters.
     """
-    for name in _WIDGET_FIELDS:
-        st.session_state.setdefault(f"search.{name}", getattr(filters, name))
-    for name in _DATE_FIELDS:
-        text = getattr(filters, name)
-        st.session_state.setdefault(f"search.{name}", dt.date.fromisoformat(text) if text else None)
+    for key, value in _widget_values(filters).items():
+        st.session_state.setdefault(key, value)
 
 
 def _widget_filters() -> SearchFilters:
