@@ -37,6 +37,8 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, MutableMapping
 
+# The part of the input written to a provider cache (billed above the input rate) is read under
+# the same keys `flightlog prices recompute` reads in SQL.
 from flightlog.storage.reprice import CACHE_WRITE_KEYS
 
 DEFAULT_PRICES_PATH = Path(__file__).with_name("prices.json")
@@ -49,9 +51,6 @@ _CACHED_INPUT_KEYS = (
     "llm.token_count.prompt_details.cache_read",
     "llm.usage.cache_read_input_tokens",
 )
-# ... and the part of them written to a provider cache this turn (Anthropic bills it above the
-# input rate): the same keys `flightlog prices recompute` reads in SQL.
-_CACHE_WRITE_KEYS = CACHE_WRITE_KEYS
 _PROVIDER_PREFIX = re.compile(
     r"^(?:[a-z]{2,4}\.)?(?:anthropic|amazon|meta|mistral|cohere|ai21|google)\.")
 _GLOB_SYNTAX = re.compile(r"\[[^\]]*\]|[*?]")
@@ -171,7 +170,7 @@ class PriceTable:
         if entry is None:
             row.update(CostUsd=0.0, CostSource="unknown", PriceVersion=self.version)
             return
-        cost = entry.cost(input_tokens, output_tokens, cached, reasoning, _attr_count(row, _CACHE_WRITE_KEYS))
+        cost = entry.cost(input_tokens, output_tokens, cached, reasoning, _attr_count(row, CACHE_WRITE_KEYS))
         row.update(CostUsd=cost, CostSource="computed", PriceVersion=self.version)
 
 
