@@ -2,7 +2,7 @@
 
 Same seed and sizes → the same spans, byte for byte. Traces look like what the GenAI
 instrumentations send: an ``invoke_agent`` root, then steps of an LLM call (0.5–2 KB of
-prompt and answer text in the vocabulary of collector/demo_text.py) and a tool call
+prompt and answer text in the vocabulary of collector/demo/text.py) and a tool call
 (smaller arguments and result), with several agents and versions, models (one without a
 price), prompt versions, users and sessions, ~3 % failing tool calls, a handful of rare
 marker words and one deep incident trace.
@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from flightlog.collector import demo_text
+from flightlog.collector.demo import text as demo_text
 
 AGENTS = {
     "support-bot": ["1.4.0", "1.5.0", "1.6.0"],

@@ -19,21 +19,22 @@ from google.rpc.status_pb2 import Status
 
 from flightlog.storage import InvalidQuery, QueryTimeout, Store, StorageError, open_store
 
-from . import admin_api, api, ingest
-from . import insights_api
-from . import audit_api  # audit: chain, access log, exports, retention, budgets, reviews
-from .auth import READ_ROLES, Authenticator
-from .bootstrap import bootstrap
-from .config import Settings
-from .decode import PROTOBUF, media_type
-from .errors import CollectorError
-from .metrics import CONTENT_TYPE, Metrics
-from .pricing import load_prices
-from .spool import Spool
-from .writer import BatchWriter
+from flightlog.collector.api import admin as admin_api
+from flightlog.collector.api import query as api
+from flightlog.collector.ingest import routes as ingest
+from flightlog.collector.api import insights as insights_api
+from flightlog.collector.api import audit as audit_api  # audit: chain, access log, exports, retention, budgets, reviews
+from flightlog.collector.auth import READ_ROLES, Authenticator
+from flightlog.collector.bootstrap import bootstrap
+from flightlog.collector.config import Settings
+from flightlog.collector.ingest.decode import PROTOBUF, media_type
+from flightlog.collector.errors import RETRY_AFTER_S, CollectorError
+from flightlog.collector.metrics import CONTENT_TYPE, Metrics
+from flightlog.collector.ingest.pricing import load_prices
+from flightlog.collector.ingest.spool import Spool
+from flightlog.collector.ingest.writer import BatchWriter
 
 log = logging.getLogger(__name__)
-RETRY_AFTER_S = 5
 
 
 class Collector:
@@ -88,7 +89,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         app.state.collector = Collector(settings, opened)
         grpc_server = None
         if settings.grpc_port:
-            from .grpc_server import start_grpc_server
+            from flightlog.collector.ingest.grpc import start_grpc_server
 
             grpc_server = await start_grpc_server(app.state.collector, settings.host, settings.grpc_port)
         log.info("collector ready on %s:%s, store %s", settings.host, settings.port, opened)

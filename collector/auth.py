@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from flightlog.storage import Store
 from flightlog.storage.keys import KeyRecord, find_key
 
-from .errors import Forbidden, Unauthorized
+from flightlog.collector.errors import Forbidden, Unauthorized
 
 INGEST_ROLES = frozenset({"ingest", "admin"})
 READ_ROLES = frozenset({"engineer", "auditor", "admin"})

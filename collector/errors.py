@@ -13,6 +13,9 @@
 
 from __future__ import annotations
 
+#: Seconds a client is told to wait (``Retry-After``, gRPC ``RetryInfo``) on 429 and 503.
+RETRY_AFTER_S = 5
+
 
 class CollectorError(Exception):
     """Base of the collector's errors; ``status`` is the HTTP status it maps to."""

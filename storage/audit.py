@@ -2,7 +2,7 @@
 checkpoint audit (retention, legal holds and the governance log: :mod:`.governance`).
 
 Every value is a bound parameter; column lists come from the tuples below (STYLE D3). The
-collector's :mod:`flightlog.collector.chain` computes hashes; this module only moves rows.
+collector's :mod:`flightlog.collector.audit.chain` computes hashes; this module only moves rows.
 """
 
 from __future__ import annotations

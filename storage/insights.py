@@ -1,4 +1,4 @@
-"""Reads behind the insight endpoints (collector/insights_api.py): incident trace-back,
+"""Reads behind the insight endpoints (collector/api/insights.py): incident trace-back,
 "compare with healthy runs", monitoring figures, cost per run and the costliest traces.
 
 Every read is bounded (STYLE D2), values are bound parameters and identifiers come from

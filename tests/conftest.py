@@ -268,7 +268,7 @@ class RunningUI:
 @pytest.fixture(scope="session")
 def ui_server(seeded_stack: SeededStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningUI]:
     """Streamlit on a free loopback port, reading the seeded collector."""
-    from flightlog.collector.cli import _ui_command
+    from flightlog.collector.cli.main import _ui_command
 
     port = free_port()
     log_path = tmp_path_factory.mktemp("ui") / "streamlit.log"

@@ -1,4 +1,4 @@
-"""Tests for the access log (flightlog.collector.audit_api.AccessLogMiddleware and
+"""Tests for the access log (flightlog.collector.api.audit.AccessLogMiddleware and
 ``GET /api/audit/access``): every query-API read is recorded with who, what, when and rows."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import RunningCollector, start_collector
-from flightlog.collector.audit_api import count_rows
+from flightlog.collector.api.audit import count_rows
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Tests for budgets and alerts (flightlog.collector.budgets): alerts at 80% and 100% reach a
+"""Tests for budgets and alerts (flightlog.collector.audit.budgets): alerts at 80% and 100% reach a
 local webhook exactly once per crossing (retried after a failure), and the SDK-facing
 ``GET /api/budget/remaining`` reports what is left."""
 
@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from conftest import RunningCollector, start_collector, wait_until
-from flightlog.collector.budgets import fraction, post_webhook
+from flightlog.collector.audit.budgets import fraction, post_webhook
 from test_retention import admin
 
 

@@ -1,4 +1,4 @@
-"""Tests for the tamper-evident record (flightlog.collector.chain): canonical hashing, the
+"""Tests for the tamper-evident record (flightlog.collector.audit.chain): canonical hashing, the
 BatchWriter hook, ``GET /api/audit/verify`` and ``flightlog verify`` in both modes.
 
 Tampering goes straight into the store (ALTER UPDATE, ALTER DELETE, a raw INSERT), done in a
@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from flightlog.collector.chain import batch_id, canonical, link_hash, span_hash
+from flightlog.collector.audit.chain import batch_id, canonical, link_hash, span_hash
 from flightlog.storage.schema import SPAN_COLUMNS, span_row_values
 
 from conftest import RunningCollector, clean_env, fixture_bytes, start_collector
 
-CLI = ("import sys, click; from flightlog.collector import cli_audit; g = click.Group();"
+CLI = ("import sys, click; from flightlog.collector.cli import audit as cli_audit; g = click.Group();"
        " cli_audit.register(g); g(sys.argv[1:])")
 
 
@@ -185,7 +185,7 @@ def test_forged_chain_link_is_reported(chained: RunningCollector) -> None:
 def test_replayed_batch_keeps_its_place_in_the_chain(tmp_path: Path) -> None:
     """A spool segment stored, then replayed after a crash, is recognised by its id."""
     out = run_store_script(tmp_path, """
-        from flightlog.collector.chain import ChainWriter, verify
+        from flightlog.collector.audit.chain import ChainWriter, verify
         from flightlog.storage.schema import span_row_values
         def rows(n, start=0):
             return [span_row_values({"Project": "p", "TraceId": "c" * 32, "SpanId": f"{i:016x}",
@@ -213,7 +213,7 @@ def test_replayed_batch_keeps_its_place_in_the_chain(tmp_path: Path) -> None:
     ([(0, 150), (3600, 100)], [(0, 3600), (3600, 7200)]),  # over max_rows splits
 ])
 def test_verify_windows_are_bounded(hours: list, expected: list) -> None:
-    from flightlog.collector.chain import windows
+    from flightlog.collector.audit.chain import windows
 
     ns = 10**9
     got = windows([(h * ns, n) for h, n in hours], 0, 10**6 * ns, max_rows=200)

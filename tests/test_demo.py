@@ -1,4 +1,4 @@
-"""collector/demo.py: the deterministic demo traces, and the incident a newcomer should find."""
+"""flightlog.collector.demo: the deterministic demo traces, and the incident a newcomer should find."""
 
 from __future__ import annotations
 
@@ -14,29 +14,11 @@ from typing import Any
 
 import pytest
 
+from flightlog.collector import demo
+from flightlog.collector.demo import text as demo_text
+
 NOW_NS = 1_790_000_000_000_000_000  # a fixed "now" (2026-09-21) so every run sees the same data
 DAY_NS = 86_400 * 10**9
-
-
-def _load_demo() -> Any:
-    """Import ``flightlog.collector.demo``, or load it from the checkout when not installed."""
-    try:
-        return importlib.import_module("flightlog.collector.demo")
-    except ModuleNotFoundError:
-        pass
-    # Private package name: do not shadow an installed or half-built ``flightlog``.
-    collector = Path(__file__).resolve().parents[1] / "collector"
-    name = "_flightlog_collector_for_tests"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_loader(name, loader=None, is_package=True)
-        package = importlib.util.module_from_spec(spec)
-        package.__path__ = [str(collector)]
-        sys.modules[name] = package
-    return importlib.import_module(f"{name}.demo")
-
-
-demo = _load_demo()
-demo_text = importlib.import_module(f"{demo.__package__}.demo_text")
 
 
 def _value(v: Any) -> Any:

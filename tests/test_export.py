@@ -1,4 +1,4 @@
-"""Tests for span exports (flightlog.collector.export, ``GET /api/audit/export``, ``flightlog
+"""Tests for span exports (flightlog.collector.audit.export, ``GET /api/audit/export``, ``flightlog
 export`` and ``flightlog verify-export``): round trips in every format, filters, and a
 manifest that verifies offline and catches an edited file."""
 
@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from conftest import RunningCollector, start_collector
-from flightlog.collector.export import MANIFEST_KEY, read_export, verify_export
+from flightlog.collector.audit.export import MANIFEST_KEY, read_export, verify_export
 from test_chain import run_cli
 
 
@@ -125,7 +125,7 @@ def test_export_is_paged_in_constant_memory(seeded: RunningCollector, tmp_path: 
     seeded.stop()
     script = (
         "import sys, json; from flightlog.storage import open_store; from flightlog.storage import audit as db;"
-        " from flightlog.collector.export import iter_spans; s = open_store(sys.argv[1]);"
+        " from flightlog.collector.audit.export import iter_spans; s = open_store(sys.argv[1]);"
         " keys = [(r['TraceId'], r['SpanId']) for r in iter_spans(s, 'default', db.ExportFilter(), page=7)];"
         " s.close(); print(json.dumps(keys))"
     )

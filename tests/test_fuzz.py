@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flightlog.collector.decode import decode_logs, decode_traces
+from flightlog.collector.ingest.decode import decode_logs, decode_traces
 from flightlog.collector.errors import CollectorError
 
 from conftest import RunningCollector, fixture_bytes

@@ -1,4 +1,4 @@
-"""OTLP/gRPC ingest (collector/grpc_server.py): TraceService and LogsService over the real wire.
+"""OTLP/gRPC ingest (collector/ingest/grpc.py): TraceService and LogsService over the real wire.
 
 Spans come from the OTel SDK through the real ``opentelemetry-exporter-otlp-proto-grpc``
 exporter, or from the captured fixtures through a plain gRPC stub (to see status codes).
@@ -33,7 +33,7 @@ from opentelemetry.trace import SpanKind
 
 from conftest import RunningCollector, fixture_bytes, free_port, start_collector
 from flightlog.collector import errors
-from flightlog.collector.grpc_server import RETRY_INFO_KEY, grpc_status, trace_response
+from flightlog.collector.ingest.grpc import RETRY_INFO_KEY, grpc_status, trace_response
 from flightlog.storage import StorageError
 
 PB = "application/x-protobuf"

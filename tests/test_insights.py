@@ -1,4 +1,4 @@
-"""Tests for the insight endpoints (collector/insights_api.py over storage/insights.py):
+"""Tests for the insight endpoints (collector/api/insights.py over storage/insights.py):
 incident trace-back and healthy-run comparison, monitoring, cost per run, top traces.
 
 The pure trace-back helpers are table-tested; the endpoints run against the real collector

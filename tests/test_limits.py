@@ -1,4 +1,4 @@
-"""Tests for flightlog.collector.limits and its wiring in pipeline.rows_from_spans."""
+"""Tests for flightlog.collector.ingest.limits and its wiring in pipeline.rows_from_spans."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from flightlog.collector.config import Settings
 from flightlog.collector.errors import BadRequest
-from flightlog.collector.limits import (
+from flightlog.collector.ingest.limits import (
     FIXUPS_KEY,
     MARKER_SLACK_BYTES,
     NS_PER_DAY,
@@ -25,9 +25,9 @@ from flightlog.collector.limits import (
     reject_reason,
     truncate_text,
 )
-from flightlog.collector.pipeline import rows_from_spans
-from flightlog.collector.pricing import load_prices
-from flightlog.collector.redact import REDACTIONS_KEY
+from flightlog.collector.ingest.pipeline import rows_from_spans
+from flightlog.collector.ingest.pricing import load_prices
+from flightlog.collector.ingest.redact import REDACTIONS_KEY
 from flightlog.storage.schema import SPAN_COLUMNS
 
 NOW = 1_764_000_000 * 10**9

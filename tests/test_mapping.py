@@ -1,4 +1,4 @@
-"""Tests for flightlog.collector.mapping: decoded spans (RawSpan) → rows of `spans`.
+"""Tests for flightlog.collector.ingest.mapping: decoded spans (RawSpan) → rows of `spans`.
 
 Table tests per column group, then the real instrumentation fixtures of
 ../shared/fixtures/otlp (OpenInference, OTel GenAI current and legacy).
@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from flightlog.collector.mapping import (
+from flightlog.collector.ingest.mapping import (
     COLUMNS,
     apply_log_records,
-    log_record_contribution,
     normalise,
     span_type,
 )
+from flightlog.collector.genai.records import log_record_contribution
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "otlp"
 TRACE_FIXTURES = ["openinference-openai", "otel-genai-openai-v2", "otel-genai-openai-v2-legacy"]
@@ -44,7 +44,7 @@ def mapped(attributes=None, **fields):
     return normalise(raw_span(attributes, **fields), project="proj")
 
 
-# --- a small OTLP/JSON decoder (internals.md §1), independent of collector/decode.py ----------
+# --- a small OTLP/JSON decoder (internals.md §1), independent of collector/ingest/decode.py ----------
 
 
 def _any_value(value):
@@ -636,7 +636,7 @@ def test_fixture_log_records_attach_content_to_their_spans(name):
 @needs_fixtures
 def test_fixture_rows_equal_through_collector_decode():
     """The same rows come out whether the JSON or protobuf body goes through decode.py."""
-    decode = pytest.importorskip("flightlog.collector.decode")
+    decode = pytest.importorskip("flightlog.collector.ingest.decode")
     for name in TRACE_FIXTURES:
         expected = fixture_rows(name)
         for suffix, content_type in ((".json", "application/json"),

@@ -1,12 +1,12 @@
-"""Tests for flightlog.collector.pipeline: rows built from decoded spans."""
+"""Tests for flightlog.collector.ingest.pipeline: rows built from decoded spans."""
 
 from __future__ import annotations
 
 import pytest
 
-from flightlog.collector.decode import decode_traces
-from flightlog.collector.pipeline import inherit_trace_facts, rows_from_spans
-from flightlog.collector.pricing import load_prices
+from flightlog.collector.ingest.decode import decode_traces
+from flightlog.collector.ingest.pipeline import inherit_trace_facts, rows_from_spans
+from flightlog.collector.ingest.pricing import load_prices
 
 from conftest import fixture_bytes
 

@@ -11,8 +11,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from flightlog.collector.cli_storage import price_windows
-from flightlog.collector.pricing import load_prices, parse_prices
+from flightlog.collector.cli.storage import price_windows
+from flightlog.collector.ingest.pricing import load_prices, parse_prices
 from flightlog.storage import Store, costs, open_store
 from flightlog.storage.reprice import models_seen, reprice
 from flightlog.storage.schema import SPAN_COLUMNS, span_row_values
@@ -154,7 +154,7 @@ def test_prices_recompute_command_runs_on_a_stopped_store(tmp_path) -> None:
     )
     subprocess.run([sys.executable, "-c", code], check=True, env=clean_env(), timeout=120)
     out = subprocess.run(
-        [sys.executable, "-c", "from flightlog.collector.cli_storage import prices; prices()",
+        [sys.executable, "-c", "from flightlog.collector.cli.storage import prices; prices()",
          "recompute", "--data-dir", str(data_dir)],
         check=True, capture_output=True, text=True, env=clean_env(), timeout=120,
     )

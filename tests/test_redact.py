@@ -1,4 +1,4 @@
-"""Tests for flightlog.collector.redact: secrets become [REDACTED:<kind>] at ingest."""
+"""Tests for flightlog.collector.ingest.redact: secrets become [REDACTED:<kind>] at ingest."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from flightlog.collector.redact import (
+from flightlog.collector.ingest.redact import (
     REDACTIONS_KEY,
     SECRET_RULES,
     format_counts,

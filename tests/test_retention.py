@@ -1,5 +1,5 @@
 """Tests for retention and legal holds (``/api/admin/retention``, ``/api/admin/holds``,
-flightlog.collector.chain.apply_retention): old spans go, held ones stay, every change is in
+flightlog.collector.audit.chain.apply_retention): old spans go, held ones stay, every change is in
 the governance log, and chain verification still passes after the deletes."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tests for human review sampling (flightlog.collector.reviews): the sampled share of each
+"""Tests for human review sampling (flightlog.collector.audit.reviews): the sampled share of each
 agent's runs is within tolerance of its rate, scores are attributed to the reviewer and
 feed the trend by agent and prompt version."""
 

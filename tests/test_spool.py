@@ -1,4 +1,4 @@
-"""Tests for flightlog.collector.spool: durable segments, group commit, replay, torn frames."""
+"""Tests for flightlog.collector.ingest.spool: durable segments, group commit, replay, torn frames."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from flightlog.collector.spool import Spool, SpoolFull, read_segment
+from flightlog.collector.ingest.spool import Spool, SpoolFull, read_segment
 
 
 def _rows(n: int, tag: str = "r") -> list[list]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from flightlog.collector.pipeline import inherit_trace_facts
+from flightlog.collector.ingest.pipeline import inherit_trace_facts
 from flightlog.storage import Store, costs, migrate, open_store, queries
 from flightlog.storage.filters import SpanFilter
 from flightlog.storage.schema import SPAN_COLUMNS, span_row_values

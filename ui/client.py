@@ -224,7 +224,7 @@ class ApiClient:
         body = self._get("/api/facets", {})
         return {str(k): [str(v) for v in (vs or [])] for k, vs in body.items()}
 
-    # -- insights (collector/insights_api.py) --------------------------------------
+    # -- insights (collector/api/insights.py) --------------------------------------
 
     def traceback(
         self, trace_id: str, span_id: str, *, compare: int = 10, healthy_only: bool = True

@@ -19,7 +19,7 @@ from typing import Any
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from . import demo_text as txt
+from flightlog.collector.demo import text as txt
 
 MS = 1_000_000
 MINUTE = 60_000 * MS

@@ -21,8 +21,8 @@ from typing import Any
 from flightlog.storage import StorageError, Store
 from flightlog.storage.schema import SPAN_COLUMNS, span_row_values
 
-from .errors import TooManyRequests, Unavailable
-from .spool import Spool, SpoolFull
+from flightlog.collector.errors import TooManyRequests, Unavailable
+from flightlog.collector.ingest.spool import Spool, SpoolFull
 
 log = logging.getLogger(__name__)
 

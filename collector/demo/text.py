@@ -1,4 +1,4 @@
-"""Canned English text and tables for the demo traces (``collector/demo.py``).
+"""Canned English text and tables for the demo traces (``collector/demo/scenario.py``).
 
 Plain data only: the models, prompt templates keyed by ``(prompt_id, version)`` and the
 scenario material each demo agent draws from. Kept apart so ``demo.py`` reads as the story of how

@@ -51,16 +51,15 @@ from starlette.concurrency import run_in_threadpool
 
 from flightlog.storage import StorageError
 
-from . import errors
-from . import logs as log_records
-from .app import RETRY_AFTER_S
-from .auth import INGEST_ROLES
-from .decode import logs_from_request, spans_from_request
-from .ingest import accept_spans
+from flightlog.collector import errors
+from flightlog.collector.ingest import logs as log_records
+from flightlog.collector.auth import INGEST_ROLES
+from flightlog.collector.ingest.decode import logs_from_request, spans_from_request
+from flightlog.collector.ingest.routes import accept_spans
 
 log = logging.getLogger(__name__)
 
-RETRY_DELAY_S = RETRY_AFTER_S
+RETRY_DELAY_S = errors.RETRY_AFTER_S
 """Back-off asked of clients on RESOURCE_EXHAUSTED/UNAVAILABLE: the HTTP side's Retry-After."""
 
 GRPC_PORT_ENV = "FLIGHTLOG_GRPC_PORT"

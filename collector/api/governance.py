@@ -14,11 +14,12 @@ from starlette.concurrency import run_in_threadpool
 
 from flightlog.storage import governance as gov
 
-from . import budgets, reviews
-from .audit_common import _admin_project, _key, _services, _trace_ids
-from .auth import ADMIN_ROLES, READ_ROLES
-from .chain import apply_retention
-from .errors import BadRequest, NotFound
+from flightlog.collector.audit import budgets
+from flightlog.collector.audit import reviews
+from flightlog.collector.api.deps import _admin_project, _key, _services, _trace_ids
+from flightlog.collector.auth import ADMIN_ROLES, READ_ROLES
+from flightlog.collector.audit.chain import apply_retention
+from flightlog.collector.errors import BadRequest, NotFound
 
 admin_router = APIRouter(prefix="/api/admin", tags=["governance"])
 budget_router = APIRouter(prefix="/api/budget", tags=["budget"])
@@ -210,7 +211,7 @@ async def list_budgets(request: Request, project: str | None = None) -> dict[str
 
 @budget_router.get("/remaining", summary="Today's remaining budget for an agent and user (for the SDK)")
 async def budget_remaining(request: Request, agent: str = "", user: str = "") -> dict[str, Any]:
-    from .auth import INGEST_ROLES
+    from flightlog.collector.auth import INGEST_ROLES
 
     key = _key(request, INGEST_ROLES | READ_ROLES)
     return await run_in_threadpool(lambda: budgets.remaining(request.app.state.collector.store, key.project,

@@ -8,10 +8,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from . import limits as span_limits
-from . import mapping, redact
-from .errors import BadRequest
-from .pricing import PriceTable
+from flightlog.collector.ingest import limits as span_limits
+from flightlog.collector.ingest import mapping
+from flightlog.collector.ingest import redact
+from flightlog.collector.errors import BadRequest
+from flightlog.collector.ingest.pricing import PriceTable
 
 # Run-level facts that list filters need on every row (DESIGN §3: no joins at read time).
 TRACE_FACTS = ("AgentName", "AgentVersion", "UserId", "SessionId", "TraceName")

@@ -16,10 +16,10 @@ from flightlog.storage import costs, queries
 from flightlog.storage.filters import SpanFilter
 from flightlog.storage.logs import logs_for_trace
 
-from .auth import READ_ROLES
-from .errors import BadRequest, NotFound
-from .logs import attach_to_spans
-from .params import as_utc as _utc
+from flightlog.collector.auth import READ_ROLES
+from flightlog.collector.errors import BadRequest, NotFound
+from flightlog.collector.genai.records import attach_to_spans
+from flightlog.collector.api.params import as_utc as _utc
 
 router = APIRouter(prefix="/api", tags=["query"])
 

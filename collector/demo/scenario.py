@@ -23,8 +23,8 @@ from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans
 
-from . import demo_text as txt
-from .demo_trace import DAY, HOUR, MINUTE, DemoTrace, day_text, js, key_values, token
+from flightlog.collector.demo import text as txt
+from flightlog.collector.demo.builder import DAY, HOUR, MINUTE, DemoTrace, day_text, js, key_values, token
 
 DEMO_DAYS = 14
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import click
 
-from .config import Settings
-from .params import as_utc as _utc
+from flightlog.collector.config import Settings
+from flightlog.collector.api.params import as_utc as _utc
 
 DATE = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S"])
 
@@ -102,7 +102,7 @@ def verify_cmd(project: str | None, start: datetime | None, end: datetime | None
         return
     if not project:
         raise click.ClickException("direct mode needs --project")
-    from .chain import verify
+    from flightlog.collector.audit.chain import verify
 
     store = _open_store(data_dir, dsn)
     try:
@@ -113,7 +113,7 @@ def verify_cmd(project: str | None, start: datetime | None, end: datetime | None
 
 
 def _remote_rows(client: Any, params: dict[str, Any], manifest_out: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    from .export import MANIFEST_KEY
+    from flightlog.collector.audit.export import MANIFEST_KEY
 
     with client.stream("GET", "/api/audit/export", params={**params, "format": "jsonl"}) as resp:
         if resp.status_code >= 400:
@@ -145,7 +145,7 @@ def export_cmd(project: str | None, fmt: str, out: str, start: datetime | None, 
                user: str, trace_ids: tuple[str, ...], quiet: bool, url: str, key: str, data_dir: str | None,
                dsn: str | None) -> None:
     """Export spans (constant memory) with a manifest that `flightlog verify-export` checks offline."""
-    from . import export
+    from flightlog.collector.audit import export
 
     params: dict[str, Any] = {**_time_params(start, end), "agent": agent, "user": user, "trace_id": list(trace_ids)}
     out_path = Path(out)
@@ -204,7 +204,7 @@ def export_cmd(project: str | None, fmt: str, out: str, start: datetime | None, 
               help="Defaults to PATH.manifest.json.")
 def verify_export_cmd(path: str, manifest_path: str | None) -> None:
     """Check an export file against its manifest offline (no collector, no store)."""
-    from .export import verify_export
+    from flightlog.collector.audit.export import verify_export
 
     manifest = json.loads(Path(manifest_path or path + ".manifest.json").read_text())
     check = verify_export(path, manifest)
@@ -235,7 +235,7 @@ def retention_run(project: str | None, url: str, key: str, data_dir: str | None,
 
     from flightlog.storage import governance as gov
 
-    from .chain import apply_retention
+    from flightlog.collector.audit.chain import apply_retention
 
     store = _open_store(data_dir, dsn)
     try:

@@ -21,8 +21,8 @@ from flightlog.storage import StorageError, open_store
 from flightlog.storage.costs import unknown_models
 from flightlog.storage.reprice import PriceWindow, models_seen, reprice
 
-from .config import Settings
-from .pricing import PriceTable, load_prices
+from flightlog.collector.config import Settings
+from flightlog.collector.ingest.pricing import PriceTable, load_prices
 
 
 def price_windows(table: PriceTable, models: list[str]) -> list[PriceWindow]:

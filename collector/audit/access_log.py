@@ -12,11 +12,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flightlog.storage.keys import KeyRecord
 
-from .auth import key_from_headers
-from .errors import CollectorError
+from flightlog.collector.auth import key_from_headers
+from flightlog.collector.errors import CollectorError
 
 if TYPE_CHECKING:
-    from .audit_services import AuditServices
+    from flightlog.collector.audit.services import AuditServices
 
 MAX_COUNTED_BODY = 8 * 1024 * 1024  # larger JSON answers are logged with rows = -1 → 0
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from .config import Settings
+from flightlog.collector.config import Settings
 
 HEALTH_TIMEOUT_S = 120.0
 
@@ -66,10 +66,10 @@ class _ServerThread(threading.Thread):
         super().__init__(name="flightlog-collector", daemon=True)
         import uvicorn
 
-        from .app import create_app
+        from flightlog.collector.app import create_app
 
         self.app = create_app(settings)
-        from .logconfig import log_config
+        from flightlog.collector.logconfig import log_config
 
         config = uvicorn.Config(self.app, host=settings.host, port=settings.port,
                                 log_config=log_config(settings.log_format, "warning"))
@@ -154,9 +154,9 @@ def serve(**overrides: Any) -> None:
     """Start only the collector and query API (for a team deployment or behind a load balancer)."""
     import uvicorn
 
-    from .app import create_app
+    from flightlog.collector.app import create_app
 
-    from .logconfig import log_config
+    from flightlog.collector.logconfig import log_config
 
     settings = Settings.from_env(**overrides)
     os.makedirs(settings.data_dir, exist_ok=True)
@@ -185,7 +185,7 @@ def ui(api_url: str, api_key: str, host: str, port: int) -> None:
 
 
 def _send_demo(base_url: str, ingest_key: str) -> int:
-    from .demo import build_demo_requests
+    from flightlog.collector.demo.scenario import build_demo_requests
 
     sent = 0
     for request in build_demo_requests():
@@ -342,7 +342,8 @@ def keys_revoke(key_id: str, url: str, admin_key: str, **overrides: Any) -> None
 
 def _register_extra_commands() -> None:
     """Commands that live in their own modules: storage (prices, bench) and audit."""
-    from . import cli_audit, cli_storage
+    from flightlog.collector.cli import audit as cli_audit
+    from flightlog.collector.cli import storage as cli_storage
 
     main.add_command(cli_storage.prices)
     if hasattr(cli_storage, "bench"):

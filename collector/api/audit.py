@@ -27,10 +27,10 @@ from starlette.concurrency import run_in_threadpool
 from flightlog.storage import audit as db
 from flightlog.storage import governance as gov
 
-from . import export
-from .access_log import MAX_COUNTED_BODY, AccessLogMiddleware, count_rows
-from .audit_common import _key, _services, _trace_ids, _utc
-from .audit_services import (
+from flightlog.collector.audit import export
+from flightlog.collector.audit.access_log import MAX_COUNTED_BODY, AccessLogMiddleware, count_rows
+from flightlog.collector.api.deps import _key, _services, _trace_ids, _utc
+from flightlog.collector.audit.services import (
     ACCESS_FLUSH_S,
     BUDGET_CHECK_S,
     MAX_ACCESS_BUFFER,
@@ -38,10 +38,10 @@ from .audit_services import (
     REVIEW_SAMPLE_EVERY_S,
     AuditServices,
 )
-from .auth import AUDIT_ROLES, READ_ROLES
-from .chain import verify
-from .errors import NotFound
-from .governance_api import admin_router, budget_router
+from flightlog.collector.auth import AUDIT_ROLES, READ_ROLES
+from flightlog.collector.audit.chain import verify
+from flightlog.collector.errors import NotFound
+from flightlog.collector.api.governance import admin_router, budget_router
 
 __all__ = [
     "ACCESS_FLUSH_S", "BUDGET_CHECK_S", "MAX_ACCESS_BUFFER", "MAX_COUNTED_BODY", "RETENTION_EVERY_S",

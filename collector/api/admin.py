@@ -16,8 +16,8 @@ from starlette.concurrency import run_in_threadpool
 
 from flightlog.storage.keys import ROLES, KeyRecord, create_key, list_keys, revoke_key
 
-from .auth import ADMIN_ROLES
-from .errors import Forbidden, NotFound
+from flightlog.collector.auth import ADMIN_ROLES
+from flightlog.collector.errors import Forbidden, NotFound
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 

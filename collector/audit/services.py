@@ -16,10 +16,11 @@ from flightlog.storage import StorageError, Store
 from flightlog.storage import audit as db
 from flightlog.storage import governance as gov
 
-from . import budgets, reviews
-from .chain import ChainWriter, apply_retention
+from flightlog.collector.audit import budgets
+from flightlog.collector.audit import reviews
+from flightlog.collector.audit.chain import ChainWriter, apply_retention
 
-log = logging.getLogger("flightlog.collector.audit_api")
+log = logging.getLogger(__name__)
 
 ACCESS_FLUSH_S = 1.0
 BUDGET_CHECK_S = 5.0

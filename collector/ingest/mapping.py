@@ -16,8 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from . import _content
-from ._content import stringify, to_float, to_int
+from flightlog.collector.genai import render as _content
+from flightlog.collector.genai.records import log_record_contribution
+from flightlog.collector.genai.render import stringify, to_float, to_int
 
 SPAN_KINDS = ("Unspecified", "Internal", "Server", "Client", "Producer", "Consumer")
 STATUS_CODES = ("Unset", "Ok", "Error")
@@ -189,31 +190,6 @@ def span_type(attrs: Mapping[str, Any], *, parent_span_id: str = "") -> str:
     if not parent_span_id and _text(attrs.get("gen_ai.agent.name")):
         return "agent"
     return "other"
-
-
-def log_record_contribution(record: Mapping[str, Any]) -> dict[str, Any]:
-    """What one decoded OTLP log record adds to its span.
-
-    `record` holds `trace_id`, `span_id`, `event_name`, `attributes` (dict), `body` (decoded
-    AnyValue or None) and optionally `time_ns` / `observed_time_ns`. Returns
-    `{"input_text": str, "output_text": str, "event": {"time_ns", "name", "attributes"}}`:
-    the rendered content (GenAI `gen_ai.client.inference.operation.details`, or the older
-    per-message events `gen_ai.*.message` / `gen_ai.choice`) and the record as a span event
-    (its body, if any, JSON-encoded under the attribute `body`).
-    """
-    name = record.get("event_name") or ""
-    attributes = dict(record.get("attributes") or {})
-    body = record.get("body")
-    input_text, output_text = _content.render_event(name, body, attributes)
-    event_attributes = dict(attributes)
-    if body not in (None, "", {}, []):
-        event_attributes["body"] = body
-    time_ns = record.get("time_ns") or record.get("observed_time_ns") or 0
-    return {
-        "input_text": input_text,
-        "output_text": output_text,
-        "event": {"time_ns": int(time_ns), "name": name, "attributes": event_attributes},
-    }
 
 
 def apply_log_records(row: Mapping[str, Any], records: Iterable[Mapping[str, Any]]) -> dict:

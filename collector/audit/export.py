@@ -26,7 +26,7 @@ from flightlog.storage import Store
 from flightlog.storage import audit as db
 from flightlog.storage.schema import SPAN_COLUMNS, span_row_values
 
-from .chain import link_hash, span_hash
+from flightlog.collector.audit.chain import link_hash, span_hash
 
 FORMATS = ("jsonl", "csv", "parquet")
 MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8",
@@ -253,7 +253,7 @@ class ManifestBuilder:
             "chain": [{"seq": int(l["Seq"]), "batch_id": l["Bid"], "prev_hash": l["Prev"], "hash": l["LinkHash"],
                        "spans": int(l["N"])} for l in links],
             "head": {"seq": head[0], "hash": head[1]} if head else None,
-            "hash_rule": "span: sha256(canonical JSON, flightlog.collector.chain.canonical);"
+            "hash_rule": "span: sha256(canonical JSON, flightlog.collector.audit.chain.canonical);"
                          " link: sha256(prev_hash + batch_id)",
         }
 

@@ -1,5 +1,5 @@
-"""Helpers shared by the audit routes (collector/audit_api.py) and the governance routes
-(collector/governance_api.py): key checks, the admin's target project, trace ids, UTC.
+"""Helpers shared by the audit routes (collector/api/audit.py) and the governance routes
+(collector/api/governance.py): key checks, the admin's target project, trace ids, UTC.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from fastapi import Request
 
 from flightlog.storage.keys import KeyRecord
 
-from .auth import ADMIN_ROLES
-from .errors import BadRequest, Forbidden
-from .params import as_utc as _utc  # noqa: F401 - re-exported to the audit routers
+from flightlog.collector.auth import ADMIN_ROLES
+from flightlog.collector.errors import BadRequest, Forbidden
+from flightlog.collector.api.params import as_utc as _utc  # noqa: F401 - re-exported to the audit routers
 
 if TYPE_CHECKING:
-    from .audit_services import AuditServices
+    from flightlog.collector.audit.services import AuditServices
 
 _HEX = frozenset("0123456789abcdef")
 

@@ -15,11 +15,11 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.concurrency import run_in_threadpool
 
-from . import logs as log_records
-from .auth import INGEST_ROLES
-from .decode import JSON, PROTOBUF, decode_logs, decode_traces, media_type
-from .errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from .pipeline import rows_from_spans
+from flightlog.collector.ingest import logs as log_records
+from flightlog.collector.auth import INGEST_ROLES
+from flightlog.collector.ingest.decode import JSON, PROTOBUF, decode_logs, decode_traces, media_type
+from flightlog.collector.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from flightlog.collector.ingest.pipeline import rows_from_spans
 
 router = APIRouter(tags=["ingest"])
 
