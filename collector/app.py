@@ -19,11 +19,10 @@ from google.rpc.status_pb2 import Status
 
 from flightlog.storage import InvalidQuery, QueryTimeout, Store, StorageError, open_store
 
-from flightlog.collector.api import admin as admin_api
-from flightlog.collector.api import query as api
+from flightlog.collector.api import admin, audit, budgets, insights, query
+from flightlog.collector.audit.access_log import AccessLogMiddleware
+from flightlog.collector.audit.services import AuditServices
 from flightlog.collector.ingest import routes as ingest
-from flightlog.collector.api import insights as insights_api
-from flightlog.collector.api import audit as audit_api  # audit: chain, access log, exports, retention, budgets, reviews
 from flightlog.collector.auth import READ_ROLES, Authenticator
 from flightlog.collector.bootstrap import bootstrap
 from flightlog.collector.config import Settings
@@ -58,7 +57,7 @@ class Collector:
             log.warning("replaying %d spool segments left by the previous run", self.spool.replayed_segments)
         self.metrics = Metrics(self.spool.stats)
         # audit: chains each batch before insert, buffers the access log, runs retention/budgets
-        self.audit = audit_api.AuditServices(store, settings)
+        self.audit = AuditServices(store, settings)
         self.writer = BatchWriter(
             store, self.spool, on_stored=self.metrics.spans_stored.inc, on_retry=self.metrics.write_retries.inc,
             prepare=self.audit.prepare,
@@ -177,8 +176,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         return Response(collector.metrics.render(), media_type=CONTENT_TYPE)
 
     app.include_router(ingest.router)
-    app.include_router(api.router)
-    app.include_router(insights_api.router)
-    app.include_router(admin_api.router)
-    audit_api.install(app)  # audit: /api/audit, /api/admin governance routes, access-log middleware
+    for api in (query, insights, audit, admin, budgets):
+        app.include_router(api.router)
+    app.add_middleware(AccessLogMiddleware)
     return app

@@ -17,6 +17,7 @@ from typing import Any
 from .errors import InvalidQuery
 from .schema import SPAN_COLUMNS
 from .store import Store
+from .timewindow import NS, Window
 
 # Columns left out of a span's canonical form: set by the store (IngestTime), the chain
 # itself (ChainHash), or derived from tokens and the price table and re-computable by
@@ -30,16 +31,6 @@ ACCESS_COLUMNS = ("At", "Project", "KeyId", "Role", "Method", "Endpoint", "Path"
                   "DurationMs", "Client")
 MAX_PAGE = 1000
 MAX_EXPORT_PAGE = 5000
-NS = 1_000_000_000
-
-
-def to_ns(value: datetime | int | None) -> int | None:
-    """A datetime (naive = UTC) or unix nanoseconds as unix nanoseconds."""
-    if value is None or isinstance(value, int):
-        return value
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return int(value.timestamp()) * NS + value.microsecond * 1000
 
 
 def _q(column: str) -> str:
@@ -235,12 +226,7 @@ def search_access(store: Store, project: str, flt: AccessFilter, *, limit: int =
         cond.append("(positionCaseInsensitive(Path, {contains:String}) > 0"
                     " OR positionCaseInsensitive(Params, {contains:String}) > 0)")
         params["contains"] = flt.contains
-    if flt.start:
-        cond.append("At >= fromUnixTimestamp64Milli({start:Int64})")
-        params["start"] = to_ns(flt.start) // 1_000_000  # type: ignore[operator]
-    if flt.end:
-        cond.append("At < fromUnixTimestamp64Milli({end:Int64})")
-        params["end"] = to_ns(flt.end) // 1_000_000  # type: ignore[operator]
+    cond += Window(flt.start, flt.end).conditions(params, "At")
     rows = store.query(
         "SELECT At, KeyId, Role, Method, Endpoint, Path, Params, Status, Rows, DurationMs, Client"
         f" FROM access_log WHERE {' AND '.join(cond)} ORDER BY At DESC"
@@ -273,12 +259,7 @@ class ExportFilter:
 
     def where(self, project: str) -> tuple[list[str], dict[str, Any]]:
         cond, params = ["Project = {p:String}"], {"p": project}
-        if self.start:
-            cond.append("Timestamp >= fromUnixTimestamp64Nano({start:Int64})")
-            params["start"] = to_ns(self.start)
-        if self.end:
-            cond.append("Timestamp < fromUnixTimestamp64Nano({end:Int64})")
-            params["end"] = to_ns(self.end)
+        cond += Window(self.start, self.end).conditions(params)
         if self.agent:
             cond.append("AgentName = {agent:String}")
             params["agent"] = self.agent
@@ -342,12 +323,7 @@ def checkpoints(store: Store, project: str, *, start: datetime | None = None, en
         raise InvalidQuery(f"limit must be 1…{MAX_PAGE}")
     cond = ["Project = {p:String}", "CheckpointTier >= {tier:UInt8}"]
     params: dict[str, Any] = {"p": project, "tier": max(1, min_tier), "limit": limit + 1}
-    if start:
-        cond.append("Timestamp >= fromUnixTimestamp64Nano({start:Int64})")
-        params["start"] = to_ns(start)
-    if end:
-        cond.append("Timestamp < fromUnixTimestamp64Nano({end:Int64})")
-        params["end"] = to_ns(end)
+    cond += Window(start, end).conditions(params)
     # A rejected or timed-out tier-3 checkpoint blocked its action: that is the system working.
     flag = ("(CheckpointTier >= 3 AND (Approver = '' OR CheckpointDecision != 'approved')"
             " AND NOT (SpanType = 'checkpoint' AND CheckpointDecision IN ('rejected', 'timed_out')))")

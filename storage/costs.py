@@ -8,13 +8,14 @@ partial grains at the edges, so a 30-day dashboard never scans raw spans. Every 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from .errors import InvalidQuery
 from .filters import MODEL_EXPR
 from .queries import jsonable
 from .store import Store
+from .timewindow import Window
 
 GROUPS = {
     "model": MODEL_EXPR,
@@ -55,22 +56,6 @@ ROLLUPS = (
 BREAKDOWN_DIMS = tuple(sorted(ROLLUPS[0].dims))
 
 
-def _ns(value: datetime) -> int:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return int(value.timestamp()) * 1_000_000_000 + value.microsecond * 1000
-
-
-def _grain_floor(value: datetime, grain_s: int) -> datetime:
-    seconds = _ns(value) // 1_000_000_000
-    return datetime.fromtimestamp(seconds - seconds % grain_s, tz=timezone.utc)
-
-
-def _grain_ceil(value: datetime, grain_s: int) -> datetime:
-    floor = _grain_floor(value, grain_s)
-    return floor if _ns(floor) == _ns(value) else floor + timedelta(seconds=grain_s)
-
-
 def _choose_rollup(dims: list[str]) -> Rollup | None:
     return next((r for r in ROLLUPS if r.covers(dims)), None)
 
@@ -97,23 +82,13 @@ def cost_summary(
     rollup = _choose_rollup(dims)
     params: dict[str, Any] = {"project": project}
     parts: list[str] = []
-    raw_ranges: list[tuple[datetime | None, datetime | None]] = [(start, end)]
+    window = Window(start, end)
+    raw_ranges = [window]
     if rollup is not None:
-        lo = _grain_ceil(start, rollup.grain_s) if start is not None else None
-        hi = _grain_floor(end, rollup.grain_s) if end is not None else None
-        if lo is None or hi is None or lo < hi:
-            raw_ranges = []
-            if start is not None and lo is not None and _ns(lo) > _ns(start):
-                raw_ranges.append((start, lo))
-            if end is not None and hi is not None and _ns(end) > _ns(hi):
-                raw_ranges.append((hi, end))
-            cond = ["Project = {project:String}"]
-            if lo is not None:
-                cond.append(f"{rollup.time_column} >= toDateTime({{rlo:Int64}}, 'UTC')")
-                params["rlo"] = _ns(lo) // 1_000_000_000
-            if hi is not None:
-                cond.append(f"{rollup.time_column} < toDateTime({{rhi:Int64}}, 'UTC')")
-                params["rhi"] = _ns(hi) // 1_000_000_000
+        inner = window.inner_grains(rollup.grain_s)
+        if inner is not None:
+            raw_ranges = window.edges(inner)
+            cond = ["Project = {project:String}", *inner.second_conditions(params, rollup.time_column)]
             cols = "".join(f"{rollup.dims[g]} AS g_{g}, " for g in dims)
             parts.append(
                 f"SELECT {cols}CostUsd AS c, InputTokens AS i, OutputTokens AS o, Calls AS k, Spans AS n"
@@ -121,14 +96,8 @@ def cost_summary(
             )
     if raw_ranges:
         spans_cond = []
-        for n, (lo_raw, hi_raw) in enumerate(raw_ranges):
-            bits = []
-            if lo_raw is not None:
-                bits.append(f"Timestamp >= fromUnixTimestamp64Nano({{slo{n}:Int64}})")
-                params[f"slo{n}"] = _ns(lo_raw)
-            if hi_raw is not None:
-                bits.append(f"Timestamp < fromUnixTimestamp64Nano({{shi{n}:Int64}})")
-                params[f"shi{n}"] = _ns(hi_raw)
+        for n, part in enumerate(raw_ranges):
+            bits = part.conditions(params, prefix=f"s{n}")
             spans_cond.append("(" + (" AND ".join(bits) or "1") + ")")
         inner = ", ".join([f"{GROUPS[g]} AS g_{g}" for g in dims]
                           + ["CostUsd", "InputTokens", "OutputTokens", "SpanType"])
@@ -154,14 +123,8 @@ def _hourly_window(project: str, start: datetime | None,
                    end: datetime | None) -> tuple[list[str], dict[str, Any]]:
     """Conditions and parameters for one project's whole hours of the hourly rollup covering
     [start, end): ``start`` rounded down, ``end`` up."""
-    cond = ["Project = {project:String}"]
     params: dict[str, Any] = {"project": project}
-    if start is not None:
-        cond.append("Hour >= toDateTime({rlo:Int64}, 'UTC')")
-        params["rlo"] = _ns(_grain_floor(start, 3600)) // 1_000_000_000
-    if end is not None:
-        cond.append("Hour < toDateTime({rhi:Int64}, 'UTC')")
-        params["rhi"] = _ns(_grain_ceil(end, 3600)) // 1_000_000_000
+    cond = ["Project = {project:String}", *Window(start, end).second_conditions(params, "Hour", grain_s=3600)]
     return cond, params
 
 

@@ -1,4 +1,4 @@
-"""Search filters as ``(sql_fragment, params)`` pairs (STYLE D3).
+"""Search filters as ``(sql_fragment, params)`` pairs (docs/decisions/0004-bound-parameters-only.md).
 
 Values are always bound parameters; column names come from the allow-lists below.
 """
@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from .errors import InvalidQuery
+from .timewindow import Window
 
 # The searchable text: must be the exact expression of the `idx_text` text index.
 TEXT_EXPR = "concatWithSeparator(' ', InputText, OutputText, ToolArgs, ToolResult)"
@@ -84,12 +85,7 @@ class SpanFilter:
             if not tokens:  # punctuation only: no token to look up, fall back to a substring scan
                 bits.append(f"positionCaseInsensitiveUTF8({TEXT_EXPR}, {{needle:String}}) > 0")
                 params["needle"] = self.q.strip()
-        if self.start is not None:
-            bits.append("Timestamp >= {start:DateTime64(9)}")
-            params["start"] = self.start
-        if self.end is not None:
-            bits.append("Timestamp < {end:DateTime64(9)}")
-            params["end"] = self.end
+        bits += Window(self.start, self.end).conditions(params)
         if self.model:
             bits.append("(RequestModel = {model:String} OR ResponseModel = {model:String})")
             params["model"] = self.model

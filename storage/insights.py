@@ -19,7 +19,6 @@ from __future__ import annotations
 from .monitoring import (
     BUCKETS,
     MONITOR_GROUPS,
-    PROMPT_GROUPS,
     RUN_COST_GROUPS,
     checkpoint_escalations,
     cost_per_run,
@@ -31,8 +30,6 @@ from .traceback import (
     COMPARE_FIELDS,
     COMPARE_WINDOW_DAYS,
     MAX_COMPARE,
-    MAX_LINKS,
-    TEXT_CHARS,
     build_traceback,
     compare_runs,
     diff_profiles,

@@ -10,11 +10,12 @@ Re-exported by :mod:`flightlog.storage.insights`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from .errors import InvalidQuery
 from .store import Store
+from .timewindow import Window, iso
 
 BUCKETS = {
     "hour": ("Hour", "toStartOfHour(Timestamp, 'UTC')"),
@@ -40,35 +41,6 @@ PROMPT_GROUPS = frozenset({"prompt_version", "prompt_id", "model"})
 RUN_COST_GROUPS = {"": "''", "agent": "AgentName", "agent_version": "AgentVersion", "day": "toStartOfDay(Hour, 'UTC')"}
 
 
-def _ns(value: datetime) -> int:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return int(value.timestamp()) * 1_000_000_000 + value.microsecond * 1000
-
-
-def _iso(value: Any) -> Any:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return value.isoformat()
-    return value
-
-
-def _time_bounds(
-    column: str, start: datetime | None, end: datetime | None, params: dict[str, Any], *, seconds: bool
-) -> list[str]:
-    """Conditions on a time column; ``seconds`` for a DateTime (rollup), else DateTime64(9)."""
-    cond = []
-    for name, value, op in (("t_lo", start, ">="), ("t_hi", end, "<")):
-        if value is None:
-            continue
-        if seconds:
-            cond.append(f"{column} {op} toDateTime({{{name}:Int64}}, 'UTC')")
-            params[name] = _ns(value) // 1_000_000_000
-        else:
-            cond.append(f"{column} {op} fromUnixTimestamp64Nano({{{name}:Int64}})")
-            params[name] = _ns(value)
-    return cond
 
 
 def _allowed(value: str, allowed: Mapping[str, Any], what: str) -> None:
@@ -86,10 +58,13 @@ def _filter(
     agent: str = "",
     **extra: Any,
 ) -> tuple[list[str], dict[str, Any]]:
-    """The project, time-window (see :func:`_time_bounds`) and optional agent conditions, with
-    their parameters (``extra`` parameters first, after ``project``)."""
+    """The project, time-window (:class:`~.timewindow.Window`; ``seconds`` for a rollup's
+    DateTime column) and optional agent conditions, with their parameters (``extra``
+    parameters first, after ``project``)."""
     params: dict[str, Any] = {"project": project, **extra}
-    cond = ["Project = {project:String}", *_time_bounds(column, start, end, params, seconds=seconds)]
+    window = Window(start, end)
+    bounds = window.second_conditions(params, column, prefix="t") if seconds else window.conditions(params, column)
+    cond = ["Project = {project:String}", *bounds]
     if agent:
         cond.append("AgentName = {agent:String}")
         params["agent"] = agent
@@ -141,7 +116,7 @@ def monitoring(
         units, errors = int(r["units"]), int(r["unit_errors"])
         q = [float(v) / 1e6 if v == v else None for v in r["q"]] if units else [None, None, None]
         series.append({
-            "time": _iso(r["t"]), "group": r["g"], "units": units, "errors": errors,
+            "time": iso(r["t"]), "group": r["g"], "units": units, "errors": errors,
             "success_rate": _rate(units - errors, units), "error_rate": _rate(errors, units),
             "latency_p50_ms": q[0], "latency_p95_ms": q[1], "latency_p99_ms": q[2],
             "tokens": int(r["tokens"]), "tokens_per_unit": _rate(int(r["tokens"]), units),
@@ -187,7 +162,7 @@ def tool_errors(
     return {
         "bucket": bucket,
         "tools": by_tool,
-        "errors": [{**r, "time": _iso(r.pop("t"))} for r in by_type],
+        "errors": [{**r, "time": iso(r.pop("t"))} for r in by_type],
     }
 
 
@@ -220,7 +195,7 @@ def checkpoint_escalations(
         params,
     )
     series = [
-        {**{k: v for k, v in r.items() if k not in ("t", "g")}, "time": _iso(r["t"]), "group": r["g"],
+        {**{k: v for k, v in r.items() if k not in ("t", "g")}, "time": iso(r["t"]), "group": r["g"],
          "escalation_rate": _rate(r["escalated"], r["checkpoints"])}
         for r in rows
     ]
@@ -257,7 +232,7 @@ def cost_per_run(
         runs, failed = int(r["runs"]), int(r["failed_runs"])
         ok = runs - failed
         out.append({
-            (by or "all"): _iso(r["g"]), "runs": runs, "successful_runs": ok, "cost_usd": float(r["cost_usd"]),
+            (by or "all"): iso(r["g"]), "runs": runs, "successful_runs": ok, "cost_usd": float(r["cost_usd"]),
             "tokens": int(r["tokens"]), "cost_per_run": _rate(float(r["cost_usd"]), runs),
             "cost_per_successful_run": _rate(float(r["cost_usd"]), ok),
         })
@@ -289,7 +264,7 @@ def top_traces(
     )
     return [
         {"trace_id": r["trace_id"], "agent": r["root_agent"] or r["any_agent"], "name": r["root_name"],
-         "user": r["user_id"], "started": _iso(r["started"]), "cost_usd": float(r["cost_usd"]),
+         "user": r["user_id"], "started": iso(r["started"]), "cost_usd": float(r["cost_usd"]),
          "tokens": int(r["tokens"]), "spans": int(r["spans"]), "errors": int(r["errors"])}
         for r in rows
     ]

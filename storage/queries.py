@@ -9,13 +9,14 @@ whose merges happen later, reads that must not double-count a re-sent span use
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Any
 
 from .errors import InvalidQuery
 from .filters import SORTS, SpanFilter
 from .schema import SPAN_COLUMNS, snake
 from .store import Store
+from .timewindow import iso
 
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="flightlog-count")
 MAX_PAGE = 500
@@ -36,12 +37,9 @@ _LIST_SELECT = ", ".join(
 _FULL_SELECT = ", ".join([f"`{c}`" for c in SPAN_COLUMNS] + ["toUnixTimestamp64Nano(Timestamp) AS StartNs"])
 
 def jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
+    """A value read from the store as JSON-ready data (times as ISO 8601 UTC text)."""
+    if isinstance(value, (datetime, date)):
+        return iso(value)
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
     if isinstance(value, dict):

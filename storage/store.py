@@ -13,7 +13,6 @@ import os
 import queue
 import threading
 from collections.abc import Iterator, Sequence
-from datetime import timezone
 from typing import Any
 
 import clickhouse_connect
@@ -22,6 +21,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from .dsn import StoreSettings, parse_dsn
 from .errors import QueryTimeout, StorageError, StorageUnavailable
 from .schema import SPAN_COLUMNS, pad_span_values
+from .timewindow import to_ns
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ class Store:
                 continue
             seen.add(key)
             fresh.append(row)
-            ns = _as_ns(row[its])
+            ns = int(to_ns(row[its]) or 0)
             span = ranges.setdefault(row[ip], [ns, ns, []])
             span[0], span[1] = min(span[0], ns), max(span[1], ns)
             span[2].append(row[isp])
@@ -214,17 +214,6 @@ class Store:
                 client.close()
             except Exception:  # closing during teardown: nothing left to save, log and go on
                 log.exception("error while closing a store client")
-
-
-def _as_ns(value: Any) -> int:
-    """A Timestamp value as unix nanoseconds (rows carry ints; datetimes are accepted)."""
-    if isinstance(value, int):
-        return value
-    if hasattr(value, "timestamp"):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return int(value.timestamp()) * 1_000_000_000 + value.microsecond * 1000
-    return int(value)
 
 
 def open_store(dsn: str | StoreSettings, *, readers: int = DEFAULT_READERS, migrate: bool = True) -> Store:

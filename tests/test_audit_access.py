@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import RunningCollector, start_collector
-from flightlog.collector.api.audit import count_rows
+from flightlog.collector.audit.access_log import count_rows
 
 
 @pytest.fixture(scope="module")

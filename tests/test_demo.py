@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
-import importlib.util
 import json
-import sys
 import time
 from collections import Counter, defaultdict
-from pathlib import Path
 from typing import Any
 
 import pytest

@@ -1,41 +1,41 @@
-"""Admin routes: API keys. Needs an ``admin`` key.
+"""The admin API (``/api/admin/…``, admin keys): API keys, retention and legal holds, review
+sampling and daily budgets. Every change is written to the governance log.
 
-An admin key manages its own project's keys. Admin keys of the collector's default project
-(``--project``, created on first start) are *instance* admins: they may create keys in any
-project, which is how new projects come to exist while the embedded store is held by the
-collector.
+An admin key manages its own project. Admin keys of the collector's default project
+(``--project``, created on first start) are *instance* admins: they may act on any project
+(``?project=`` or ``"project"`` in the body), which is how new projects come to exist while
+the embedded store is held by the collector.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import time
+import uuid
+from datetime import date
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from flightlog.storage import budgets as budget_store
+from flightlog.storage import governance as gov
+from flightlog.storage import reviews as review_store
 from flightlog.storage.keys import ROLES, KeyRecord, create_key, list_keys, revoke_key
 
-from flightlog.collector.auth import ADMIN_ROLES
-from flightlog.collector.errors import Forbidden, NotFound
+from flightlog.collector.api.deps import AdminKey, AdminProject, CollectorDep, admin_target, trace_ids
+from flightlog.collector.audit import reviews
+from flightlog.collector.audit.chain import apply_retention
+from flightlog.collector.errors import BadRequest, NotFound
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
 
+# -- keys --------------------------------------------------------------------------------------------
 class NewKey(BaseModel):
     project: str | None = Field(default=None, description="Defaults to the admin key's project.")
     role: str = Field(description=f"One of {', '.join(ROLES)}.")
     name: str = Field(default="", max_length=200)
-
-
-def _admin(request: Request) -> tuple[Any, KeyRecord]:
-    collector = request.app.state.collector
-    return collector, collector.auth.require(request.headers, ADMIN_ROLES)
-
-
-def _may_manage(collector: Any, admin: KeyRecord, project: str) -> None:
-    if project != admin.project and admin.project != collector.settings.project:
-        raise Forbidden(f"an admin key of project {admin.project!r} may not manage project {project!r}")
 
 
 def _public(record: KeyRecord) -> dict[str, Any]:
@@ -44,30 +44,187 @@ def _public(record: KeyRecord) -> dict[str, Any]:
 
 
 @router.post("/keys", summary="Create a key; the secret is in the answer and never again")
-async def create(request: Request, body: NewKey) -> dict[str, Any]:
-    collector, admin = _admin(request)
-    project = body.project or admin.project
-    _may_manage(collector, admin, project)
+async def create(admin: AdminKey, collector: CollectorDep, body: NewKey) -> dict[str, Any]:
+    project = admin_target(collector, admin, body.project)
     record, secret = await run_in_threadpool(create_key, collector.store, project, body.role, body.name)
     return {**_public(record), "key": secret}
 
 
 @router.get("/keys", summary="List keys (never their secrets)")
-async def list_(request: Request, project: str | None = None) -> dict[str, Any]:
-    collector, admin = _admin(request)
+async def list_(admin: AdminKey, collector: CollectorDep, project: str | None = None) -> dict[str, Any]:
     records = await run_in_threadpool(list_keys, collector.store, project)
     visible = [r for r in records if admin.project == collector.settings.project or r.project == admin.project]
     return {"keys": [_public(r) for r in visible]}
 
 
 @router.delete("/keys/{key_id}", summary="Revoke a key")
-async def revoke(request: Request, key_id: str) -> dict[str, Any]:
-    collector, admin = _admin(request)
+async def revoke(admin: AdminKey, collector: CollectorDep, key_id: str) -> dict[str, Any]:
     records = {r.key_id: r for r in await run_in_threadpool(list_keys, collector.store, None)}
     target = records.get(key_id)
     if target is None:
         raise NotFound(f"no key {key_id!r}")
-    _may_manage(collector, admin, target.project)
+    admin_target(collector, admin, target.project)
     record = await run_in_threadpool(revoke_key, collector.store, key_id)
     collector.auth.forget()
     return _public(record)
+
+
+# -- retention and legal holds -----------------------------------------------------------------------
+class RetentionBody(BaseModel):
+    days: int = Field(ge=0, le=36_500, description="Keep spans this many days; 0 keeps them forever.")
+    project: str | None = None
+
+
+class HoldBody(BaseModel):
+    trace_ids: list[str] = Field(default_factory=list, description="Empty: hold the whole project.")
+    reason: str = Field(default="", max_length=1000)
+    project: str | None = None
+
+
+@router.put("/retention", summary="Set the project's retention (days)")
+async def put_retention(admin: AdminKey, collector: CollectorDep, body: RetentionBody) -> dict[str, Any]:
+    project, store = admin_target(collector, admin, body.project), collector.store
+
+    def change() -> None:
+        before = gov.retention_policies(store, project).get(project, 0)
+        gov.set_retention(store, project, body.days, admin.key_id)
+        gov.log_change(store, project, admin.key_id, "retention.set", {"days": body.days, "before": before})
+
+    await run_in_threadpool(change)
+    return {"project": project, "days": body.days}
+
+
+@router.get("/retention", summary="The project's retention and active legal holds")
+async def get_retention(scope: AdminProject, collector: CollectorDep) -> dict[str, Any]:
+    days = (await run_in_threadpool(gov.retention_policies, collector.store, scope.project)).get(scope.project, 0)
+    holds = await run_in_threadpool(gov.legal_holds, collector.store, scope.project)
+    return {"project": scope.project, "days": days, "holds": holds}
+
+
+@router.post("/retention/run", summary="Apply retention now (a legal hold suspends or narrows it)")
+async def run_retention(scope: AdminProject, collector: CollectorDep) -> dict[str, Any]:
+    run = await run_in_threadpool(lambda: apply_retention(collector.store, scope.project, now_ns=time.time_ns(),
+                                                          actor=scope.key.key_id))
+    return run.to_dict()
+
+
+@router.post("/holds", summary="Place a legal hold on the project or on a set of traces")
+async def create_hold(admin: AdminKey, collector: CollectorDep, body: HoldBody) -> dict[str, Any]:
+    project, store = admin_target(collector, admin, body.project), collector.store
+    traces = trace_ids(body.trace_ids)
+    hold_id = uuid.uuid4().hex[:16]
+
+    def change() -> None:
+        gov.put_hold(store, project, hold_id, traces, body.reason, admin.key_id, int(time.time() * 1000))
+        gov.log_change(store, project, admin.key_id, "hold.create",
+                       {"hold_id": hold_id, "trace_ids": traces, "reason": body.reason})
+
+    await run_in_threadpool(change)
+    return {"hold_id": hold_id, "project": project, "trace_ids": traces, "scope": "traces" if traces else "project"}
+
+
+@router.get("/holds", summary="Legal holds of the project")
+async def list_holds(scope: AdminProject, collector: CollectorDep, include_released: bool = False) -> dict[str, Any]:
+    holds = await run_in_threadpool(lambda: gov.legal_holds(collector.store, scope.project,
+                                                           active_only=not include_released))
+    return {"holds": holds}
+
+
+@router.delete("/holds/{hold_id}", summary="Release a legal hold")
+async def release_hold(scope: AdminProject, collector: CollectorDep, hold_id: str) -> dict[str, Any]:
+    project, store, actor = scope.project, collector.store, scope.key.key_id
+
+    def change() -> dict[str, Any]:
+        found = [h for h in gov.legal_holds(store, project) if h["hold_id"] == hold_id]
+        if not found:
+            raise NotFound(f"no active hold {hold_id!r} in project {project!r}")
+        h = found[0]
+        gov.put_hold(store, project, hold_id, h["trace_ids"], h["reason"], h["created_by"], h["created_at_ms"],
+                     released=True, released_by=actor)
+        gov.log_change(store, project, actor, "hold.release", {"hold_id": hold_id})
+        return {**h, "released": True, "released_by": actor}
+
+    return await run_in_threadpool(change)
+
+
+# -- human review sampling ---------------------------------------------------------------------------
+class ReviewRate(BaseModel):
+    agent: str = Field(default="", description="Agent name; empty = every agent without its own rate.")
+    rate: float = Field(ge=0.0, le=1.0, description="Share of the agent's runs sampled per day.")
+    project: str | None = None
+
+
+@router.put("/reviews/settings", summary="Set the review sampling rate of an agent (or the default)")
+async def put_review_rate(admin: AdminKey, collector: CollectorDep, body: ReviewRate) -> dict[str, Any]:
+    project, store = admin_target(collector, admin, body.project), collector.store
+
+    def change() -> None:
+        review_store.set_rate(store, project, body.agent, body.rate)
+        gov.log_change(store, project, admin.key_id, "reviews.rate", {"agent": body.agent, "rate": body.rate})
+
+    await run_in_threadpool(change)
+    return {"project": project, "agent": body.agent, "rate": body.rate}
+
+
+@router.get("/reviews/settings", summary="Review sampling rates")
+async def get_review_rates(scope: AdminProject, collector: CollectorDep) -> dict[str, Any]:
+    found = await run_in_threadpool(review_store.rates, collector.store, scope.project)
+    return {"project": scope.project, "rates": found.get(scope.project, {})}
+
+
+@router.post("/reviews/sample", summary="Sample a day's runs into the review queue now")
+async def sample_reviews(scope: AdminProject, collector: CollectorDep,
+                         day: Annotated[str, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")]) -> dict[str, Any]:
+    try:
+        parsed = date.fromisoformat(day)
+    except ValueError as exc:
+        raise BadRequest(f"day {day!r} is not a calendar date (YYYY-MM-DD)") from exc
+    return await run_in_threadpool(reviews.sample, collector.store, scope.project, parsed)
+
+
+# -- daily budgets -----------------------------------------------------------------------------------
+class BudgetBody(BaseModel):
+    scope: str = Field(pattern="^(project|agent|user)$")
+    subject: str = Field(default="", description="Agent name or user id; empty for scope=project.")
+    max_tokens: int = Field(default=0, ge=0, description="Per UTC day; 0 = no token limit.")
+    max_cost_usd: float = Field(default=0.0, ge=0.0, description="Per UTC day; 0 = no cost limit.")
+    webhook_url: str = Field(default="", max_length=2000, pattern=r"^(|https?://\S+)$")
+    project: str | None = None
+
+
+@router.put("/budgets", summary="Create or change a daily budget (project, agent or user)")
+async def put_budget(admin: AdminKey, collector: CollectorDep, body: BudgetBody) -> dict[str, Any]:
+    project, store = admin_target(collector, admin, body.project), collector.store
+    if body.scope != "project" and not body.subject:
+        raise BadRequest(f"a {body.scope} budget needs a subject")
+
+    def change() -> None:
+        budget_store.put_budget(store, project, body.scope, body.subject, body.max_tokens, body.max_cost_usd,
+                                body.webhook_url)
+        gov.log_change(store, project, admin.key_id, "budget.set", body.model_dump(exclude={"project"}))
+
+    await run_in_threadpool(change)
+    return {"project": project, **body.model_dump(exclude={"project"})}
+
+
+@router.delete("/budgets/{scope}", summary="Remove a budget")
+async def delete_budget(target: AdminProject, collector: CollectorDep, scope: str, subject: str = "") -> dict[str, Any]:
+    project, store = target.project, collector.store
+
+    def change() -> None:
+        budget_store.put_budget(store, project, scope, subject, 0, 0.0, "", deleted=True)
+        gov.log_change(store, project, target.key.key_id, "budget.delete", {"scope": scope, "subject": subject})
+
+    await run_in_threadpool(change)
+    return {"project": project, "scope": scope, "subject": subject, "deleted": True}
+
+
+@router.post("/budgets/check", summary="Check every budget now (alerts due are raised and sent)")
+async def check_budgets(admin: AdminKey, collector: CollectorDep) -> dict[str, Any]:
+    raised = await run_in_threadpool(collector.audit.budgets.check)
+    return {"alerts": raised}
+
+
+@router.get("/budgets", summary="Budgets of the project")
+async def list_budgets(scope: AdminProject, collector: CollectorDep) -> dict[str, Any]:
+    return {"budgets": await run_in_threadpool(budget_store.budgets, collector.store, scope.project)}

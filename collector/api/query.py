@@ -1,56 +1,47 @@
-"""The read-only query API (``/api/…``): what the UI and ``curl`` see (docs/internals.md §4).
+"""The read-only query API: one trace, span search, cost and the search facets.
 
 Every route needs a read key (engineer, auditor or admin) and only ever reads the key's own
-project. Routes parse, authorise and call :mod:`flightlog.storage.queries`.
+project. Routes parse, authorise and call :mod:`flightlog.storage.queries` (docs/api.md).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
-from flightlog.storage import costs, queries
+from flightlog.storage import Store, costs, queries
 from flightlog.storage.filters import SpanFilter
 from flightlog.storage.logs import logs_for_trace
 
-from flightlog.collector.auth import READ_ROLES
-from flightlog.collector.errors import BadRequest, NotFound
+from flightlog.collector.api.deps import CollectorDep, ReadKey, TimeWindow, TraceIdPath
+from flightlog.collector.errors import NotFound
 from flightlog.collector.genai.records import attach_to_spans
-from flightlog.collector.api.params import as_utc as _utc
 
 router = APIRouter(prefix="/api", tags=["query"])
 
-_HEX = set("0123456789abcdef")
 
-
-def _project(request: Request) -> str:
-    return request.app.state.collector.auth.require(request.headers, READ_ROLES).project
+def trace_with_logs(store: Store, project: str, trace_id: str) -> dict[str, Any]:
+    """One trace with the log records of its spans attached, or 404 (blocking: run in a thread)."""
+    trace = queries.get_trace(store, project, trace_id)
+    if trace is None:
+        raise NotFound(f"no trace {trace_id} in project {project!r}")
+    attach_to_spans(trace["spans"], logs_for_trace(store, project, trace_id))
+    return trace
 
 
 @router.get("/traces/{trace_id}", summary="One trace: every span in tree order")
-async def get_trace(request: Request, trace_id: str) -> dict[str, Any]:
-    project = _project(request)
-    trace_id = trace_id.lower()
-    if len(trace_id) != 32 or not set(trace_id) <= _HEX:
-        raise BadRequest(f"trace id must be 32 hex characters, got {trace_id[:64]!r}")
-    store = request.app.state.collector.store
-    trace = await run_in_threadpool(queries.get_trace, store, project, trace_id)
-    if trace is None:
-        raise NotFound(f"no trace {trace_id} in project {project!r}")
-    records = await run_in_threadpool(logs_for_trace, store, project, trace_id)
-    attach_to_spans(trace["spans"], records)
-    return trace
+async def get_trace(key: ReadKey, collector: CollectorDep, trace_id: TraceIdPath) -> dict[str, Any]:
+    return await run_in_threadpool(trace_with_logs, collector.store, key.project, trace_id)
 
 
 @router.get("/spans", summary="Search spans by text and filters, one page at a time")
 async def search_spans(
-    request: Request,
+    key: ReadKey,
+    collector: CollectorDep,
+    window: TimeWindow,
     q: Annotated[str, Query(max_length=1000, description="Words that must all appear (case-insensitive) in input, output, tool arguments or result")] = "",
-    start: Annotated[datetime | None, Query(description="ISO 8601; spans starting at or after")] = None,
-    end: Annotated[datetime | None, Query(description="ISO 8601; spans starting before")] = None,
     agent: str = "",
     agent_version: str = "",
     model: str = "",
@@ -67,37 +58,32 @@ async def search_spans(
     sort: Annotated[str, Query(pattern="^(time|cost|tokens|duration)$")] = "time",
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
 ) -> dict[str, Any]:
-    project = _project(request)
     flt = SpanFilter(
-        q=q, start=_utc(start), end=_utc(end), model=model, status=status,
+        q=q, start=window.start, end=window.end, model=model, status=status,
         equals={
             "agent": agent, "agent_version": agent_version, "prompt_id": prompt_id,
             "prompt_version": prompt_version, "span_type": span_type, "user": user,
             "session": session, "trace_id": trace_id.lower(), "tool": tool,
         },
     )
-    store = request.app.state.collector.store
     return await run_in_threadpool(
-        queries.search_spans, store, project, flt, limit=limit, offset=offset, sort=sort, order=order
+        queries.search_spans, collector.store, key.project, flt, limit=limit, offset=offset, sort=sort, order=order
     )
 
 
 @router.get("/cost", summary="Cost, tokens and model calls grouped by model / agent / day / …")
 async def cost(
-    request: Request,
+    key: ReadKey,
+    collector: CollectorDep,
+    window: TimeWindow,
     group_by: Annotated[list[str], Query(description=f"any of {sorted(costs.GROUPS)}")] = ["model"],
-    start: datetime | None = None,
-    end: datetime | None = None,
 ) -> dict[str, Any]:
-    project = _project(request)
-    store = request.app.state.collector.store
     rows = await run_in_threadpool(
-        costs.cost_summary, store, project, group_by, start=_utc(start), end=_utc(end)
+        costs.cost_summary, collector.store, key.project, group_by, start=window.start, end=window.end
     )
     return {"group_by": group_by, "rows": rows}
 
 
 @router.get("/facets", summary="Distinct values for the search filters")
-async def facets(request: Request) -> dict[str, list[str]]:
-    project = _project(request)
-    return await run_in_threadpool(queries.facets, request.app.state.collector.store, project)
+async def facets(key: ReadKey, collector: CollectorDep) -> dict[str, list[str]]:
+    return await run_in_threadpool(queries.facets, collector.store, key.project)

@@ -30,6 +30,7 @@ from flightlog.storage import Store
 from flightlog.storage import audit as db
 from flightlog.storage import governance as gov
 from flightlog.storage.schema import SPAN_COLUMNS, pad_span_values
+from flightlog.storage.timewindow import to_ns
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def _norm(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_norm(v) for v in value]
     if isinstance(value, datetime):
-        return db.to_ns(value)
+        return to_ns(value)
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     if isinstance(value, float):
@@ -123,7 +124,7 @@ class ChainWriter:
             return found[0]
         head = self._heads.get(project) or db.chain_head(self._store, project) or (0, GENESIS)
         seq, new_hash = head[0] + 1, link_hash(head[1], bid)
-        times = [int(db.to_ns(r[_I_TS]) or 0) for r, _ in members]
+        times = [int(to_ns(r[_I_TS]) or 0) for r, _ in members]
         span_rows, seen = [], set()
         for (row, digest), ts in zip(members, times):
             key = (row[_I_TRACE], row[_I_SPAN], digest)
@@ -211,7 +212,7 @@ def _check_links(report: VerifyReport, links: list[dict[str, Any]]) -> None:
 def verify(store: Store, project: str, *, start: datetime | int | None = None, end: datetime | int | None = None,
            progress: Callable[[int], None] | None = None) -> VerifyReport:
     """Recompute the project's chain and compare every span in [start, end) with it."""
-    lo, hi = db.to_ns(start), db.to_ns(end)
+    lo, hi = to_ns(start), to_ns(end)
     report = VerifyReport(project=project, start_ns=lo, end_ns=hi)
     links = db.chain_batches(store, project)
     _check_links(report, links)

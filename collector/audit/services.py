@@ -1,7 +1,7 @@
 """The audit background services: the chain writer (BatchWriter hook), the access-log buffer
 and the periodic jobs (budget checks, retention, review sampling) on one daemon thread.
 
-Built in ``Collector.__init__`` (collector/app.py, as ``audit_api.AuditServices``).
+Built in ``Collector.__init__`` (:mod:`flightlog.collector.app`).
 """
 
 from __future__ import annotations

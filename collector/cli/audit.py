@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 from flightlog.collector.config import Settings
-from flightlog.collector.api.params import as_utc as _utc
+from flightlog.storage.timewindow import as_utc as _utc
 
 DATE = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S"])
 

@@ -9,6 +9,7 @@ none. A record may arrive before or after its span; reading joins them either wa
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from flightlog.collector.genai.render import render_event
