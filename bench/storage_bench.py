@@ -120,7 +120,8 @@ def raw_ceiling(s: BenchSettings, raw: list[dict]) -> dict:
                 from flightlog.storage.migrate import apply_migrations
 
                 apply_migrations(target)
-            insert = target.insert_unchecked if label == "unchecked" else target.insert
+            insert = (lambda t, rows, cols: target.insert(t, rows, cols)) if label == "unchecked" else (
+                lambda t, rows, cols: target.insert_spans(rows, cols))
             t0 = time.perf_counter()
             for i in tqdm(range(0, len(values), s.batch_rows), desc=f"raw insert ({label})", unit="batch"):
                 insert("spans", values[i:i + s.batch_rows], SPAN_COLUMNS)

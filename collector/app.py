@@ -63,6 +63,11 @@ class Collector:
             prepare=self.audit.prepare,
         )
 
+    def start(self) -> None:
+        """Start the background threads: the writer drains the spool, the audit jobs run."""
+        self.writer.start()
+        self.audit.start()
+
     def close(self) -> None:
         self.writer.close()
         self.audit.close()  # audit: after the writer, so the last batches are chained
@@ -86,6 +91,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     async def lifespan(app: FastAPI) -> Any:
         opened = store or open_store(settings.dsn)
         app.state.collector = Collector(settings, opened)
+        app.state.collector.start()
         grpc_server = None
         if settings.grpc_port:
             from flightlog.collector.ingest.grpc import start_grpc_server

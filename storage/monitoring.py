@@ -4,7 +4,6 @@ Every read is bounded (STYLE D2), values are bound parameters and identifiers co
 the allow-lists below (STYLE D3). Charts read the ``usage_hourly`` rollup (migration 0006)
 where it has the figures; tool errors, checkpoints and per-trace cost have no rollup, so
 they read ``spans`` deduplicated with ``LIMIT 1 BY TraceId, SpanId`` (DESIGN §7).
-Re-exported by :mod:`flightlog.storage.insights`.
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ whose merges happen later, reads that must not double-count a re-sent span use
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from typing import Any
 
@@ -18,7 +17,6 @@ from .schema import SPAN_COLUMNS, snake
 from .store import Store
 from .timewindow import iso
 
-_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="flightlog-count")
 MAX_PAGE = 500
 MAX_TRACE_SPANS = 10_000
 SNIPPET_CHARS = 400
@@ -180,7 +178,7 @@ def search_spans(
     where, params = flt.where(project, text_index=store.settings.text_index)
     # The total runs on another reader client while the page is fetched (2 round trips, not 3).
     # Re-sent spans are dropped at ingest (Store.insert), so count() is exact for new data.
-    total_future = _POOL.submit(store.query_rows, f"SELECT count() FROM spans WHERE {where}", params)
+    total_future = store.query_rows_later(f"SELECT count() FROM spans WHERE {where}", params)
     # Ids first: sort and page over three small columns, then read the wide rows of
     # this page only (bounded memory whatever the match count).
     # Reading in reverse key order does not pay off here: the skip indexes leave few

@@ -12,6 +12,7 @@ import logging
 import os
 import queue
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -85,6 +86,8 @@ class Store:
         self._readers: queue.Queue[Any] = queue.Queue()
         for _ in range(max(1, readers)):
             self._readers.put(_connect(settings, settings.database))
+        # Side queries (a search's total count) run on this pool while the caller reads a page.
+        self._side = ThreadPoolExecutor(max_workers=max(1, readers), thread_name_prefix="flightlog-read")
         self._closed = False
         self.read_settings: dict[str, Any] = {
             "max_execution_time": DEFAULT_MAX_EXECUTION_TIME,
@@ -111,31 +114,29 @@ class Store:
                 self._writer.command(statement, parameters=parameters or {}, settings=settings or {})
 
     def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
-        """Insert rows (already in column order) as one part; callers batch (DESIGN §7).
+        """Insert rows (already in column order) as one part; callers batch
+        (docs/decisions/0003-batch-every-insert.md)."""
+        if not rows:
+            return
+        with self._write_lock, _translated(f"insert into {table}"):
+            self._writer.insert(table, list(rows), column_names=list(columns))
 
-        Inserts into ``spans`` skip spans that are already stored (same project, trace id
-        and span id) or repeated within the batch: a retried export or a replayed spool
-        segment must not be counted twice by the rollup materialized views, which see every
-        inserted row (ReplacingMergeTree only dedupes the table itself, and only at merge
-        time). The check reads the batch's time range of the primary key plus the span-id
-        bloom filter. Two collectors inserting the same span in the same instant can still
-        both insert it; the table dedupes, the rollups would count it twice.
+    def insert_spans(self, rows: Sequence[Sequence[Any]], columns: Sequence[str] = SPAN_COLUMNS) -> int:
+        """Insert span rows that are not stored yet; returns how many were inserted.
+
+        Spans already stored (same project, trace id and span id) or repeated within the batch
+        are skipped: a retried export or a replayed spool segment must not be counted twice by
+        the rollup materialized views, which see every inserted row (ReplacingMergeTree only
+        dedupes the table itself, and only at merge time). The check reads the batch's time
+        range of the primary key plus the span-id bloom filter.
         """
         if not rows:
-            return
-        with self._write_lock, _translated(f"insert into {table}"):
-            if table == "spans":
-                rows, columns = self._unseen_spans(rows, columns)
-                if not rows:
-                    return
-            self._writer.insert(table, list(rows), column_names=list(columns))
-
-    def insert_unchecked(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
-        """Insert without the span dedupe (benchmarks' raw ceiling, deliberate replacements)."""
-        if not rows:
-            return
-        with self._write_lock, _translated(f"insert into {table}"):
-            self._writer.insert(table, list(rows), column_names=list(columns))
+            return 0
+        with self._write_lock, _translated("insert into spans"):
+            fresh, columns = self._unseen_spans(rows, columns)
+            if fresh:
+                self._writer.insert("spans", fresh, column_names=list(columns))
+            return len(fresh)
 
     def _unseen_spans(
         self, rows: Sequence[Sequence[Any]], columns: Sequence[str]
@@ -201,11 +202,16 @@ class Store:
         with self._reader() as client, _translated("query"):
             return list(client.query(sql, parameters=parameters or {}, settings=self.read_settings).result_rows)
 
+    def query_rows_later(self, sql: str, parameters: dict[str, Any] | None = None) -> Future[list[tuple[Any, ...]]]:
+        """:meth:`query_rows` on another reader while the caller goes on; ``.result()`` waits."""
+        return self._side.submit(self.query_rows, sql, parameters)
+
     def close(self) -> None:
         """Close every client. Safe to call twice."""
         if self._closed:
             return
         self._closed = True
+        self._side.shutdown(wait=True)
         clients = [self._writer]
         while not self._readers.empty():
             clients.append(self._readers.get_nowait())

@@ -3,7 +3,6 @@
 The trace-back itself is a pure function over the spans of one trace
 (:func:`build_traceback`), so it can be table-tested without a store; :func:`linked_spans`
 and :func:`compare_runs` read the store (bounded, bound parameters; STYLE D2/D3).
-Re-exported by :mod:`flightlog.storage.insights`.
 """
 
 from __future__ import annotations

@@ -193,10 +193,10 @@ def test_replayed_batch_keeps_its_place_in_the_chain(tmp_path: Path) -> None:
                     for i in range(start, start + n)]
         writer = ChainWriter(store)
         first = writer.prepare(rows(4))
-        store.insert("spans", first, SPAN_COLUMNS)
+        store.insert_spans(first, SPAN_COLUMNS)
         replay = ChainWriter(store).prepare(rows(4))  # a new process replays the same segment
-        store.insert("spans", replay, SPAN_COLUMNS)
-        store.insert("spans", writer.prepare(rows(3, 10)), SPAN_COLUMNS)
+        store.insert_spans(replay, SPAN_COLUMNS)
+        store.insert_spans(writer.prepare(rows(3, 10)), SPAN_COLUMNS)
         same = first[0][SPAN_COLUMNS.index("ChainHash")] == replay[0][SPAN_COLUMNS.index("ChainHash")]
         report = verify(store, "p")
         print(json.dumps({"same": same, "ok": report.ok, "batches": report.batches, "spans": report.spans_ok}))

@@ -1,4 +1,4 @@
-"""Tests for the insight endpoints (collector/api/insights.py over storage/insights.py):
+"""Tests for the insight endpoints (collector/api/insights.py over storage/traceback.py):
 incident trace-back and healthy-run comparison, monitoring, cost per run, top traces.
 
 The pure trace-back helpers are table-tested; the endpoints run against the real collector
@@ -10,7 +10,7 @@ import json
 import pytest
 
 from flightlog.collector import demo
-from flightlog.storage.insights import build_traceback, diff_profiles, run_profile
+from flightlog.storage.traceback import build_traceback, diff_profiles, run_profile
 
 
 def _span(span_id: str, start_ms: int, dur_ms: int, parent: str = "", **fields) -> dict:

@@ -111,7 +111,7 @@ def _row(span_no: int, day: date, model: str, **cols) -> list:
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     opened = open_store(f"chdb://{tmp_path_factory.mktemp('prices')}/store")
     before, after = CUT - timedelta(days=2), CUT + timedelta(days=2)
-    opened.insert("spans", [
+    opened.insert_spans([
         _row(1, before, "model-a", CostUsd=99.0, CostSource="computed"),  # stale price
         _row(2, after, "model-a", CostUsd=99.0, CostSource="computed"),
         _row(3, after, "model-b"),                                          # unknown, stays unknown
@@ -147,7 +147,7 @@ def test_prices_recompute_command_runs_on_a_stopped_store(tmp_path) -> None:
         "from flightlog.storage import open_store\n"
         "from flightlog.storage.schema import SPAN_COLUMNS, span_row_values\n"
         f"s = open_store('chdb://{data_dir}/store')\n"
-        "s.insert('spans', [span_row_values({'Project': 'default', 'Timestamp': 1_780_000_000_000_000_000,"
+        "s.insert_spans([span_row_values({'Project': 'default', 'Timestamp': 1_780_000_000_000_000_000,"
         " 'TraceId': 'a' * 32, 'SpanId': 'b' * 16, 'SpanType': 'llm', 'RequestModel': 'gpt-4o',"
         " 'InputTokens': 1_000_000, 'CostSource': 'unknown'})], SPAN_COLUMNS)\n"
         "s.close()\n"

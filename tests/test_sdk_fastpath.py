@@ -171,11 +171,6 @@ PUBLIC_API = [
 
 def test_public_api_is_unchanged_by_the_module_split():
     assert flightlog.__all__ == PUBLIC_API
-    from flightlog import _tracing  # the old private module still re-exports the step classes
-
-    for name in ("AgentRun", "LLMCall", "ToolCall", "Retrieval", "Handoff", "llm_call", "current_span", "_Step"):
-        assert getattr(_tracing, name) is not None
-    assert _tracing.LLMCall is flightlog.LLMCall
 
 
 def test_a_lone_surrogate_in_a_message_does_not_lose_the_end_attributes() -> None:

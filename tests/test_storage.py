@@ -37,7 +37,7 @@ def span(project: str, trace: int, span_no: int, at: datetime, **cols) -> dict:
 
 
 def insert(store: Store, rows: list[dict]) -> None:
-    store.insert("spans", [span_row_values(r) for r in rows], SPAN_COLUMNS)
+    store.insert_spans([span_row_values(r) for r in rows], SPAN_COLUMNS)
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +71,8 @@ def test_upgrade_from_v3_backfills_rollups_counting_each_span_once(store: Store,
         migrate.apply_migrations(old)
         v3_columns = SPAN_COLUMNS[:SPAN_COLUMNS.index("ChainHash") + 1]
         row = span_row_values(span("p", 1, 1, T0))[:len(v3_columns)]
-        old.insert_unchecked("spans", [row], v3_columns)
-        old.insert_unchecked("spans", [row], v3_columns)  # an unmerged re-sent copy
+        old.insert("spans", [row], v3_columns)
+        old.insert("spans", [row], v3_columns)  # an unmerged re-sent copy
         monkeypatch.setattr(migrate, "migration_files", lambda: every)
         assert migrate.apply_migrations(old) == [m[0] for m in every if m[0] > 3]
         assert old.query_rows("SELECT sum(Spans), sum(Calls) FROM usage_hourly") == [(1, 1)]
@@ -95,7 +95,7 @@ def test_resent_spans_are_dropped_at_insert_so_rollups_count_once(store: Store) 
 
 def test_spool_rows_written_before_new_columns_are_padded(store: Store) -> None:
     short = span_row_values(span("padding", 1, 1, T0))[:SPAN_COLUMNS.index("ChainHash") + 1]
-    store.insert("spans", [short], SPAN_COLUMNS)
+    store.insert_spans([short], SPAN_COLUMNS)
     assert store.query_rows("SELECT TraceName, CachedInputTokens FROM spans WHERE Project = 'padding'") == [("", 0)]
 
 
@@ -261,7 +261,7 @@ def test_trace_by_id_falls_back_when_the_trace_index_missed_it(store) -> None:
     from flightlog.storage import queries
 
     rows = _fallback_rows()
-    store.insert("spans", [span_row_values(r) for r in rows], SPAN_COLUMNS)
+    store.insert_spans([span_row_values(r) for r in rows], SPAN_COLUMNS)
     store.command("DELETE FROM trace_index WHERE TraceId = {t:String}", {"t": rows[0]["TraceId"]})
     trace = queries.get_trace(store, rows[0]["Project"], rows[0]["TraceId"])
     assert trace is not None and [s["span_id"] for s in trace["spans"]] == [r["SpanId"] for r in rows]

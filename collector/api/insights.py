@@ -2,7 +2,8 @@
 healthy runs, monitoring figures, cost per run and the costliest traces (docs/api.md).
 
 Every route needs a read key (engineer, auditor or admin) and reads only the key's project.
-Routes parse, authorise and call :mod:`flightlog.storage.insights`.
+Routes parse, authorise and call :mod:`flightlog.storage.traceback` and
+:mod:`flightlog.storage.monitoring`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
-from flightlog.storage import insights
+from flightlog.storage import monitoring as figures
+from flightlog.storage import traceback as incident
 
 from flightlog.collector.api.deps import CollectorDep, ReadKey, TimeWindow, TraceIdPath, hex_id
 from flightlog.collector.api.query import trace_with_logs
@@ -30,20 +32,20 @@ async def traceback(
     collector: CollectorDep,
     trace_id: TraceIdPath,
     span_id: Annotated[str, Query(description="The span to trace back from (16 hex)")],
-    compare: Annotated[int, Query(ge=0, le=insights.MAX_COMPARE, description="How many other runs of the step; 0 = none")] = 10,
+    compare: Annotated[int, Query(ge=0, le=incident.MAX_COMPARE, description="How many other runs of the step; 0 = none")] = 10,
     healthy_only: Annotated[bool, Query(description="Compare only with runs whose step did not fail")] = True,
 ) -> dict[str, Any]:
     project, store = key.project, collector.store
     span_id = hex_id(span_id, 16, "span id")
     trace = await run_in_threadpool(trace_with_logs, store, project, trace_id)
-    back = insights.build_traceback(trace["spans"], span_id)
+    back = incident.build_traceback(trace["spans"], span_id)
     if back is None:
         raise NotFound(f"no span {span_id} in trace {trace_id}")
     back["project"] = project
-    back["upstream"] = await run_in_threadpool(insights.linked_spans, store, project, back["links"])
+    back["upstream"] = await run_in_threadpool(incident.linked_spans, store, project, back["links"])
     back["comparison"] = (
         await run_in_threadpool(
-            lambda: insights.compare_runs(
+            lambda: incident.compare_runs(
                 store, project, back["target"], back["profile"], limit=compare, healthy_only=healthy_only
             )
         )
@@ -67,9 +69,9 @@ async def monitoring(
 
     def read() -> dict[str, Any]:
         return {
-            **insights.monitoring(store, project, by=by, **bounds),
-            "tools": insights.tool_errors(store, project, **bounds),
-            "checkpoints": insights.checkpoint_escalations(store, project, by=by, **bounds),
+            **figures.monitoring(store, project, by=by, **bounds),
+            "tools": figures.tool_errors(store, project, **bounds),
+            "checkpoints": figures.checkpoint_escalations(store, project, by=by, **bounds),
         }
 
     return await run_in_threadpool(read)
@@ -83,7 +85,7 @@ async def cost_per_run(
     by: Annotated[str, Query(pattern="^(|agent|agent_version|day)$")] = "agent",
 ) -> dict[str, Any]:
     rows = await run_in_threadpool(
-        lambda: insights.cost_per_run(collector.store, key.project, start=window.start, end=window.end, by=by)
+        lambda: figures.cost_per_run(collector.store, key.project, start=window.start, end=window.end, by=by)
     )
     return {"by": by, "rows": rows}
 
@@ -96,6 +98,6 @@ async def top_traces(
     limit: Annotated[int, Query(ge=1, le=500)] = 20,
 ) -> dict[str, Any]:
     rows = await run_in_threadpool(
-        lambda: insights.top_traces(collector.store, key.project, start=window.start, end=window.end, limit=limit)
+        lambda: figures.top_traces(collector.store, key.project, start=window.start, end=window.end, limit=limit)
     )
     return {"rows": rows}

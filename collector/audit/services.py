@@ -35,7 +35,7 @@ class AuditServices:
     One daemon thread runs the jobs; ``close()`` stops it and flushes the access log.
     """
 
-    def __init__(self, store: Store, settings: Any = None, *, start: bool = True) -> None:
+    def __init__(self, store: Store, settings: Any = None) -> None:
         self.store = store
         self.settings = settings
         self.chain = ChainWriter(store)
@@ -44,8 +44,10 @@ class AuditServices:
         self._access_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="flightlog-audit", daemon=True)
-        if start:
-            self._thread.start()
+
+    def start(self) -> None:
+        """Start the periodic jobs' thread."""
+        self._thread.start()
 
     def prepare(self, rows: list[list[Any]]) -> list[list[Any]]:
         """The BatchWriter hook: chain the batch (deterministic, so retries are safe)."""

@@ -1,4 +1,4 @@
-"""The spool-backed batch writer (DESIGN §5).
+"""The spool-backed batch writer (docs/decisions/0002-acknowledge-after-the-spool.md).
 
 :meth:`BatchWriter.submit` puts a request's rows in the on-disk :class:`~.spool.Spool` and
 returns once they are durable; that is when the request is acknowledged. One writer thread
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flightlog.storage import StorageError, Store
-from flightlog.storage.schema import SPAN_COLUMNS, span_row_values
+from flightlog.storage.schema import span_row_values
 
 from flightlog.collector.errors import TooManyRequests, Unavailable
 from flightlog.collector.ingest.spool import Spool, SpoolFull
@@ -38,7 +38,7 @@ class BatchWriter:
                  on_stored: Callable[[int], None] | None = None,
                  on_retry: Callable[[], None] | None = None,
                  prepare: Callable[[list[list[Any]]], list[list[Any]]] | None = None) -> None:
-        self._insert = insert or (lambda rows: store.insert("spans", rows, SPAN_COLUMNS))
+        self._insert = insert or store.insert_spans
         # Called on each batch (rows in SPAN_COLUMNS order) right before its insert, in the
         # writer thread; a retried batch is prepared again, so it must be deterministic.
         self._prepare = prepare or (lambda rows: rows)
@@ -50,6 +50,9 @@ class BatchWriter:
         self.healthy = True  # False while the store refuses writes
         self.stats = {"batches": 0, "rows_written": 0, "write_errors": 0}
         self._thread = threading.Thread(target=self._run, name="flightlog-writer", daemon=True)
+
+    def start(self) -> None:
+        """Start the writer thread (the owner calls this once everything is wired)."""
         self._thread.start()
 
     @property
@@ -125,5 +128,6 @@ class BatchWriter:
             log.warning("shutdown with %d spool segments left; they are replayed on next start",
                         self.spool.stats()["segments"])
         self._stop.set()
-        self._thread.join(10)
+        if self._thread.ident is not None:
+            self._thread.join(10)
         self.spool.close()
