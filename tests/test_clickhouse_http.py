@@ -478,6 +478,24 @@ def test_a_session_keeps_settings_temporary_tables_and_database(ch: Harness) -> 
     assert headers["X-ClickHouse-Exception-Code"] == "372"
 
 
+def test_a_session_connection_is_usable_after_failures(ch: Harness) -> None:
+    c = ch.client(session_id="after-failures")
+    try:
+        c.command("CREATE TEMPORARY TABLE keep (x UInt8)")
+        with pytest.raises(DatabaseError) as err:  # fails in a late block, mid-stream in the engine
+            c.query("SELECT throwIf(number = 150000) FROM numbers(200000) SETTINGS max_block_size = 1000")
+        assert err.value.code == 395
+        status, _, _ = request(ch, "INSERT INTO keep FORMAT Native", body=b"\x01\x05\x01x\x05UInt8\x01",
+                               params={"session_id": "after-failures"})
+        assert status != 200
+        status, _, _ = request(ch, "SELECT 1", params={"session_id": "after-failures", "no_such_setting": "1"})
+        assert status == 404
+        c.command("INSERT INTO keep VALUES (1)")
+        assert c.command("SELECT count() FROM keep") == 1
+    finally:
+        c.close()
+
+
 @contextmanager
 def long_query(ch: Harness, params: dict) -> Iterator[list]:
     """Run ``SELECT sleep(2)`` with ``params`` in a thread (again if a probe held the id/session first)."""

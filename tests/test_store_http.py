@@ -305,3 +305,44 @@ def test_a_day_of_reviews_samples_runs(store: Store) -> None:
     assert reviews.sample_day(store, "sampled", T0.date(), {"": 1.0}) == 10
     assert len(reviews.queue(store, "sampled")) == 10
     assert reviews.runs_on_day(store, "sampled", date(2026, 3, 2)) == 0
+
+
+# -- the collector on an http store ---------------------------------------------------------
+
+def test_flightlog_serve_with_an_http_dsn_survives_a_server_crash(tmp_path: Path) -> None:
+    """``flightlog serve --dsn http://…``: spans go in over OTLP and come back over the API;
+    spans acknowledged while the server is down are spooled and stored once it is back."""
+    from conftest import start_collector
+    from flightlog.collector import demo
+
+    harness = start_harness(tmp_path / "server")
+    collector = start_collector(tmp_path / "collector", env={"FLIGHTLOG_DSN": harness.dsn("flightlog")})
+    try:
+        requests = demo.build_demo_requests(seed=3)[:6]
+        sent = {(s.trace_id.hex(), s.span_id.hex()) for r in requests for rs in r.resource_spans
+                for ss in rs.scope_spans for s in ss.spans}
+
+        def post(request) -> None:
+            resp = collector.post("/v1/traces", request.SerializeToString(), "application/x-protobuf")
+            assert resp.status_code == 200, resp.text
+
+        for request in requests[:3]:
+            post(request)
+        collector.drain()
+        harness.kill()
+        for request in requests[3:]:
+            post(request)  # acknowledged: spooled on the collector's disk
+        harness.start()
+        collector.drain(timeout=90)
+        assert collector.api("/api/spans", limit=1)["total"] == len(sent)
+        trace_id = next(iter(sent))[0]
+        assert trace_id in {s["trace_id"] for s in collector.api(f"/api/traces/{trace_id}")["spans"]}
+        direct = open_store(harness.dsn("flightlog"))
+        try:
+            stored = set(direct.query_rows("SELECT TraceId, SpanId FROM spans"))
+            assert stored == sent
+        finally:
+            direct.close()
+    finally:
+        collector.stop()
+        harness.stop()

@@ -461,9 +461,21 @@ class App:
         self._sessions_lock = threading.Lock()
         self._running: set[str] = set()
         self._running_lock = threading.Lock()
+        self._inflight = 0
+        self._idle = threading.Condition()
 
     # -- plumbing ---------------------------------------------------------------------
     def handle(self, method: str, target: str, headers: Any, body: bytes) -> Reply:
+        with self._idle:
+            self._inflight += 1
+        try:
+            return self._handle(method, target, headers, body)
+        finally:
+            with self._idle:
+                self._inflight -= 1
+                self._idle.notify_all()
+
+    def _handle(self, method: str, target: str, headers: Any, body: bytes) -> Reply:
         parts = urlsplit(target)
         path = parts.path.rstrip("/") or "/"
         params = dict(parse_qsl(parts.query, keep_blank_values=True))
@@ -599,7 +611,10 @@ class App:
                 del self._sessions[sid]
                 self.engine.close_handle(session.handle)
 
-    def close(self) -> None:
+    def close(self, grace: float = 30.0) -> None:
+        """Wait (up to ``grace`` seconds) for requests in flight, then close every connection."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._inflight == 0, timeout=grace)
         with self._sessions_lock:
             for session in self._sessions.values():
                 self.engine.close_handle(session.handle)
@@ -700,14 +715,20 @@ class App:
         return created
 
     def _insert(self, handle: Handle, head: bytes, fmt: str, data: bytes) -> dict[str, int]:
+        """Stream ``data`` (in ``fmt``) into the INSERT ``head`` (chDB's send_insert)."""
         try:
             inserter = handle.conn.send_insert(head.decode("utf-8"), fmt)
+        except Exception as exc:
+            raise engine_error(exc) from exc
+        try:
             if data:
                 inserter.append(data)
             result = inserter.finish()
-        except ClickHouseError:
-            raise
         except Exception as exc:
+            try:
+                inserter.cancel()  # an open insert would block the connection's next query
+            except Exception:  # already finished or failed inside the engine
+                log.debug("cancelling a failed insert", exc_info=True)
             raise engine_error(exc) from exc
         return {"written_rows": result.rows_written, "written_bytes": result.bytes_written}
 
@@ -775,6 +796,11 @@ class App:
                 summary["result_bytes"] += chunk.bytes_read()
         except Exception as exc:  # an error while the query runs
             raise engine_error(exc) from exc
+        finally:
+            try:
+                stream.close()
+            except Exception:  # a stream the engine already ended
+                log.debug("closing a query stream", exc_info=True)
         return Outcome(body=b"".join(chunks), fmt="Native", summary=summary)
 
 
@@ -789,8 +815,10 @@ class BadRequest(Exception):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "ClickHouseHarness"
-    sys_version = ""
     timeout = 300  # idle keep-alive connections are dropped after this many seconds
+
+    def version_string(self) -> str:
+        return self.server_version
 
     @property
     def app(self) -> App:
