@@ -12,6 +12,7 @@ import gzip
 import http.client
 import json
 import re
+import socket
 import threading
 import urllib.error
 import urllib.parse
@@ -181,13 +182,15 @@ def test_aggregate_function_states_and_simple_aggregates(client) -> None:
         client.command("INSERT INTO rollup SELECT toDateTime('2026-03-01 00:00:00', 'UTC'), count(),"
                        " min(fromUnixTimestamp64Nano(toInt64(number))), quantilesTDigestState(0.5, 0.9)(number)"
                        f" FROM numbers({lo}, 50)")
-    spans, first, p50 = client.query("SELECT sum(Spans), toUnixTimestamp64Nano(min(First)), quantilesTDigestMerge(0.5, 0.9)(Latency)[1]"
-                                     " FROM rollup").result_rows[0]
+    spans, first, p50 = client.query(
+        "SELECT sum(Spans), toUnixTimestamp64Nano(min(First)), quantilesTDigestMerge(0.5, 0.9)(Latency)[1] FROM rollup"
+    ).result_rows[0]
     assert spans == 100 and first == 1 and 45 <= p50 <= 56
 
 
 def test_other_output_formats_and_rowbinary_inserts(ch: Harness, client) -> None:
-    client.command("CREATE TABLE IF NOT EXISTS rb (id UInt32, name String, tags Array(LowCardinality(String))) ENGINE = MergeTree ORDER BY id")
+    client.command("CREATE TABLE IF NOT EXISTS rb (id UInt32, name String, tags Array(LowCardinality(String)))"
+                   " ENGINE = MergeTree ORDER BY id")
     client.command("INSERT INTO rb VALUES (1, 'one', ['a', 'b']), (2, 'tw\\'o', [])")
     raw = client.raw_query("SELECT * FROM rb ORDER BY id", fmt="RowBinaryWithNamesAndTypes")
     assert raw.startswith(b"\x03\x02id\x04name\x04tags\x06UInt32\x06String\x1dArray(LowCardinality(String))")
@@ -358,6 +361,24 @@ def test_ping_root_and_unknown_paths(ch: Harness) -> None:
     assert request(ch, path="/", auth=())[::2] == (200, b"Ok.\n")
     status, _, body = request(ch, path="/nowhere", auth=())
     assert status == 404 and b"There is no handle /nowhere" in body
+
+
+def test_keep_alive_and_request_framing_on_a_raw_socket(ch: Harness) -> None:
+    auth = base64.b64encode(f"{ch.user}:{ch.password}".encode()).decode()
+    with socket.create_connection((ch.host, ch.port), timeout=30) as sock:
+        reader = sock.makefile("rb")
+        for n in (1, 2):  # two requests on one connection
+            body = f"SELECT {n}".encode()
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " + auth.encode()
+                         + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            status = reader.readline()
+            headers = {}
+            while (line := reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode().partition(":")
+                headers[name.strip().lower()] = value.strip()
+            assert status.startswith(b"HTTP/1.1 200") and reader.read(int(headers["content-length"])) == b"%d\n" % n
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " + auth.encode() + b"\r\n\r\n")
+        assert reader.readline().startswith(b"HTTP/1.1 411")  # neither Content-Length nor chunked
 
 
 # -- errors -------------------------------------------------------------------------------
@@ -541,7 +562,8 @@ def test_a_running_query_id_cannot_be_reused(ch: Harness) -> None:
 # -- concurrency, crash and restart ---------------------------------------------------------
 
 def test_concurrent_clients_write_and_read(ch: Harness, client) -> None:
-    client.command("CREATE TABLE IF NOT EXISTS concurrent (worker UInt8, i UInt32, s String) ENGINE = MergeTree ORDER BY (worker, i)")
+    client.command("CREATE TABLE IF NOT EXISTS concurrent (worker UInt8, i UInt32, s String)"
+                   " ENGINE = MergeTree ORDER BY (worker, i)")
     errors: list[BaseException] = []
 
     def work(worker: int) -> None:

@@ -9,7 +9,8 @@ from the repository root; it prints ``listening on http://HOST:PORT`` and writes
 port to ``--port-file`` once it answers. SIGTERM or SIGINT stop it cleanly; a SIGKILL loses
 nothing that was acknowledged (every insert is a committed MergeTree part), and starting it
 again on the same directory reopens the data. Tests start it through
-:mod:`tests.support.harness`.
+:mod:`tests.support.harness`; README.md beside this file has the details and the chDB
+facts the design rests on.
 
 What it implements (the parts of the protocol clickhouse-connect's HTTP client uses):
 
@@ -25,7 +26,8 @@ What it implements (the parts of the protocol clickhouse-connect's HTTP client u
 - Settings as URL parameters, applied to the engine for that query only (``SET`` on a
   fresh connection, or on the session's connection and undone before its next query); an
   unknown one fails with UNKNOWN_SETTING as on a server. GET requests run with
-  ``readonly=2``. ``default_format`` (or the ``X-ClickHouse-Format`` request header) picks
+  ``readonly=2`` (in a session: only statements that readonly=2 allows are accepted).
+  ``default_format`` (or the ``X-ClickHouse-Format`` request header) picks
   the output format of a statement without a FORMAT clause (TabSeparated otherwise).
 - ``database`` (or ``X-ClickHouse-Database``), ``query_id`` (or ``X-ClickHouse-Query-Id``;
   a query id already running is refused), ``session_id`` / ``session_timeout`` /
@@ -708,7 +710,7 @@ class App:
             elif types:
                 columns = ", ".join(f"_{i + 1} {t.strip()}" for i, t in enumerate(types.split(",")))
             else:
-                raise self.engine.error("BAD_ARGUMENTS", f"Neither structure nor types have not been provided for external table {name}")
+                raise self.engine.error("BAD_ARGUMENTS", f"Neither structure nor types were given for external table {name}")
             handle.run(f"CREATE TEMPORARY TABLE `{name}` ({columns}) ENGINE = Memory")
             created.append(name)
             self._insert(handle, f"INSERT INTO `{name}`".encode(), fmt, data)
