@@ -207,6 +207,16 @@ def test_other_output_formats_and_rowbinary_inserts(ch: Harness, client) -> None
     assert headers["Content-Type"].startswith("application/json")
 
 
+def test_command_results_streams_and_data_as_the_client_expects_them(client) -> None:
+    assert client.command("SELECT 1 WHERE 0") == ""  # a result set with no rows: X-ClickHouse-Format
+    summary = client.command("CREATE TABLE IF NOT EXISTS cmd (a UInt8, s String) ENGINE = MergeTree ORDER BY a")
+    assert summary.written_rows == 0  # a QuerySummary: no result set
+    assert client.command("INSERT INTO cmd FORMAT TabSeparated", data="1\tx\n2\ty\n").written_rows == 2
+    assert client.command("SELECT a, s FROM cmd ORDER BY a DESC LIMIT 1") == ["2", "y"]
+    with client.query_rows_stream("SELECT number FROM numbers(150000) SETTINGS max_block_size = 10000") as stream:
+        assert sum(1 for _ in stream) == 150000
+
+
 def test_insert_data_after_the_query_parameter_and_in_a_chunked_body(ch: Harness, client) -> None:
     client.command("CREATE TABLE IF NOT EXISTS tsv_in (a UInt8, s String) ENGINE = MergeTree ORDER BY a")
     status, headers, _ = request(ch, "INSERT INTO tsv_in FORMAT TabSeparated", body=b"1\tone\n2\ttwo\\nlines\n")

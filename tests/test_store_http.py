@@ -248,6 +248,8 @@ def test_storage_errors_keep_their_meaning_over_http(store: Store) -> None:
     with pytest.raises(QueryTimeout):
         store.query("SELECT sleepEachRow(0.3) FROM numbers(3) SETTINGS max_block_size = 1",
                     settings={"max_execution_time": 0.2, "timeout_overflow_mode": "throw"})
+    with pytest.raises(QueryTimeout):
+        store.query("SELECT groupArray(number) FROM numbers(10000000)", settings={"max_memory_usage": 10_000_000})
     assert store.query_rows("SELECT 1") == [(1,)]
 
 

@@ -698,7 +698,10 @@ class App:
             if "session_timezone" in settings:
                 outcome.timezone = settings["session_timezone"] or self.engine.timezone
             elif session is not None:
-                outcome.timezone = handle.current_timezone() or self.engine.timezone
+                try:
+                    outcome.timezone = handle.current_timezone() or self.engine.timezone
+                except ClickHouseError:  # the statement itself succeeded: report it so
+                    outcome.timezone = self.engine.timezone
             return outcome
 
     def _load_external(self, handle: Handle, external: dict[str, tuple]) -> list[str]:
