@@ -15,8 +15,9 @@ process). Three kinds of checks:
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -134,17 +135,33 @@ def _parity_rows(project: str) -> list[dict]:
     return rows
 
 
+def _load_parity(target: Store) -> None:
+    rows = _parity_rows("parity")
+    insert(target, rows[:70])
+    insert(target, rows[50:])  # overlapping retry
+    logs.insert_log_records(target, "parity", [
+        {"trace_id": f"{5000:032x}", "span_id": f"{2:016x}", "time_ns": ns(T0) + i, "event_name": "gen_ai.choice",
+         "severity_text": "INFO", "body": {"message": f"answer {i}", "quote": "it's\n\"fine\""},
+         "attributes": {"gen_ai.system": "openai", "n": i}, "scope_name": "tests"} for i in range(3)])
+
+
 @pytest.fixture(scope="module")
 def pair(store: Store, embedded: Store) -> tuple[Store, Store]:
-    rows = _parity_rows("parity")
     for target in (store, embedded):
-        insert(target, rows[:70])
-        insert(target, rows[50:])  # overlapping retry
-        logs.insert_log_records(target, "parity", [
-            {"trace_id": f"{5000:032x}", "span_id": f"{2:016x}", "time_ns": ns(T0) + i, "event_name": "gen_ai.choice",
-             "severity_text": "INFO", "body": {"message": f"answer {i}", "quote": "it's\n\"fine\""},
-             "attributes": {"gen_ai.system": "openai", "n": i}, "scope_name": "tests"} for i in range(3)])
+        _load_parity(target)
     return store, embedded
+
+
+@pytest.fixture(scope="module")
+def tokyo(tmp_path_factory: pytest.TempPathFactory, pair: tuple[Store, Store]) -> Iterator[Store]:
+    """An http store whose server runs in Asia/Tokyo (many servers are not on UTC)."""
+    harness = start_harness(tmp_path_factory.mktemp("store-tokyo") / "data", timezone="Asia/Tokyo")
+    opened = open_store(harness.dsn("flightlog"))
+    assert opened.query_rows("SELECT timezone()") == [("Asia/Tokyo",)]
+    _load_parity(opened)
+    yield opened
+    opened.close()
+    harness.stop()
 
 
 WINDOWS = [(None, None), (T0 + timedelta(hours=7), T0 + timedelta(days=2, hours=3)), (T0 + timedelta(days=3), None)]
@@ -197,6 +214,28 @@ def test_every_read_answers_the_same_over_http_as_embedded(pair: tuple[Store, St
     over_http, in_process = (call(s) for s in pair)
     assert _approx(over_http) == _approx(in_process)
     assert over_http not in (None, [], {})  # the data set exercises every one of them
+
+
+def _instants(value: Any) -> Any:
+    """Times as UTC instants: a server in another timezone answers in its own offset."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    if isinstance(value, str) and _ISO.fullmatch(value):
+        return datetime.fromisoformat(value).astimezone(timezone.utc)
+    if isinstance(value, dict):
+        return {k: _instants(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_instants(v) for v in value)
+    return value
+
+
+_ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?[+-]\d\d:\d\d")
+
+
+@pytest.mark.parametrize("name,call", CALLS, ids=[c[0] for c in CALLS])
+def test_a_server_in_another_timezone_gives_the_same_instants(tokyo: Store, pair: tuple[Store, Store], name: str,
+                                                              call: Any) -> None:
+    assert _approx(_instants(call(tokyo))) == _approx(_instants(call(pair[1])))
 
 
 def test_the_parity_data_counts_each_resent_span_once(pair: tuple[Store, Store]) -> None:

@@ -42,8 +42,9 @@ class Harness:
     """One harness process on one data directory (restartable)."""
 
     def __init__(self, data_dir: Path | str, *, user: str = DEFAULT_USER, password: str = DEFAULT_PASSWORD,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+                 host: str = "127.0.0.1", port: int = 0, timezone: str | None = None) -> None:
         self.data_dir = Path(data_dir)
+        self.timezone = timezone  # the server's timezone (TZ of the process); None = inherited
         self.user, self.password, self.host = user, password, host
         self.port = port  # 0 until first started; restarts reuse the bound port
         self.proc: subprocess.Popen | None = None
@@ -95,6 +96,8 @@ class Harness:
         port_file.unlink(missing_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FLIGHTLOG_", "OTEL_"))}
         env["CLICKHOUSE_HARNESS_PASSWORD"] = self.password  # not on the command line
+        if self.timezone:
+            env["TZ"] = self.timezone
         with self.log_path.open("ab") as log_file:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "tests.support.clickhouse_http", "--data-dir", str(self.data_dir),
