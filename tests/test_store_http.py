@@ -27,7 +27,7 @@ from flightlog.storage import QueryTimeout, Store, StorageError, StorageUnavaila
     migrate, monitoring, open_store, queries, reviews
 from flightlog.storage.filters import SpanFilter
 from flightlog.storage.schema import SPAN_COLUMNS, span_row_values
-from support.harness import Harness, start_harness
+from support.harness import Harness, harness_fixture, start_harness
 # test_storage's tests and fixtures, re-run here with this module's (http) `store`.
 from test_storage import T0, TEXTS, insert, ns, search_store, span, usage_store  # noqa: F401
 from test_storage import (  # noqa: F401
@@ -49,11 +49,7 @@ from test_storage import (  # noqa: F401
 pytestmark = pytest.mark.timeout(300)
 
 
-@pytest.fixture(scope="module")
-def ch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
-    harness = start_harness(tmp_path_factory.mktemp("store-http") / "data")
-    yield harness
-    harness.stop()
+ch = harness_fixture(scope="module")
 
 
 @pytest.fixture(scope="module")

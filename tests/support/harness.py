@@ -161,6 +161,24 @@ def start_harness(data_dir: Path | str, **kwargs: Any) -> Harness:
     return Harness(data_dir, **kwargs).start()
 
 
+def harness_fixture(scope: str = "module", **kwargs: Any) -> Any:
+    """A pytest fixture giving a started harness on a fresh temporary directory::
+
+        ch = harness_fixture()            # at module level; tests then take `ch`
+    """
+    import pytest
+
+    @pytest.fixture(scope=scope)
+    def _harness(tmp_path_factory: Any) -> Iterator[Harness]:
+        harness = start_harness(tmp_path_factory.mktemp("clickhouse-http") / "data", **kwargs)
+        try:
+            yield harness
+        finally:
+            harness.stop()
+
+    return _harness
+
+
 @contextmanager
 def running_harness(data_dir: Path | str, **kwargs: Any) -> Iterator[Harness]:
     """``with running_harness(dir) as ch:`` — started on entry, stopped on exit."""
