@@ -439,6 +439,12 @@ def test_settings_reach_the_engine_for_one_query(ch: Harness, client) -> None:
     assert status == 408 and headers["X-ClickHouse-Exception-Code"] == "159"
 
 
+def test_http_layer_settings_are_settings_too(client) -> None:
+    # clickhouse-connect sends enable_http_compression=1 with every query it wants compressed.
+    assert client.query("SELECT getSetting('enable_http_compression'), getSetting('date_time_input_format')"
+                        ).result_rows == [(True, "best_effort")]
+
+
 def test_date_time_input_format_is_a_per_request_setting(ch: Harness, client) -> None:
     client.command("CREATE TABLE IF NOT EXISTS besteffort (t DateTime('UTC')) ENGINE = MergeTree ORDER BY t")
     client.command("INSERT INTO besteffort VALUES ('2026-03-01T10:00:00Z')")  # the client sends best_effort

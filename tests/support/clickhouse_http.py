@@ -113,12 +113,19 @@ BLOCK_INFO = b"\x01\x00\x02\xff\xff\xff\xff\x00"
 
 # URL parameters that belong to the HTTP protocol, not to the engine's settings.
 PROTOCOL_PARAMS = frozenset({
-    "query", "database", "default_format", "query_id", "session_id", "session_timeout", "session_check",
-    "compress", "decompress", "user", "password", "quota_key", "role", "buffer_size", "wait_end_of_query",
-    "client_protocol_version", "enable_http_compression", "http_zlib_compression_level",
-    "send_progress_in_http_headers", "http_headers_progress_interval_ms",
-    "cancel_http_readonly_queries_on_client_close", "http_native_compression_disable_checksumming_on_decompress",
-    "http_response_buffer_size", "http_wait_end_of_query", "add_http_cors_header", "stacktrace",
+    "query", "database", "query_id", "session_id", "session_timeout", "session_check", "compress", "decompress",
+    "user", "password", "quota_key", "role", "buffer_size", "wait_end_of_query", "client_protocol_version",
+    "stacktrace",
+})
+# Settings of the HTTP layer. They are real settings (getSetting() sees them, a bad value
+# fails), so they reach the engine like any other; the harness itself acts on
+# enable_http_compression and default_format, and accepts the progress / cancel ones
+# without acting on them (results are buffered whole, queries run to their end).
+HTTP_SETTINGS = frozenset({
+    "default_format", "enable_http_compression", "http_zlib_compression_level", "send_progress_in_http_headers",
+    "http_headers_progress_interval_ms", "cancel_http_readonly_queries_on_client_close",
+    "http_native_compression_disable_checksumming_on_decompress", "http_response_buffer_size",
+    "http_wait_end_of_query", "add_http_cors_header",
 })
 # Names chDB's Python wrapper turns into Python objects; they are no ClickHouse formats.
 _WRAPPER_FORMATS = frozenset({"dataframe", "datastore", "arrowtable"})
