@@ -25,7 +25,8 @@ What it implements (the parts of the protocol clickhouse-connect's HTTP client u
   substitutes them, parsing each value in ClickHouse's escaped text form.
 - Settings as URL parameters, applied to the engine for that query only (``SET`` on a
   fresh connection, or on the session's connection and undone before its next query); an
-  unknown one fails with UNKNOWN_SETTING as on a server. GET requests run with
+  unknown one fails with UNKNOWN_SETTING as on a server. The HTTP-layer settings
+  (``enable_http_compression``, ``default_format``, …) are settings too. GET requests run with
   ``readonly=2`` (in a session: only statements that readonly=2 allows are accepted).
   ``default_format`` (or the ``X-ClickHouse-Format`` request header) picks
   the output format of a statement without a FORMAT clause (TabSeparated otherwise).
@@ -65,8 +66,9 @@ exceptions; ClickHouse's internal block compression (``compress=1`` / ``decompre
 are refused); ``KILL QUERY`` / ``cancel_http_readonly_queries_on_client_close`` (a
 query runs to its end even if the client goes away); asynchronous mutations behave as
 the embedded engine runs them; the Native serialization info of protocol versions
-≥ 54454; the Prometheus, play, dashboard and other handlers of a server; temporary tables
-outside a session are allowed (they last one request) where a server refuses them.
+≥ 54454; compressed error bodies (errors are sent uncompressed); the Prometheus, play,
+dashboard and other handlers of a server; temporary tables outside a session are
+allowed (they last one request), where a server may refuse them.
 """
 
 from __future__ import annotations
