@@ -240,6 +240,33 @@ def test_the_parity_data_counts_each_resent_span_once(pair: tuple[Store, Store])
         assert s.query_rows("SELECT sum(Spans) FROM usage_hourly WHERE Project = 'parity'") == [(120,)]
 
 
+def test_mutations_and_rollup_rebuilds_answer_the_same(pair: tuple[Store, Store]) -> None:
+    """ALTER … DELETE with mutations_sync (retention) and the rollup rebuild of `prices recompute`."""
+    from flightlog.storage import audit, reprice
+
+    results = []
+    for s in pair:
+        rows = [span("mutated", 7000 + i // 5, i + 1, T0 + timedelta(hours=i), CostUsd=0.01 * i) for i in range(60)]
+        insert(s, rows)
+        keep = f"{7000 + 2:032x}"
+        deletion = audit.Deletion(ns(T0 + timedelta(hours=5)), ns(T0 + timedelta(hours=20)),
+                                  except_trace_ids=frozenset({keep}), reason="retention")
+        audit.record_deletion(s, "mutated", deletion, "tests")
+        audit.delete_spans(s, "mutated", deletion)
+        s.command_rendered("ALTER TABLE spans UPDATE CostUsd = CostUsd * 2 WHERE Project = 'mutated'",
+                           settings={"mutations_sync": 2})  # a re-price changes stored costs …
+        rebuilt = reprice.rebuild_rollups(s, "mutated", [(int(T0.timestamp()), int(T0.timestamp()) + 3 * 86400)])
+        page = audit.export_page(s, "mutated", audit.ExportFilter(), None, limit=1000)
+        results.append((audit.count_spans(s, "mutated"), rebuilt, costs.cost_summary(s, "mutated", ["day"]),
+                        [(r["TraceId"], r["SpanId"], r["CostUsd"]) for r in page],
+                        [d.reason for d in audit.deletions(s, "mutated")]))
+    over_http, in_process = results
+    assert _approx(over_http) == _approx(in_process)
+    assert over_http[0] == len(over_http[3]) == 60 - 15 + 5  # hours 5-19 deleted, but trace 7002 was kept
+    assert sum(r["cost_usd"] for r in over_http[2]) == pytest.approx(2 * 0.01 * sum(
+        i for i in range(60) if not (5 <= i < 20) or (7000 + i // 5) == 7002))  # … and the rollups follow
+
+
 # -- what only the http path exercises ----------------------------------------------------
 
 def test_dedupe_of_a_batch_larger_than_one_id_lookup(store: Store) -> None:
