@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import clickhouse_connect
-from clickhouse_connect.driver.exceptions import ClickHouseError
+from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
 from .dsn import StoreSettings, parse_dsn
 from .errors import QueryTimeout, StorageError, StorageUnavailable
@@ -59,6 +59,8 @@ def _translated(what: str) -> Iterator[None]:
     """Turn clickhouse-connect errors into storage errors, keeping the server's message."""
     try:
         yield
+    except OperationalError as exc:  # http: the server could not be reached (or kept answering 503)
+        raise StorageUnavailable(f"{what} failed: {str(exc).splitlines()[0] if str(exc) else exc!r}") from exc
     except ClickHouseError as exc:
         text = str(exc)
         if any(code in text for code in _LIMIT_CODES):

@@ -1,0 +1,1 @@
+"""Test support code that is not a test: the ClickHouse HTTP harness (see README.md)."""
