@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from . import _keys
+from . import semconv
 from ._exceptions import BudgetExceeded, ConfigurationError
 
 
@@ -207,9 +207,9 @@ class RunState:
         """Remember an LLM call that answered (flightlog's own or another instrumentation's): it
         becomes this run's ``decided_by`` (``flightlog.decided_by.*``), and its model joins this
         run's and every enclosing run's model list."""
-        provenance = {_keys.DECIDED_BY_SPAN_ID: f"{span_id:016x}"}
-        for key, value in ((_keys.DECIDED_BY_MODEL, model), (_keys.DECIDED_BY_PROMPT_ID, prompt_id),
-                           (_keys.DECIDED_BY_PROMPT_VERSION, prompt_version), (_keys.DECIDED_BY_PROMPT_HASH, prompt_hash)):
+        provenance = {semconv.DECIDED_BY_SPAN_ID: f"{span_id:016x}"}
+        for key, value in ((semconv.DECIDED_BY_MODEL, model), (semconv.DECIDED_BY_PROMPT_ID, prompt_id),
+                           (semconv.DECIDED_BY_PROMPT_VERSION, prompt_version), (semconv.DECIDED_BY_PROMPT_HASH, prompt_hash)):
             if value is not None and value != "":
                 provenance[key] = str(value)
         self.last_llm = provenance
@@ -230,9 +230,9 @@ class RunState:
     def totals(self) -> dict[str, Any]:
         with self._lock:
             return {
-                "flightlog.run.input_tokens": self.input_tokens,
-                "flightlog.run.output_tokens": self.output_tokens,
-                "flightlog.run.cost_usd": self.cost_usd,
-                "flightlog.run.llm_calls": self.llm_calls,
-                "flightlog.run.tool_calls": self.tool_calls,
+                semconv.RUN_INPUT_TOKENS: self.input_tokens,
+                semconv.RUN_OUTPUT_TOKENS: self.output_tokens,
+                semconv.RUN_COST_USD: self.cost_usd,
+                semconv.RUN_LLM_CALLS: self.llm_calls,
+                semconv.RUN_TOOL_CALLS: self.tool_calls,
             }

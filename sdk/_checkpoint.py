@@ -20,7 +20,7 @@ from typing import Any, Union
 from opentelemetry import trace
 
 from . import _env
-from . import _keys as K
+from . import semconv as K
 from ._content import format_content, identity_callable_name
 from ._exceptions import ConfigurationError
 from ._spans import _Step

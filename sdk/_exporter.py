@@ -18,7 +18,8 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
 
-from . import _keys
+from . import semconv
+from ._context import RUN_CONTEXT_KEY
 
 _logger = logging.getLogger("flightlog")
 
@@ -138,9 +139,9 @@ class RunFactsProcessor(SpanProcessor):
             return
         try:
             attributes = span.attributes or {}
-            if _keys.SPAN_TYPE in attributes:
+            if semconv.SPAN_TYPE in attributes:
                 return  # a flightlog span already carries the facts
-            run = otel_context.get_value(_keys.RUN_CONTEXT_KEY, parent_context)
+            run = otel_context.get_value(RUN_CONTEXT_KEY, parent_context)
             facts = getattr(run, "facts", None)
             if facts:
                 span.set_attributes(facts)
@@ -148,7 +149,7 @@ class RunFactsProcessor(SpanProcessor):
                     self._open.pop(next(iter(self._open)), None)
                 self._open[span.context.span_id] = run
             elif self._project:
-                span.set_attribute(_keys.PROJECT, self._project)
+                span.set_attribute(semconv.PROJECT, self._project)
         except Exception:  # noqa: BLE001 - runs on the agent's thread; must never raise (O1)
             _logger.debug("flightlog: RunFactsProcessor.on_start failed", exc_info=True)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from . import _keys as K
+from . import semconv as K
 from ._spans import _Step
 
 

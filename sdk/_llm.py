@@ -10,7 +10,7 @@ from typing import Any
 
 from opentelemetry.trace import SpanKind
 
-from . import _keys as K
+from . import semconv as K
 from ._budget import RunState, Violation
 from ._content import (
     dumps,

@@ -9,7 +9,8 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from . import _keys as K
+from . import semconv as K
+from ._context import RUN_CONTEXT_KEY
 from ._budget import Limits, RunState
 from ._decorate import bound_arguments
 from ._spans import _NoStep, _Step
@@ -98,7 +99,7 @@ class AgentRun(_Step):
     def _after_start(self, ctx: otel_context.Context) -> otel_context.Context:
         self.state = RunState(self._resolved_name(), self._facts, self.limits, self._run, self._span)
         self.state.step = self
-        return otel_context.set_value(K.RUN_CONTEXT_KEY, self.state, ctx)
+        return otel_context.set_value(RUN_CONTEXT_KEY, self.state, ctx)
 
     def _finish_attributes(self) -> dict[str, Any]:
         attributes: dict[str, Any] = {
@@ -170,6 +171,6 @@ def agent_run(name: str | Callable[..., Any] | None = None, *, version: str | No
 
 def current_run() -> AgentRun | Any:
     """The innermost ``AgentRun`` in this context (a falsy no-op object outside any run)."""
-    run = otel_context.get_value(K.RUN_CONTEXT_KEY)
+    run = otel_context.get_value(RUN_CONTEXT_KEY)
     step = getattr(run, "step", None)
     return step if isinstance(step, AgentRun) else _NoStep()

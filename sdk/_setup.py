@@ -26,7 +26,7 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
 )
 
-from . import _env, _keys
+from . import _env, semconv
 from ._config import Config, default_config, resolve_config
 from ._exceptions import ConfigurationError
 from ._exporter import GuardedExporter, OutageLogFilter, RunFactsProcessor
@@ -71,9 +71,9 @@ def build_resource(config: Config, extra: Mapping[str, Any] | None = None) -> Re
     """The Resource for a provider flightlog creates: merged by ``Resource.create`` (env included)."""
     attributes: dict[str, Any] = {
         "service.version": config.agent_version,
-        _keys.PROJECT: config.project,
-        _keys.AGENT_NAME: config.agent_name,
-        _keys.AGENT_VERSION: config.agent_version,
+        semconv.PROJECT: config.project,
+        semconv.AGENT_NAME: config.agent_name,
+        semconv.AGENT_VERSION: config.agent_version,
         "deployment.environment": config.environment,
         "deployment.environment.name": config.environment,
         "telemetry.distro.name": "flightlog",

@@ -21,7 +21,8 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from . import _keys as K
+from . import semconv as K
+from ._context import RUN_CONTEXT_KEY, STEP_CONTEXT_KEY
 from ._budget import RunState, Violation
 from ._config import Config
 from ._content import format_content
@@ -129,7 +130,7 @@ class _Step(StepDecorator):
         state = get_state()
         config = self._config = state.config
         ctx = parent if parent is not None else otel_context.get_current()
-        run = otel_context.get_value(K.RUN_CONTEXT_KEY, ctx)
+        run = otel_context.get_value(RUN_CONTEXT_KEY, ctx)
         if not isinstance(run, RunState):
             run = None
         self._run = run
@@ -155,7 +156,7 @@ class _Step(StepDecorator):
                                        record_exception=False, set_status_on_exception=False)
         self._span = span
         ctx = trace.set_span_in_context(span, ctx)
-        ctx = otel_context.set_value(K.STEP_CONTEXT_KEY, self, ctx)
+        ctx = otel_context.set_value(STEP_CONTEXT_KEY, self, ctx)
         self._ctx = self._after_start(ctx)
         if violation is not None:
             self._refuse(*violation)
@@ -171,7 +172,7 @@ class _Step(StepDecorator):
         self._span.set_attributes(marks)
         if run.span is not None:
             run.span.set_attributes(marks)
-            run.span.add_event("flightlog.limit.violation", marks)
+            run.span.add_event(K.LIMIT_VIOLATION, marks)
         self._end(exc)
         raise exc
 
@@ -289,5 +290,5 @@ def current_span() -> Any:
     ``flightlog.current_span().set_usage(input_tokens=10, output_tokens=3)``. Outside any step
     it returns a falsy object whose ``set_*`` methods do nothing.
     """
-    step = otel_context.get_value(K.STEP_CONTEXT_KEY)
+    step = otel_context.get_value(STEP_CONTEXT_KEY)
     return step if isinstance(step, _Step) else _NoStep()

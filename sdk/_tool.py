@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import _keys as K
+from . import semconv as K
 from ._budget import RunState, Violation
 from ._decorate import bound_arguments
 from ._spans import _Step

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from flightlog.semconv import CHECKPOINT_WAIT_MS
+
 from .errors import InvalidQuery
 from .schema import SPAN_COLUMNS
 from .store import Store
@@ -322,7 +324,8 @@ def checkpoints(store: Store, project: str, *, start: datetime | None = None, en
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidQuery(f"limit must be 1…{MAX_PAGE}")
     cond = ["Project = {p:String}", "CheckpointTier >= {tier:UInt8}"]
-    params: dict[str, Any] = {"p": project, "tier": max(1, min_tier), "limit": limit + 1}
+    params: dict[str, Any] = {"p": project, "tier": max(1, min_tier), "limit": limit + 1,
+                              "wait_key": CHECKPOINT_WAIT_MS}
     cond += Window(start, end).conditions(params)
     # A rejected or timed-out tier-3 checkpoint blocked its action: that is the system working.
     flag = ("(CheckpointTier >= 3 AND (Approver = '' OR CheckpointDecision != 'approved')"
@@ -331,7 +334,7 @@ def checkpoints(store: Store, project: str, *, start: datetime | None = None, en
         cond.append(flag)
     rows = store.query(
         "SELECT toUnixTimestamp64Nano(Timestamp) AS ns, TraceId, SpanId, SpanName, AgentName, ToolName, CheckpointTier,"
-        " CheckpointDecision, Approver, SpanAttributes['flightlog.checkpoint.wait_ms'] AS WaitMs, StatusCode,"
+        " CheckpointDecision, Approver, SpanAttributes[{wait_key:String}] AS WaitMs, StatusCode,"
         f" UserId, {flag} AS Flagged"
         f" FROM spans WHERE {' AND '.join(cond)}"
         " ORDER BY Timestamp DESC, IngestTime DESC LIMIT 1 BY TraceId, SpanId LIMIT {limit:UInt32}", params)
@@ -341,8 +344,8 @@ def checkpoints(store: Store, project: str, *, start: datetime | None = None, en
         " countIf(CheckpointDecision = 'rejected') AS rejected,"
         " countIf(CheckpointDecision = 'timed_out') AS timed_out,"
         f" countIf({flag}) AS flagged,"
-        " quantileIf(0.5)(toFloat64OrZero(SpanAttributes['flightlog.checkpoint.wait_ms']),"
-        "   SpanAttributes['flightlog.checkpoint.wait_ms'] != '') AS wait_ms_p50"
+        " quantileIf(0.5)(toFloat64OrZero(SpanAttributes[{wait_key:String}]),"
+        "   SpanAttributes[{wait_key:String}] != '') AS wait_ms_p50"
         " FROM (SELECT * FROM spans WHERE " + " AND ".join(cond) +
         " ORDER BY IngestTime DESC LIMIT 1 BY TraceId, SpanId) GROUP BY tier ORDER BY tier", params)
     out = []

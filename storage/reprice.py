@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from flightlog.semconv import READ_CACHE_WRITE_TOKENS
+
 from .store import Store
 
 MODEL = "if(ResponseModel != '', ResponseModel, RequestModel)"
@@ -28,12 +30,11 @@ MUTATION_SETTINGS = {"mutations_sync": 2}
 
 # Cache-write tokens (part of the input count) are not a column: they are read from the span's
 # attributes under the keys the collector's pricing reads, first present wins.
-CACHE_WRITE_KEYS = ("gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens",
-                    "llm.token_count.prompt_details.cache_write", "llm.usage.cache_creation_input_tokens")
+
 _UNCACHED = "(InputTokens - least(CachedInputTokens, InputTokens))"
 _WRITTEN = ("least(toUInt64(greatest(0, multiIf("
             + ", ".join(f"mapContains(SpanAttributes, '{k}'), toFloat64OrZero(SpanAttributes['{k}'])"
-                        for k in CACHE_WRITE_KEYS)
+                        for k in READ_CACHE_WRITE_TOKENS)
             + f", 0))), {_UNCACHED})")
 _COST = (
     "round(("

@@ -6,23 +6,33 @@ Kept next to the migrations so that a new column is added in one package.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypedDict
 
-SPAN_COLUMNS: tuple[str, ...] = (
-    "Project", "Timestamp", "TraceId", "SpanId", "ParentSpanId", "TraceState", "SpanName",
-    "SpanKind", "ServiceName", "ResourceAttributes", "ScopeName", "ScopeVersion",
-    "SpanAttributes", "Duration", "StatusCode", "StatusMessage",
-    "Events.Timestamp", "Events.Name", "Events.Attributes",
-    "Links.TraceId", "Links.SpanId", "Links.TraceState", "Links.Attributes",
-    "SpanType", "Operation", "AgentName", "AgentVersion", "Provider", "RequestModel",
-    "ResponseModel", "PromptId", "PromptVersion", "PromptHash", "InputTokens", "OutputTokens",
-    "CostUsd", "CostSource", "PriceVersion", "InputText", "OutputText", "ToolName",
-    "ToolCallId", "ToolArgs", "ToolResult", "UserId", "SessionId", "CheckpointTier",
-    "CheckpointDecision", "Approver", "Violation", "ErrorType", "FinishReason",
-    "IngestTime", "ChainHash",
+_StrMap = dict[str, str]
+
+#: One row of ``spans`` as the collector builds it, in insert order: the one definition of the
+#: span columns (migrations 0001 and 0004 create them). ``Timestamp`` and ``Events.Timestamp``
+#: are unix nanoseconds, ``Duration`` nanoseconds, ``IngestTime`` milliseconds (0 = now).
+SpanRow = TypedDict("SpanRow", {
+    "Project": str, "Timestamp": int, "TraceId": str, "SpanId": str, "ParentSpanId": str,
+    "TraceState": str, "SpanName": str, "SpanKind": str, "ServiceName": str,
+    "ResourceAttributes": _StrMap, "ScopeName": str, "ScopeVersion": str, "SpanAttributes": _StrMap,
+    "Duration": int, "StatusCode": str, "StatusMessage": str,
+    "Events.Timestamp": list[int], "Events.Name": list[str], "Events.Attributes": list[_StrMap],
+    "Links.TraceId": list[str], "Links.SpanId": list[str], "Links.TraceState": list[str],
+    "Links.Attributes": list[_StrMap],
+    "SpanType": str, "Operation": str, "AgentName": str, "AgentVersion": str, "Provider": str,
+    "RequestModel": str, "ResponseModel": str, "PromptId": str, "PromptVersion": str, "PromptHash": str,
+    "InputTokens": int, "OutputTokens": int, "CostUsd": float, "CostSource": str, "PriceVersion": str,
+    "InputText": str, "OutputText": str, "ToolName": str, "ToolCallId": str, "ToolArgs": str,
+    "ToolResult": str, "UserId": str, "SessionId": str, "CheckpointTier": int, "CheckpointDecision": str,
+    "Approver": str, "Violation": str, "ErrorType": str, "FinishReason": str,
+    "IngestTime": int, "ChainHash": str,
     # 0004: appended, so spool segments written before the upgrade are padded on insert.
-    "TraceName", "CachedInputTokens", "ReasoningTokens",
-)
+    "TraceName": str, "CachedInputTokens": int, "ReasoningTokens": int,
+}, total=False)
+
+SPAN_COLUMNS: tuple[str, ...] = tuple(SpanRow.__annotations__)
 
 _DEFAULTS: dict[str, Any] = {
     "ResourceAttributes": {}, "SpanAttributes": {},
@@ -33,7 +43,7 @@ _DEFAULTS: dict[str, Any] = {
 }
 
 
-def span_row_values(row: dict[str, Any]) -> list[Any]:
+def span_row_values(row: SpanRow | dict[str, Any]) -> list[Any]:
     """Order a span row dict by :data:`SPAN_COLUMNS`, filling absent columns with defaults."""
     return [row.get(col, _DEFAULTS.get(col, "")) for col in SPAN_COLUMNS]
 

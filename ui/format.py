@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
+from flightlog import semconv as sc
+
 __all__ = [
     "TEXT_PREVIEW_CHARS",
     "csv_bytes",
@@ -259,9 +261,9 @@ def decided_by(span: Mapping[str, Any]) -> str:
     raw = span.get("span_attributes")
     if not isinstance(raw, Mapping):
         return ""
-    model = raw.get("flightlog.decided_by.model")
-    prompt_id, version = raw.get("flightlog.decided_by.prompt.id"), raw.get("flightlog.decided_by.prompt.version")
-    span_id = raw.get("flightlog.decided_by.span_id")
+    model = raw.get(sc.DECIDED_BY_MODEL)
+    prompt_id, version = raw.get(sc.DECIDED_BY_PROMPT_ID), raw.get(sc.DECIDED_BY_PROMPT_VERSION)
+    span_id = raw.get(sc.DECIDED_BY_SPAN_ID)
     prompt = f"{prompt_id or ''}@{version}" if version else (str(prompt_id) if prompt_id else "")
     parts = [str(model) if model else "", prompt, f"span {span_id}" if span_id else ""]
     return " · ".join(p for p in parts if p)

@@ -13,6 +13,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from flightlog import semconv as sc
+
 _OI = re.compile(r"^llm\.(input|output)_messages\.(\d+)\.message\.(role|content)$")
 
 
@@ -54,7 +56,7 @@ def _genai(value: Any) -> list[tuple[str, str]]:
 def chat_messages(span: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(role, text) pairs of the span's input then output messages; [] when it has none."""
     attrs = span.get("span_attributes") or {}
-    messages = _genai(attrs.get("gen_ai.input.messages")) + _genai(attrs.get("gen_ai.output.messages"))
+    messages = _genai(attrs.get(sc.INPUT_MESSAGES)) + _genai(attrs.get(sc.OUTPUT_MESSAGES))
     if messages:
         return messages
     flat: dict[tuple[int, int], dict[str, str]] = {}

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from flightlog import semconv as sc
+
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
@@ -73,9 +75,9 @@ def day_text(ns: int, days_before: int = 0) -> str:
 def _fail(span: Span, error: _Error) -> None:
     error_type, message = error
     span.status.CopyFrom(Status(code=Status.STATUS_CODE_ERROR, message=message))
-    span.attributes.extend(key_values({"error.type": error_type}))
+    span.attributes.extend(key_values({sc.ERROR_TYPE: error_type}))
     span.events.add(time_unix_nano=span.end_time_unix_nano, name="exception", attributes=key_values(
-        {"exception.type": error_type, "exception.message": message}))
+        {sc.EXCEPTION_TYPE: error_type, "exception.message": message}))
 
 
 @dataclass
@@ -98,9 +100,9 @@ class DemoTrace:
         self.models: list[str] = []
 
     def _common(self, span_type: str) -> dict[str, Any]:
-        return {"flightlog.span.type": span_type, "gen_ai.operation.name": _OPERATIONS[span_type],
-                "gen_ai.agent.name": self.agent, "gen_ai.agent.version": self.version,
-                "user.id": self.user, "gen_ai.conversation.id": self.session}
+        return {sc.SPAN_TYPE: span_type, sc.OPERATION: _OPERATIONS[span_type],
+                sc.AGENT_NAME: self.agent, sc.AGENT_VERSION: self.version,
+                sc.USER_ID: self.user, sc.SESSION_ID: self.session}
 
     def add(self, span_type: str, name: str, duration_ms: int, attrs: dict[str, Any], *,
             kind: int = Span.SPAN_KIND_INTERNAL, error: _Error | None = None) -> None:
@@ -114,13 +116,13 @@ class DemoTrace:
         if error:
             _fail(span, error)
         elif span_type == "llm":
-            model = attrs.get("gen_ai.response.model") or attrs["gen_ai.request.model"]
+            model = attrs.get(sc.RESPONSE_MODEL) or attrs[sc.REQUEST_MODEL]
             self.models += [model] if model not in self.models else []
-            self.decided_by = {"flightlog.decided_by.model": model,
-                               "flightlog.decided_by.prompt.id": attrs["flightlog.prompt.id"],
-                               "flightlog.decided_by.prompt.version": attrs["flightlog.prompt.version"],
-                               "flightlog.decided_by.prompt.hash": attrs["flightlog.prompt.hash"],
-                               "flightlog.decided_by.span_id": span.span_id.hex()}
+            self.decided_by = {sc.DECIDED_BY_MODEL: model,
+                               sc.DECIDED_BY_PROMPT_ID: attrs[sc.PROMPT_ID],
+                               sc.DECIDED_BY_PROMPT_VERSION: attrs[sc.PROMPT_VERSION],
+                               sc.DECIDED_BY_PROMPT_HASH: attrs[sc.PROMPT_HASH],
+                               sc.DECIDED_BY_SPAN_ID: span.span_id.hex()}
         self.spans.append(span)
 
     def llm(self, model: str, prompt: tuple[str, str], variables: dict[str, str], output: str,
@@ -131,20 +133,20 @@ class DemoTrace:
         messages = [{"role": "user", "parts": [{"type": "text", "content": rendered}]}]
         messages += context or []
         attrs: dict[str, Any] = {
-            "gen_ai.provider.name": provider, "gen_ai.request.model": model,
-            "gen_ai.input.messages": js(messages), "flightlog.prompt.id": prompt[0],
-            "flightlog.prompt.version": prompt[1], "flightlog.prompt.hash": prompt_hash(*prompt)}
+            sc.PROVIDER: provider, sc.REQUEST_MODEL: model,
+            sc.INPUT_MESSAGES: js(messages), sc.PROMPT_ID: prompt[0],
+            sc.PROMPT_VERSION: prompt[1], sc.PROMPT_HASH: prompt_hash(*prompt)}
         duration = self.rng.randint(150, 400)
         if error is None:
             parts = [{"type": "text", "content": output}] + ([tool_call] if tool_call else [])
             finish = "tool_calls" if tool_call else "stop"
             out_tokens = len(output) // 4 + self.rng.randint(1, 12)
             attrs.update({
-                "gen_ai.response.model": response_model,
-                "gen_ai.usage.input_tokens": len(js(messages)) // 4 + self.rng.randint(5, 40),
-                "gen_ai.usage.output_tokens": out_tokens,
-                "gen_ai.response.finish_reasons": [finish],
-                "gen_ai.output.messages": js([{"role": "assistant", "parts": parts,
+                sc.RESPONSE_MODEL: response_model,
+                sc.INPUT_TOKENS: len(js(messages)) // 4 + self.rng.randint(5, 40),
+                sc.OUTPUT_TOKENS: out_tokens,
+                sc.FINISH_REASONS: [finish],
+                sc.OUTPUT_MESSAGES: js([{"role": "assistant", "parts": parts,
                                                 "finish_reason": finish}])})
             duration += out_tokens * ms_per_token
         self.add("llm", f"chat {model}", duration, attrs, kind=Span.SPAN_KIND_CLIENT, error=error)
@@ -153,29 +155,29 @@ class DemoTrace:
              call_id: str | None = None, error: _Error | None = None) -> str:
         call_id = call_id or token(self.rng, "call_", 24)
         self.add("tool", f"execute_tool {name}", duration_ms, {
-            "gen_ai.tool.name": name, "gen_ai.tool.call.id": call_id,
-            "gen_ai.tool.call.arguments": js(arguments),
-            "gen_ai.tool.call.result": None if error else js(result)}, error=error)
+            sc.TOOL_NAME: name, sc.TOOL_CALL_ID: call_id,
+            sc.TOOL_ARGUMENTS: js(arguments),
+            sc.TOOL_RESULT: None if error else js(result)}, error=error)
         return call_id
 
     def retrieval(self, source: str, query: str, docs: list[tuple[str, str]]) -> None:
         scores = sorted((round(self.rng.uniform(0.55, 0.93), 3) for _ in docs), reverse=True)
         documents = [{"id": d, "score": s, "content": c} for (d, c), s in zip(docs, scores)]
         self.add("retrieval", f"retrieval {source}", self.rng.randint(40, 220), {
-            "gen_ai.retrieval.query.text": query, "gen_ai.retrieval.documents": js(documents)},
+            sc.RETRIEVAL_QUERY: query, sc.RETRIEVAL_DOCUMENTS: js(documents)},
             kind=Span.SPAN_KIND_CLIENT)
 
     def checkpoint(self, action: str, tier: int, decision: str, approver: str,
                    wait_ms: int) -> None:
         self.add("checkpoint", f"checkpoint {action.split()[0]}", wait_ms + 5, {
-            "flightlog.checkpoint.action": action, "flightlog.checkpoint.tier": tier,
-            "flightlog.checkpoint.decision": decision, "flightlog.checkpoint.approver": approver,
-            "flightlog.checkpoint.wait_ms": wait_ms})
+            sc.CHECKPOINT_ACTION: action, sc.CHECKPOINT_TIER: tier,
+            sc.CHECKPOINT_DECISION: decision, sc.CHECKPOINT_APPROVER: approver,
+            sc.CHECKPOINT_WAIT_MS: wait_ms})
 
     def finish(self, input_text: str, output_text: str, error: _Error | None = None) -> None:
         """Add the root agent span, which covers every child span."""
-        attrs = {**self._common("agent"), **self.decided_by, "flightlog.input": input_text,
-                 "flightlog.output": output_text, "flightlog.run.models": self.models}
+        attrs = {**self._common("agent"), **self.decided_by, sc.INPUT: input_text,
+                 sc.OUTPUT: output_text, sc.RUN_MODELS: self.models}
         root = Span(trace_id=self.trace_id, span_id=self.root_id, name=f"invoke_agent {self.agent}",
                     kind=Span.SPAN_KIND_INTERNAL, start_time_unix_nano=self.start_ns,
                     end_time_unix_nano=self.cursor + self.rng.randint(1, 20) * MS,

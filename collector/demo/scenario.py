@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from flightlog import semconv as sc
+
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
@@ -300,7 +302,7 @@ def build_demo_requests(now_ns: int | None = None, *,
     requests = []
     for batch in batches:
         resource = Resource(attributes=key_values({
-            "service.name": batch[0].agent, "service.version": batch[0].version,
+            sc.SERVICE_NAME: batch[0].agent, sc.SERVICE_VERSION: batch[0].version,
             "deployment.environment": "production", "telemetry.sdk.name": "flightlog"}))
         spans = [s for t in batch for s in sorted(t.spans, key=lambda s: s.start_time_unix_nano)]
         requests.append(ExportTraceServiceRequest(resource_spans=[ResourceSpans(

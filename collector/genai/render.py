@@ -14,17 +14,14 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from flightlog import semconv as sc
+
 # Event names of the GenAI conventions that carry one message each (older semconv, as span
 # events or as log records); the role is implied by the name.
-_MESSAGE_EVENT_ROLES = {
-    "gen_ai.system.message": "system",
-    "gen_ai.user.message": "user",
-    "gen_ai.assistant.message": "assistant",
-    "gen_ai.tool.message": "tool",
-}
-_CHOICE_EVENT = "gen_ai.choice"
+_MESSAGE_EVENT_ROLES = sc.EVENT_MESSAGE_ROLES
+_CHOICE_EVENT = sc.EVENT_CHOICE
 _MAX_KEY_DEPTH = 32  # flattened keys deeper than this are kept raw but not rendered
-_DETAILS_EVENT = "gen_ai.client.inference.operation.details"
+_DETAILS_EVENT = sc.EVENT_INFERENCE_DETAILS
 
 
 def stringify(value: Any) -> str:
@@ -228,41 +225,41 @@ def span_texts(attrs: Mapping[str, Any], events: list[Mapping[str, Any]], *, kin
                                     e.get("attributes") or {})[side] for e in events))
 
     def oi_embedding_texts() -> str:
-        items = unflatten(attrs, "embedding.embeddings")
+        items = unflatten(attrs, sc.OPENINFERENCE_EMBEDDINGS)
         return _join(*(_text(item["embedding"].get("text")) for item in items
                        if isinstance(item, dict) and isinstance(item.get("embedding"), dict)))
 
     inputs = (
-        lambda: _text(attrs.get("flightlog.input")),
-        lambda: _text(attrs.get("gen_ai.retrieval.query.text")),
-        lambda: _text(attrs.get("flightlog.retrieval.query")),  # written by earlier flightlog SDKs
-        lambda: _join(render_system_instructions(attrs.get("gen_ai.system_instructions")),
-                      render_messages(attrs.get("gen_ai.input.messages"))),
-        lambda: render_flattened_messages(attrs, "gen_ai.prompt"),
-        lambda: render_messages(attrs.get("gen_ai.prompt")),
+        lambda: _text(attrs.get(sc.INPUT)),
+        lambda: _text(attrs.get(sc.RETRIEVAL_QUERY)),
+        lambda: _text(attrs.get(sc.LEGACY_RETRIEVAL_QUERY)),  # written by earlier flightlog SDKs
+        lambda: _join(render_system_instructions(attrs.get(sc.SYSTEM_INSTRUCTIONS)),
+                      render_messages(attrs.get(sc.INPUT_MESSAGES))),
+        lambda: render_flattened_messages(attrs, sc.LEGACY_PROMPT),
+        lambda: render_messages(attrs.get(sc.LEGACY_PROMPT)),
         lambda: event_texts(0),
         lambda: tool_args if kind == "tool" else "",
-        lambda: render_openinference_messages(attrs, "llm.input_messages"),
+        lambda: render_openinference_messages(attrs, sc.OPENINFERENCE_INPUT_MESSAGES),
         oi_embedding_texts,
-        lambda: _json_text(attrs.get("input.value"), "input"),
-        lambda: _json_text(attrs.get("traceloop.entity.input"), "input"),
-        lambda: _json_text(attrs.get("langfuse.observation.input"), "input"),
+        lambda: _json_text(attrs.get(sc.OPENINFERENCE_INPUT), "input"),
+        lambda: _json_text(attrs.get(sc.TRACELOOP_INPUT), "input"),
+        lambda: _json_text(attrs.get(sc.LANGFUSE_INPUT), "input"),
     )
     outputs = (
-        lambda: _text(attrs.get("flightlog.output")),
-        lambda: render_documents(attrs.get("gen_ai.retrieval.documents")),
-        lambda: render_documents(attrs.get("flightlog.retrieval.documents")),  # written by earlier flightlog SDKs
-        lambda: render_messages(attrs.get("gen_ai.output.messages")),
-        lambda: render_flattened_messages(attrs, "gen_ai.completion"),
-        lambda: render_messages(attrs.get("gen_ai.completion")),
+        lambda: _text(attrs.get(sc.OUTPUT)),
+        lambda: render_documents(attrs.get(sc.RETRIEVAL_DOCUMENTS)),
+        lambda: render_documents(attrs.get(sc.LEGACY_RETRIEVAL_DOCUMENTS)),  # written by earlier flightlog SDKs
+        lambda: render_messages(attrs.get(sc.OUTPUT_MESSAGES)),
+        lambda: render_flattened_messages(attrs, sc.LEGACY_COMPLETION),
+        lambda: render_messages(attrs.get(sc.LEGACY_COMPLETION)),
         lambda: event_texts(1),
         lambda: tool_result if kind == "tool" else "",
-        lambda: render_openinference_messages(attrs, "llm.output_messages"),
-        lambda: render_documents(unflatten(attrs, "retrieval.documents")),
+        lambda: render_openinference_messages(attrs, sc.OPENINFERENCE_OUTPUT_MESSAGES),
+        lambda: render_documents(unflatten(attrs, sc.OPENINFERENCE_DOCUMENTS)),
         # an embedding's output.value is the vectors: nothing to search
-        lambda: "" if kind == "embedding" else _json_text(attrs.get("output.value"), "output"),
-        lambda: _json_text(attrs.get("traceloop.entity.output"), "output"),
-        lambda: _json_text(attrs.get("langfuse.observation.output"), "output"),
+        lambda: "" if kind == "embedding" else _json_text(attrs.get(sc.OPENINFERENCE_OUTPUT), "output"),
+        lambda: _json_text(attrs.get(sc.TRACELOOP_OUTPUT), "output"),
+        lambda: _json_text(attrs.get(sc.LANGFUSE_OUTPUT), "output"),
     )
     return _first_nonempty(inputs), _first_nonempty(outputs)
 
@@ -273,18 +270,18 @@ def render_event(name: str, body: Any, attributes: Mapping[str, Any]) -> tuple[s
     `body` is the log body (decoded AnyValue); for span events pass the event attributes,
     which hold the same keys. Events that carry no content give ("", "").
     """
-    encoded = attributes.get("gen_ai.event.content")  # some SDKs JSON-encode the body here
+    encoded = attributes.get(sc.EVENT_CONTENT)  # some SDKs JSON-encode the body here
     if encoded is not None:
         body = parse_json(encoded)
     elif isinstance(body, str) and name not in _MESSAGE_EVENT_ROLES and name != _CHOICE_EVENT:
         body = parse_json(body)
     if name == _DETAILS_EVENT:
-        source = attributes if "gen_ai.input.messages" in attributes else body
+        source = attributes if sc.INPUT_MESSAGES in attributes else body
         if not isinstance(source, dict):
             return "", ""
-        system = render_system_instructions(source.get("gen_ai.system_instructions"))
-        messages = render_messages(source.get("gen_ai.input.messages"))
-        return _join(system, messages), render_messages(source.get("gen_ai.output.messages"))
+        system = render_system_instructions(source.get(sc.SYSTEM_INSTRUCTIONS))
+        messages = render_messages(source.get(sc.INPUT_MESSAGES))
+        return _join(system, messages), render_messages(source.get(sc.OUTPUT_MESSAGES))
     if name in _MESSAGE_EVENT_ROLES:
         if isinstance(body, str):
             return f"{_MESSAGE_EVENT_ROLES[name]}: {body}" if body else "", ""
@@ -295,10 +292,10 @@ def render_event(name: str, body: Any, attributes: Mapping[str, Any]) -> tuple[s
         if isinstance(body, str):
             return "", f"assistant: {body}" if body else ""
         return "", _render_choices([body]) if isinstance(body, dict) else ""
-    if name == "gen_ai.content.prompt":  # GenAI semconv <= 1.26: JSON list in an attribute
-        return render_messages(attributes.get("gen_ai.prompt")), ""
-    if name == "gen_ai.content.completion":
-        return "", render_messages(attributes.get("gen_ai.completion"))
+    if name == sc.EVENT_LEGACY_PROMPT:  # GenAI semconv <= 1.26: JSON list in an attribute
+        return render_messages(attributes.get(sc.LEGACY_PROMPT)), ""
+    if name == sc.EVENT_LEGACY_COMPLETION:
+        return "", render_messages(attributes.get(sc.LEGACY_COMPLETION))
     return "", ""
 
 

@@ -1,4 +1,4 @@
-"""OTLP/HTTP request bodies → plain span and log dicts (docs/internals.md §1).
+"""OTLP/HTTP request bodies → :class:`~.records.RawSpan` and :class:`~.records.RawLogRecord` dicts.
 
 Both encodings go through the same protobuf message: JSON is first rewritten from the
 OTLP/JSON conventions (hex ids) to proto3 JSON (base64 bytes) and parsed with
@@ -20,6 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from flightlog.collector.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from flightlog.collector.ingest.records import RawLogRecord, RawSpan
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -131,9 +132,9 @@ def _id(raw: bytes, size: int, what: str) -> str:
     return raw.hex()
 
 
-def spans_from_request(request: ExportTraceServiceRequest) -> list[dict[str, Any]]:
+def spans_from_request(request: ExportTraceServiceRequest) -> list[RawSpan]:
     """Flatten an ExportTraceServiceRequest into RawSpan dicts."""
-    out = []
+    out: list[RawSpan] = []
     for rs in request.resource_spans:
         resource = attributes(rs.resource.attributes)
         for ss in rs.scope_spans:
@@ -172,9 +173,9 @@ def spans_from_request(request: ExportTraceServiceRequest) -> list[dict[str, Any
     return out
 
 
-def logs_from_request(request: ExportLogsServiceRequest) -> list[dict[str, Any]]:
+def logs_from_request(request: ExportLogsServiceRequest) -> list[RawLogRecord]:
     """Flatten an ExportLogsServiceRequest into plain log-record dicts."""
-    out = []
+    out: list[RawLogRecord] = []
     for rl in request.resource_logs:
         resource = attributes(rl.resource.attributes)
         for sl in rl.scope_logs:

@@ -22,7 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-FIXUPS_KEY = "flightlog.ingest.fixups"
+from flightlog import semconv as sc
+
+FIXUPS_KEY = sc.INGEST_FIXUPS
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 DEFAULT_MAX_ATTRIBUTES = 1000

@@ -22,6 +22,6 @@ def store_records(store: Store, project: str, records: list[dict[str, Any]], set
     for record in records:
         record, counts = redact.redact_log_record(record, rules)
         if counts:
-            record["attributes"]["flightlog.redactions"] = redact.format_counts(counts)
+            record["attributes"][redact.REDACTIONS_KEY] = redact.format_counts(counts)
         cleaned.append(record)
     return insert_log_records(store, project, cleaned)

@@ -16,28 +16,27 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from flightlog import semconv as sc
+from flightlog.storage.schema import SPAN_COLUMNS, SpanRow
+
 from flightlog.collector.genai import render as _content
 from flightlog.collector.genai.records import log_record_contribution
 from flightlog.collector.genai.render import stringify, to_float, to_int
+from flightlog.collector.ingest.records import RawSpan
 
 SPAN_KINDS = ("Unspecified", "Internal", "Server", "Client", "Producer", "Consumer")
 STATUS_CODES = ("Unset", "Ok", "Error")
 SPAN_TYPES = ("agent", "llm", "tool", "retrieval", "checkpoint", "embedding", "other")
 
-#: Columns of `spans` filled by `normalise`, in table order (IngestTime is set by storage).
-COLUMNS = (
-    "Timestamp", "TraceId", "SpanId", "ParentSpanId", "TraceState", "SpanName", "SpanKind",
-    "ServiceName", "ResourceAttributes", "ScopeName", "ScopeVersion", "SpanAttributes",
-    "Duration", "StatusCode", "StatusMessage",
-    "Events.Timestamp", "Events.Name", "Events.Attributes",
-    "Links.TraceId", "Links.SpanId", "Links.TraceState", "Links.Attributes",
-    "Project", "SpanType", "Operation", "AgentName", "AgentVersion", "Provider",
-    "RequestModel", "ResponseModel", "PromptId", "PromptVersion", "PromptHash",
-    "InputTokens", "OutputTokens", "CostUsd", "CostSource", "PriceVersion",
-    "InputText", "OutputText", "ToolName", "ToolCallId", "ToolArgs", "ToolResult",
-    "UserId", "SessionId", "CheckpointTier", "CheckpointDecision", "Approver", "Violation",
-    "ErrorType", "FinishReason", "ChainHash",
-)
+#: Columns of ``spans`` that later stages fill, and which one.
+LATER_COLUMNS = {
+    "IngestTime": "storage (the insert time)",
+    "TraceName": "pipeline.inherit_trace_facts (the root span's name)",
+    "CachedInputTokens": "pricing.PriceTable.price",
+    "ReasoningTokens": "pricing.PriceTable.price",
+}
+#: Columns of ``spans`` filled by :func:`normalise`, in table order.
+COLUMNS = tuple(c for c in SPAN_COLUMNS if c not in LATER_COLUMNS)
 
 _OPERATION_TYPES = {
     "chat": "llm", "text_completion": "llm", "generate_content": "llm",
@@ -57,36 +56,7 @@ _TYPE_OPERATIONS = {
     "agent": "invoke_agent", "retrieval": "retrieval",
 }
 
-# Candidate keys per column, in precedence order.
-_PROVIDER = ("flightlog.provider", "gen_ai.provider.name", "gen_ai.system",
-             "llm.provider", "llm.system", "llm.vendor")
-_REQUEST_MODEL = ("flightlog.request.model", "gen_ai.request.model", "llm.model_name",
-                  "embedding.model_name", "llm.request.model",
-                  "langfuse.observation.model.name")
-_RESPONSE_MODEL = ("flightlog.response.model", "gen_ai.response.model", "llm.model_name",
-                   "embedding.model_name", "llm.response.model",
-                   "langfuse.observation.model.name")
-_INPUT_TOKENS = ("flightlog.usage.input_tokens", "gen_ai.usage.input_tokens",
-                 "gen_ai.usage.prompt_tokens", "llm.token_count.prompt",
-                 "llm.usage.prompt_tokens")
-_OUTPUT_TOKENS = ("flightlog.usage.output_tokens", "gen_ai.usage.output_tokens",
-                  "gen_ai.usage.completion_tokens", "llm.token_count.completion",
-                  "llm.usage.completion_tokens")
-_PROMPT_ID = ("flightlog.prompt.id", "gen_ai.prompt.name",
-              "langfuse.observation.prompt.name", "traceloop.prompt.key")
-_PROMPT_VERSION = ("flightlog.prompt.version", "llm.prompt_template.version",
-                   "langfuse.observation.prompt.version", "traceloop.prompt.version")
-_PROMPT_HASH = ("flightlog.prompt.hash", "traceloop.prompt.version_hash")
-_USER = ("flightlog.user.id", "user.id", "enduser.id", "langfuse.user.id",
-         "traceloop.association.properties.user_id")
-_SESSION = ("flightlog.session.id", "gen_ai.conversation.id", "session.id",
-            "langfuse.session.id", "traceloop.association.properties.session_id")
-_COST = ("flightlog.cost.usd", "gen_ai.usage.cost")
-_FINISH = ("gen_ai.response.finish_reasons", "llm.finish_reason",
-           "llm.response.finish_reason", "gen_ai.completion.0.finish_reason")
-
-
-def normalise(raw: Mapping[str, Any], *, project: str) -> dict[str, Any]:
+def normalise(raw: RawSpan, *, project: str) -> SpanRow:
     """One `spans` row for one decoded span (RawSpan, internals.md §1).
 
     Every column of `COLUMNS` is present: "" / 0 / {} / [] when nothing maps to it.
@@ -115,7 +85,7 @@ def normalise(raw: Mapping[str, Any], *, project: str) -> dict[str, Any]:
         "TraceState": raw.get("trace_state") or "",
         "SpanName": raw.get("name") or "",
         "SpanKind": _enum_name(SPAN_KINDS, raw.get("kind")),
-        "ServiceName": _text(resource.get("service.name")),
+        "ServiceName": _text(resource.get(sc.SERVICE_NAME)),
         "ResourceAttributes": _string_map(resource),
         "ScopeName": raw.get("scope_name") or "",
         "ScopeVersion": raw.get("scope_version") or "",
@@ -132,22 +102,18 @@ def normalise(raw: Mapping[str, Any], *, project: str) -> dict[str, Any]:
         "Links.Attributes": [_string_map(link.get("attributes") or {}) for link in links],
         "Project": project,
         "SpanType": kind,
-        "Operation": _first_text(attrs, ("flightlog.operation", "gen_ai.operation.name",
-                                         "llm.request.type"))
-        or _TYPE_OPERATIONS.get(kind, ""),
+        "Operation": _first_text(attrs, sc.READ_OPERATION) or _TYPE_OPERATIONS.get(kind, ""),
         "AgentName": _agent_name(attrs, resource, kind),
-        "AgentVersion": _first_text(attrs, ("flightlog.agent.version", "gen_ai.agent.version",
-                                            "agent.version"))
-        or _first_text(resource, ("flightlog.agent.version", "gen_ai.agent.version",
-                                  "service.version")),
-        "Provider": _first_text(attrs, _PROVIDER),
-        "RequestModel": _first_text(attrs, _REQUEST_MODEL),
-        "ResponseModel": _first_text(attrs, _RESPONSE_MODEL),
-        "PromptId": _first_text(attrs, _PROMPT_ID),
-        "PromptVersion": _first_text(attrs, _PROMPT_VERSION),
-        "PromptHash": _first_text(attrs, _PROMPT_HASH),
-        "InputTokens": _tokens(attrs, _INPUT_TOKENS, "input"),
-        "OutputTokens": _tokens(attrs, _OUTPUT_TOKENS, "output"),
+        "AgentVersion": _first_text(attrs, sc.READ_AGENT_VERSION)
+        or _first_text(resource, sc.READ_AGENT_VERSION_RESOURCE),
+        "Provider": _first_text(attrs, sc.READ_PROVIDER),
+        "RequestModel": _first_text(attrs, sc.READ_REQUEST_MODEL),
+        "ResponseModel": _first_text(attrs, sc.READ_RESPONSE_MODEL),
+        "PromptId": _first_text(attrs, sc.READ_PROMPT_ID),
+        "PromptVersion": _first_text(attrs, sc.READ_PROMPT_VERSION),
+        "PromptHash": _first_text(attrs, sc.READ_PROMPT_HASH),
+        "InputTokens": _tokens(attrs, sc.READ_INPUT_TOKENS, "input"),
+        "OutputTokens": _tokens(attrs, sc.READ_OUTPUT_TOKENS, "output"),
         "CostUsd": cost if cost is not None else 0.0,
         "CostSource": "client" if cost is not None else "none",
         "PriceVersion": "",
@@ -157,12 +123,12 @@ def normalise(raw: Mapping[str, Any], *, project: str) -> dict[str, Any]:
         "ToolCallId": tool["call_id"],
         "ToolArgs": tool["args"],
         "ToolResult": tool["result"],
-        "UserId": _first_text(attrs, _USER) or _first_text(resource, ("user.id", "enduser.id")),
-        "SessionId": _first_text(attrs, _SESSION),
-        "CheckpointTier": min(255, max(0, to_int(attrs.get("flightlog.checkpoint.tier")) or 0)),
-        "CheckpointDecision": _text(attrs.get("flightlog.checkpoint.decision")),
-        "Approver": _text(attrs.get("flightlog.checkpoint.approver")),
-        "Violation": _text(attrs.get("flightlog.limit.violation")),
+        "UserId": _first_text(attrs, sc.READ_USER) or _first_text(resource, sc.READ_USER_RESOURCE),
+        "SessionId": _first_text(attrs, sc.READ_SESSION),
+        "CheckpointTier": min(255, max(0, to_int(attrs.get(sc.CHECKPOINT_TIER)) or 0)),
+        "CheckpointDecision": _text(attrs.get(sc.CHECKPOINT_DECISION)),
+        "Approver": _text(attrs.get(sc.CHECKPOINT_APPROVER)),
+        "Violation": _text(attrs.get(sc.LIMIT_VIOLATION)),
         "ErrorType": _error_type(attrs, events, status_code),
         "FinishReason": _finish_reason(attrs),
         "ChainHash": "",
@@ -171,23 +137,23 @@ def normalise(raw: Mapping[str, Any], *, project: str) -> dict[str, Any]:
 
 def span_type(attrs: Mapping[str, Any], *, parent_span_id: str = "") -> str:
     """The SpanType column: the first convention that classifies the span wins."""
-    declared = _text(attrs.get("flightlog.span.type")).lower()
+    declared = _text(attrs.get(sc.SPAN_TYPE)).lower()
     if declared in SPAN_TYPES:
         return declared
-    for key, table in (("gen_ai.operation.name", _OPERATION_TYPES),
-                       ("openinference.span.kind", _OPENINFERENCE_TYPES),
-                       ("traceloop.span.kind", _TRACELOOP_TYPES),
-                       ("langfuse.observation.type", _LANGFUSE_TYPES)):
+    for key, table in ((sc.OPERATION, _OPERATION_TYPES),
+                       (sc.OPENINFERENCE_KIND, _OPENINFERENCE_TYPES),
+                       (sc.TRACELOOP_KIND, _TRACELOOP_TYPES),
+                       (sc.LANGFUSE_TYPE, _LANGFUSE_TYPES)):
         value = _text(attrs.get(key))
         mapped = table.get(value.upper() if table is _OPENINFERENCE_TYPES else value.lower())
         if mapped:
             return mapped
-    request_type = _text(attrs.get("llm.request.type"))
+    request_type = _text(attrs.get(sc.LLM_REQUEST_TYPE))
     if request_type:
         return "embedding" if request_type == "embedding" else "llm"
     if any(key.startswith("flightlog.checkpoint.") for key in attrs):
         return "checkpoint"
-    if not parent_span_id and _text(attrs.get("gen_ai.agent.name")):
+    if not parent_span_id and _text(attrs.get(sc.AGENT_NAME)):
         return "agent"
     return "other"
 
@@ -223,29 +189,27 @@ def apply_log_records(row: Mapping[str, Any], records: Iterable[Mapping[str, Any
 def _tool_fields(attrs: Mapping[str, Any], kind: str) -> dict[str, str]:
     """ToolName / ToolCallId / ToolArgs / ToolResult (OpenInference: from input/output.value)."""
     is_tool = kind == "tool"
-    traceloop_tool = is_tool and _text(attrs.get("traceloop.span.kind")) == "tool"
-    name = _first_text(attrs, ("flightlog.tool.name", "gen_ai.tool.name", "tool.name"))
+    traceloop_tool = is_tool and _text(attrs.get(sc.TRACELOOP_KIND)) == "tool"
+    name = _first_text(attrs, sc.READ_TOOL_NAME)
     if not name and traceloop_tool:
-        name = _text(attrs.get("traceloop.entity.name"))
-    args = _first_text(attrs, ("flightlog.tool.args", "gen_ai.tool.call.arguments"))
-    result = _first_text(attrs, ("flightlog.tool.result", "gen_ai.tool.call.result"))
+        name = _text(attrs.get(sc.TRACELOOP_ENTITY_NAME))
+    args = _first_text(attrs, sc.READ_TOOL_ARGUMENTS)
+    result = _first_text(attrs, sc.READ_TOOL_RESULT)
     if is_tool:
-        args = args or _first_text(attrs, ("input.value", "traceloop.entity.input"))
-        result = result or _first_text(attrs, ("output.value", "traceloop.entity.output"))
+        args = args or _first_text(attrs, (sc.OPENINFERENCE_INPUT, sc.TRACELOOP_INPUT))
+        result = result or _first_text(attrs, (sc.OPENINFERENCE_OUTPUT, sc.TRACELOOP_OUTPUT))
     return {
         "name": name,
-        "call_id": _first_text(attrs, ("flightlog.tool.call.id", "gen_ai.tool.call.id",
-                                       "tool_call.id")),
+        "call_id": _first_text(attrs, sc.READ_TOOL_CALL_ID),
         "args": args,
         "result": result,
     }
 
 
 def _agent_name(attrs: Mapping[str, Any], resource: Mapping[str, Any], kind: str) -> str:
-    name = (_first_text(attrs, ("flightlog.agent.name", "gen_ai.agent.name", "agent.name"))
-            or _first_text(resource, ("flightlog.agent.name", "gen_ai.agent.name")))
+    name = _first_text(attrs, sc.READ_AGENT_NAME) or _first_text(resource, sc.READ_AGENT_NAME_RESOURCE)
     if not name and kind == "agent":
-        name = _text(resource.get("service.name"))
+        name = _text(resource.get(sc.SERVICE_NAME))
     return name
 
 
@@ -254,7 +218,7 @@ def _tokens(attrs: Mapping[str, Any], keys: tuple[str, ...], langfuse_key: str) 
         count = to_int(attrs.get(key))
         if count is not None:
             return max(0, count)
-    usage = _content.parse_json(attrs.get("langfuse.observation.usage_details"))
+    usage = _content.parse_json(attrs.get(sc.LANGFUSE_USAGE))
     if isinstance(usage, dict):
         return max(0, to_int(usage.get(langfuse_key)) or 0)
     return 0
@@ -262,11 +226,11 @@ def _tokens(attrs: Mapping[str, Any], keys: tuple[str, ...], langfuse_key: str) 
 
 def _client_cost(attrs: Mapping[str, Any]) -> float | None:
     """Cost sent by the client, in USD, or None when the span carries none."""
-    for key in _COST:
+    for key in sc.READ_COST:
         cost = to_float(attrs.get(key))
         if cost is not None and cost >= 0:
             return cost
-    details = _content.parse_json(attrs.get("langfuse.observation.cost_details"))
+    details = _content.parse_json(attrs.get(sc.LANGFUSE_COST))
     if isinstance(details, dict) and details:
         total = to_float(details.get("total"))
         if total is None:
@@ -275,35 +239,35 @@ def _client_cost(attrs: Mapping[str, Any]) -> float | None:
                 p is not None for p in parts) else None
         if total is not None and total >= 0:
             return total
-    cost = to_float(attrs.get("llm.usage.cost"))
+    cost = to_float(attrs.get(sc.OPENLLMETRY_COST))
     return cost if cost is not None and cost >= 0 else None
 
 
 def _error_type(attrs: Mapping[str, Any], events: list[Mapping[str, Any]],
                 status_code: int) -> str:
-    declared = _text(attrs.get("error.type"))
+    declared = _text(attrs.get(sc.ERROR_TYPE))
     if declared:
         return declared
     for event in events:
         if event.get("name") == "exception":
-            exception_type = _text((event.get("attributes") or {}).get("exception.type"))
+            exception_type = _text((event.get("attributes") or {}).get(sc.EXCEPTION_TYPE))
             if exception_type:
                 return exception_type
-    exception_type = _text(attrs.get("exception.type"))
+    exception_type = _text(attrs.get(sc.EXCEPTION_TYPE))
     if exception_type:
         return exception_type
     return "error" if status_code == 2 else ""
 
 
 def _finish_reason(attrs: Mapping[str, Any]) -> str:
-    for key in _FINISH:
+    for key in sc.READ_FINISH_REASON:
         value = _content.parse_json(attrs.get(key))
         if isinstance(value, list):
             value = value[0] if value else None
         reason = _text(value)
         if reason:
             return reason
-    outputs = _content.parse_json(attrs.get("gen_ai.output.messages"))
+    outputs = _content.parse_json(attrs.get(sc.OUTPUT_MESSAGES))
     if isinstance(outputs, list):  # streaming spans have it only inside the messages
         for message in outputs:
             if isinstance(message, dict) and _text(message.get("finish_reason")):

@@ -37,31 +37,17 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, MutableMapping
 
-# The part of the input written to a provider cache (billed above the input rate) is read under
-# the same keys `flightlog prices recompute` reads in SQL.
-from flightlog.storage.reprice import CACHE_WRITE_KEYS
+# Token breakdowns are read from SpanAttributes under the vocabulary's keys (the same keys
+# `flightlog prices recompute` reads in SQL): the cached part of the input (priced at the
+# cached rate when the table has one; input counts include it), the part written to a provider
+# cache (billed above the input rate) and reasoning tokens (part of the output count).
+from flightlog.semconv import READ_CACHE_READ_TOKENS, READ_CACHE_WRITE_TOKENS, READ_REASONING_TOKENS
 
 DEFAULT_PRICES_PATH = Path(__file__).with_name("prices.json")
 
-# SpanAttributes keys that count the cached part of the input tokens (priced at the cached
-# rate when the table has one). Input token counts include cached tokens (OpenAI, GenAI).
-_CACHED_INPUT_KEYS = (
-    "gen_ai.usage.cache_read.input_tokens",
-    "gen_ai.usage.cache_read_input_tokens",
-    "llm.token_count.prompt_details.cache_read",
-    "llm.usage.cache_read_input_tokens",
-)
 _PROVIDER_PREFIX = re.compile(
     r"^(?:[a-z]{2,4}\.)?(?:anthropic|amazon|meta|mistral|cohere|ai21|google)\.")
 _GLOB_SYNTAX = re.compile(r"\[[^\]]*\]|[*?]")
-# Reasoning tokens (part of the output count) as the conventions name them.
-_REASONING_KEYS = (
-    "gen_ai.usage.reasoning.output_tokens",
-    "gen_ai.usage.reasoning_tokens",
-    "gen_ai.usage.output_tokens_details.reasoning_tokens",
-    "llm.token_count.completion_details.reasoning",
-    "llm.usage.reasoning_tokens",
-)
 _CACHE_LIMIT = 4096
 _ENTRY_KEYS = {"match", "input_per_mtok", "output_per_mtok", "cached_input_per_mtok",
                "cache_write_per_mtok", "reasoning_per_mtok", "effective_from", "note"}
@@ -157,8 +143,8 @@ class PriceTable:
         """
         input_tokens = _count(row.get("InputTokens"))
         output_tokens = _count(row.get("OutputTokens"))
-        cached = min(_attr_count(row, _CACHED_INPUT_KEYS), input_tokens)
-        reasoning = min(_attr_count(row, _REASONING_KEYS), output_tokens)
+        cached = min(_attr_count(row, READ_CACHE_READ_TOKENS), input_tokens)
+        reasoning = min(_attr_count(row, READ_REASONING_TOKENS), output_tokens)
         row.update(CachedInputTokens=cached, ReasoningTokens=reasoning)
         if row.get("CostSource") == "client":
             return
@@ -170,7 +156,7 @@ class PriceTable:
         if entry is None:
             row.update(CostUsd=0.0, CostSource="unknown", PriceVersion=self.version)
             return
-        cost = entry.cost(input_tokens, output_tokens, cached, reasoning, _attr_count(row, CACHE_WRITE_KEYS))
+        cost = entry.cost(input_tokens, output_tokens, cached, reasoning, _attr_count(row, READ_CACHE_WRITE_TOKENS))
         row.update(CostUsd=cost, CostSource="computed", PriceVersion=self.version)
 
 

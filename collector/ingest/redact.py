@@ -20,7 +20,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-REDACTIONS_KEY = "flightlog.redactions"
+from flightlog import semconv as sc
+
+REDACTIONS_KEY = sc.REDACTIONS
 MIN_LENGTH = 6  # nothing we redact is shorter than "a@b.io"
 
 # Row columns whose text is scanned. PromptHash is left alone: a hash looks like a secret.

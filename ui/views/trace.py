@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flightlog import semconv as sc
+
 import pandas as pd
 import streamlit as st
 
@@ -77,7 +79,7 @@ def _detail(span: dict[str, Any], span_ids: set[str]) -> None:
     trace_id = str(span.get("trace_id") or "")
     if st.button("Trace back from this span", icon=":material/manage_search:", key="trace.traceback"):
         st.switch_page(session.TRACEBACK_PAGE, query_params={"trace_id": trace_id, "span_id": str(span.get("span_id") or "")})
-    decider = str((span.get("span_attributes") or {}).get("flightlog.decided_by.span_id") or "")
+    decider = str((span.get("span_attributes") or {}).get(sc.DECIDED_BY_SPAN_ID) or "")
     if decider in span_ids and st.button("Open the LLM call that decided this", icon=":material/smart_toy:",
                                          key="trace.decided_by"):
         session.open_trace(trace_id, decider)
