@@ -13,7 +13,7 @@ Steps (each with a progress bar):
    holds every span (spool drained) — the count is checked, then spans/s and the
    collector's peak RSS (VmHWM) are reported;
 4. the collector is stopped, the store opened here with the query condition cache off
-   (first-run figures, DESIGN §7) and each query run ``--repeat`` times: p50 / p95 ms.
+   (first-run figures: the query condition cache is off) and each query run ``--repeat`` times: p50 / p95 ms.
 """
 
 from __future__ import annotations

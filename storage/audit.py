@@ -1,7 +1,7 @@
 """Audit queries: the hash-chain ledger, deletion records, the access log, exports and the
 checkpoint audit (retention, legal holds and the governance log: :mod:`.governance`).
 
-Every value is a bound parameter; column lists come from the tuples below (STYLE D3). The
+Every value is a bound parameter; column lists come from the tuples below (docs/decisions/0004-bound-parameters-only.md). The
 collector's :mod:`flightlog.collector.audit.chain` computes hashes; this module only moves rows.
 """
 

@@ -2,7 +2,7 @@
 
 They read the usage rollups (migration 0006) for whole hours or days and raw spans only for the
 partial grains at the edges, so a 30-day dashboard never scans raw spans. Every read is bounded
-(STYLE D2); results use the API's snake_case names, like :mod:`.queries`.
+(docs/decisions/0007-bounded-reads.md); results use the API's snake_case names, like :mod:`.queries`.
 """
 
 from __future__ import annotations

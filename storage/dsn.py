@@ -1,7 +1,7 @@
 """Parse a storage DSN once into a typed settings object.
 
 ``chdb:///abs/path`` opens the embedded engine in that directory (one process per
-directory, DESIGN §7); ``chdb://memory`` is an in-memory store; ``http(s)://user:pass@host:port/db``
+directory, docs/decisions/0001-the-collector-owns-the-store.md); ``chdb://memory`` is an in-memory store; ``http(s)://user:pass@host:port/db``
 is a ClickHouse server.
 
 Two options ride in the DSN's query string, so one setting (``FLIGHTLOG_DSN``) says where

@@ -1,4 +1,4 @@
-"""Storage errors, translated from clickhouse-connect at the boundary (STYLE H5).
+"""Storage errors, translated from clickhouse-connect at the boundary (docs/decisions/0010-errors-translated-at-each-boundary.md).
 
     StorageError                 the store could not do what was asked
     ├── StorageUnavailable       the engine cannot be reached or opened (retry later)

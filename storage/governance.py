@@ -2,7 +2,7 @@
 (and to budgets and review rates). Each table is append-only; the latest row per key wins
 (``argMax(…, UpdatedAt)``), so the history of a setting stays readable.
 
-Every value is a bound parameter (STYLE D3).
+Every value is a bound parameter (docs/decisions/0004-bound-parameters-only.md).
 """
 
 from __future__ import annotations

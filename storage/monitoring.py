@@ -1,9 +1,9 @@
 """Monitoring figures, cost per run and the costliest traces (behind /api/insights/…).
 
-Every read is bounded (STYLE D2), values are bound parameters and identifiers come from
-the allow-lists below (STYLE D3). Charts read the ``usage_hourly`` rollup (migration 0006)
+Every read is bounded (docs/decisions/0007-bounded-reads.md), values are bound parameters and identifiers come from
+the allow-lists below (docs/decisions/0004-bound-parameters-only.md). Charts read the ``usage_hourly`` rollup (migration 0006)
 where it has the figures; tool errors, checkpoints and per-trace cost have no rollup, so
-they read ``spans`` deduplicated with ``LIMIT 1 BY TraceId, SpanId`` (DESIGN §7).
+they read ``spans`` deduplicated with ``LIMIT 1 BY TraceId, SpanId`` (docs/decisions/0006-dedupe-at-insert.md).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Trace, search and facet reads behind the query API (costs: :mod:`.costs`). Every read is
-bounded (STYLE D2).
+bounded (docs/decisions/0007-bounded-reads.md).
 
 Rows come back with the API's snake_case names. Because the table is a ReplacingMergeTree
 whose merges happen later, reads that must not double-count a re-sent span use
-``LIMIT 1 BY TraceId, SpanId`` rather than ``FINAL`` (DESIGN §7: FINAL is ~15× slower).
+``LIMIT 1 BY TraceId, SpanId`` rather than ``FINAL`` (docs/decisions/0006-dedupe-at-insert.md: FINAL is ~15× slower).
 """
 
 from __future__ import annotations

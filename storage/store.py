@@ -1,7 +1,7 @@
-"""The one object that owns the ClickHouse connections (STYLE D1).
+"""The one object that owns the ClickHouse connections (docs/decisions/0001-the-collector-owns-the-store.md).
 
 One writer client serialises inserts and DDL; a small pool of reader clients serves the
-query API in parallel (chDB clients on one path are thread-safe when separate, DESIGN §7).
+query API in parallel (chDB clients on one path are thread-safe when separate).
 Nothing outside ``flightlog.storage`` imports clickhouse-connect.
 """
 

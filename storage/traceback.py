@@ -2,7 +2,7 @@
 
 The trace-back itself is a pure function over the spans of one trace
 (:func:`build_traceback`), so it can be table-tested without a store; :func:`linked_spans`
-and :func:`compare_runs` read the store (bounded, bound parameters; STYLE D2/D3).
+and :func:`compare_runs` read the store (bounded, bound parameters; docs/decisions/0004 and 0007).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Every collector under test is a subprocess (``flightlog serve``) with a temporary data
 directory, so tests cross the real wire and chDB's one-process-per-directory rule holds
-(DESIGN §7). Waiting is always a poll with a deadline.
+(docs/decisions/0001-the-collector-owns-the-store.md). Waiting is always a poll with a deadline.
 """
 
 from __future__ import annotations

@@ -167,7 +167,7 @@ def test_ui_reads_through_the_collector_query_api(services: dict) -> None:
     api = urlsplit(env["FLIGHTLOG_API_URL"])
     assert (api.hostname, api.port) == ("collector", 4318)
     assert "FLIGHTLOG_API_KEY" in services["ui"]["environment"]
-    assert "FLIGHTLOG_DSN" not in env, "the UI never opens the store (DESIGN §1)"
+    assert "FLIGHTLOG_DSN" not in env, "the UI never opens the store (docs/decisions/0001-the-collector-owns-the-store.md)"
 
 
 def test_dockerfile_exposes_every_published_port(services: dict, dockerfile: str) -> None:

@@ -1,6 +1,6 @@
 """Tests for flightlog.storage at scale: migrations 0004–0006, ingest dedupe, queries.
 
-One embedded store per module (one chDB path per process, DESIGN §7); tests isolate
+One embedded store per module (one chDB path per process, docs/decisions/0001-the-collector-owns-the-store.md); tests isolate
 themselves by project, or by database on the same path.
 """
 

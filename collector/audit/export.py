@@ -1,6 +1,6 @@
 """Span exports: JSONL, CSV and Parquet writers, a read-back, and the offline-verifiable manifest.
 
-Rows are dicts keyed by ``spans`` column names (DESIGN §3), times as unix nanoseconds
+Rows are dicts keyed by ``spans`` column names (storage/schema.py), times as unix nanoseconds
 (``Timestamp``, ``Events.Timestamp``) and IngestTime as unix milliseconds; map and array
 columns are JSON text in CSV and Parquet. Rows are written as they come (page by page), so
 memory stays constant however many spans an export holds.

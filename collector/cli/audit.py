@@ -5,7 +5,7 @@ Each command works in one of two modes:
 * ``--url URL --key KEY``: through a running collector's audit API (an auditor or admin key;
   the project is the key's). Use this while an embedded collector holds the store.
 * direct: opens the store (``--data-dir`` / ``--dsn``, as ``serve``), so with the embedded
-  engine the collector must be stopped (one process per data directory, DESIGN §7).
+  engine the collector must be stopped (one process per data directory, docs/decisions/0001-the-collector-owns-the-store.md).
 
 Registered by :mod:`.cli` with ``cli_audit.register(main)``.
 """

@@ -1,6 +1,6 @@
 """The ``flightlog`` command: ``up``, ``serve``, ``ui``, ``demo`` and ``keys``.
 
-Thin (STYLE D6): options come from the settings table in :mod:`.config`, commands build the
+Thin: options come from the settings table in :mod:`.config`, commands build the
 app and hand off. The UI is imported lazily so the server extra alone still works.
 """
 

@@ -2,7 +2,7 @@
 
 Registered by :mod:`.cli` (``main.add_command(prices)``, ``main.add_command(bench)``). They
 open the store themselves, so with the embedded engine they must run while the collector
-is stopped (one process per data directory, DESIGN §7); against a ClickHouse server they
+is stopped (one process per data directory, docs/decisions/0001-the-collector-owns-the-store.md); against a ClickHouse server they
 run anywhere.
 """
 

@@ -4,7 +4,7 @@
 in ResourceAttributes / SpanAttributes) and extracts the agent columns from whichever
 convention the span follows. When several conventions say the same thing the precedence is
 flightlog.* > gen_ai.* > OpenInference > OpenLLMetry (Traceloop) > Langfuse, and span
-attributes win over resource attributes (DESIGN.md §4). Message content is rendered into
+attributes win over resource attributes (docs/decisions/0005-one-vocabulary.md). Message content is rendered into
 searchable text by `_content`.
 
 `apply_log_records(row, records)` merges content that arrived as OTLP log records (the

@@ -14,7 +14,7 @@ from flightlog.collector.ingest import redact
 from flightlog.collector.errors import BadRequest
 from flightlog.collector.ingest.pricing import PriceTable
 
-# Run-level facts that list filters need on every row (DESIGN §3: no joins at read time).
+# Run-level facts that list filters need on every row (docs/decisions/0012-trace-facts-on-every-row.md).
 TRACE_FACTS = ("AgentName", "AgentVersion", "UserId", "SessionId", "TraceName")
 
 

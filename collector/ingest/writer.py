@@ -3,7 +3,7 @@
 :meth:`BatchWriter.submit` puts a request's rows in the on-disk :class:`~.spool.Spool` and
 returns once they are durable; that is when the request is acknowledged. One writer thread
 inserts sealed spool segments into the store (one insert per segment, so many requests make
-one part, DESIGN §7) and deletes a segment only after its insert succeeded. Store errors are
+one part, docs/decisions/0003-batch-every-insert.md) and deletes a segment only after its insert succeeded. Store errors are
 retried with capped exponential backoff and jitter while the spool keeps accepting; when the
 spool reaches its byte limit, submits fail with :class:`TooManyRequests` (429 +
 Retry-After), so memory and disk stay bounded.

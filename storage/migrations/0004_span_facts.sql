@@ -1,4 +1,4 @@
--- Trace-level and pricing facts copied onto every span row at ingest (DESIGN §3: list
+-- Trace-level and pricing facts copied onto every span row at ingest (docs/decisions/0012-trace-facts-on-every-row.md: list
 -- filters need no joins). TraceName is the root span's name; the token columns keep the
 -- cached-input and reasoning parts that pricing used, so rollups and `prices recompute`
 -- need not parse attribute maps. Old rows read the defaults.
