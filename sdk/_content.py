@@ -127,7 +127,8 @@ def _tool_call(call: Any) -> dict[str, Any]:
     call = to_jsonable(call)
     if not isinstance(call, dict):
         return {"type": "tool_call", "arguments": call}
-    fn = call.get("function") if isinstance(call.get("function"), dict) else {}
+    function = call.get("function")
+    fn: dict[str, Any] = function if isinstance(function, dict) else {}
     arguments = fn.get("arguments", call.get("arguments"))
     if isinstance(arguments, str):
         try:
@@ -196,6 +197,8 @@ def text_messages_json(messages: Any, *, default_role: str) -> str | None:
     elif (kind is not list and kind is not tuple) or not messages:
         return None
     pieces = []
+    role: Any
+    content: Any
     for message in messages:
         if type(message) is str:
             role, content = default_role, message

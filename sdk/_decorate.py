@@ -30,6 +30,9 @@ def bound_arguments(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[
 class StepDecorator:
     """Makes a step usable as a decorator (see the module docstring)."""
 
+    def _auto_result(self, value: Any) -> None:
+        """Record a decorated call's return value (each step kind says where it goes)."""
+
     def _for_call(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         step = self._copy()  # type: ignore[attr-defined]
         try:

@@ -193,7 +193,8 @@ class LLMCall(_Step):
         if not isinstance(data, dict):
             self.set_output(response)
             return
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        raw_usage = data.get("usage")
+        usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
         if isinstance(data.get("choices"), list):  # OpenAI chat completion
             messages, reasons = [], []
             for choice in data["choices"]:

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from contextvars import Token
 from typing import Any, ClassVar, TypeVar
 
 from opentelemetry import context as otel_context
+from opentelemetry.context import Context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
@@ -68,7 +70,7 @@ class _Step(StepDecorator):
         self._extra = dict(attributes or {})
         self._span: trace.Span | None = None
         self._ctx: otel_context.Context | None = None
-        self._tokens: list[object] = []
+        self._tokens: list[Token[Context]] = []
         self._ended = False
         self._run: RunState | None = None
         self._config: Config | None = None

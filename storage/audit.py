@@ -103,7 +103,7 @@ def batch_ids_from_spans(store: Store, project: str, lo: int, hi: int) -> dict[i
 
 def chain_entries(store: Store, project: str, lo: int, hi: int) -> list[tuple[str, str, str, int, int]]:
     """(TraceId, SpanId, SpanHash, Seq, Timestamp ns) of chained spans with Timestamp in [lo, hi)."""
-    return [tuple(r) for r in store.query_rows(  # type: ignore[misc]
+    return [tuple(r) for r in store.query_rows(
         "SELECT DISTINCT TraceId, SpanId, SpanHash, Seq, toUnixTimestamp64Nano(Timestamp) FROM chain_spans"
         " WHERE Project = {p:String}"
         " AND Timestamp >= fromUnixTimestamp64Nano({lo:Int64}) AND Timestamp < fromUnixTimestamp64Nano({hi:Int64})",
@@ -186,13 +186,8 @@ def delete_spans(store: Store, project: str, deletion: Deletion) -> None:
 
 
 def count_spans(store: Store, project: str, lo: int | None = None, hi: int | None = None) -> int:
-    cond, params = ["Project = {p:String}"], {"p": project}
-    if lo is not None:
-        cond.append("Timestamp >= fromUnixTimestamp64Nano({lo:Int64})")
-        params["lo"] = lo
-    if hi is not None:
-        cond.append("Timestamp < fromUnixTimestamp64Nano({hi:Int64})")
-        params["hi"] = hi
+    params: dict[str, Any] = {"p": project}
+    cond = ["Project = {p:String}", *Window.of_ns(lo, hi).conditions(params)]
     return int(store.query_rows(f"SELECT count() FROM spans WHERE {' AND '.join(cond)}", params)[0][0])
 
 
@@ -260,8 +255,8 @@ class ExportFilter:
     trace_ids: list[str] = field(default_factory=list)
 
     def where(self, project: str) -> tuple[list[str], dict[str, Any]]:
-        cond, params = ["Project = {p:String}"], {"p": project}
-        cond += Window(self.start, self.end).conditions(params)
+        params: dict[str, Any] = {"p": project}
+        cond = ["Project = {p:String}", *Window(self.start, self.end).conditions(params)]
         if self.agent:
             cond.append("AgentName = {agent:String}")
             params["agent"] = self.agent

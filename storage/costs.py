@@ -85,10 +85,10 @@ def cost_summary(
     window = Window(start, end)
     raw_ranges = [window]
     if rollup is not None:
-        inner = window.inner_grains(rollup.grain_s)
-        if inner is not None:
-            raw_ranges = window.edges(inner)
-            cond = ["Project = {project:String}", *inner.second_conditions(params, rollup.time_column)]
+        whole = window.inner_grains(rollup.grain_s)
+        if whole is not None:
+            raw_ranges = window.edges(whole)
+            cond = ["Project = {project:String}", *whole.second_conditions(params, rollup.time_column)]
             cols = "".join(f"{rollup.dims[g]} AS g_{g}, " for g in dims)
             parts.append(
                 f"SELECT {cols}CostUsd AS c, InputTokens AS i, OutputTokens AS o, Calls AS k, Spans AS n"
@@ -96,8 +96,8 @@ def cost_summary(
             )
     if raw_ranges:
         spans_cond = []
-        for n, part in enumerate(raw_ranges):
-            bits = part.conditions(params, prefix=f"s{n}")
+        for n, edge in enumerate(raw_ranges):
+            bits = edge.conditions(params, prefix=f"s{n}")
             spans_cond.append("(" + (" AND ".join(bits) or "1") + ")")
         inner = ", ".join([f"{GROUPS[g]} AS g_{g}" for g in dims]
                           + ["CostUsd", "InputTokens", "OutputTokens", "SpanType"])

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TypedDict
 from urllib.parse import parse_qs, unquote, urlsplit
 
 DEFAULT_DATABASE = "flightlog"
@@ -54,13 +55,18 @@ class StoreSettings:
         return f"{scheme}://{auth}{self.host}:{self.port}/{self.database}"
 
 
-def _options(query: str, dsn: str) -> dict[str, str]:
+class _Options(TypedDict, total=False):
+    cluster: str
+    text_index: str
+
+
+def _options(query: str, dsn: str) -> _Options:
     """The ``?cluster=…&text_index=…`` options, validated."""
     raw = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
     unknown = sorted(set(raw) - {"cluster", "text_index"})
     if unknown:
         raise ValueError(f"unknown DSN option(s) {unknown} in {dsn!r}; allowed: cluster, text_index")
-    out: dict[str, str] = {}
+    out: _Options = {}
     if raw.get("cluster"):
         if not _NAME.match(raw["cluster"]):
             raise ValueError(f"cluster name must be letters, digits and _: {raw['cluster']!r}")

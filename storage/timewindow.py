@@ -10,7 +10,7 @@ overflowing into a window that silently matches everything.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -78,6 +78,8 @@ class Window:
 
     start: datetime | None = None
     end: datetime | None = None
+    #: Exact nanosecond bounds when the window was made from them (datetimes hold microseconds).
+    exact_ns: tuple[int | None, int | None] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.start is not None:
@@ -85,13 +87,19 @@ class Window:
         if self.end is not None:
             object.__setattr__(self, "end", check_range(self.end, "end"))
 
+    @classmethod
+    def of_ns(cls, start_ns: int | None, end_ns: int | None) -> Window:
+        """A window from unix-nanosecond bounds (``None`` = open)."""
+        return cls(None if start_ns is None else from_ns(start_ns), None if end_ns is None else from_ns(end_ns),
+                   exact_ns=(start_ns, end_ns))
+
     @property
     def start_ns(self) -> int | None:
-        return to_ns(self.start)
+        return self.exact_ns[0] if self.exact_ns else to_ns(self.start)
 
     @property
     def end_ns(self) -> int | None:
-        return to_ns(self.end)
+        return self.exact_ns[1] if self.exact_ns else to_ns(self.end)
 
     def conditions(self, params: dict[str, Any], column: str = "Timestamp", *, prefix: str = "t") -> list[str]:
         """Conditions on a DateTime64(9) column; adds ``{prefix}_lo`` / ``{prefix}_hi`` to ``params``."""
