@@ -7,6 +7,7 @@ single exception handler that turns collector and storage errors into statuses (
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,12 +19,13 @@ from starlette.concurrency import run_in_threadpool
 from google.rpc.status_pb2 import Status
 
 from flightlog.storage import InvalidQuery, QueryTimeout, Store, StorageError, open_store
+from flightlog.storage.dsn import parse_dsn
 
 from flightlog.collector.api import admin, audit, budgets, insights, query
 from flightlog.collector.audit.access_log import AccessLogMiddleware
 from flightlog.collector.audit.services import AuditServices
 from flightlog.collector.ingest import routes as ingest
-from flightlog.collector.auth import READ_ROLES, Authenticator
+from flightlog.collector.auth import KEY_SNAPSHOT_FILE, READ_ROLES, Authenticator
 from flightlog.collector.bootstrap import bootstrap
 from flightlog.collector.config import Settings
 from flightlog.collector.ingest.decode import PROTOBUF, media_type
@@ -42,8 +44,9 @@ class Collector:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self.store = store
-        self.auth = Authenticator(store)
-        self.dev_keys = bootstrap(store, settings.data_dir, settings.project)
+        self.auth = Authenticator(store, snapshot_path=Path(settings.data_dir) / KEY_SNAPSHOT_FILE)
+        self.dev_keys: dict[str, str] = {}
+        self._stopping = threading.Event()
         self.prices = load_prices(settings.prices_file or None)
         self.spool = Spool(
             Path(settings.data_dir) / "spool",
@@ -52,6 +55,7 @@ class Collector:
             max_age=settings.flush_interval_ms / 1000,
             max_bytes=settings.max_spool_bytes,
             max_cached_rows=settings.max_pending_rows,
+            min_free_bytes=settings.min_free_disk_bytes,
         )
         if self.spool.replayed_segments:
             log.warning("replaying %d spool segments left by the previous run", self.spool.replayed_segments)
@@ -64,11 +68,32 @@ class Collector:
         )
 
     def start(self) -> None:
-        """Start the background threads: the writer drains the spool, the audit jobs run."""
+        """Start the background threads: the writer drains the spool, the audit jobs run.
+
+        A store that does not answer yet (a server DSN during an outage) is connected in the
+        background; until then ingest is spooled and the readiness check says why.
+        """
+        self.store.on_connect(self._connected)
         self.writer.start()
         self.audit.start()
+        if not self.store.connected:
+            self._connector = threading.Thread(target=self._connect_store, name="flightlog-connect", daemon=True)
+            self._connector.start()
+
+    def _connect_store(self) -> None:
+        while not self.store.connected and not self._stopping.is_set():
+            try:
+                self.store.query_rows("SELECT 1")
+            except StorageError:
+                self._stopping.wait(0.5)  # the store's own backoff paces the real attempts
+
+    def _connected(self, store: Store) -> None:
+        """First contact with the store: keys for a new instance, the key snapshot for outages."""
+        self.dev_keys = bootstrap(store, self.settings.data_dir, self.settings.project)
+        self.auth.save_snapshot()
 
     def close(self) -> None:
+        self._stopping.set()
         self.writer.close()
         self.audit.close()  # audit: after the writer, so the last batches are chained
 
@@ -89,7 +114,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
-        opened = store or open_store(settings.dsn)
+        # A server may be down while the collector starts: connect lazily, spool meanwhile. The
+        # embedded store is this process's own directory: open it now, so a second process fails fast.
+        opened = store or open_store(settings.dsn, lazy=not parse_dsn(settings.dsn).embedded)
         app.state.collector = Collector(settings, opened)
         app.state.collector.start()
         grpc_server = None
@@ -128,8 +155,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
 
     @app.exception_handler(StorageError)
     async def _storage(request: Request, exc: StorageError) -> Response:
+        # The engine's text stays in the log: clients get a plain reason (docs/decisions/0010).
         log.error("storage error on %s: %s", request.url.path, exc)
-        return _error_response(request, 503, f"store unavailable: {exc}")
+        return _error_response(request, 503, "store unavailable; retry later")
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
@@ -163,14 +191,15 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         if not collector.writer.alive:
             problems.append("writer thread stopped")
         if not collector.writer.healthy:
-            problems.append("store refuses writes (spans are spooled and retried)")
+            problems.append("store refuses writes (data is spooled and retried)")
         stats = collector.spool.stats()
         if stats["bytes"] > 0.9 * collector.settings.max_spool_bytes:
             problems.append(f"spool {stats['bytes']:.0f} bytes is near its limit")
+        problems += collector.spool.problems()
         try:
             await run_in_threadpool(collector.store.query_rows, "SELECT 1")
-        except StorageError as exc:
-            problems.append(f"store unreachable: {exc}")
+        except StorageError:
+            problems.append("store unreachable (data is spooled; the collector log has the details)")
         body = {"status": "ready" if not problems else "not ready", "problems": problems, "spool": stats}
         return JSONResponse(body, status_code=200 if not problems else 503)
 

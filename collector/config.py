@@ -56,6 +56,8 @@ class Settings:
         "FLIGHTLOG_SPOOL_FSYNC", "When the spool is fsynced before acknowledging: always (group commit) or never."))
     max_spool_bytes: int = field(default=1024 * 1024 * 1024, metadata=_meta(
         "FLIGHTLOG_MAX_SPOOL_BYTES", "Spool size at which ingest answers 429/RESOURCE_EXHAUSTED with Retry-After."))
+    min_free_disk_bytes: int = field(default=16 * 1024 * 1024, metadata=_meta(
+        "FLIGHTLOG_MIN_FREE_DISK_BYTES", "Free space the spool leaves on its filesystem; below it ingest answers 503 with Retry-After."))
     max_spans_per_request: int = field(default=50_000, metadata=_meta(
         "FLIGHTLOG_MAX_SPANS_PER_REQUEST", "Requests with more spans are rejected with 400."))
     max_attributes_per_span: int = field(default=1000, metadata=_meta(

@@ -82,6 +82,14 @@ def find_key(store: Store, secret: str) -> KeyRecord | None:
     return _record(rows[0]) if rows else None
 
 
+def key_snapshot(store: Store) -> dict[str, KeyRecord]:
+    """The latest state of every key by its hash (for resolving keys while the store is away)."""
+    rows = store.query_rows(
+        "SELECT KeyHash, KeyId, Project, Role, Name, Revoked, CreatedAt FROM api_keys"
+        " ORDER BY UpdatedAt DESC LIMIT 1 BY KeyId LIMIT 100000")
+    return {r[0]: _record(r[1:]) for r in rows}
+
+
 def list_keys(store: Store, project: str | None = None) -> list[KeyRecord]:
     """Every key (latest state), optionally of one project, oldest first."""
     records = [_record(r) for r in store.query_rows(_SELECT)]

@@ -16,9 +16,9 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def insert_log_records(store: Store, project: str, records: list[dict[str, Any]]) -> int:
-    """Store the records that name a span; returns how many were stored."""
-    rows = [
+def log_rows(project: str, records: list[dict[str, Any]]) -> list[list[Any]]:
+    """Rows of ``log_records`` (in :data:`LOG_COLUMNS` order) for the records that name a span."""
+    return [
         [
             project, r["trace_id"], r["span_id"], r["time_ns"], r["event_name"], r["severity_text"],
             "" if r["body"] is None else _text(r["body"]),
@@ -28,6 +28,11 @@ def insert_log_records(store: Store, project: str, records: list[dict[str, Any]]
         for r in records
         if r["trace_id"] and r["span_id"]
     ]
+
+
+def insert_log_records(store: Store, project: str, records: list[dict[str, Any]]) -> int:
+    """Store the records that name a span; returns how many were stored."""
+    rows = log_rows(project, records)
     store.insert("log_records", rows, LOG_COLUMNS)
     return len(rows)
 

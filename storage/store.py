@@ -12,6 +12,8 @@ import logging
 import os
 import queue
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -27,6 +29,8 @@ from .timewindow import to_ns
 log = logging.getLogger(__name__)
 
 DEFAULT_READERS = 2
+CONNECT_BACKOFF_S = 0.5
+MAX_CONNECT_BACKOFF_S = 15.0
 DEFAULT_MAX_EXECUTION_TIME = 30
 DEFAULT_MAX_MEMORY_USAGE = 2_000_000_000
 # Span ids per "already stored?" lookup (they travel as one query parameter).
@@ -77,24 +81,102 @@ class Store:
     embedded data directory can be opened by one process at a time.
     """
 
-    def __init__(self, settings: StoreSettings, *, readers: int = DEFAULT_READERS) -> None:
+    def __init__(self, settings: StoreSettings, *, readers: int = DEFAULT_READERS, migrate: bool = False,
+                 lazy: bool = False) -> None:
+        """Connect now, or with ``lazy`` on first use: a server that does not answer yet makes
+        every call raise :class:`StorageUnavailable` (retried with backoff, at most one attempt
+        per backoff step) until it answers; then the clients are made and, with ``migrate``,
+        pending migrations applied, before the ``on_connect`` callbacks run."""
         self.settings = settings
-        admin = _connect(settings, None)
-        with _translated("create database"):
-            admin.command(f"CREATE DATABASE IF NOT EXISTS `{settings.database}`")
-        admin.close()
-        self._writer = _connect(settings, settings.database)
+        self._reader_count = max(1, readers)
+        self._migrate = migrate
+        self._writer: Any = None
         self._write_lock = threading.Lock()
         self._readers: queue.Queue[Any] = queue.Queue()
-        for _ in range(max(1, readers)):
-            self._readers.put(_connect(settings, settings.database))
         # Side queries (a search's total count) run on this pool while the caller reads a page.
-        self._side = ThreadPoolExecutor(max_workers=max(1, readers), thread_name_prefix="flightlog-read")
+        self._side = ThreadPoolExecutor(max_workers=self._reader_count, thread_name_prefix="flightlog-read")
         self._closed = False
+        self._connected = False
+        self._connect_lock = threading.Lock()
+        self._retry_at = 0.0
+        self._backoff = CONNECT_BACKOFF_S
+        self.last_connect_error = ""
+        self._on_connect: list[Callable[[Store], None]] = []
         self.read_settings: dict[str, Any] = {
             "max_execution_time": DEFAULT_MAX_EXECUTION_TIME,
             "max_memory_usage": DEFAULT_MAX_MEMORY_USAGE,
         }
+        if not lazy:
+            self._connect()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def on_connect(self, callback: Callable[[Store], None]) -> None:
+        """Run ``callback(store)`` once the store is connected (now, if it already is)."""
+        self._on_connect.append(callback)
+        if self._connected:
+            callback(self)
+
+    def _connect(self) -> None:
+        admin = _connect(self.settings, None)
+        try:
+            with _translated("create database"):
+                admin.command(f"CREATE DATABASE IF NOT EXISTS `{self.settings.database}`")
+        finally:
+            admin.close()
+        self._writer = _connect(self.settings, self.settings.database)
+        for _ in range(self._reader_count):
+            self._readers.put(_connect(self.settings, self.settings.database))
+        self._connected = True
+        if self._migrate:
+            from .migrate import apply_migrations
+
+            try:
+                apply_migrations(self)
+            except Exception:
+                self._disconnect()
+                raise
+        for callback in self._on_connect:
+            callback(self)
+
+    def _disconnect(self) -> None:
+        self._connected = False
+        clients = [self._writer] if self._writer is not None else []
+        while not self._readers.empty():
+            clients.append(self._readers.get_nowait())
+        self._writer = None
+        for client in clients:
+            try:
+                client.close()
+            except Exception:  # closing a client that never worked: nothing to save, log and go on
+                log.exception("error while closing a store client")
+
+    def _ensure(self) -> None:
+        """Connect a lazy store on first use (see ``__init__``)."""
+        if self._connected:
+            return
+        with self._connect_lock:
+            if self._connected:
+                return
+            if self._closed:
+                raise StorageUnavailable("store is closed")
+            now = time.monotonic()
+            if now < self._retry_at:
+                raise StorageUnavailable(f"store {self.settings.display()} not reachable: {self.last_connect_error}")
+            try:
+                self._connect()
+            except StorageError as exc:
+                self.last_connect_error = str(exc)
+                self._retry_at = now + self._backoff
+                self._backoff = min(self._backoff * 2, MAX_CONNECT_BACKOFF_S)
+                log.warning("store %s not reachable yet (next try in %.1fs): %s", self.settings.display(),
+                            self._retry_at - now, exc)
+                raise StorageUnavailable(f"store {self.settings.display()} not reachable: {exc}") from exc
+            self._backoff = CONNECT_BACKOFF_S
+            self.last_connect_error = ""
+            log.info("store %s connected", self.settings.display())
 
     def __repr__(self) -> str:
         return f"Store({self.settings.display()})"
@@ -102,6 +184,7 @@ class Store:
     # -- writes -------------------------------------------------------------------------
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> None:
         """Run DDL or a mutation on the writer client."""
+        self._ensure()
         with self._write_lock, _translated("command"):
             self._writer.command(sql, parameters=parameters or {})
 
@@ -110,79 +193,100 @@ class Store:
         """Run a DDL or mutation written for one node, rendered for this deployment (:mod:`.ddl`)."""
         from .ddl import DdlOptions, render_statement
 
+        self._ensure()
         options = DdlOptions(cluster=self.settings.cluster, text_index=self.settings.text_index)
         for statement in render_statement(sql, options):
             with self._write_lock, _translated("command"):
                 self._writer.command(statement, parameters=parameters or {}, settings=settings or {})
 
-    def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
+    def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str], *,
+               dedup_token: str = "") -> None:
         """Insert rows (already in column order) as one part; callers batch
-        (docs/decisions/0003-batch-every-insert.md)."""
-        if not rows:
-            return
-        with self._write_lock, _translated(f"insert into {table}"):
-            self._writer.insert(table, list(rows), column_names=list(columns))
+        (docs/decisions/0003-batch-every-insert.md).
 
-    def insert_spans(self, rows: Sequence[Sequence[Any]], columns: Sequence[str] = SPAN_COLUMNS) -> int:
-        """Insert span rows that are not stored yet; returns how many were inserted.
-
-        Spans already stored (same project, trace id and span id) or repeated within the batch
-        are skipped: a retried export or a replayed spool segment must not be counted twice by
-        the rollup materialized views, which see every inserted row (ReplacingMergeTree only
-        dedupes the table itself, and only at merge time). The check reads the batch's time
-        range of the primary key plus the span-id bloom filter.
+        ``dedup_token`` names the batch: inserting the same token again into the same table is
+        a no-op (ClickHouse insert deduplication; tables opt in with a deduplication window,
+        migration 0015), so a retried spool segment is never stored twice.
         """
         if not rows:
-            return 0
-        with self._write_lock, _translated("insert into spans"):
-            fresh, columns = self._unseen_spans(rows, columns)
-            if fresh:
-                self._writer.insert("spans", fresh, column_names=list(columns))
-            return len(fresh)
+            return
+        settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
+        self._ensure()
+        with self._write_lock, _translated(f"insert into {table}"):
+            self._writer.insert(table, list(rows), column_names=list(columns), settings=settings)
 
-    def _unseen_spans(
-        self, rows: Sequence[Sequence[Any]], columns: Sequence[str]
-    ) -> tuple[list[Sequence[Any]], Sequence[str]]:
-        """The rows whose span is neither earlier in the batch nor already stored."""
+    def insert_spans(self, rows: Sequence[Sequence[Any]], columns: Sequence[str] = SPAN_COLUMNS) -> int:
+        """Insert the span rows that are not stored yet (:meth:`unseen_spans`); returns how many."""
+        fresh = self.unseen_spans(rows, columns)
+        self.insert("spans", fresh, columns)
+        return len(fresh)
+
+    def unseen_spans(self, rows: Sequence[Sequence[Any]], columns: Sequence[str] = SPAN_COLUMNS) -> list[list[Any]]:
+        """The span rows whose (project, trace id, span id) is neither stored nor earlier in the batch.
+
+        A retried export or a replayed spool segment must not be counted twice by the rollup
+        materialized views, which see every inserted row (ReplacingMergeTree only dedupes the
+        table itself, and only at merge time), and the audit chain must record exactly what is
+        stored (docs/decisions/0006-dedupe-at-insert.md). A span is the same span whatever its
+        timestamp: the lookup covers the stored time range of the batch's traces (from
+        ``trace_index``), so a re-send with another start time is found too. Traces the store
+        has never seen need no lookup at all.
+        """
         columns = list(columns)
         if columns == list(SPAN_COLUMNS) and any(len(r) < len(columns) for r in rows):
             rows = [pad_span_values(list(r)) for r in rows]  # spooled before a column was added
-        try:
-            ip, its, itr, isp = (columns.index(c) for c in ("Project", "Timestamp", "TraceId", "SpanId"))
-        except ValueError:
-            return list(rows), columns
-        fresh: list[Sequence[Any]] = []
+        ip, its, itr, isp = (columns.index(c) for c in ("Project", "Timestamp", "TraceId", "SpanId"))
+        fresh: list[list[Any]] = []
         seen: set[tuple[str, str, str]] = set()
-        ranges: dict[str, list[Any]] = {}
+        by_project: dict[str, list[list[Any]]] = {}
         for row in rows:
             key = (row[ip], row[itr], row[isp])
             if key in seen:
                 continue
             seen.add(key)
-            fresh.append(row)
-            ns = int(to_ns(row[its]) or 0)
-            span = ranges.setdefault(row[ip], [ns, ns, []])
-            span[0], span[1] = min(span[0], ns), max(span[1], ns)
-            span[2].append(row[isp])
+            fresh.append(list(row))
+            by_project.setdefault(row[ip], []).append(fresh[-1])
         stored: set[tuple[str, str, str]] = set()
-        for project, (lo, hi, span_ids) in ranges.items():
-            for i in range(0, len(span_ids), DEDUPE_CHUNK):
-                result = self._writer.query(
-                    "SELECT TraceId, SpanId FROM spans WHERE Project = {p:String}"
-                    " AND Timestamp >= fromUnixTimestamp64Nano({lo:Int64})"
-                    " AND Timestamp <= fromUnixTimestamp64Nano({hi:Int64})"
-                    " AND SpanId IN {ids:Array(String)}",
-                    parameters={"p": project, "lo": lo, "hi": hi, "ids": span_ids[i:i + DEDUPE_CHUNK]},
-                    settings=self.read_settings,
-                )
-                stored.update((project, t, s) for t, s in result.result_rows)
-        if stored:
-            fresh = [r for r in fresh if (r[ip], r[itr], r[isp]) not in stored]
-        return fresh, columns
+        self._ensure()
+        with self._write_lock, _translated("span dedupe lookup"):
+            for project, members in by_project.items():
+                stored |= self._stored_spans(project, members, its, itr, isp)
+        return [r for r in fresh if (r[ip], r[itr], r[isp]) not in stored] if stored else fresh
+
+    def _stored_spans(self, project: str, members: list[list[Any]], its: int, itr: int,
+                      isp: int) -> set[tuple[str, str, str]]:
+        traces = sorted({r[itr] for r in members})
+        known = self._writer.query(
+            "SELECT TraceId, toUnixTimestamp64Nano(min(Start)), toUnixTimestamp64Nano(max(End)) FROM trace_index"
+            " WHERE Project = {p:String} AND TraceId IN {traces:Array(String)} GROUP BY TraceId",
+            parameters={"p": project, "traces": traces}, settings=self.read_settings,
+        ).result_rows
+        if not known:
+            return set()
+        known_traces = {t for t, _, _ in known}
+        candidates = [r for r in members if r[itr] in known_traces]
+        times = [int(to_ns(r[its]) or 0) for r in candidates]
+        lo = min([int(lo_) for _, lo_, _ in known] + times)
+        hi = max([int(hi_) for _, _, hi_ in known] + times)
+        span_ids = [r[isp] for r in candidates]
+        found: set[tuple[str, str, str]] = set()
+        for i in range(0, len(span_ids), DEDUPE_CHUNK):
+            result = self._writer.query(
+                "SELECT TraceId, SpanId FROM spans WHERE Project = {p:String}"
+                " AND Timestamp >= fromUnixTimestamp64Nano({lo:Int64})"
+                " AND Timestamp <= fromUnixTimestamp64Nano({hi:Int64})"
+                " AND TraceId IN {traces:Array(String)} AND SpanId IN {ids:Array(String)}",
+                parameters={"p": project, "lo": lo, "hi": hi, "traces": sorted(known_traces),
+                            "ids": span_ids[i:i + DEDUPE_CHUNK]},
+                settings=self.read_settings,
+            )
+            found.update((project, t, s) for t, s in result.result_rows)
+        return found
 
     # -- reads --------------------------------------------------------------------------
     @contextlib.contextmanager
     def _reader(self) -> Iterator[Any]:
+        self._ensure()
         client = self._readers.get()
         try:
             yield client
@@ -214,26 +318,15 @@ class Store:
             return
         self._closed = True
         self._side.shutdown(wait=True)
-        clients = [self._writer]
-        while not self._readers.empty():
-            clients.append(self._readers.get_nowait())
-        for client in clients:
-            try:
-                client.close()
-            except Exception:  # closing during teardown: nothing left to save, log and go on
-                log.exception("error while closing a store client")
+        self._disconnect()
 
 
-def open_store(dsn: str | StoreSettings, *, readers: int = DEFAULT_READERS, migrate: bool = True) -> Store:
-    """Open the store at ``dsn`` and (by default) apply pending migrations."""
+def open_store(dsn: str | StoreSettings, *, readers: int = DEFAULT_READERS, migrate: bool = True,
+               lazy: bool = False) -> Store:
+    """Open the store at ``dsn`` and (by default) apply pending migrations.
+
+    ``lazy`` (for a server DSN) returns at once and connects on first use, so a collector can
+    start, spool and say why it is not ready while its store is down (see :class:`Store`).
+    """
     settings = parse_dsn(dsn) if isinstance(dsn, str) else dsn
-    store = Store(settings, readers=readers)
-    if migrate:
-        from .migrate import apply_migrations
-
-        try:
-            apply_migrations(store)
-        except Exception:
-            store.close()
-            raise
-    return store
+    return Store(settings, readers=readers, migrate=migrate, lazy=lazy)

@@ -117,8 +117,11 @@ class RunningCollector:
         return self.proc.returncode
 
 
-def start_collector(data_dir: Path, *, env: dict[str, str] | None = None, args: list[str] | None = None) -> RunningCollector:
-    """Start ``flightlog serve`` on a free loopback port and wait until it answers."""
+def start_collector(data_dir: Path, *, env: dict[str, str] | None = None, args: list[str] | None = None,
+                    wait_for_keys: bool = True) -> RunningCollector:
+    """Start ``flightlog serve`` on a free loopback port and wait until it answers (and, unless
+    ``wait_for_keys`` is off, until its first keys exist: a server store connects in the
+    background, so they may come after the first answer)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log_path = data_dir / "collector.log"
@@ -141,6 +144,8 @@ def start_collector(data_dir: Path, *, env: dict[str, str] | None = None, args: 
 
     wait_until(healthy, timeout=START_TIMEOUT_S, what="collector /healthz")
     keys_file = data_dir / "dev-keys.json"
+    if wait_for_keys:  # a server store connects in the background: its first keys come with it
+        wait_until(keys_file.exists, timeout=START_TIMEOUT_S, what=f"{keys_file}")
     if keys_file.exists():
         keys = json.loads(keys_file.read_text())
         collector.ingest_key, collector.read_key = keys["ingest_key"], keys["read_key"]

@@ -25,7 +25,6 @@ from flightlog.collector.config import Settings
 from flightlog.storage import StorageUnavailable, Store
 from flightlog.storage.dsn import parse_dsn
 from flightlog.storage.migrate import apply_migrations
-from flightlog.storage.schema import SPAN_COLUMNS
 
 from conftest import RunningCollector, free_port, start_collector, wait_until
 
@@ -107,10 +106,10 @@ class FlakyStore(Store):
 
     failing = threading.Event()
 
-    def insert_spans(self, rows, columns=SPAN_COLUMNS):  # type: ignore[override]
-        if self.failing.is_set():
+    def insert(self, table, rows, columns, **kwargs):  # type: ignore[override]
+        if table == "spans" and self.failing.is_set():
             raise StorageUnavailable("injected fault: store refuses writes")
-        return super().insert_spans(rows, columns)
+        return super().insert(table, rows, columns, **kwargs)
 
 
 class InProcessCollector(RunningCollector):

@@ -47,6 +47,7 @@ def _public(record: KeyRecord) -> dict[str, Any]:
 async def create(admin: AdminKey, collector: CollectorDep, body: NewKey) -> dict[str, Any]:
     project = admin_target(collector, admin, body.project)
     record, secret = await run_in_threadpool(create_key, collector.store, project, body.role, body.name)
+    await run_in_threadpool(collector.auth.forget)
     return {**_public(record), "key": secret}
 
 
@@ -65,7 +66,7 @@ async def revoke(admin: AdminKey, collector: CollectorDep, key_id: str) -> dict[
         raise NotFound(f"no key {key_id!r}")
     admin_target(collector, admin, target.project)
     record = await run_in_threadpool(revoke_key, collector.store, key_id)
-    collector.auth.forget()
+    await run_in_threadpool(collector.auth.forget)
     return _public(record)
 
 

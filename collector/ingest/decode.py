@@ -20,6 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from flightlog.collector.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from flightlog.collector.ingest.deep import TooDeep, flatten_deep_json, flatten_deep_values
 from flightlog.collector.ingest.records import RawLogRecord, RawSpan
 
 PROTOBUF = "application/x-protobuf"
@@ -80,11 +81,20 @@ def _hex_to_b64(value: str, key: str, size: int) -> str:
 
 def _parse(body: bytes, content_type: str | None, message: Any) -> Any:
     kind = media_type(content_type)
+    name = type(message).__name__
     if kind == PROTOBUF:
         try:
             message.ParseFromString(body)
         except (DecodeError, ValueError) as exc:
-            raise BadRequest(f"body is not a valid OTLP protobuf {type(message).__name__}: {exc}") from exc
+            # Attribute values nested past protobuf's depth limit: flatten them and try again.
+            try:
+                flattened = flatten_deep_values(body, name)
+                message.Clear()
+                message.ParseFromString(flattened)
+            except TooDeep as deep:
+                raise BadRequest(f"body is not a valid OTLP protobuf {name}: {deep}") from exc
+            except (DecodeError, ValueError):
+                raise BadRequest(f"body is not a valid OTLP protobuf {name}: {exc}") from exc
         return message
     if kind == JSON:
         try:
@@ -93,12 +103,21 @@ def _parse(body: bytes, content_type: str | None, message: Any) -> Any:
             raise BadRequest(f"JSON body is not valid UTF-8 (byte {exc.start})") from exc
         except json.JSONDecodeError as exc:
             raise BadRequest(f"body is not valid JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise BadRequest("JSON body is nested too deeply to read") from exc
         if not isinstance(data, dict):
             raise BadRequest("OTLP/JSON body must be a JSON object")
         try:
-            json_format.ParseDict(_hex_ids_to_base64(data), message, ignore_unknown_fields=True)
+            converted = _hex_ids_to_base64(data)
+            try:
+                json_format.ParseDict(converted, message, ignore_unknown_fields=True)
+            except json_format.ParseError:
+                message.Clear()  # attribute values nested too deep for protobuf: flatten, try again
+                json_format.ParseDict(flatten_deep_json(converted), message, ignore_unknown_fields=True)
         except (json_format.ParseError, ValueError, TypeError, binascii.Error) as exc:
-            raise BadRequest(f"body is not a valid OTLP/JSON {type(message).__name__}: {exc}") from exc
+            raise BadRequest(f"body is not a valid OTLP/JSON {name}: {exc}") from exc
+        except RecursionError as exc:
+            raise BadRequest("OTLP/JSON body is nested too deeply to read") from exc
         return message
     raise UnsupportedMediaType(
         f"Content-Type {content_type or '(none)'!r} is not supported; use {PROTOBUF} or {JSON}"

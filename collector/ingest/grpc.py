@@ -52,10 +52,9 @@ from starlette.concurrency import run_in_threadpool
 from flightlog.storage import StorageError
 
 from flightlog.collector import errors
-from flightlog.collector.ingest import logs as log_records
 from flightlog.collector.auth import INGEST_ROLES
 from flightlog.collector.ingest.decode import logs_from_request, spans_from_request
-from flightlog.collector.ingest.routes import accept_spans
+from flightlog.collector.ingest.routes import accept_logs, accept_spans
 
 log = logging.getLogger(__name__)
 
@@ -214,8 +213,7 @@ class LogsService(logs_service_pb2_grpc.LogsServiceServicer, _Ingest):
         try:
             project = await self.authorise(request, context)
             records = await run_in_threadpool(logs_from_request, request)
-            await run_in_threadpool(log_records.store_records, self.collector.store, project, records,
-                                     self.collector.settings)
+            await accept_logs(self.collector, project, records)
         except (errors.CollectorError, StorageError) as exc:
             await self.refuse(exc, context)
         return ExportLogsServiceResponse()

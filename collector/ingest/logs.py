@@ -1,4 +1,4 @@
-"""GenAI content that arrives as OTLP log records: redacted and stored as it comes.
+"""GenAI content that arrives as OTLP log records: redacted, spooled and stored like spans.
 
 The official GenAI instrumentations emit message content as log events carrying the trace
 and span ids (docs/ingest-rules.md). They are stored in ``log_records`` and joined to their
@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flightlog.storage import Store
-from flightlog.storage.logs import insert_log_records
+from flightlog.storage.logs import log_rows
 
 from flightlog.collector.ingest import redact
 
 
-def store_records(store: Store, project: str, records: list[dict[str, Any]], settings: Any = None) -> int:
-    """Redact, then persist the records that belong to a span (same rules as span text)."""
+def records_to_rows(project: str, records: list[dict[str, Any]], settings: Any = None) -> list[list[Any]]:
+    """Redact the records (same rules as span text), then the ``log_records`` rows of those that
+    belong to a span; the writer spools and stores them like spans."""
     rules = redact.rules_from_settings(settings) if settings is not None else redact.SECRET_RULES
     cleaned = []
     for record in records:
@@ -24,4 +24,4 @@ def store_records(store: Store, project: str, records: list[dict[str, Any]], set
         if counts:
             record["attributes"][redact.REDACTIONS_KEY] = redact.format_counts(counts)
         cleaned.append(record)
-    return insert_log_records(store, project, cleaned)
+    return log_rows(project, cleaned)

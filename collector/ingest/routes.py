@@ -76,6 +76,16 @@ async def accept_spans(collector: Any, project: str, raw: list[dict[str, Any]]) 
     return stored
 
 
+async def accept_logs(collector: Any, project: str, records: list[Any]) -> int:
+    """The one log-record ingest path (OTLP/HTTP and OTLP/gRPC): redact, spool, answer when durable."""
+
+    def redact_and_spool() -> int:
+        rows = log_records.records_to_rows(project, records, collector.settings)
+        return collector.writer.submit_logs(rows)
+
+    return await run_in_threadpool(redact_and_spool)
+
+
 @router.post("/v1/traces", summary="OTLP/HTTP trace export (protobuf or JSON, optionally gzip)")
 async def export_traces(request: Request) -> Response:
     """Store the spans of one export request; 200 means they are committed."""
@@ -102,6 +112,5 @@ async def export_logs(request: Request) -> Response:
         decode_logs, body, kind, request.headers.get("content-encoding"),
         max_bytes=collector.settings.max_body_bytes,
     )
-    await run_in_threadpool(log_records.store_records, collector.store, key.project, records,
-                            collector.settings)
+    await accept_logs(collector, key.project, records)
     return _answer(kind, ExportLogsServiceResponse())

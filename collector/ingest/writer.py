@@ -1,12 +1,20 @@
 """The spool-backed batch writer (docs/decisions/0002-acknowledge-after-the-spool.md).
 
-:meth:`BatchWriter.submit` puts a request's rows in the on-disk :class:`~.spool.Spool` and
-returns once they are durable; that is when the request is acknowledged. One writer thread
-inserts sealed spool segments into the store (one insert per segment, so many requests make
-one part, docs/decisions/0003-batch-every-insert.md) and deletes a segment only after its insert succeeded. Store errors are
-retried with capped exponential backoff and jitter while the spool keeps accepting; when the
-spool reaches its byte limit, submits fail with :class:`TooManyRequests` (429 +
-Retry-After), so memory and disk stay bounded.
+:meth:`BatchWriter.submit` (spans) and :meth:`BatchWriter.submit_logs` (log records) put a
+request's rows in the on-disk :class:`~.spool.Spool` and return once they are durable; that is
+when the request is acknowledged. One writer thread stores sealed spool segments (one insert
+per table per segment, so many requests make one part, docs/decisions/0003-batch-every-insert.md)
+and deletes a segment only after its inserts succeeded:
+
+1. the segment's spans that are not stored yet (:meth:`Store.unseen_spans`, whatever their
+   timestamp), so a re-send is neither stored nor chained twice;
+2. chained by the ``prepare`` hook (the audit chain records exactly what is inserted);
+3. inserted with a deduplication token named after the segment, so a segment stored again
+   after a crash is a no-op.
+
+Store errors are retried with capped exponential backoff and jitter while the spool keeps
+accepting; when the spool reaches its byte limit, submits fail with :class:`TooManyRequests`
+(429 + Retry-After), and when its disk cannot take writes with :class:`Unavailable` (503).
 """
 
 from __future__ import annotations
@@ -19,14 +27,15 @@ from collections.abc import Callable
 from typing import Any
 
 from flightlog.storage import StorageError, Store
-from flightlog.storage.schema import span_row_values
+from flightlog.storage.logs import LOG_COLUMNS
+from flightlog.storage.schema import SPAN_COLUMNS, SpanRow, span_row_values
 
 from flightlog.collector.errors import TooManyRequests, Unavailable
-from flightlog.collector.ingest.spool import Spool, SpoolFull
+from flightlog.collector.ingest.spool import Segment, Spool, SpoolFull, SpoolUnavailable
 
 log = logging.getLogger(__name__)
 
-InsertFn = Callable[[list[list[Any]]], None]
+Rows = list[list[Any]]
 INITIAL_BACKOFF_S = 0.25
 MAX_BACKOFF_S = 15.0
 
@@ -34,13 +43,14 @@ MAX_BACKOFF_S = 15.0
 class BatchWriter:
     """Owns the writer thread. ``close()`` drains what it can, the rest stays spooled."""
 
-    def __init__(self, store: Store, spool: Spool, *, insert: InsertFn | None = None,
+    def __init__(self, store: Store, spool: Spool, *,
                  on_stored: Callable[[int], None] | None = None,
                  on_retry: Callable[[], None] | None = None,
-                 prepare: Callable[[list[list[Any]]], list[list[Any]]] | None = None) -> None:
-        self._insert = insert or store.insert_spans
-        # Called on each batch (rows in SPAN_COLUMNS order) right before its insert, in the
-        # writer thread; a retried batch is prepared again, so it must be deterministic.
+                 prepare: Callable[[Rows], Rows] | None = None) -> None:
+        self.store = store
+        # Called on each batch's new spans (rows in SPAN_COLUMNS order) right before their
+        # insert, in the writer thread; a retried batch is prepared again, so it must be
+        # deterministic.
         self._prepare = prepare or (lambda rows: rows)
         self.spool = spool
         self._on_stored = on_stored or (lambda n: None)
@@ -48,7 +58,8 @@ class BatchWriter:
         self._stop = threading.Event()
         self._draining = False
         self.healthy = True  # False while the store refuses writes
-        self.stats = {"batches": 0, "rows_written": 0, "write_errors": 0}
+        self.last_error = ""
+        self.stats = {"batches": 0, "rows_written": 0, "duplicates_skipped": 0, "write_errors": 0}
         self._thread = threading.Thread(target=self._run, name="flightlog-writer", daemon=True)
 
     def start(self) -> None:
@@ -59,19 +70,43 @@ class BatchWriter:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
-    def submit(self, rows: list[dict[str, Any]]) -> int:
-        """Spool rows durably (blocking; call from a worker thread). Returns the row count."""
-        if not rows:
+    def submit(self, rows: list[SpanRow]) -> int:
+        """Spool span rows durably (blocking; call from a worker thread). Returns the row count."""
+        return self._spool([span_row_values(r) for r in rows], "spans")
+
+    def submit_logs(self, rows: Rows) -> int:
+        """Spool ``log_records`` rows (in LOG_COLUMNS order) durably. Returns the row count."""
+        return self._spool(rows, "logs")
+
+    def _spool(self, values: Rows, kind: str) -> int:
+        if not values:
             return 0
         if self._draining:
             raise Unavailable("collector is shutting down; retry against another instance")
-        values = [span_row_values(r) for r in rows]
         try:
-            frame = self.spool.append(values)
+            frame = self.spool.append(values, kind)
+            self.spool.sync(frame)
         except SpoolFull as exc:
             raise TooManyRequests(f"collector is behind ({exc}); retry later") from exc
-        self.spool.sync(frame)
+        except SpoolUnavailable as exc:
+            raise Unavailable(f"collector cannot store data right now ({exc}); retry later") from exc
         return len(values)
+
+    def store_segment(self, seg: Segment) -> int:
+        """Store one sealed segment (both kinds); returns the span rows inserted."""
+        parts = seg.load_all()
+        inserted = 0
+        spans = parts.get("spans") or []
+        if spans:
+            fresh = self.store.unseen_spans(spans)
+            self.stats["duplicates_skipped"] += len(spans) - len(fresh)
+            if fresh:
+                self.store.insert("spans", self._prepare(fresh), SPAN_COLUMNS, dedup_token=f"{seg.path.stem}:spans")
+            inserted = len(fresh)
+        logs = parts.get("logs") or []
+        if logs:
+            self.store.insert("log_records", logs, LOG_COLUMNS, dedup_token=f"{seg.path.stem}:logs")
+        return inserted
 
     def _run(self) -> None:
         backoff = INITIAL_BACKOFF_S
@@ -80,8 +115,7 @@ class BatchWriter:
             if seg is None:
                 continue
             try:
-                rows = self._prepare(seg.load())
-                self._insert(rows)
+                inserted = self.store_segment(seg)
             except StorageError as exc:
                 self._failed(exc)
                 self._stop.wait(backoff * random.uniform(0.8, 1.2))  # interruptible backoff
@@ -96,18 +130,18 @@ class BatchWriter:
             backoff = INITIAL_BACKOFF_S
             if not self.healthy:
                 log.warning("store accepts writes again")
-            self.healthy = True
+            self.healthy, self.last_error = True, ""
             self.spool.done(seg)
             self.stats["batches"] += 1
-            self.stats["rows_written"] += len(rows)
-            self._on_stored(len(rows))
+            self.stats["rows_written"] += inserted
+            self._on_stored(inserted)
 
     def _failed(self, exc: Exception) -> None:
         self.stats["write_errors"] += 1
         self._on_retry()
         if self.healthy:
-            log.error("store write failed, will retry with backoff (spans stay spooled): %s", exc)
-        self.healthy = False
+            log.error("store write failed, will retry with backoff (data stays spooled): %s", exc)
+        self.healthy, self.last_error = False, str(exc)
 
     def drain(self, timeout: float) -> bool:
         """Seal the open segment and wait until the spool is empty; True if it emptied."""
@@ -124,7 +158,7 @@ class BatchWriter:
     def close(self, timeout: float = 30.0) -> None:
         """Refuse new rows, drain for up to ``timeout`` seconds, then stop the thread."""
         self._draining = True
-        if not self.drain(timeout):
+        if self._thread.ident is not None and not self.drain(timeout):
             log.warning("shutdown with %d spool segments left; they are replayed on next start",
                         self.spool.stats()["segments"])
         self._stop.set()
