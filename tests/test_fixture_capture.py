@@ -190,7 +190,8 @@ def test_responses_api(llm):
 
 def listed_fixture_files():
     readme = (OTLP / "README.md").read_text()
-    return sorted(set(re.findall(r"`([\w-]+(?:\.batches|\.logs)?\.(?:pb|json))`", readme)))
+    return sorted(set(re.findall(
+        r"`([\w-]+(?:\.batches|\.logs|\.headers)?\.(?:pb|json))`", readme)))
 
 
 def test_readme_lists_every_fixture_file():
