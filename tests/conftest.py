@@ -22,9 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "otlp"
-if not FIXTURES.exists():  # CI clones main next to a copy of shared/
-    FIXTURES = Path(os.environ.get("FLIGHTLOG_FIXTURES", "/work/shared/fixtures/otlp"))
+#: OTLP requests captured from real instrumentation libraries (tests/fixtures/capture/ regenerates them).
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "otlp"
 START_TIMEOUT_S = 90.0
 
 
@@ -195,10 +194,10 @@ def error_message(resp: httpx.Response) -> str:
 
 
 def fixture_bytes(name: str) -> bytes:
-    """A captured OTLP request from ../shared/fixtures/otlp/."""
+    """A captured OTLP request from tests/fixtures/otlp/."""
     path = FIXTURES / name
     if not path.exists():
-        pytest.fail(f"fixture {path} is missing: the shared fixtures must sit beside the checkout")
+        pytest.fail(f"fixture {path} is missing: regenerate it with tests/fixtures/capture/capture.py")
     return path.read_bytes()
 
 
