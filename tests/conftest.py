@@ -201,6 +201,14 @@ def fixture_bytes(name: str) -> bytes:
     return path.read_bytes()
 
 
+def fixture_trace_id(name: str) -> str:
+    """The trace id of a captured one-trace fixture (``<name>.pb``), as hex."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    request = ExportTraceServiceRequest.FromString(fixture_bytes(f"{name}.pb"))
+    return request.resource_spans[0].scope_spans[0].spans[0].trace_id.hex()
+
+
 HTML_TEXT = "<script>alert(1)</script><b>bold</b> quokka"
 
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from flightlog.collector.ingest.decode import decode_logs, decode_traces
 from flightlog.collector.errors import CollectorError
 
-from conftest import RunningCollector, fixture_bytes
+from conftest import RunningCollector, fixture_bytes, fixture_trace_id
 
 PB, JS = "application/x-protobuf", "application/json"
 json_values = st.recursive(
@@ -69,6 +69,7 @@ def test_arbitrary_json_never_crashes_the_json_decoders(doc) -> None:
     _decodes_or_4xx(decode_traces, body, JS, "gzip")
 
 
+GENAI_TRACE = fixture_trace_id("otel-genai-openai-v2")
 PARAMS = ["q", "start", "end", "agent", "model", "prompt_version", "span_type", "status", "user", "session",
           "trace_id", "limit", "offset", "sort", "order", "group_by", "tool", "span_id", "compare", "by", "bucket"]
 PATHS = ["/api/spans", "/api/cost", "/api/facets", "/api/traces/{t}", "/api/traces/{t}/traceback",
@@ -76,7 +77,7 @@ PATHS = ["/api/spans", "/api/cost", "/api/facets", "/api/traces/{t}", "/api/trac
          "/api/audit/access", "/api/audit/checkpoints", "/api/audit/verify"]
 values = st.one_of(st.text(max_size=60), st.integers(-10**12, 10**12).map(str),
                    st.sampled_from(["2026-11-01T00:00:00Z", "ok", "error", "cost", "desc", "model", "day",
-                                    "02ccba8fb9f70408a99fc33695dbe935", "' OR 1=1 --", "\x00", "%", "日本語"]))
+                                    GENAI_TRACE, "' OR 1=1 --", "\x00", "%", "日本語"]))
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +89,7 @@ def fuzzed(shared_collector: RunningCollector) -> RunningCollector:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(path=st.sampled_from(PATHS), params=st.dictionaries(st.sampled_from(PARAMS), values, max_size=5),
-       trace=st.one_of(st.just("02ccba8fb9f70408a99fc33695dbe935"), st.text(string.hexdigits, max_size=40)))
+       trace=st.one_of(st.just(GENAI_TRACE), st.text(string.hexdigits, max_size=40)))
 def test_query_api_never_answers_5xx(fuzzed: RunningCollector, path: str, params: dict, trace: str) -> None:
     url = fuzzed.url + path.format(t=trace or "x")
     resp = httpx.get(url, params=params, headers={"Authorization": f"Bearer {fuzzed.admin_key}"}, timeout=30)
@@ -99,4 +100,4 @@ def test_query_api_never_answers_5xx(fuzzed: RunningCollector, path: str, params
 
 def test_the_collector_still_serves_after_fuzzing(fuzzed: RunningCollector) -> None:
     assert httpx.get(fuzzed.url + "/readyz").status_code == 200
-    assert len(fuzzed.api("/api/traces/02ccba8fb9f70408a99fc33695dbe935")["spans"]) == 7
+    assert len(fuzzed.api(f"/api/traces/{GENAI_TRACE}")["spans"]) == 7

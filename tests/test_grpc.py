@@ -31,13 +31,13 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind
 
-from conftest import RunningCollector, fixture_bytes, free_port, start_collector
+from conftest import RunningCollector, fixture_bytes, fixture_trace_id, free_port, start_collector
 from flightlog.collector import errors
 from flightlog.collector.ingest.grpc import RETRY_INFO_KEY, grpc_status, trace_response
 from flightlog.storage import StorageError
 
 PB = "application/x-protobuf"
-LEGACY_TRACE = "424bab11929f7ef4ec80e88ed5c0eef1"
+LEGACY_TRACE = fixture_trace_id("otel-genai-openai-v2-legacy")
 TRACE_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 

@@ -12,12 +12,12 @@ import zlib
 
 import pytest
 
-from conftest import RunningCollector, error_message, fixture_bytes
+from conftest import RunningCollector, error_message, fixture_bytes, fixture_trace_id
 
 PB = "application/x-protobuf"
 JS = "application/json"
-GENAI_TRACE = "02ccba8fb9f70408a99fc33695dbe935"
-OI_TRACE = "7df40ef88291b23c5d24e9892240d742"
+GENAI_TRACE = fixture_trace_id("otel-genai-openai-v2")
+OI_TRACE = fixture_trace_id("openinference-openai")
 
 
 def _comparable(trace: dict) -> list[dict]:
@@ -153,7 +153,7 @@ def test_search_values_are_bound_not_spliced(collector: RunningCollector) -> Non
 
 
 def test_log_records_attach_content_to_their_spans_in_either_order(collector: RunningCollector) -> None:
-    legacy_trace = "424bab11929f7ef4ec80e88ed5c0eef1"
+    legacy_trace = fixture_trace_id("otel-genai-openai-v2-legacy")
     # Logs first, spans second: the records wait in the store until their span arrives.
     assert collector.post("/v1/logs", fixture_bytes("otel-genai-openai-v2-legacy.logs.pb"), PB).status_code == 200
     assert collector.post("/v1/traces", fixture_bytes("otel-genai-openai-v2-legacy.pb"), PB).status_code == 200

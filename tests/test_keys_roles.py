@@ -5,10 +5,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from conftest import RunningCollector, error_message, fixture_bytes
+from conftest import RunningCollector, error_message, fixture_bytes, fixture_trace_id
 
 PB = "application/x-protobuf"
-GENAI_TRACE = "02ccba8fb9f70408a99fc33695dbe935"
+GENAI_TRACE = fixture_trace_id("otel-genai-openai-v2")
 
 
 def _create(c: RunningCollector, role: str, project: str | None = None, key: str | None = None) -> httpx.Response:
@@ -59,7 +59,7 @@ def test_role_matrix(shared_collector: RunningCollector, keyed: dict[str, str], 
 
 def test_a_key_never_reads_another_projects_data(shared_collector: RunningCollector, keyed: dict[str, str]) -> None:
     c = shared_collector
-    other_trace = "7df40ef88291b23c5d24e9892240d742"
+    other_trace = fixture_trace_id("openinference-openai")
     assert c.post("/v1/traces", fixture_bytes("openinference-openai.pb"), PB, key=keyed["ingest"]).status_code == 200
     assert c.post("/v1/traces", fixture_bytes("otel-genai-openai-v2.pb"), PB).status_code == 200  # default project
     c.drain()
