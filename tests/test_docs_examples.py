@@ -219,6 +219,7 @@ def run_block(block: Block, live: Live) -> None:
                                 timeout=BLOCK_TIMEOUT_S, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"{block.id}: still running after {BLOCK_TIMEOUT_S}s\n{code}\nstdout: {exc.stdout!r}")
+    script.with_suffix(".out").write_text(f"exit {result.returncode}\n{result.stdout}\n--- stderr\n{result.stderr}")
     report = f"{block.id} ({block.language}):\n{code}\n--- exit {result.returncode}\n--- stdout\n{result.stdout[-3000:]}" \
              f"\n--- stderr\n{result.stderr[-3000:]}"
     assert result.returncode == 0, report
