@@ -47,7 +47,6 @@ ALLOWED_SKIPS = {
     "foreground": "starts a server that runs until Ctrl-C (flightlog up, flightlog ui, streamlit); "
                   "tests/test_cli_up.py and the UI tests start them",
     "docker": "needs a Docker engine; tests/test_compose.py checks the compose files",
-    "benchmark": "a benchmark that loads the machine for minutes and rewrites the measured figures",
     "external": "needs a third-party package or service and its credentials (e.g. an OpenAI API key)",
 }
 DOCS_URL, DOCS_GRPC = "127.0.0.1:4318", "127.0.0.1:4317"
