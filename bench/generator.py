@@ -7,7 +7,7 @@ prompt and answer text in the vocabulary of collector/demo/text.py) and a tool c
 price), prompt versions, users and sessions, ~3 % failing tool calls, a handful of rare
 marker words and one deep incident trace.
 
-Spans come out in the decoded shape of docs/internals.md §1 (``RawSpan`` dicts), which
+Spans come out in the decoded shape of docs/contracts.md, "Decoded span" (``RawSpan`` dicts), which
 the benchmark either encodes as OTLP protobuf (end-to-end ingest) or normalises with the
 collector's own pipeline (raw insert ceiling), so both paths store the same rows.
 """

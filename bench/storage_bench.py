@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generator import AGENTS, COMMON_WORD, INCIDENT_WORD, MODELS, RARE_WORDS, Generator, Workload, encode_request  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = ROOT / "docs" / "storage.md"
+DOCS = ROOT / "docs" / "storage" / "benchmark.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
@@ -381,7 +381,7 @@ def table(s: BenchSettings, raw: dict, e2e: dict, q: dict) -> str:
 @click.option("--senders", type=int, default=4, show_default=True, help="Concurrent HTTP senders.")
 @click.option("--workdir", default=None, help="Where stores go (default: a temp dir, removed unless --keep).")
 @click.option("--keep", is_flag=True, help="Keep the loaded store.")
-@click.option("--write-docs", is_flag=True, help="Write the table into docs/storage.md.")
+@click.option("--write-docs", is_flag=True, help="Write the table into docs/storage/benchmark.md.")
 @click.option("--reuse-store", default=None,
               help="Skip ingest: query the store a previous run kept in this data dir (same --spans/--seed).")
 @click.option("--replicate", type=int, default=1, show_default=True,

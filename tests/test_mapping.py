@@ -40,7 +40,7 @@ needs_fixtures = pytest.mark.usefixtures("needs_fixtures_present")
 
 
 def raw_span(attributes=None, **fields):
-    """A RawSpan (internals.md §1) with defaults, for table tests."""
+    """A RawSpan (docs/contracts.md, "Decoded span") with defaults, for table tests."""
     span = {
         "trace_id": "0af7651916cd43dd8448eb211c80319c", "span_id": "b7ad6b7169203331",
         "parent_span_id": "00f067aa0ba902b7", "trace_state": "", "name": "span", "kind": 1,
@@ -57,7 +57,7 @@ def mapped(attributes=None, **fields):
     return normalise(raw_span(attributes, **fields), project="proj")
 
 
-# --- a small OTLP/JSON decoder (internals.md §1), independent of collector/ingest/decode.py ----------
+# --- a small OTLP/JSON decoder (docs/contracts.md, "Decoded span"), independent of collector/ingest/decode.py
 
 
 def _any_value(value):

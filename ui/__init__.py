@@ -2,7 +2,7 @@
 
 Run it with ``streamlit run ui/app.py`` (or ``flightlog ui``). The app never opens the
 store: every figure it shows comes from one documented HTTP call made by
-:class:`flightlog.ui.client.ApiClient` (docs/internals.md §4, docs/ui.md).
+:class:`flightlog.ui.client.ApiClient` (docs/contracts.md, "HTTP API answers"; docs/ui.md).
 """
 
 from pathlib import Path

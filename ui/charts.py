@@ -1,4 +1,4 @@
-"""Plotly figures for the pages, built from plain API data (docs/internals.md §4).
+"""Plotly figures for the pages, built from plain API data (docs/contracts.md, "HTTP API answers").
 
 Pure functions: data in, ``plotly.graph_objects.Figure`` out. Span-derived text goes
 through :func:`flightlog.ui.format.plotly_text`, because Plotly labels are not plain text.

@@ -1,4 +1,4 @@
-"""A small typed client for the collector's read-only query API (docs/internals.md §4).
+"""A small typed client for the collector's read-only query API (docs/contracts.md, "HTTP API answers").
 
 This is the only place the UI talks to the network. Each method is one documented HTTP
 call, so anything a page shows can be reproduced with ``curl``.

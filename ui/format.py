@@ -1,8 +1,8 @@
 """Pure formatting helpers for the pages: numbers, text, table rows and CSV.
 
 Nothing here calls Streamlit or the network; every function takes plain data (spans as
-the query API returns them, docs/internals.md §4) and returns plain data, so each can be
-table-tested. Figures are in :mod:`flightlog.ui.charts`.
+the query API returns them, docs/contracts.md, "HTTP API answers") and returns plain data, so
+each can be table-tested. Figures are in :mod:`flightlog.ui.charts`.
 """
 from __future__ import annotations
 

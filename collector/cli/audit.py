@@ -131,7 +131,8 @@ def _remote_rows(client: Any, params: dict[str, Any], manifest_out: dict[str, An
 
 @click.command("export")
 @click.option("--project", default=None, help="Direct mode: the project (with --url: the key's project).")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default="jsonl", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default="jsonl", show_default=True,
+              help="File format.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, writable=True), required=True,
               help="Output file; the manifest goes to OUT.manifest.json.")
 @click.option("--from", "start", type=DATE, default=None, help="Spans starting at or after (UTC).")

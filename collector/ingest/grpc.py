@@ -2,7 +2,7 @@
 
 The server is a ``grpc.aio`` server started from the app's lifespan, so it runs on the same
 event loop as uvicorn and shares the collector's auth, decoding and the one ingest path
-(:func:`.ingest.accept_spans`) with OTLP/HTTP. Servicers are thin in the D4 sense:
+(:func:`.ingest.accept_spans`) with OTLP/HTTP. Servicers are thin:
 authorise from metadata, flatten the already-parsed request, hand it to the shared path.
 
 Collector errors are translated at this boundary (H5) by :func:`grpc_status`:

@@ -1,6 +1,6 @@
 """Hostile-input limits applied to decoded spans before they are mapped (docs/ingest-rules.md).
 
-Pure functions over RawSpan dicts (docs/internals.md §1). Each fix returns a new span and
+Pure functions over RawSpan dicts (docs/contracts.md, "Decoded span"). Each fix returns a new span and
 a list of fix-up flags; nothing here mutates its input (decoded spans of one resource share
 the same ``resource`` dict). The pipeline stores the flags on the row as
 ``SpanAttributes["flightlog.ingest.fixups"]``.

@@ -1,4 +1,5 @@
-"""Normalisation of decoded spans into rows of the `spans` table (docs/internals.md §2, §3).
+"""Normalisation of decoded spans into rows of the `spans` table (docs/contracts.md, "Span row";
+docs/storage/schema.md).
 
 `normalise(raw, project=...)` is a pure function: it keeps every raw attribute (stringified,
 in ResourceAttributes / SpanAttributes) and extracts the agent columns from whichever
@@ -57,7 +58,7 @@ _TYPE_OPERATIONS = {
 }
 
 def normalise(raw: RawSpan, *, project: str) -> SpanRow:
-    """One `spans` row for one decoded span (RawSpan, internals.md §1).
+    """One `spans` row for one decoded span (RawSpan, docs/contracts.md).
 
     Every column of `COLUMNS` is present: "" / 0 / {} / [] when nothing maps to it.
     `Timestamp` is the start in integer nanoseconds and `Duration` is in nanoseconds.

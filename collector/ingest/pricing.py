@@ -1,4 +1,4 @@
-"""Cost of LLM spans from a versioned price table (docs/internals.md §2).
+"""Cost of LLM spans from a versioned price table (docs/contracts.md, "Span row"; docs/storage/prices.md).
 
 The table ships as `prices.json` next to this module; an operator may point the collector at
 another file (the caller reads the environment and passes the path). Its shape::

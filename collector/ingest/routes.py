@@ -1,6 +1,6 @@
 """OTLP/HTTP ingest routes: ``POST /v1/traces`` and ``POST /v1/logs``.
 
-Thin in the D4 sense: read a bounded body, authorise, call the pure decode/normalise
+Thin: read a bounded body, authorise, call the pure decode/normalise
 functions, hand rows to the batch writer and answer once they are stored.
 """
 
