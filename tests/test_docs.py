@@ -75,9 +75,6 @@ def test_pages_cite_nothing_outside_the_repository() -> None:
 
 # collector/api/query.py and insights.py name "docs/api.md"; the HTTP API pages are
 # docs/http-api/query.md and docs/http-api/insights.md. Drop this once those docstrings say so.
-STALE_BUT_OWNED_ELSEWHERE = {"docs/api.md"}
-
-
 def test_docs_paths_named_anywhere_exist() -> None:
     """Code comments, configs and the README name docs pages by path: each must exist."""
     files = [p for p in ROOT.rglob("*") if p.is_file() and p.suffix in {".py", ".sql", ".yml", ".yaml", ".toml", ".md", ".sh"}
@@ -86,7 +83,7 @@ def test_docs_paths_named_anywhere_exist() -> None:
     missing = []
     for path in files:
         for name in re.findall(r"\bdocs/[\w./-]+\.md\b", path.read_text(errors="replace")):
-            if not (ROOT / name).exists() and name not in STALE_BUT_OWNED_ELSEWHERE:
+            if not (ROOT / name).exists():
                 missing.append(f"{path.relative_to(ROOT)}: {name}")
     assert not missing, missing
 

@@ -1,5 +1,5 @@
 """Insight endpoints of the read-only query API: incident trace-back with a comparison against
-healthy runs, monitoring figures, cost per run and the costliest traces (docs/api.md).
+healthy runs, monitoring figures, cost per run and the costliest traces (docs/http-api/insights.md).
 
 Every route needs a read key (engineer, auditor or admin) and reads only the key's project.
 Routes parse, authorise and call :mod:`flightlog.storage.traceback` and

@@ -1,7 +1,7 @@
 """The read-only query API: one trace, span search, cost and the search facets.
 
 Every route needs a read key (engineer, auditor or admin) and only ever reads the key's own
-project. Routes parse, authorise and call :mod:`flightlog.storage.queries` (docs/api.md).
+project. Routes parse, authorise and call :mod:`flightlog.storage.queries` (docs/http-api/query.md).
 """
 
 from __future__ import annotations

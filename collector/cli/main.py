@@ -26,13 +26,21 @@ from flightlog.collector.config import Settings
 HEALTH_TIMEOUT_S = 120.0
 
 
-def _settings_options(func: Any) -> Any:
-    """Add one ``--option`` per setting (default None so env and defaults still apply)."""
+def _settings_options(func: Any, *, only: tuple[str, ...] = ()) -> Any:
+    """Add one ``--option`` per setting (default None so env and defaults still apply);
+    ``only`` limits them to the named settings."""
     for f in reversed(fields(Settings)):
+        if only and f.name not in only:
+            continue
         opt = "--" + f.name.replace("_", "-")
         func = click.option(opt, f.name, type=int if f.type in ("int", int) else str, default=None,
                             help=f"{f.metadata['help']} [env {f.metadata['env']}]")(func)
     return func
+
+
+def _store_options(func: Any) -> Any:
+    """The settings that say where the store is, for commands that open it themselves."""
+    return _settings_options(func, only=("data_dir", "dsn"))
 
 
 def _wait_healthy(url: str, timeout_s: float = HEALTH_TIMEOUT_S, proc: Any = None) -> None:
@@ -275,7 +283,7 @@ def _admin_call(url: str, admin_key: str, method: str, path: str, body: dict[str
               help="What the key may do.")
 @click.option("--name", default="", help="A label for humans.")
 @_remote_options
-@_settings_options
+@_store_options
 def keys_create(project: str, role: str, name: str, url: str, admin_key: str, **overrides: Any) -> None:
     """Create a key and print its secret once."""
     if url:
@@ -300,7 +308,7 @@ def _echo_key(r: dict[str, Any]) -> None:
 @keys.command("list")
 @click.option("--project", default=None, help="Only this project's keys.")
 @_remote_options
-@_settings_options
+@_store_options
 def keys_list(project: str | None, url: str, admin_key: str, **overrides: Any) -> None:
     """List keys (ids, projects, roles; never secrets)."""
     if url:
@@ -320,7 +328,7 @@ def keys_list(project: str | None, url: str, admin_key: str, **overrides: Any) -
 @keys.command("revoke")
 @click.argument("key_id")
 @_remote_options
-@_settings_options
+@_store_options
 def keys_revoke(key_id: str, url: str, admin_key: str, **overrides: Any) -> None:
     """Revoke a key by id."""
     if url:
