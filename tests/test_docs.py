@@ -73,8 +73,6 @@ def test_pages_cite_nothing_outside_the_repository() -> None:
     assert not found, found
 
 
-# collector/api/query.py and insights.py name "docs/api.md"; the HTTP API pages are
-# docs/http-api/query.md and docs/http-api/insights.md. Drop this once those docstrings say so.
 def test_docs_paths_named_anywhere_exist() -> None:
     """Code comments, configs and the README name docs pages by path: each must exist."""
     files = [p for p in ROOT.rglob("*") if p.is_file() and p.suffix in {".py", ".sql", ".yml", ".yaml", ".toml", ".md", ".sh"}
