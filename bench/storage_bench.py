@@ -102,7 +102,7 @@ def generate(s: BenchSettings) -> tuple[list[tuple[int, bytes]], list[dict], Gen
 def raw_ceiling(s: BenchSettings, raw: list[dict]) -> dict:
     """Insert the pipeline's rows for ``raw`` straight into fresh stores; rows/s."""
     from flightlog.collector.ingest.pipeline import rows_from_spans
-    from flightlog.collector.ingest.pricing import load_prices
+    from flightlog.collector.pricing import load_prices
     from flightlog.storage import Store, open_store
     from flightlog.storage.schema import SPAN_COLUMNS, span_row_values
 

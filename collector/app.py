@@ -31,7 +31,7 @@ from flightlog.collector.config import Settings
 from flightlog.collector.ingest.decode import PROTOBUF, media_type
 from flightlog.collector.errors import RETRY_AFTER_S, CollectorError
 from flightlog.collector.metrics import CONTENT_TYPE, Metrics
-from flightlog.collector.ingest.pricing import load_prices
+from flightlog.collector.pricing import load_prices
 from flightlog.collector.ingest.spool import Spool
 from flightlog.collector.ingest.writer import BatchWriter
 

@@ -72,7 +72,7 @@ class Settings:
         "FLIGHTLOG_LOG_FORMAT", "Collector log lines: text, or json (one object per line)."))
     log_level: str = field(default="info", metadata=_meta("FLIGHTLOG_LOG_LEVEL", "debug, info, warning or error."))
     prices_file: str = field(default="", metadata=_meta(
-        "FLIGHTLOG_PRICES_FILE", "JSON price table that replaces the shipped one (same format as collector/ingest/prices.json)."))
+        "FLIGHTLOG_PRICES_FILE", "JSON price table that replaces the shipped one (same format as collector/prices.json)."))
 
     def __post_init__(self) -> None:
         self.data_dir = str(Path(self.data_dir).expanduser().resolve())

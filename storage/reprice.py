@@ -1,6 +1,6 @@
 """Re-price stored spans after a price change, and rebuild the rollups they feed.
 
-The storage layer does not know price tables (that is :mod:`flightlog.collector.ingest.pricing`);
+The storage layer does not know price tables (that is :mod:`flightlog.collector.pricing`);
 it takes :class:`PriceWindow` objects: for a range of UTC days, the rates of each model
 name seen in the store. One ``ALTER TABLE spans UPDATE`` per window sets CostUsd,
 CostSource and PriceVersion of the spans whose cost was computed (or unknown) — a cost

@@ -26,7 +26,7 @@ from flightlog.collector.ingest.limits import (
     truncate_text,
 )
 from flightlog.collector.ingest.pipeline import rows_from_spans
-from flightlog.collector.ingest.pricing import load_prices
+from flightlog.collector.pricing import load_prices
 from flightlog.collector.ingest.redact import REDACTIONS_KEY
 from flightlog.storage.schema import SPAN_COLUMNS
 

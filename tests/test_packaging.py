@@ -39,7 +39,7 @@ def test_wheel_contains_every_module_and_data_file(wheel: zipfile.ZipFile) -> No
     missing = sorted(_expected_files() - names)
     assert not missing, f"not in the wheel: {missing} (add the package to [tool.setuptools] packages)"
     assert "flightlog/storage/migrations/0001_spans.sql" in names
-    assert "flightlog/collector/ingest/prices.json" in names
+    assert "flightlog/collector/prices.json" in names
 
 
 def test_base_install_pulls_no_server_or_ui_dependencies(wheel: zipfile.ZipFile) -> None:

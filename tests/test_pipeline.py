@@ -6,7 +6,7 @@ import pytest
 
 from flightlog.collector.ingest.decode import decode_traces
 from flightlog.collector.ingest.pipeline import inherit_trace_facts, rows_from_spans
-from flightlog.collector.ingest.pricing import load_prices
+from flightlog.collector.pricing import load_prices
 
 from conftest import fixture_bytes
 

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from flightlog.collector.cli.storage import price_windows
-from flightlog.collector.ingest.pricing import load_prices, parse_prices
+from flightlog.collector.pricing import load_prices, parse_prices
 from flightlog.storage import Store, costs, open_store
 from flightlog.storage.reprice import models_seen, reprice
 from flightlog.storage.schema import SPAN_COLUMNS, span_row_values

@@ -1,4 +1,4 @@
-"""Tests for flightlog.collector.ingest.pricing: the price table and the cost of a span row."""
+"""Tests for flightlog.collector.pricing: the price table and the cost of a span row."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from flightlog.collector.ingest import pricing
-from flightlog.collector.ingest.pricing import load_prices, parse_prices
+from flightlog.collector import pricing
+from flightlog.collector.pricing import load_prices, parse_prices
 
 TABLE = parse_prices({
     "version": "test-1",

@@ -23,7 +23,7 @@ READERS = [
     *sorted((ROOT / "collector" / "ingest").glob("*.py")),
     *sorted((ROOT / "collector" / "genai").glob("*.py")),
     *sorted((ROOT / "collector" / "demo").glob("*.py")),
-    ROOT / "storage" / "reprice.py", ROOT / "storage" / "audit.py",
+    ROOT / "collector" / "pricing.py", ROOT / "storage" / "reprice.py", ROOT / "storage" / "audit.py",
     ROOT / "ui" / "transcript.py", ROOT / "ui" / "format.py", ROOT / "ui" / "views" / "trace.py",
 ]
 SERVER_READERS = [p for p in READERS if "demo" not in p.parts and "ui" not in p.parts]

@@ -12,7 +12,7 @@ from generator import RARE_WORDS, Generator, Workload, encode_request  # noqa: E
 
 from flightlog.collector.ingest.decode import decode_traces  # noqa: E402
 from flightlog.collector.ingest.pipeline import rows_from_spans  # noqa: E402
-from flightlog.collector.ingest.pricing import load_prices  # noqa: E402
+from flightlog.collector.pricing import load_prices  # noqa: E402
 
 
 def _spans(n: int, seed: int = 7) -> tuple[list[dict], Generator]:

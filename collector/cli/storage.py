@@ -22,7 +22,7 @@ from flightlog.storage.costs import unknown_models
 from flightlog.storage.reprice import PriceWindow, models_seen, reprice
 
 from flightlog.collector.config import Settings
-from flightlog.collector.ingest.pricing import PriceTable, load_prices
+from flightlog.collector.pricing import PriceTable, load_prices
 
 
 def price_windows(table: PriceTable, models: list[str]) -> list[PriceWindow]:

@@ -22,8 +22,9 @@ from flightlog.storage.schema import SPAN_COLUMNS, SpanRow
 
 from flightlog.collector.genai import render as _content
 from flightlog.collector.genai.records import log_record_contribution
-from flightlog.collector.genai.render import stringify, to_float, to_int
+from flightlog.collector.genai.render import stringify, to_int
 from flightlog.collector.ingest.records import RawSpan
+from flightlog.collector.pricing import client_cost
 
 SPAN_KINDS = ("Unspecified", "Internal", "Server", "Client", "Producer", "Consumer")
 STATUS_CODES = ("Unset", "Ok", "Error")
@@ -77,7 +78,7 @@ def normalise(raw: RawSpan, *, project: str) -> SpanRow:
     input_text, output_text = _content.span_texts(attrs, events, kind=kind,
                                                   tool_args=tool["args"],
                                                   tool_result=tool["result"])
-    cost = _client_cost(attrs)
+    cost = client_cost(attrs)
     return {
         "Timestamp": start_ns,
         "TraceId": raw.get("trace_id") or "",
@@ -223,25 +224,6 @@ def _tokens(attrs: Mapping[str, Any], keys: tuple[str, ...], langfuse_key: str) 
     if isinstance(usage, dict):
         return max(0, to_int(usage.get(langfuse_key)) or 0)
     return 0
-
-
-def _client_cost(attrs: Mapping[str, Any]) -> float | None:
-    """Cost sent by the client, in USD, or None when the span carries none."""
-    for key in sc.READ_COST:
-        cost = to_float(attrs.get(key))
-        if cost is not None and cost >= 0:
-            return cost
-    details = _content.parse_json(attrs.get(sc.LANGFUSE_COST))
-    if isinstance(details, dict) and details:
-        total = to_float(details.get("total"))
-        if total is None:
-            parts = [to_float(value) for value in details.values()]
-            total = sum(p for p in parts if p is not None) if any(
-                p is not None for p in parts) else None
-        if total is not None and total >= 0:
-            return total
-    cost = to_float(attrs.get(sc.OPENLLMETRY_COST))
-    return cost if cost is not None and cost >= 0 else None
 
 
 def _error_type(attrs: Mapping[str, Any], events: list[Mapping[str, Any]],

@@ -12,7 +12,7 @@ from flightlog.collector.ingest import limits as span_limits
 from flightlog.collector.ingest import mapping
 from flightlog.collector.ingest import redact
 from flightlog.collector.errors import BadRequest
-from flightlog.collector.ingest.pricing import PriceTable
+from flightlog.collector.pricing import PriceTable
 
 # Run-level facts that list filters need on every row (docs/decisions/0012-trace-facts-on-every-row.md).
 TRACE_FACTS = ("AgentName", "AgentVersion", "UserId", "SessionId", "TraceName")

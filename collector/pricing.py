@@ -41,6 +41,8 @@ from typing import Any, Mapping, MutableMapping
 # `flightlog prices recompute` reads in SQL): the cached part of the input (priced at the
 # cached rate when the table has one; input counts include it), the part written to a provider
 # cache (billed above the input rate) and reasoning tokens (part of the output count).
+from flightlog import semconv as sc
+from flightlog.collector.genai.render import parse_json, to_float
 from flightlog.semconv import READ_CACHE_READ_TOKENS, READ_CACHE_WRITE_TOKENS, READ_REASONING_TOKENS
 
 DEFAULT_PRICES_PATH = Path(__file__).with_name("prices.json")
@@ -158,6 +160,26 @@ class PriceTable:
             return
         cost = entry.cost(input_tokens, output_tokens, cached, reasoning, _attr_count(row, READ_CACHE_WRITE_TOKENS))
         row.update(CostUsd=cost, CostSource="computed", PriceVersion=self.version)
+
+
+def client_cost(attrs: Mapping[str, Any]) -> float | None:
+    """Cost sent by the client, in USD, or None when the span carries none (client cost wins over
+    computed cost; the audit chain re-derives it from the hashed attributes the same way)."""
+    for key in sc.READ_COST:
+        cost = to_float(attrs.get(key))
+        if cost is not None and cost >= 0:
+            return cost
+    details = parse_json(attrs.get(sc.LANGFUSE_COST))
+    if isinstance(details, dict) and details:
+        total = to_float(details.get("total"))
+        if total is None:
+            parts = [to_float(value) for value in details.values()]
+            total = sum(p for p in parts if p is not None) if any(
+                p is not None for p in parts) else None
+        if total is not None and total >= 0:
+            return total
+    cost = to_float(attrs.get(sc.OPENLLMETRY_COST))
+    return cost if cost is not None and cost >= 0 else None
 
 
 def span_day(timestamp: Any) -> date | None:
