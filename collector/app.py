@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from google.rpc.status_pb2 import Status
 
 from flightlog.storage import InvalidQuery, QueryTimeout, Store, StorageError, open_store
+from flightlog.storage.audit import record_price_table
 from flightlog.storage.dsn import parse_dsn
 
 from flightlog.collector.api import admin, audit, budgets, insights, query
@@ -91,6 +92,8 @@ class Collector:
         """First contact with the store: keys for a new instance, the key snapshot for outages."""
         self.dev_keys = bootstrap(store, self.settings.data_dir, self.settings.project)
         self.auth.save_snapshot()
+        # Costs priced from now on name this table: keep it, so audit can recompute them.
+        record_price_table(store, self.prices.version, self.prices.sha256, self.prices.body)
 
     def close(self) -> None:
         self._stopping.set()

@@ -29,6 +29,7 @@ Usage::
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import math
 import re
@@ -102,8 +103,15 @@ class PriceTable:
 
     version: str
     models: tuple[ModelPrice, ...]
+    #: The table as canonical JSON: what the store records (``price_tables``) so that audit can
+    #: recompute any cost priced with it.
+    body: str = field(default="", repr=False, compare=False)
     _cache: dict[tuple[str, date | None], ModelPrice | None] = field(
         default_factory=dict, repr=False, compare=False)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.body.encode("utf-8")).hexdigest()
 
     def __post_init__(self) -> None:
         # Most specific first; exact names before globs of equal length; then the latest
@@ -261,7 +269,8 @@ def parse_prices(data: Any) -> PriceTable:
             cache_write_per_mtok=(None if cache_write is None else
                                   _price(cache_write, f"{where}: 'cache_write_per_mtok'")),
         ))
-    return PriceTable(version=version.strip(), models=tuple(models))
+    return PriceTable(version=version.strip(), models=tuple(models),
+                      body=json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
 
 
 def _day(value: Any, what: str) -> date | None:

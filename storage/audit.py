@@ -7,6 +7,7 @@ collector's :mod:`flightlog.collector.audit.chain` computes hashes; this module 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,7 +29,9 @@ UNHASHED_COLUMNS = frozenset({"IngestTime", "ChainHash", "CostUsd", "CostSource"
 HASHED_COLUMNS: tuple[str, ...] = tuple(c for c in SPAN_COLUMNS if c not in UNHASHED_COLUMNS)
 
 CHAIN_BATCH_COLUMNS = ("Project", "Seq", "BatchId", "PrevHash", "Hash", "Spans", "FirstTime", "LastTime", "Version")
-CHAIN_SPAN_COLUMNS = ("Project", "Seq", "Timestamp", "TraceId", "SpanId", "SpanHash")
+CHAIN_SPAN_COLUMNS = ("Project", "Seq", "Timestamp", "TraceId", "SpanId", "SpanHash", "CostHash")
+COST_COLUMNS = ("CostSource", "PriceVersion", "CostUsd")
+COST_REVISION_COLUMNS = ("Project", "Timestamp", "TraceId", "SpanId", "CostHash", "EventId")
 ACCESS_COLUMNS = ("At", "Project", "KeyId", "Role", "Method", "Endpoint", "Path", "Params", "Status", "Rows",
                   "DurationMs", "Client")
 MAX_PAGE = 1000
@@ -56,6 +59,13 @@ def _select_list(columns: Iterable[str], special: Mapping[str, str] = _NS_EXPRS)
 def _hash_select() -> str:
     """SELECT list of the hashed columns as c0…cN, timestamps as exact unix nanoseconds."""
     return _select_list(HASHED_COLUMNS)
+
+
+def cost_hash(cost_source: Any, price_version: Any, cost_usd: Any) -> str:
+    """What the chain records of a span's cost (the columns a span's own hash leaves out, because
+    ``prices recompute`` changes them): sha256 of source, price version and cost."""
+    text = f"{cost_source or ''}|{price_version or ''}|{float(cost_usd or 0.0)!r}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 # -- the chain ledger -------------------------------------------------------------------
@@ -101,26 +111,66 @@ def batch_ids_from_spans(store: Store, project: str, lo: int, hi: int) -> dict[i
     return {int(seq): (bid, int(n)) for seq, bid, n in rows}
 
 
-def chain_entries(store: Store, project: str, lo: int, hi: int) -> list[tuple[str, str, str, int, int]]:
-    """(TraceId, SpanId, SpanHash, Seq, Timestamp ns) of chained spans with Timestamp in [lo, hi)."""
+def chain_entries(store: Store, project: str, lo: int, hi: int) -> list[tuple[str, str, str, int, int, str]]:
+    """(TraceId, SpanId, SpanHash, Seq, Timestamp ns, CostHash) of chained spans with Timestamp in [lo, hi)."""
     return [tuple(r) for r in store.query_rows(
-        "SELECT DISTINCT TraceId, SpanId, SpanHash, Seq, toUnixTimestamp64Nano(Timestamp) FROM chain_spans"
+        "SELECT DISTINCT TraceId, SpanId, SpanHash, Seq, toUnixTimestamp64Nano(Timestamp), CostHash FROM chain_spans"
         " WHERE Project = {p:String}"
         " AND Timestamp >= fromUnixTimestamp64Nano({lo:Int64}) AND Timestamp < fromUnixTimestamp64Nano({hi:Int64})",
         {"p": project, "lo": lo, "hi": hi})]
 
 
-def stored_span_rows(store: Store, project: str, lo: int, hi: int) -> list[tuple[dict[str, Any], str]]:
+def stored_span_rows(store: Store, project: str, lo: int, hi: int) -> list[tuple[dict[str, Any], str, dict[str, Any]]]:
     """Every physical span row (no FINAL: a forged copy must not hide) with Timestamp in [lo, hi).
 
-    Returns (hashed columns as a dict, ChainHash) pairs.
+    Returns (hashed columns as a dict, ChainHash, cost columns as a dict) triples.
     """
-    sql = (f"SELECT {_hash_select()}, ChainHash FROM spans WHERE Project = {{p:String}}"
+    n = len(HASHED_COLUMNS)
+    sql = (f"SELECT {_hash_select()}, ChainHash, {', '.join(COST_COLUMNS)} FROM spans WHERE Project = {{p:String}}"
            " AND Timestamp >= fromUnixTimestamp64Nano({lo:Int64}) AND Timestamp < fromUnixTimestamp64Nano({hi:Int64})")
     out = []
     for row in store.query_rows(sql, {"p": project, "lo": lo, "hi": hi}):
-        out.append((dict(zip(HASHED_COLUMNS, row[:-1])), row[-1]))
+        out.append((dict(zip(HASHED_COLUMNS, row[:n])), row[n], dict(zip(COST_COLUMNS, row[n + 1:]))))
     return out
+
+
+def cost_revisions(store: Store, project: str, lo: int, hi: int) -> dict[tuple[str, str], str]:
+    """(TraceId, SpanId) → the CostHash of the latest ``prices recompute`` that changed the span."""
+    rows = store.query_rows(
+        "SELECT TraceId, SpanId, argMax(CostHash, At) FROM chain_cost_revisions WHERE Project = {p:String}"
+        " AND Timestamp >= fromUnixTimestamp64Nano({lo:Int64}) AND Timestamp < fromUnixTimestamp64Nano({hi:Int64})"
+        " GROUP BY TraceId, SpanId", {"p": project, "lo": lo, "hi": hi})
+    return {(t, s): h for t, s, h in rows}
+
+
+def record_cost_revisions(store: Store, rows: Sequence[Sequence[Any]]) -> None:
+    """Rows of COST_REVISION_COLUMNS: the new cost of each span a recompute changed."""
+    store.insert("chain_cost_revisions", rows, COST_REVISION_COLUMNS)
+
+
+def record_price_table(store: Store, version: str, sha256: str, body: str) -> None:
+    """Keep a price table (idempotent per version and content)."""
+    found = store.query_rows("SELECT 1 FROM price_tables WHERE Version = {v:String} AND Sha256 = {s:String} LIMIT 1",
+                             {"v": version, "s": sha256})
+    if not found:
+        store.insert("price_tables", [[version, sha256, body]], ("Version", "Sha256", "Body"))
+
+
+def price_tables(store: Store) -> list[tuple[str, str, str]]:
+    """(Version, Sha256, Body) of every price table recorded."""
+    return [tuple(r) for r in store.query_rows("SELECT Version, Sha256, any(Body) FROM price_tables"
+                                               " GROUP BY Version, Sha256 ORDER BY Version")]
+
+
+def rollup_hours(store: Store, project: str, lo: int, hi: int) -> dict[int, tuple[float, int, int, int]]:
+    """Hour (unix s) → (cost, input tokens, output tokens, spans) as the hourly rollup holds them."""
+    rows = store.query_rows(
+        "SELECT toUnixTimestamp(Hour), sum(CostUsd), sum(InputTokens), sum(OutputTokens), sum(Spans)"
+        " FROM usage_hourly WHERE Project = {p:String}"
+        " AND Hour >= toDateTime(intDiv({lo:Int64}, 1000000000), 'UTC') AND Hour < toDateTime(intDiv({hi:Int64}, 1000000000), 'UTC')"
+        " GROUP BY Hour", {"p": project, "lo": lo, "hi": hi})
+    return {int(h): (float(c), int(i), int(o), int(n)) for h, c, i, o, n in rows}
+
 
 
 def span_time_bounds(store: Store, project: str) -> tuple[int, int] | None:

@@ -135,8 +135,13 @@ def reprice(
     *,
     since: date | None = None,
     until: date | None = None,
+    event_id: str = "",
 ) -> RepriceReport:
-    """Re-price the project's computed/unknown spans in [since, until) and rebuild its rollups."""
+    """Re-price the project's computed/unknown spans in [since, until) and rebuild its rollups.
+
+    The new cost of every span it changes is recorded in ``chain_cost_revisions`` under
+    ``event_id`` (a recompute is itself a recorded, verifiable event; docs/audit.md).
+    """
     report = RepriceReport()
     touched: list[tuple[int, int]] = []
     for window in windows:
@@ -170,9 +175,33 @@ def reprice(
             params,
             settings=MUTATION_SETTINGS,
         )
+        _record_revisions(store, params, event_id or "recompute")
         touched.append(bounds)
     report.days_rebuilt = rebuild_rollups(store, project, touched)
     return report
+
+
+REVISION_PAGE = 50_000
+
+
+def _record_revisions(store: Store, params: dict[str, Any], event_id: str) -> None:
+    """Chain the cost every span of one re-priced window now carries (read back, page by page)."""
+    from .audit import cost_hash, record_cost_revisions
+
+    after = (0, "", "")
+    while True:
+        rows = store.query_rows(
+            "SELECT toUnixTimestamp64Nano(Timestamp) AS ns, TraceId, SpanId, CostSource, PriceVersion, CostUsd"
+            f" FROM spans WHERE {_REPRICED} AND PriceVersion = {{version:String}}"
+            " AND (toUnixTimestamp64Nano(Timestamp), TraceId, SpanId) > ({a_ns:Int64}, {a_t:String}, {a_s:String})"
+            " ORDER BY ns, TraceId, SpanId LIMIT 1 BY TraceId, SpanId LIMIT {page:UInt32}",
+            {**params, "a_ns": after[0], "a_t": after[1], "a_s": after[2], "page": REVISION_PAGE},
+        )
+        if not rows:
+            return
+        record_cost_revisions(store, [[params["project"], ns, t, sid, cost_hash(src, ver, usd), event_id]
+                                      for ns, t, sid, src, ver, usd in rows])
+        after = (int(rows[-1][0]), rows[-1][1], rows[-1][2])
 
 
 def rebuild_rollups(store: Store, project: str, ranges: Sequence[tuple[int, int]]) -> int:

@@ -218,3 +218,66 @@ def test_verify_windows_are_bounded(hours: list, expected: list) -> None:
     ns = 10**9
     got = windows([(h * ns, n) for h, n in hours], 0, 10**6 * ns, max_rows=200)
     assert got == [(a * ns, b * ns) for a, b in expected]
+
+
+# -- cost: chained on its own, re-derived from the price table, rollups re-derived from spans ----
+def test_an_edited_cost_and_its_rollups_are_named_by_verify(chained: RunningCollector) -> None:
+    chained.stop()
+    out = run_store_script(chained.data_dir, """
+        trace, span, hour = store.query_rows(
+            "SELECT TraceId, SpanId, toStartOfHour(Timestamp, 'UTC') FROM spans"
+            " WHERE Project = 'default' AND CostSource = 'computed' ORDER BY Timestamp LIMIT 1")[0]
+        store.command("ALTER TABLE spans UPDATE CostUsd = CostUsd + 1000 WHERE SpanId = {s:String}"
+                      " SETTINGS mutations_sync = 2", {"s": span})
+        store.command("ALTER TABLE usage_hourly UPDATE CostUsd = CostUsd + 1000 WHERE Project = 'default'"
+                      " AND Hour = {h:DateTime} AND CostUsd > 0 SETTINGS mutations_sync = 2", {"h": hour})
+        print(json.dumps({"span": span}))
+    """)
+    edited = json.loads(out)["span"]
+    done = run_cli("verify", "--project", "default", "--data-dir", str(chained.data_dir), "--json")
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert [s["span_id"] for s in report["cost_altered"]["spans"]] == [edited]
+    assert report["cost_altered"]["spans"][0]["cost_usd"] > 1000
+    assert report["rollups_altered"]["count"] >= 1
+    assert report["altered"]["count"] == 0, "the span's content is untouched: only its cost is named"
+    text = run_cli("verify", "--project", "default", "--data-dir", str(chained.data_dir))
+    assert "COST" in text.stdout and edited in text.stdout and "ROLLUP" in text.stdout
+
+
+def test_a_cost_source_switched_to_client_is_caught(chained: RunningCollector) -> None:
+    chained.stop()
+    out = run_store_script(chained.data_dir, """
+        (span,) = store.query_rows("SELECT SpanId FROM spans WHERE Project = 'default' AND CostSource = 'computed'"
+                                   " ORDER BY Timestamp DESC LIMIT 1")[0]
+        store.command("ALTER TABLE spans UPDATE CostSource = 'client', CostUsd = 0 WHERE SpanId = {s:String}"
+                      " SETTINGS mutations_sync = 2", {"s": span})
+        print(span)
+    """)
+    report = json.loads(run_cli("verify", "--project", "default", "--data-dir", str(chained.data_dir),
+                                "--json").stdout)
+    assert out.strip() in {s["span_id"] for s in report["cost_altered"]["spans"]}
+
+
+def test_a_price_recompute_is_recorded_and_verifies(chained: RunningCollector, tmp_path: Path) -> None:
+    chained.stop()
+    table = json.loads((Path(__file__).resolve().parents[1] / "collector" / "prices.json").read_text())
+    table["version"] = "test-doubled"
+    for entry in table["models"]:
+        for key in ("input_per_mtok", "output_per_mtok"):
+            entry[key] = entry[key] * 2
+    prices = tmp_path / "doubled.json"
+    prices.write_text(json.dumps(table))
+    done = subprocess.run([sys.executable, "-m", "flightlog.collector.cli", "prices", "recompute",
+                           "--data-dir", str(chained.data_dir), "--prices-file", str(prices)],
+                          capture_output=True, text=True, env=clean_env(), timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["spans_repriced"] > 0 and result["event_id"]
+    report = json.loads(run_cli("verify", "--project", "default", "--data-dir", str(chained.data_dir), "--json").stdout)
+    assert report["ok"], report["summary"]
+    assert report["costs_checked"] >= result["spans_repriced"]
+    log = run_store_script(chained.data_dir, """
+        print(store.query_rows("SELECT Details FROM governance_log WHERE Action = 'prices.recompute'")[0][0])
+    """)
+    assert json.loads(log)["event_id"] == result["event_id"]

@@ -23,7 +23,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from flightlog.storage import Store
@@ -31,6 +31,8 @@ from flightlog.storage import audit as db
 from flightlog.storage import governance as gov
 from flightlog.storage.schema import SPAN_COLUMNS, pad_span_values
 from flightlog.storage.timewindow import to_ns
+
+from flightlog.collector.pricing import PriceTable, client_cost, parse_prices
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,8 @@ _I_TS = SPAN_COLUMNS.index("Timestamp")
 _I_TRACE = SPAN_COLUMNS.index("TraceId")
 _I_SPAN = SPAN_COLUMNS.index("SpanId")
 _I_CHAIN = SPAN_COLUMNS.index("ChainHash")
+_I_COST = tuple(SPAN_COLUMNS.index(c) for c in db.COST_COLUMNS)
+COST_TOLERANCE = 1e-9  # USD: a recomputed cost equal to the stored one within float noise
 
 
 def _norm(value: Any) -> Any:
@@ -130,7 +134,8 @@ class ChainWriter:
             key = (row[_I_TRACE], row[_I_SPAN], digest)
             if key not in seen:
                 seen.add(key)
-                span_rows.append([project, seq, ts, row[_I_TRACE], row[_I_SPAN], digest])
+                span_rows.append([project, seq, ts, row[_I_TRACE], row[_I_SPAN], digest,
+                                  db.cost_hash(*(row[i] for i in _I_COST))])
         db.record_batch(self._store, [project, seq, bid, head[1], new_hash, len(entries), min(times), max(times),
                                       CHAIN_VERSION], span_rows)
         self._heads[project] = (seq, new_hash)
@@ -165,13 +170,20 @@ class VerifyReport:
     altered: Finding = field(default_factory=Finding)
     deleted: Finding = field(default_factory=Finding)
     inserted: Finding = field(default_factory=Finding)
+    cost_altered: Finding = field(default_factory=Finding)
+    rollups_altered: Finding = field(default_factory=Finding)
+    costs_checked: int = 0
     chain_errors: list[str] = field(default_factory=list)
+    # hour (unix s) → [cost, input tokens, output tokens, spans] of the chained spans, with each
+    # cost as re-derived: what the hourly rollup must hold
+    hours: dict[int, list[Any]] = field(default_factory=dict, repr=False)
     head_seq: int = 0
     head_hash: str = GENESIS
 
     @property
     def ok(self) -> bool:
-        return not (self.altered.count or self.deleted.count or self.inserted.count or self.chain_errors)
+        return not (self.altered.count or self.deleted.count or self.inserted.count or self.cost_altered.count
+                    or self.rollups_altered.count or self.chain_errors)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -181,6 +193,9 @@ class VerifyReport:
             "altered": {"count": self.altered.count, "spans": self.altered.spans},
             "deleted": {"count": self.deleted.count, "spans": self.deleted.spans},
             "inserted_out_of_band": {"count": self.inserted.count, "spans": self.inserted.spans},
+            "costs_checked": self.costs_checked,
+            "cost_altered": {"count": self.cost_altered.count, "spans": self.cost_altered.spans},
+            "rollups_altered": {"count": self.rollups_altered.count, "hours": self.rollups_altered.spans},
             "chain_errors": self.chain_errors, "head": {"seq": self.head_seq, "hash": self.head_hash},
         }
 
@@ -189,7 +204,8 @@ class VerifyReport:
             return (f"OK: project {self.project!r}: {self.batches} batches, {self.spans_ok} spans verified"
                     f" ({self.deleted_by_retention} removed by retention); head #{self.head_seq} {self.head_hash}")
         parts = [f"{self.altered.count} altered", f"{self.deleted.count} deleted",
-                 f"{self.inserted.count} inserted out of band", f"{len(self.chain_errors)} chain errors"]
+                 f"{self.inserted.count} inserted out of band", f"{self.cost_altered.count} costs altered",
+                 f"{self.rollups_altered.count} rollup hours altered", f"{len(self.chain_errors)} chain errors"]
         return f"FAILED: project {self.project!r}: " + ", ".join(parts)
 
 
@@ -237,11 +253,68 @@ def verify(store: Store, project: str, *, start: datetime | int | None = None, e
             elif got[0] != link["Bid"]:
                 report.chain_errors.append(f"batch #{seq}: span list does not match the batch id")
     deletions = db.deletions(store, project)
+    tables = _price_tables(store)
     for window_lo, window_hi in windows(db.hourly_counts(store, project, lo, hi), lo, hi):
-        _compare_window(store, project, window_lo, window_hi, deletions, by_seq, report)
+        _compare_window(store, project, window_lo, window_hi, deletions, by_seq, report, tables)
         if progress:
             progress(window_hi - window_lo)
+    # Without a bound the range covers every span: its edge hours are whole too.
+    _compare_rollups(store, project, lo if start is not None else lo // HOUR_NS * HOUR_NS,
+                     hi if end is not None else -(-hi // HOUR_NS) * HOUR_NS, deletions, report)
     return report
+
+
+def _price_tables(store: Store) -> dict[str, list[PriceTable]]:
+    """Every recorded price table by version (a version may have been recorded with other content)."""
+    out: dict[str, list[PriceTable]] = defaultdict(list)
+    for version, _, body in db.price_tables(store):
+        try:
+            out[version].append(parse_prices(json.loads(body)))
+        except ValueError:
+            log.error("recorded price table %s cannot be read; its spans' costs are checked by hash only", version)
+    return out
+
+
+def expected_cost(row: dict[str, Any], cost: dict[str, Any], tables: dict[str, list[PriceTable]]) -> float | None:
+    """The cost a span must carry, re-derived from what its hash covers (tokens, model, day, the
+    client's own cost attribute) and the recorded price table of its PriceVersion; None when no
+    recorded table can say (the cost hash still covers it)."""
+    client = client_cost(row.get("SpanAttributes") or {})
+    if client is not None:
+        return client
+    if cost["CostSource"] == "none":
+        return 0.0
+    candidates = tables.get(cost["PriceVersion"] or "", [])
+    if not candidates:
+        return None
+    costs = []
+    for table in candidates:
+        priced = {**row, "CostSource": "", "CostUsd": 0.0}
+        table.price(priced)
+        costs.append(float(priced["CostUsd"]))
+    stored = float(cost["CostUsd"] or 0.0)
+    return min(costs, key=lambda c: abs(c - stored))
+
+
+def _compare_rollups(store: Store, project: str, lo: int, hi: int, deletions: list[db.Deletion],
+                     report: VerifyReport) -> None:
+    """Each whole hour of the range: the hourly rollup against what its chained spans give, each
+    cost as re-derived (so a cost edited in both the span and the rollup is still caught)."""
+    first, last = -(-lo // HOUR_NS) * HOUR_NS, hi // HOUR_NS * HOUR_NS
+    if first >= last:
+        return
+    rollup = db.rollup_hours(store, project, first, last)
+    spans = {h: tuple(v) for h, v in report.hours.items() if first // db.NS <= h < last // db.NS}
+    for hour in sorted(rollup.keys() | spans.keys()):
+        if any(d.from_ns < (hour + 3600) * db.NS and d.to_ns > hour * db.NS for d in deletions):
+            continue  # spans removed on purpose (retention) leave their usage in the rollups
+        got, want = rollup.get(hour, (0.0, 0, 0, 0)), spans.get(hour, (0.0, 0, 0, 0))
+        if abs(got[0] - want[0]) > COST_TOLERANCE * max(1.0, abs(want[0])) or got[1:] != want[1:]:
+            report.rollups_altered.add({"hour": datetime.fromtimestamp(hour, tz=timezone.utc).isoformat(),
+                                        "rollup": {"cost_usd": got[0], "input_tokens": got[1],
+                                                   "output_tokens": got[2], "spans": got[3]},
+                                        "spans": {"cost_usd": want[0], "input_tokens": want[1],
+                                                  "output_tokens": want[2], "spans": want[3]}})
 
 
 def windows(hours: list[tuple[int, int]], lo: int, hi: int, *,
@@ -265,17 +338,28 @@ def windows(hours: list[tuple[int, int]], lo: int, hi: int, *,
 
 
 def _compare_window(store: Store, project: str, lo: int, hi: int, deletions: list[db.Deletion],
-                    by_seq: dict[int, Any], report: VerifyReport) -> None:
+                    by_seq: dict[int, Any], report: VerifyReport, tables: dict[str, list[PriceTable]]) -> None:
     expected: dict[tuple[str, str], set[str]] = defaultdict(set)
+    costs: dict[tuple[str, str], set[str]] = defaultdict(set)
     times: dict[tuple[str, str], tuple[int, int]] = {}
-    for trace_id, span_id, digest, seq, ts in db.chain_entries(store, project, lo, hi):
+    for trace_id, span_id, digest, seq, ts, chained_cost in db.chain_entries(store, project, lo, hi):
         key = (trace_id, span_id)
         if int(seq) in by_seq:  # entries of a batch that was never linked do not count as chained
             expected[key].add(digest)
+            if chained_cost:
+                costs[key].add(chained_cost)
             times[key] = (int(ts), int(seq))
+    revised = db.cost_revisions(store, project, lo, hi)
     present: set[tuple[str, str]] = set()
-    for row, stored_chain in db.stored_span_rows(store, project, lo, hi):
+    for row, stored_chain, cost in db.stored_span_rows(store, project, lo, hi):
         key = (row["TraceId"], row["SpanId"])
+        cost_usd = _check_cost(row, cost, revised.get(key), costs.get(key, set()), tables, report)
+        if key in expected and key not in present:
+            tally = report.hours.setdefault(int(row["Timestamp"]) // HOUR_NS * 3600, [0.0, 0, 0, 0])
+            tally[0] += cost_usd
+            tally[1] += int(row.get("InputTokens") or 0)
+            tally[2] += int(row.get("OutputTokens") or 0)
+            tally[3] += 1
         report.spans_checked += 1
         digest = span_hash(row)
         item = {"trace_id": key[0], "span_id": key[1], "timestamp_ns": int(row["Timestamp"]),
@@ -294,6 +378,30 @@ def _compare_window(store: Store, project: str, lo: int, hi: int, deletions: lis
             report.deleted_by_retention += 1
         else:
             report.deleted.add({"trace_id": key[0], "span_id": key[1], "timestamp_ns": ts, "batch": seq})
+
+
+def _check_cost(row: dict[str, Any], cost: dict[str, Any], revision: str | None, chained: set[str],
+                tables: dict[str, list[PriceTable]], report: VerifyReport) -> float:
+    """A span's cost columns against the chain (its ingest-time cost hash, or the latest
+    recompute's) and against the cost re-derived from its recorded price table. Returns the cost
+    the span should carry (re-derived where a table can say, else the stored one)."""
+    stored = float(cost["CostUsd"] or 0.0)
+    if not chained and revision is None:
+        return stored  # chained before cost was (spans of older versions): the span hash still holds
+    report.costs_checked += 1
+    found = db.cost_hash(cost["CostSource"], cost["PriceVersion"], cost["CostUsd"])
+    allowed = {revision} if revision is not None else chained
+    item = {"trace_id": row["TraceId"], "span_id": row["SpanId"], "timestamp_ns": int(row["Timestamp"]),
+            "span_name": row.get("SpanName", ""), "cost_usd": float(cost["CostUsd"] or 0.0),
+            "cost_source": cost["CostSource"], "price_version": cost["PriceVersion"]}
+    want = expected_cost(row, cost, tables)
+    if found not in allowed:
+        report.cost_altered.add({**item, "expected_cost_usd": want,
+                                 "reason": "cost columns differ from what the chain recorded"})
+    elif want is not None and abs(want - stored) > COST_TOLERANCE * max(1.0, abs(want)):
+        report.cost_altered.add({**item, "expected_cost_usd": want,
+                                 "reason": f"not the cost its tokens give at price table {cost['PriceVersion']!r}"})
+    return stored if want is None else want
 
 
 # -- retention ---------------------------------------------------------------------------------

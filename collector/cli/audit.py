@@ -80,6 +80,12 @@ def _print_report(report: dict[str, Any], as_json: bool) -> None:
         for kind, label in (("altered", "ALTERED"), ("deleted", "DELETED"), ("inserted_out_of_band", "INSERTED")):
             for span in report[kind]["spans"]:
                 click.echo(f"  {label:8} trace {span['trace_id']} span {span['span_id']}")
+        for span in report.get("cost_altered", {}).get("spans", []):
+            click.echo(f"  COST     trace {span['trace_id']} span {span['span_id']}: ${span['cost_usd']} "
+                       f"({span['reason']})")
+        for hour in report.get("rollups_altered", {}).get("hours", []):
+            click.echo(f"  ROLLUP   {hour['hour']}: rollup ${hour['rollup']['cost_usd']} / {hour['rollup']['spans']} spans, "
+                       f"spans say ${hour['spans']['cost_usd']} / {hour['spans']['spans']}")
         for problem in report["chain_errors"]:
             click.echo(f"  CHAIN    {problem}")
     if not report["ok"]:

@@ -9,6 +9,7 @@ run anywhere.
 from __future__ import annotations
 
 import json
+import uuid
 import runpy
 import sys
 from datetime import date, timedelta
@@ -19,6 +20,8 @@ import click
 
 from flightlog.storage import StorageError, open_store
 from flightlog.storage.costs import unknown_models
+from flightlog.storage.audit import record_price_table
+from flightlog.storage.governance import log_change
 from flightlog.storage.reprice import PriceWindow, models_seen, reprice
 
 from flightlog.collector.config import Settings
@@ -79,14 +82,22 @@ def recompute(data_dir: str | None, dsn: str | None, project: str | None, prices
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     store = _open(settings)
+    event_id = uuid.uuid4().hex
     try:
+        record_price_table(store, table.version, table.sha256, table.body)
         windows = price_windows(table, models_seen(store, settings.project))
         report = reprice(store, settings.project, windows,
                          since=since.date() if since else None,
-                         until=until.date() + timedelta(days=1) if until else None)
+                         until=until.date() + timedelta(days=1) if until else None, event_id=event_id)
+        # The recompute is itself on record: who ran it, with which table, over which days.
+        log_change(store, settings.project, "cli", "prices.recompute", {
+            "event_id": event_id, "price_version": table.version, "price_table_sha256": table.sha256,
+            "since": since.date().isoformat() if since else None, "until": until.date().isoformat() if until else None,
+            **vars(report)})
     finally:
         store.close()
-    click.echo(json.dumps({"project": settings.project, "price_version": table.version, **vars(report)}))
+    click.echo(json.dumps({"project": settings.project, "price_version": table.version, "event_id": event_id,
+                           **vars(report)}))
 
 
 @prices.command("unknown")
