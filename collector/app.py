@@ -23,7 +23,9 @@ from flightlog.storage.audit import record_price_table
 from flightlog.storage.dsn import parse_dsn
 
 from flightlog.collector.api import admin, audit, budgets, insights, query
+from flightlog.collector.audit import anchors
 from flightlog.collector.audit.access_log import AccessLogMiddleware
+from flightlog.collector.audit.anchors import Anchorer, load_or_create_key
 from flightlog.collector.audit.services import AuditServices
 from flightlog.collector.ingest import routes as ingest
 from flightlog.collector.auth import KEY_SNAPSHOT_FILE, READ_ROLES, Authenticator
@@ -62,7 +64,7 @@ class Collector:
             log.warning("replaying %d spool segments left by the previous run", self.spool.replayed_segments)
         self.metrics = Metrics(self.spool.stats)
         # audit: chains each batch before insert, buffers the access log, runs retention/budgets
-        self.audit = AuditServices(store, settings)
+        self.audit = AuditServices(store, settings, anchorer=_anchorer(settings, store))
         self.writer = BatchWriter(
             store, self.spool, on_stored=self.metrics.spans_stored.inc, on_retry=self.metrics.write_retries.inc,
             prepare=self.audit.prepare,
@@ -99,6 +101,15 @@ class Collector:
         self._stopping.set()
         self.writer.close()
         self.audit.close()  # audit: after the writer, so the last batches are chained
+
+
+def _anchorer(settings: Settings, store: Store) -> Anchorer | None:
+    """Signs chain heads to the configured sink (docs/audit.md, "Anchors outside the store")."""
+    if settings.anchor_interval_s <= 0:
+        return None
+    data_dir = Path(settings.data_dir)
+    key = load_or_create_key(Path(settings.anchor_key) if settings.anchor_key else data_dir / anchors.KEY_FILE)
+    return Anchorer(store, key, settings.anchor_sink or str(data_dir / anchors.SINK_FILE))
 
 
 def _error_response(request: Request, status: int, message: str) -> Response:

@@ -71,6 +71,13 @@ class Settings:
     log_format: str = field(default="text", metadata=_meta(
         "FLIGHTLOG_LOG_FORMAT", "Collector log lines: text, or json (one object per line)."))
     log_level: str = field(default="info", metadata=_meta("FLIGHTLOG_LOG_LEVEL", "debug, info, warning or error."))
+    anchor_interval_s: int = field(default=60, metadata=_meta(
+        "FLIGHTLOG_ANCHOR_INTERVAL_S", "Seconds between signed chain-head anchors (0 turns anchoring off)."))
+    anchor_sink: str = field(default="", metadata=_meta(
+        "FLIGHTLOG_ANCHOR_SINK", "Where signed chain heads go: a file (JSON lines) or an http(s) webhook URL "
+        "(default: <data dir>/anchors.jsonl; keep it off the store's machine for real protection)."))
+    anchor_key: str = field(default="", metadata=_meta(
+        "FLIGHTLOG_ANCHOR_KEY", "Ed25519 private key (PEM) that signs the anchors (default: <data dir>/anchor-key.pem, created on first start)."))
     prices_file: str = field(default="", metadata=_meta(
         "FLIGHTLOG_PRICES_FILE", "JSON price table that replaces the shipped one (same format as collector/prices.json)."))
 

@@ -76,6 +76,11 @@ def chain_head(store: Store, project: str) -> tuple[int, str] | None:
     return (int(rows[0][0]), rows[0][1]) if rows else None
 
 
+def chained_projects(store: Store) -> list[str]:
+    """Projects that have a chain."""
+    return [r[0] for r in store.query_rows("SELECT DISTINCT Project FROM chain_batches ORDER BY Project")]
+
+
 def find_batch(store: Store, project: str, batch_id: str) -> tuple[int, str] | None:
     """(Seq, Hash) of a batch already chained with this id (a replayed spool segment)."""
     rows = store.query_rows(

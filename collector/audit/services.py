@@ -18,6 +18,7 @@ from flightlog.storage import governance as gov
 
 from flightlog.collector.audit import budgets
 from flightlog.collector.audit import reviews
+from flightlog.collector.audit.anchors import Anchorer
 from flightlog.collector.audit.chain import ChainWriter, apply_retention
 
 log = logging.getLogger(__name__)
@@ -35,11 +36,12 @@ class AuditServices:
     One daemon thread runs the jobs; ``close()`` stops it and flushes the access log.
     """
 
-    def __init__(self, store: Store, settings: Any = None) -> None:
+    def __init__(self, store: Store, settings: Any = None, *, anchorer: Anchorer | None = None) -> None:
         self.store = store
         self.settings = settings
         self.chain = ChainWriter(store)
         self.budgets = budgets.BudgetMonitor(store)
+        self.anchorer = anchorer
         self._access: deque[list[Any]] = deque()
         self._access_lock = threading.Lock()
         self._stop = threading.Event()
@@ -82,13 +84,15 @@ class AuditServices:
 
     def _run(self) -> None:
         last = {"budget": 0.0, "retention": time.monotonic(), "reviews": 0.0}
-        jobs = (("budget", BUDGET_CHECK_S, self.budgets.check),
+        jobs = [("budget", BUDGET_CHECK_S, self.budgets.check),
                 ("retention", RETENTION_EVERY_S, self.run_retention),
-                ("reviews", REVIEW_SAMPLE_EVERY_S, lambda: reviews.sample_all(self.store)))
+                ("reviews", REVIEW_SAMPLE_EVERY_S, lambda: reviews.sample_all(self.store))]
+        if self.anchorer is not None and getattr(self.settings, "anchor_interval_s", 0) > 0:
+            jobs.append(("anchors", float(self.settings.anchor_interval_s), self.anchorer.anchor))
         while not self._stop.wait(ACCESS_FLUSH_S):
             self.flush_access()
             for name, every, job in jobs:
-                if time.monotonic() - last[name] < every:
+                if time.monotonic() - last.setdefault(name, 0.0) < every:
                     continue
                 last[name] = time.monotonic()
                 try:
@@ -101,4 +105,9 @@ class AuditServices:
         if self._thread.is_alive():
             self._thread.join(10)
         self.flush_access()
+        if self.anchorer is not None:
+            try:
+                self.anchorer.anchor()  # the final head, so a clean shutdown leaves nothing unanchored
+            except Exception:  # shutdown must finish; the next start anchors the head
+                log.exception("could not anchor the chain heads at shutdown")
         self.budgets.close()

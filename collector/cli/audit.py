@@ -96,14 +96,34 @@ def _print_report(report: dict[str, Any], as_json: bool) -> None:
 @click.option("--project", default=None, help="Direct mode: the project to verify (with --url: the key's project).")
 @click.option("--from", "start", type=DATE, default=None, help="Only spans starting at or after (UTC).")
 @click.option("--to", "end", type=DATE, default=None, help="Only spans starting before (UTC).")
+@click.option("--anchors", "anchors_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Also check the chain against the signed heads in this file (what the anchor sink wrote); "
+                   "reports the first divergence.")
+@click.option("--anchor-public-key", default=None,
+              help="With --anchors: accept only anchors signed by this key (base64 Ed25519 public key, or a PEM file).")
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
 @_mode_options
-def verify_cmd(project: str | None, start: datetime | None, end: datetime | None, as_json: bool, url: str, key: str,
-               data_dir: str | None, dsn: str | None) -> None:
+def verify_cmd(project: str | None, start: datetime | None, end: datetime | None, anchors_file: Path | None,
+               anchor_public_key: str | None, as_json: bool, url: str, key: str, data_dir: str | None,
+               dsn: str | None) -> None:
     """Recompute the hash chain; name altered, deleted and out-of-band spans (exit 1), or print OK."""
+    from flightlog.collector.audit import anchors
+
+    pinned = _public_key(anchor_public_key) if anchor_public_key else None
     if url:
         with _client(url, key) as client:
             report = _check(client.get("/api/audit/verify", params=_time_params(start, end)))
+            if anchors_file is not None:
+                records = anchors.read_anchors(anchors_file)
+                seqs = sorted({int(r["seq"]) for _, r in records if r.get("project") == report["project"] and "seq" in r})
+                links: dict[int, str] = {}
+                head = 0
+                for i in range(0, max(len(seqs), 1), 10_000):
+                    chain = _check(client.get("/api/audit/chain", params={"seq": seqs[i:i + 10_000]}))
+                    links.update({int(r["seq"]): r["hash"] for r in chain["rows"]})
+                    head = int((chain.get("head") or {}).get("seq") or 0)
+                result = anchors.check_anchors(records, report["project"], links, head, pinned_public_key=pinned)
+                report = _with_anchors(report, result)
         _print_report(report, as_json)
         return
     if not project:
@@ -113,9 +133,35 @@ def verify_cmd(project: str | None, start: datetime | None, end: datetime | None
     store = _open_store(data_dir, dsn)
     try:
         result = verify(store, project, start=_utc(start), end=_utc(end))
+        report = {**result.to_dict(), "summary": result.summary()}
+        if anchors_file is not None:
+            report = _with_anchors(report, anchors.verify_against_store(store, project, anchors_file,
+                                                                        pinned_public_key=pinned))
     finally:
         store.close()
-    _print_report({**result.to_dict(), "summary": result.summary()}, as_json)
+    _print_report(report, as_json)
+
+
+def _with_anchors(report: dict[str, Any], result: Any) -> dict[str, Any]:
+    return {**report, "ok": report["ok"] and result.ok, "anchors": result.to_dict(),
+            "summary": report["summary"] + "\n" + result.summary()}
+
+
+def _public_key(value: str) -> str:
+    """A base64 raw Ed25519 public key, from the value itself or from a PEM file it names."""
+    path = Path(value)
+    if not path.is_file():
+        return value
+    from cryptography.hazmat.primitives import serialization
+
+    from flightlog.collector.audit.anchors import public_key_text
+
+    data = path.read_bytes()
+    try:
+        loaded: Any = serialization.load_pem_public_key(data)
+    except ValueError:
+        loaded = serialization.load_pem_private_key(data, password=None).public_key()
+    return public_key_text(loaded)
 
 
 def _remote_rows(client: Any, params: dict[str, Any], manifest_out: dict[str, Any]) -> Iterator[dict[str, Any]]:
