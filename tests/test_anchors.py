@@ -43,16 +43,18 @@ def test_check_anchors_reports_the_first_divergence_and_a_truncated_chain() -> N
 @pytest.fixture
 def anchored(tmp_path: Path) -> RunningCollector:
     running = start_collector(tmp_path / "collector", env={"FLIGHTLOG_ANCHOR_INTERVAL_S": "1"})
-    send_demo(running)
-    head = running.get("/api/audit/chain", key=running.admin_key).json()["head"]
-    sink = running.data_dir / "anchors.jsonl"
+    try:
+        send_demo(running)
+        head = running.get("/api/audit/chain", key=running.admin_key).json()["head"]
+        sink = running.data_dir / "anchors.jsonl"
 
-    def anchored_head() -> bool:
-        lines = sink.read_text().splitlines() if sink.exists() else []
-        return any(json.loads(line)["seq"] == head["seq"] for line in lines)
+        def anchored_head() -> bool:
+            lines = sink.read_text().splitlines() if sink.exists() else []
+            return any(json.loads(line)["seq"] == head["seq"] for line in lines)
 
-    wait_until(anchored_head, timeout=60, what="the chain head to be anchored")
-    running.stop()
+        wait_until(anchored_head, timeout=60, what="the chain head to be anchored")
+    finally:
+        running.stop()
     yield running
 
 
