@@ -121,7 +121,8 @@ def _read_snapshot(path: Path | None) -> dict[str, KeyRecord]:
         return {}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return {h: KeyRecord(**{**r, "created_at": datetime.fromisoformat(r["created_at"])}) for h, r in data.items()}
+        return {h: KeyRecord(**{**r, "created_at": datetime.fromisoformat(r["created_at"]),
+                                "permissions": tuple(r.get("permissions") or ())}) for h, r in data.items()}
     except (OSError, ValueError, TypeError, KeyError):
         logging.getLogger(__name__).exception("key snapshot %s is unreadable; ignored", path)
         return {}

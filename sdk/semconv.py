@@ -80,6 +80,18 @@ CHECKPOINT_DECISION = "flightlog.checkpoint.decision"
 CHECKPOINT_APPROVER = "flightlog.checkpoint.approver"
 CHECKPOINT_REASON = "flightlog.checkpoint.reason"
 CHECKPOINT_WAIT_MS = "flightlog.checkpoint.wait_ms"
+CHECKPOINT_TOOL = "flightlog.checkpoint.tool"
+CHECKPOINT_TIER_REASONS = "flightlog.checkpoint.tier_reasons"
+# The approval behind a tier-3 checkpoint (docs/control.md)
+APPROVAL_ID = "flightlog.approval.id"
+APPROVAL_DECIDED_AT = "flightlog.approval.decided_at"
+APPROVAL_ARGUMENTS_HASH = "flightlog.approval.arguments_hash"
+APPROVAL_EDITED = "flightlog.approval.edited"
+
+# Central control: the policy in force on every span of a run, and a refused step
+POLICY_ID = "flightlog.policy.id"
+POLICY_VERSION = "flightlog.policy.version"
+CONTROL_REFUSED = "flightlog.control.refused"
 
 # Provenance: the latest LLM call of the enclosing run, on every non-LLM step inside it (the call
 # whose answer led to the step), and on the run itself when it ends (the call behind its output).
@@ -236,4 +248,21 @@ KEPT_IN_ATTRIBUTES = {
     RUN_TOOL_CALLS: _RAW,
     LINK_TYPE: "shown with the link on the trace-back page",
     LIMIT_KIND: _RAW,
+    CHECKPOINT_TOOL: "read from SpanAttributes by the approvals inbox and the checkpoint audit view",
+    CHECKPOINT_TIER_REASONS: _RAW,
+    APPROVAL_ID: "read from SpanAttributes by the checkpoint audit view (links a checkpoint to its approval)",
+    APPROVAL_DECIDED_AT: _RAW,
+    APPROVAL_ARGUMENTS_HASH: _RAW,
+    APPROVAL_EDITED: _RAW,
+    POLICY_ID: _RAW,
+    POLICY_VERSION: _RAW,
+    CONTROL_REFUSED: _RAW,
 }
+
+# === written by the collector's control loop (event spans in the audit chain) ===================
+CONTROL_EVENT = "flightlog.control.event"
+CONTROL_SCOPE = "flightlog.control.scope"
+CONTROL_REASON = "flightlog.control.reason"
+CONTROL_ACTOR = "flightlog.control.actor"
+APPROVAL_STATUS = "flightlog.approval.status"
+POLICY_SHA256 = "flightlog.policy.sha256"

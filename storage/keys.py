@@ -15,6 +15,8 @@ from .errors import InvalidQuery
 from .store import Store
 
 ROLES = ("ingest", "engineer", "auditor", "admin")
+#: Permissions a key may hold beyond its role. "approve": decide approvals (docs/control.md).
+PERMISSIONS = ("approve",)
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,12 @@ class KeyRecord:
     name: str
     revoked: bool
     created_at: datetime
+    permissions: tuple[str, ...] = ()
+
+    @property
+    def display_name(self) -> str:
+        """Who acted, for records a person reads: the key's name, else its id."""
+        return self.name or f"key {self.key_id}"
 
 
 def hash_key(secret: str) -> str:
@@ -46,37 +54,44 @@ def validate_project(project: str) -> None:
         raise InvalidQuery(f"project name must be 1-64 letters, digits, '-', '_' or '.', got {project!r}")
 
 
-def create_key(store: Store, project: str, role: str, name: str = "") -> tuple[KeyRecord, str]:
+def create_key(store: Store, project: str, role: str, name: str = "",
+               permissions: tuple[str, ...] | list[str] = ()) -> tuple[KeyRecord, str]:
     """Create a key; returns the record and the secret (shown once, never stored)."""
     if role not in ROLES:
         raise InvalidQuery(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    permissions = tuple(sorted(set(permissions)))
+    unknown = [p for p in permissions if p not in PERMISSIONS]
+    if unknown:
+        raise InvalidQuery(f"unknown permission(s) {unknown}; allowed: {', '.join(PERMISSIONS)}")
+    if permissions and role == "ingest":
+        raise InvalidQuery("an ingest key cannot hold permissions: agents never decide for themselves")
+    if "approve" in permissions and not name.strip():
+        raise InvalidQuery("a key with the approve permission needs a name: decisions are made by a named person")
     ensure_project(store, project)
     secret = f"fl_{role}_{secrets.token_urlsafe(24)}"
     key_id = hash_key(secret)[:12]
     now = datetime.now(timezone.utc)
     store.insert(
         "api_keys",
-        [[key_id, hash_key(secret), project, role, name, 0, now, now]],
-        ["KeyId", "KeyHash", "Project", "Role", "Name", "Revoked", "CreatedAt", "UpdatedAt"],
+        [[key_id, hash_key(secret), project, role, name, 0, now, now, list(permissions)]],
+        ["KeyId", "KeyHash", "Project", "Role", "Name", "Revoked", "CreatedAt", "UpdatedAt", "Permissions"],
     )
-    return KeyRecord(key_id, project, role, name, False, now), secret
+    return KeyRecord(key_id, project, role, name, False, now, permissions), secret
 
 
-_SELECT = (
-    "SELECT KeyId, Project, Role, Name, Revoked, CreatedAt FROM api_keys"
-    " ORDER BY UpdatedAt DESC LIMIT 1 BY KeyId"
-)
+_FIELDS = "KeyId, Project, Role, Name, Revoked, CreatedAt, Permissions"
+_SELECT = f"SELECT {_FIELDS} FROM api_keys ORDER BY UpdatedAt DESC LIMIT 1 BY KeyId"
 
 
 def _record(row: tuple) -> KeyRecord:
-    return KeyRecord(row[0], row[1], row[2], row[3], bool(row[4]), row[5])
+    created = row[5] if row[5].tzinfo else row[5].replace(tzinfo=timezone.utc)
+    return KeyRecord(row[0], row[1], row[2], row[3], bool(row[4]), created, tuple(row[6]))
 
 
 def find_key(store: Store, secret: str) -> KeyRecord | None:
     """The latest state of the key with this secret, or None."""
     rows = store.query_rows(
-        "SELECT KeyId, Project, Role, Name, Revoked, CreatedAt FROM api_keys"
-        " WHERE KeyHash = {h:String} ORDER BY UpdatedAt DESC LIMIT 1",
+        f"SELECT {_FIELDS} FROM api_keys WHERE KeyHash = {{h:String}} ORDER BY UpdatedAt DESC LIMIT 1",
         {"h": hash_key(secret)},
     )
     return _record(rows[0]) if rows else None
@@ -85,8 +100,7 @@ def find_key(store: Store, secret: str) -> KeyRecord | None:
 def key_snapshot(store: Store) -> dict[str, KeyRecord]:
     """The latest state of every key by its hash (for resolving keys while the store is away)."""
     rows = store.query_rows(
-        "SELECT KeyHash, KeyId, Project, Role, Name, Revoked, CreatedAt FROM api_keys"
-        " ORDER BY UpdatedAt DESC LIMIT 1 BY KeyId LIMIT 100000")
+        f"SELECT KeyHash, {_FIELDS} FROM api_keys ORDER BY UpdatedAt DESC LIMIT 1 BY KeyId LIMIT 100000")
     return {r[0]: _record(r[1:]) for r in rows}
 
 
@@ -101,16 +115,17 @@ def list_keys(store: Store, project: str | None = None) -> list[KeyRecord]:
 def revoke_key(store: Store, key_id: str) -> KeyRecord:
     """Mark a key revoked (a newer row); raises InvalidQuery for an unknown id."""
     rows = store.query_rows(
-        "SELECT KeyId, KeyHash, Project, Role, Name, CreatedAt FROM api_keys"
+        "SELECT KeyId, KeyHash, Project, Role, Name, CreatedAt, Permissions FROM api_keys"
         " WHERE KeyId = {k:String} ORDER BY UpdatedAt DESC LIMIT 1",
         {"k": key_id},
     )
     if not rows:
         raise InvalidQuery(f"no key with id {key_id!r}")
-    kid, khash, project, role, name, created = rows[0]
+    kid, khash, project, role, name, created, permissions = rows[0]
     store.insert(
         "api_keys",
-        [[kid, khash, project, role, name, 1, created, datetime.now(timezone.utc)]],
-        ["KeyId", "KeyHash", "Project", "Role", "Name", "Revoked", "CreatedAt", "UpdatedAt"],
+        [[kid, khash, project, role, name, 1, created, datetime.now(timezone.utc), list(permissions)]],
+        ["KeyId", "KeyHash", "Project", "Role", "Name", "Revoked", "CreatedAt", "UpdatedAt", "Permissions"],
     )
-    return KeyRecord(kid, project, role, name, True, created)
+    created = created if created.tzinfo else created.replace(tzinfo=timezone.utc)
+    return KeyRecord(kid, project, role, name, True, created, tuple(permissions))

@@ -1,0 +1,47 @@
+"""The control loop's services in one process: approvals, the control state, notifications and
+the job that expires and escalates approvals (built by :mod:`flightlog.collector.app`)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from flightlog.storage import StorageError, Store
+
+from flightlog.collector.control.approvals import ApprovalService
+from flightlog.collector.control.events import Emit
+from flightlog.collector.control.notify import Notifier
+from flightlog.collector.control.state import ControlState
+
+log = logging.getLogger(__name__)
+EXPIRY_CHECK_S = 1.0
+
+
+class ControlServices:
+    def __init__(self, store: Store, *, emit: Emit, redact: Callable[[Any], Any]) -> None:
+        self.notifier = Notifier(store)
+        self.approvals = ApprovalService(store, emit=emit, notify=self.notifier.queue, redact=redact)
+        self.state = ControlState(store, emit=emit, notify=self.notifier.queue)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="flightlog-control", daemon=True)
+
+    def start(self) -> None:
+        self.notifier.start()
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(EXPIRY_CHECK_S):
+            try:
+                self.approvals.expire_due(self.notifier.escalate_after)
+            except StorageError:
+                log.warning("approval expiry check skipped: the store is unavailable")
+            except Exception:  # the job must outlive one bad row; logged with its traceback
+                log.exception("approval expiry check failed")
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.ident is not None:
+            self._thread.join(10)
+        self.notifier.close()
