@@ -13,19 +13,20 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 from google.rpc.status_pb2 import Status
 
 from flightlog.storage import InvalidQuery, QueryTimeout, Store, StorageError, open_store
 
-from flightlog.collector.api import admin, audit, budgets, insights, query
+from flightlog.collector.api import admin, audit, budgets, insights, models, query
 from flightlog.collector.audit.access_log import AccessLogMiddleware
 from flightlog.collector.audit.services import AuditServices
 from flightlog.collector.ingest import routes as ingest
 from flightlog.collector.auth import READ_ROLES, Authenticator
 from flightlog.collector.bootstrap import bootstrap
 from flightlog.collector.config import Settings
+from flightlog.collector.contract import ContractRoute, errors, respond, without_422
 from flightlog.collector.ingest.decode import PROTOBUF, media_type
 from flightlog.collector.errors import RETRY_AFTER_S, CollectorError
 from flightlog.collector.metrics import CONTENT_TYPE, Metrics
@@ -113,6 +114,14 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         description="OTLP/HTTP ingest for agent traces and the read-only query API.",
         lifespan=lifespan,
     )
+    app.router.route_class = ContractRoute
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = without_422(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(CollectorError)
     async def _collector_error(request: Request, exc: CollectorError) -> Response:
@@ -150,12 +159,13 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
                 collector.metrics.requests_rejected.labels(str(response.status_code)).inc()
         return response
 
-    @app.get("/healthz", tags=["health"])
-    async def healthz() -> dict[str, str]:
+    @app.get("/healthz", tags=["health"], response_model=models.Health)
+    async def healthz() -> Response:
         """Liveness; needs no key."""
-        return {"status": "ok"}
+        return respond({"status": "ok"})
 
-    @app.get("/readyz", tags=["health"])
+    @app.get("/readyz", tags=["health"], response_model=models.Readiness,
+             responses={503: {"model": models.Readiness, "description": "Not ready: the problems are listed"}})
     async def readyz(request: Request) -> Response:
         """Readiness: the writer runs, the store answers and the spool has room. No key needed."""
         collector = request.app.state.collector
@@ -174,7 +184,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         body = {"status": "ready" if not problems else "not ready", "problems": problems, "spool": stats}
         return JSONResponse(body, status_code=200 if not problems else 503)
 
-    @app.get("/metrics", tags=["health"])
+    @app.get("/metrics", tags=["health"], response_class=PlainTextResponse,
+             responses={200: {"description": "Prometheus text exposition format"},
+                        **errors(401, 403, 503, non_json_route=True)})
     async def metrics(request: Request) -> Response:
         """Prometheus metrics; needs a read or admin key (scrapers send it as a bearer token)."""
         collector = request.app.state.collector

@@ -71,6 +71,8 @@ class Settings:
     log_level: str = field(default="info", metadata=_meta("FLIGHTLOG_LOG_LEVEL", "debug, info, warning or error."))
     prices_file: str = field(default="", metadata=_meta(
         "FLIGHTLOG_PRICES_FILE", "JSON price table that replaces the shipped one (same format as collector/ingest/prices.json)."))
+    strict_responses: int = field(default=0, metadata=_meta(
+        "FLIGHTLOG_STRICT_RESPONSES", "1 to check every JSON answer against its documented model (no extra keys) and answer 500 on a mismatch; for tests."))
 
     def __post_init__(self) -> None:
         self.data_dir = str(Path(self.data_dir).expanduser().resolve())
