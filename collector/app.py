@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from google.rpc.status_pb2 import Status
 
 from flightlog.storage import InvalidQuery, QueryTimeout, Store, StorageError, open_store
@@ -74,8 +75,8 @@ class Collector:
         self.audit.close()  # audit: after the writer, so the last batches are chained
 
 
-def _error_response(request: Request, status: int, message: str) -> Response:
-    headers = {"Retry-After": str(RETRY_AFTER_S)} if status in (429, 503) else {}
+def _error_response(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    headers = {**(headers or {}), **({"Retry-After": str(RETRY_AFTER_S)} if status in (429, 503) else {})}
     # OTLP/HTTP: an error answer to a protobuf request is a google.rpc.Status message.
     if request.url.path.startswith("/v1/") and media_type(request.headers.get("content-type")) == PROTOBUF:
         body = Status(code=status, message=message).SerializeToString()
@@ -139,6 +140,12 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     async def _storage(request: Request, exc: StorageError) -> Response:
         log.error("storage error on %s: %s", request.url.path, exc)
         return _error_response(request, 503, f"store unavailable: {exc}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        # Routing (404 no such route, 405 wrong method) and FastAPI's own body parsing (400 "There was
+        # an error parsing the body") raise these: answered like every other error (ErrorBody).
+        return _error_response(request, exc.status_code, str(exc.detail), dict(exc.headers or {}))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

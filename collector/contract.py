@@ -125,7 +125,6 @@ class ContractRoute(APIRoute):
         if model is None:
             return handler
         adapter: list[TypeAdapter[Any]] = []  # built on first use: only strict collectors pay for it
-        where = f"{'/'.join(sorted(self.methods or ()))} {self.path}"
 
         async def checked(request: Request) -> Response:
             response = await handler(request)
@@ -139,7 +138,8 @@ class ContractRoute(APIRoute):
             except ValidationError as exc:
                 problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'answer'}: {e['msg']}"
                                      for e in exc.errors()[:10])
-                message = f"the answer of {where} does not match its documented model {model.__name__}: {problems}"
+                message = (f"the answer of {request.method} {request.url.path} does not match its documented model"
+                           f" {model.__name__}: {problems}")
                 log.error("%s", message)
                 return JSONResponse({"error": message, "status": 500}, status_code=500)
             return response

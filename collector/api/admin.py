@@ -203,7 +203,7 @@ async def sample_reviews(scope: AdminProject, collector: CollectorDep,
 class BudgetBody(BaseModel):
     scope: str = Field(pattern="^(project|agent|user)$")
     subject: str = Field(default="", description="Agent name or user id; empty for scope=project.")
-    max_tokens: int = Field(default=0, ge=0, description="Per UTC day; 0 = no token limit.")
+    max_tokens: int = Field(default=0, ge=0, le=2**63 - 1, description="Per UTC day; 0 = no token limit.")
     max_cost_usd: float = Field(default=0.0, ge=0.0, description="Per UTC day; 0 = no cost limit.")
     webhook_url: str = Field(default="", max_length=2000, pattern=r"^(|https?://\S+)$")
     project: str | None = None
