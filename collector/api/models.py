@@ -47,7 +47,8 @@ class Readiness(ApiModel):
     """``GET /readyz`` (200 ready, 503 not ready: the same body)."""
 
     status: Literal["ready", "not ready"] = Field(description='"ready" when there are no problems.')
-    problems: list[str] = Field(description="Why the collector is not ready (writer stopped, store unreachable, spool full).")
+    problems: list[str] = Field(description="Why the collector is not ready (writer stopped, store unreachable, "
+                                            "spool full).")
     spool: SpoolStats
 
 
@@ -109,14 +110,16 @@ class SpanColumns(ApiModel):
     input_tokens: int
     output_tokens: int
     cost_usd: float = Field(description="Cost in USD (0 when unpriced).")
-    cost_source: str = Field(description="client (sent by the span), computed (price table), unknown (no price) or none.")
+    cost_source: str = Field(description="client (sent by the span), computed (price table), unknown (no price) "
+                                         "or none.")
     price_version: str = Field(description="Version of the price table that priced the span.")
     tool_name: str
     tool_call_id: str
     user_id: str
     session_id: str
     checkpoint_tier: int = Field(description="Human checkpoint tier 1–3; 0 = no checkpoint.")
-    checkpoint_decision: str = Field(description="approved, rejected, timed_out, autonomous, notified, … (empty if none).")
+    checkpoint_decision: str = Field(description="approved, rejected, timed_out, autonomous, notified, … "
+                                                 "(empty if none).")
     approver: str
     violation: str = Field(description="Limit the span violated, if any.")
     error_type: str
@@ -316,7 +319,8 @@ class Traceback(ApiModel):
     span_id: str
     target: TracebackStep = Field(description="The span traced back from.")
     chain: list[TracebackStep] = Field(description="Root, each ancestor, the span itself.")
-    inputs: list[TracebackStep] = Field(description="Every other span that had finished when the span started, oldest first.")
+    inputs: list[TracebackStep] = Field(description="Every other span that had finished when the span started, "
+                                                    "oldest first.")
     links: list[TracebackLink] = Field(description="Span links of the chain and the inputs (at most 50).")
     profile: RunProfile
     project: str
