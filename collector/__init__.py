@@ -17,5 +17,6 @@ One package per concern; each package's docstring says what it owns and what it 
 
 Top-level modules hold what every package shares: :mod:`.app` (the composition root that
 wires the packages into one FastAPI app), :mod:`.config`, :mod:`.errors`, :mod:`.auth`,
-:mod:`.bootstrap`, :mod:`.metrics`, :mod:`.logconfig`.
+:mod:`.bootstrap`, :mod:`.metrics`, :mod:`.logconfig` and :mod:`.contract` (how every route
+answers its documented response model; the API's models are in :mod:`.api.models`).
 """

@@ -14,15 +14,16 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from google.rpc.status_pb2 import Status
 
 from flightlog.storage import InvalidQuery, QueryTimeout, Store, StorageError, open_store
 from flightlog.storage.audit import record_price_table
 from flightlog.storage.dsn import parse_dsn
 
-from flightlog.collector.api import admin, audit, budgets, insights, query
+from flightlog.collector.api import admin, audit, budgets, insights, models, query
 from flightlog.collector.audit import anchors
 from flightlog.collector.audit.access_log import AccessLogMiddleware
 from flightlog.collector.audit.anchors import Anchorer, load_or_create_key
@@ -31,6 +32,7 @@ from flightlog.collector.ingest import routes as ingest
 from flightlog.collector.auth import KEY_SNAPSHOT_FILE, READ_ROLES, Authenticator
 from flightlog.collector.bootstrap import bootstrap
 from flightlog.collector.config import Settings
+from flightlog.collector.contract import ContractRoute, errors, respond, without_422
 from flightlog.collector.ingest.decode import PROTOBUF, media_type
 from flightlog.collector.errors import RETRY_AFTER_S, CollectorError
 from flightlog.collector.metrics import CONTENT_TYPE, Metrics
@@ -112,8 +114,8 @@ def _anchorer(settings: Settings, store: Store) -> Anchorer | None:
     return Anchorer(store, key, settings.anchor_sink or str(data_dir / anchors.SINK_FILE))
 
 
-def _error_response(request: Request, status: int, message: str) -> Response:
-    headers = {"Retry-After": str(RETRY_AFTER_S)} if status in (429, 503) else {}
+def _error_response(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    headers = {**(headers or {}), **({"Retry-After": str(RETRY_AFTER_S)} if status in (429, 503) else {})}
     # OTLP/HTTP: an error answer to a protobuf request is a google.rpc.Status message.
     if request.url.path.startswith("/v1/") and media_type(request.headers.get("content-type")) == PROTOBUF:
         body = Status(code=status, message=message).SerializeToString()
@@ -154,6 +156,14 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         description="OTLP/HTTP ingest for agent traces and the read-only query API.",
         lifespan=lifespan,
     )
+    app.router.route_class = ContractRoute
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = without_422(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(CollectorError)
     async def _collector_error(request: Request, exc: CollectorError) -> Response:
@@ -172,6 +182,12 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         # The engine's text stays in the log: clients get a plain reason (docs/decisions/0010).
         log.error("storage error on %s: %s", request.url.path, exc)
         return _error_response(request, 503, "store unavailable; retry later")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        # Routing (404 no such route, 405 wrong method) and FastAPI's own body parsing (400 "There was
+        # an error parsing the body") raise these: answered like every other error (ErrorBody).
+        return _error_response(request, exc.status_code, str(exc.detail), dict(exc.headers or {}))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
@@ -192,12 +208,13 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
                 collector.metrics.requests_rejected.labels(str(response.status_code)).inc()
         return response
 
-    @app.get("/healthz", tags=["health"])
-    async def healthz() -> dict[str, str]:
+    @app.get("/healthz", tags=["health"], response_model=models.Health)
+    async def healthz() -> Response:
         """Liveness; needs no key."""
-        return {"status": "ok"}
+        return respond({"status": "ok"})
 
-    @app.get("/readyz", tags=["health"])
+    @app.get("/readyz", tags=["health"], response_model=models.Readiness,
+             responses={503: {"model": models.Readiness, "description": "Not ready: the problems are listed"}})
     async def readyz(request: Request) -> Response:
         """Readiness: the writer runs, the store answers and the spool has room. No key needed."""
         collector = request.app.state.collector
@@ -217,7 +234,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         body = {"status": "ready" if not problems else "not ready", "problems": problems, "spool": stats}
         return JSONResponse(body, status_code=200 if not problems else 503)
 
-    @app.get("/metrics", tags=["health"])
+    @app.get("/metrics", tags=["health"], response_class=PlainTextResponse,
+             responses={200: {"description": "Prometheus text exposition format"},
+                        **errors(401, 403, 503, non_json_route=True)})
     async def metrics(request: Request) -> Response:
         """Prometheus metrics; needs a read or admin key (scrapers send it as a bearer token)."""
         collector = request.app.state.collector

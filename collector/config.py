@@ -80,6 +80,8 @@ class Settings:
         "FLIGHTLOG_ANCHOR_KEY", "Ed25519 private key (PEM) that signs the anchors (default: <data dir>/anchor-key.pem, created on first start)."))
     prices_file: str = field(default="", metadata=_meta(
         "FLIGHTLOG_PRICES_FILE", "JSON price table that replaces the shipped one (same format as collector/prices.json)."))
+    strict_responses: int = field(default=0, metadata=_meta(
+        "FLIGHTLOG_STRICT_RESPONSES", "1 to check every JSON answer against its documented model (no extra keys) and answer 500 on a mismatch; for tests."))
 
     def __post_init__(self) -> None:
         self.data_dir = str(Path(self.data_dir).expanduser().resolve())

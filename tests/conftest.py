@@ -116,18 +116,23 @@ class RunningCollector:
         return self.proc.returncode
 
 
+STRICT_RESPONSES = {"FLIGHTLOG_STRICT_RESPONSES": "1"}
+"""Every collector the tests start checks each JSON answer against its documented model
+(``collector/contract.py``): a drift between storage and models fails whichever test sees it."""
+
+
 def start_collector(data_dir: Path, *, env: dict[str, str] | None = None, args: list[str] | None = None,
                     wait_for_keys: bool = True) -> RunningCollector:
-    """Start ``flightlog serve`` on a free loopback port and wait until it answers (and, unless
-    ``wait_for_keys`` is off, until its first keys exist: a server store connects in the
-    background, so they may come after the first answer)."""
+    """Start ``flightlog serve`` on a free loopback port and wait until it answers (strict answers;
+    unless ``wait_for_keys`` is off, also until its first keys exist: a server store connects in
+    the background, so they may come after the first answer)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log_path = data_dir / "collector.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "flightlog.collector.cli", "serve", "--host", "127.0.0.1",
          "--port", str(port), "--data-dir", str(data_dir), "--grpc-port", "0", *(args or [])],
-        env={**clean_env(), **(env or {})},
+        env={**clean_env(), **STRICT_RESPONSES, **(env or {})},
         stdout=log_path.open("wb"),
         stderr=subprocess.STDOUT,
     )

@@ -13,6 +13,10 @@ Errors::
 
     ApiError            any failure of a call: HTTP status >= 400 (with the server's
                         message), an unreachable collector, or a body that is not JSON
+
+Every method returns the answer typed with the TypedDicts of :mod:`flightlog.ui.types`
+(mirrors of the collector's response models). The values are the decoded JSON as sent:
+the types say what the collector promises (its /openapi.json), they are not re-checked here.
 """
 from __future__ import annotations
 
@@ -20,10 +24,12 @@ import datetime as dt
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import httpx
+
+from flightlog.ui import types as api
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -95,7 +101,7 @@ class ApiError(Exception):
 class SearchResult:
     """One page of ``GET /api/spans``: the spans, the total number that matched, the window."""
 
-    items: list[dict[str, Any]]
+    items: list[api.SpanListItem]
     total: int
     limit: int
     offset: int
@@ -109,9 +115,9 @@ class Trace:
     """
 
     trace_id: str
-    spans: list[dict[str, Any]]
+    spans: list[api.TraceSpan]
     total_cost_usd: float
-    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    raw: api.Trace = field(default_factory=lambda: cast(api.Trace, {}), repr=False)
 
 
 class ApiClient:
@@ -191,7 +197,7 @@ class ApiClient:
             raise TypeError(f"unknown search filter(s): {', '.join(unknown)}")
         body = self._get("/api/spans", _query_params(filters))
         return SearchResult(
-            items=list(body.get("items") or []),
+            items=cast("list[api.SpanListItem]", list(body.get("items") or [])),
             total=int(body.get("total") or 0),
             limit=int(body.get("limit") or filters.get("limit") or 0),
             offset=int(body.get("offset") or 0),
@@ -204,9 +210,9 @@ class ApiClient:
         body = self._get(f"/api/traces/{quote(trace_id, safe='')}", {})
         return Trace(
             trace_id=str(body.get("trace_id") or trace_id),
-            spans=list(body.get("spans") or []),
+            spans=cast("list[api.TraceSpan]", list(body.get("spans") or [])),
             total_cost_usd=float(body.get("total_cost_usd") or 0.0),
-            raw=body,
+            raw=cast(api.Trace, body),
         )
 
     def cost(
@@ -214,75 +220,82 @@ class ApiClient:
         group_by: Sequence[str],
         start: dt.datetime | str | None = None,
         end: dt.datetime | str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[api.CostRow]:
         """``GET /api/cost``: cost, tokens and calls per group (``day``, ``model``, ``agent``…)."""
         params = _query_params({"group_by": list(group_by), "start": start, "end": end})
-        return list(self._get("/api/cost", params).get("rows") or [])
+        return cast("list[api.CostRow]", list(self._get("/api/cost", params).get("rows") or []))
 
-    def facets(self) -> dict[str, list[str]]:
+    def facets(self) -> api.Facets:
         """``GET /api/facets``: distinct agents, models, prompt versions, span types, users."""
         body = self._get("/api/facets", {})
-        return {str(k): [str(v) for v in (vs or [])] for k, vs in body.items()}
+        return cast(api.Facets, {str(k): [str(v) for v in (vs or [])] for k, vs in body.items()})
 
     # -- insights (collector/api/insights.py) --------------------------------------
 
     def traceback(
         self, trace_id: str, span_id: str, *, compare: int = 10, healthy_only: bool = True
-    ) -> dict[str, Any]:
+    ) -> api.Traceback:
         """``GET /api/traces/{trace_id}/traceback``: causal chain, inputs, healthy-run comparison."""
         if not trace_id or not span_id:
             raise ValueError("trace_id and span_id must not be empty")
         params = _query_params({"span_id": span_id, "compare": compare, "healthy_only": healthy_only})
-        return self._get(f"/api/traces/{quote(trace_id, safe='')}/traceback", params)
+        return cast(api.Traceback, self._get(f"/api/traces/{quote(trace_id, safe='')}/traceback", params))
 
-    def monitoring(self, **params: Any) -> dict[str, Any]:
+    def monitoring(self, **params: Any) -> api.Monitoring:
         """``GET /api/insights/monitoring`` (``start``, ``end``, ``bucket``, ``by``, ``agent``)."""
-        return self._get("/api/insights/monitoring", _query_params(params))
+        return cast(api.Monitoring, self._get("/api/insights/monitoring", _query_params(params)))
 
-    def budgets(self) -> list[dict[str, Any]]:
+    def budgets(self) -> list[api.Budget]:
         """The project's daily budgets (``GET /api/budgets``)."""
-        return list(self._get("/api/budgets", []).get("budgets", []))
+        return cast("list[api.Budget]", list(self._get("/api/budgets", []).get("budgets", [])))
 
-    def cost_per_run(self, **params: Any) -> list[dict[str, Any]]:
+    def cost_per_run(self, **params: Any) -> list[api.CostPerRunRow]:
         """``GET /api/insights/cost_per_run`` (``start``, ``end``, ``by``): rows per group."""
-        return list(self._get("/api/insights/cost_per_run", _query_params(params)).get("rows") or [])
+        rows = self._get("/api/insights/cost_per_run", _query_params(params)).get("rows") or []
+        return cast("list[api.CostPerRunRow]", list(rows))
 
-    def top_traces(self, **params: Any) -> list[dict[str, Any]]:
+    def top_traces(self, **params: Any) -> list[api.TopTrace]:
         """``GET /api/insights/top_traces`` (``start``, ``end``, ``limit``): costliest first."""
-        return list(self._get("/api/insights/top_traces", _query_params(params)).get("rows") or [])
+        rows = self._get("/api/insights/top_traces", _query_params(params)).get("rows") or []
+        return cast("list[api.TopTrace]", list(rows))
 
     # -- audit (docs/audit.md): needs an auditor or admin key unless noted ---------
 
-    def verify_chain(self, **params: Any) -> dict[str, Any]:
+    def verify_chain(self, **params: Any) -> api.VerifyReport:
         """``GET /api/audit/verify`` (``start``, ``end``): the hash-chain verification report."""
-        return self._get("/api/audit/verify", _query_params(params))
+        return cast(api.VerifyReport, self._get("/api/audit/verify", _query_params(params)))
 
-    def access_log(self, **params: Any) -> dict[str, Any]:
+    def access_log(self, **params: Any) -> api.AccessLogPage:
         """``GET /api/audit/access`` (``key_id``, ``role``, ``endpoint``, ``contains``, ``start``, ``end``,
         ``limit``, ``offset``): ``{"entries": [...], "truncated": bool}``."""
-        return self._get("/api/audit/access", _query_params(params))
+        return cast(api.AccessLogPage, self._get("/api/audit/access", _query_params(params)))
 
-    def checkpoints(self, **params: Any) -> dict[str, Any]:
+    def checkpoints(self, **params: Any) -> api.CheckpointAudit:
         """``GET /api/audit/checkpoints`` (any read key; ``start``, ``end``, ``min_tier``, ``flagged_only``)."""
-        return self._get("/api/audit/checkpoints", _query_params(params))
+        return cast(api.CheckpointAudit, self._get("/api/audit/checkpoints", _query_params(params)))
 
-    def governance_log(self, limit: int = 200) -> list[dict[str, Any]]:
+    def governance_log(self, limit: int = 200) -> list[api.GovernanceChange]:
         """``GET /api/audit/governance``: retention, legal hold, budget and review-setting changes."""
-        return list(self._get("/api/audit/governance", _query_params({"limit": limit})).get("changes") or [])
+        changes = self._get("/api/audit/governance", _query_params({"limit": limit})).get("changes") or []
+        return cast("list[api.GovernanceChange]", list(changes))
 
-    def budget_alerts(self, limit: int = 200) -> list[dict[str, Any]]:
+    def budget_alerts(self, limit: int = 200) -> list[api.BudgetAlertRow]:
         """``GET /api/audit/budget-alerts``: alerts raised at 80% / 100% with the webhook outcome."""
-        return list(self._get("/api/audit/budget-alerts", _query_params({"limit": limit})).get("alerts") or [])
+        alerts = self._get("/api/audit/budget-alerts", _query_params({"limit": limit})).get("alerts") or []
+        return cast("list[api.BudgetAlertRow]", list(alerts))
 
-    def review_queue(self, **params: Any) -> list[dict[str, Any]]:
+    def review_queue(self, **params: Any) -> list[api.ReviewQueueItem]:
         """``GET /api/audit/reviews/queue`` (any read key; ``agent``, ``pending_only``, ``limit``)."""
-        return list(self._get("/api/audit/reviews/queue", _query_params(params)).get("queue") or [])
+        queue = self._get("/api/audit/reviews/queue", _query_params(params)).get("queue") or []
+        return cast("list[api.ReviewQueueItem]", list(queue))
 
-    def review_trend(self, by: str = "agent") -> list[dict[str, Any]]:
+    def review_trend(self, by: str = "agent") -> list[api.ReviewTrendPoint]:
         """``GET /api/audit/reviews/trend?by=agent|prompt_version``: mean score per day and group."""
-        return list(self._get("/api/audit/reviews/trend", _query_params({"by": by})).get("points") or [])
+        points = self._get("/api/audit/reviews/trend", _query_params({"by": by})).get("points") or []
+        return cast("list[api.ReviewTrendPoint]", list(points))
 
-    def add_review_score(self, trace_id: str, score: float, *, label: str = "", comment: str = "") -> dict[str, Any]:
+    def add_review_score(self, trace_id: str, score: float, *, label: str = "",
+                         comment: str = "") -> api.ReviewScoreSaved:
         """``POST /api/audit/reviews/scores`` (any read key): the score is attributed to this key."""
         body = {"trace_id": trace_id, "score": score, "label": label, "comment": comment}
         try:
@@ -292,7 +305,7 @@ class ApiClient:
         if response.status_code >= 400:
             raise ApiError(f"{response.status_code} {response.reason_phrase}: {_server_message(response)}",
                            status_code=response.status_code)
-        return dict(response.json())
+        return cast(api.ReviewScoreSaved, dict(response.json()))
 
     def export_bytes(self, fmt: str = "jsonl", **params: Any) -> bytes:
         """``GET /api/audit/export?format=…``: the whole export in memory (use the CLI for big ones)."""

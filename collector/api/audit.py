@@ -12,7 +12,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -22,21 +22,26 @@ from flightlog.storage import governance as gov
 from flightlog.storage import reviews as review_store
 from flightlog.storage.timewindow import Window
 
+from flightlog.collector.api import models
+from flightlog.collector.contract import ContractRoute, errors, respond
 from flightlog.collector.api.deps import AuditKey, CollectorDep, ReadKey, TimeWindow, trace_ids
+from flightlog.collector.api.query import READ_ERRORS
 from flightlog.collector.audit import export
 from flightlog.collector.audit.chain import verify
 from flightlog.collector.errors import BadRequest, NotFound
 
-router = APIRouter(prefix="/api/audit", tags=["audit"])
+router = APIRouter(prefix="/api/audit", tags=["audit"], route_class=ContractRoute)
 
 
-@router.get("/verify", summary="Recompute the project's hash chain; name altered, deleted and forged spans")
-async def verify_chain(key: AuditKey, collector: CollectorDep, window: TimeWindow) -> dict[str, Any]:
+@router.get("/verify", summary="Recompute the project's hash chain; name altered, deleted and forged spans",
+            response_model=models.VerifyReport, responses=READ_ERRORS)
+async def verify_chain(key: AuditKey, collector: CollectorDep, window: TimeWindow) -> Response:
     report = await run_in_threadpool(verify, collector.store, key.project, start=window.start, end=window.end)
-    return {**report.to_dict(), "summary": report.summary()}
+    return respond({**report.to_dict(), "summary": report.summary()})
 
 
-@router.get("/access", summary="Search the access log (newest first)")
+@router.get("/access", summary="Search the access log (newest first)", response_model=models.AccessLogPage,
+            responses=READ_ERRORS)
 async def access_log(
     key: AuditKey,
     collector: CollectorDep,
@@ -47,11 +52,12 @@ async def access_log(
     contains: Annotated[str, Query(max_length=200)] = "",
     limit: Annotated[int, Query(ge=1, le=db.MAX_PAGE)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-) -> dict[str, Any]:
+) -> Response:
     await run_in_threadpool(collector.audit.flush_access)
     flt = db.AccessFilter(key_id=key_id, role=role, endpoint=endpoint, contains=contains, start=window.start,
                           end=window.end)
-    return await run_in_threadpool(db.search_access, collector.store, key.project, flt, limit=limit, offset=offset)
+    return respond(await run_in_threadpool(db.search_access, collector.store, key.project, flt, limit=limit,
+                                           offset=offset))
 
 
 ExportFormat = Annotated[str, Query(pattern="^(jsonl|csv|parquet)$")]
@@ -69,7 +75,20 @@ def _manifest_builder(project: str, fmt: str, flt: db.ExportFilter) -> export.Ma
     return export.ManifestBuilder(project=project, fmt=fmt, filters=filters)
 
 
-@router.get("/export", summary="Stream spans as JSONL, CSV or Parquet (JSONL ends with the manifest)")
+_EXPORT_CONTENT = {
+    "application/x-ndjson": {"schema": {"type": "string"}, "example": '{"SpanId": "…", "TraceId": "…", …}\n'},
+    "text/csv": {"schema": {"type": "string"}},
+    "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
+}
+
+
+@router.get("/export", summary="Stream spans as JSONL, CSV or Parquet (JSONL ends with the manifest)",
+            response_class=StreamingResponse,
+            responses={200: {"description": "The spans with the store's column names, one per JSONL line or CSV row "
+                                            "(maps and arrays as JSON text in CSV), or a Parquet file. A JSONL export "
+                                            "ends with a line {\"flightlog_manifest\": ExportManifest} unless "
+                                            "manifest=false.", "content": _EXPORT_CONTENT},
+                       **READ_ERRORS})
 async def export_spans(
     request: Request,
     key: AuditKey,
@@ -98,9 +117,10 @@ async def export_spans(
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-@router.get("/export/manifest", summary="The manifest of an export with the same filters (counts, chain links)")
+@router.get("/export/manifest", summary="The manifest of an export with the same filters (counts, chain links)",
+            response_model=models.ExportManifest, responses=READ_ERRORS)
 async def export_manifest(key: AuditKey, collector: CollectorDep, window: TimeWindow, format: ExportFormat = "jsonl",
-                          agent: str = "", user: str = "", trace_id: TraceIdList = []) -> dict[str, Any]:
+                          agent: str = "", user: str = "", trace_id: TraceIdList = []) -> Response:
     store = collector.store
     flt = _export_filter(window, agent, user, trace_id)
 
@@ -110,36 +130,40 @@ async def export_manifest(key: AuditKey, collector: CollectorDep, window: TimeWi
             pass
         return builder.build(store)
 
-    return await run_in_threadpool(build)
+    return respond(await run_in_threadpool(build))
 
 
-@router.get("/export/count", summary="How many spans an export with these filters holds")
+@router.get("/export/count", summary="How many spans an export with these filters holds",
+            response_model=models.ExportCount, responses=READ_ERRORS)
 async def export_count(key: AuditKey, collector: CollectorDep, window: TimeWindow, agent: str = "", user: str = "",
-                       trace_id: TraceIdList = []) -> dict[str, Any]:
+                       trace_id: TraceIdList = []) -> Response:
     flt = _export_filter(window, agent, user, trace_id)
     count = await run_in_threadpool(db.export_count, collector.store, key.project, flt)
-    return {"spans": count}
+    return respond({"spans": count})
 
 
-@router.get("/chain", summary="Chain links by sequence number (for offline checks)")
+@router.get("/chain", summary="Chain links by sequence number (for offline checks)", response_model=models.ChainLinks,
+            responses=READ_ERRORS)
 async def chain_links(key: AuditKey, collector: CollectorDep,
-                      seq: Annotated[list[Annotated[int, Field(ge=0)]], Query()] = []) -> dict[str, Any]:
+                      seq: Annotated[list[Annotated[int, Field(ge=0)]], Query()] = []) -> Response:
     store = collector.store
     links = await run_in_threadpool(db.chain_links_for, store, key.project, seq[:10_000])
     head = await run_in_threadpool(db.chain_head, store, key.project)
-    return {"rows": [{"seq": int(l["Seq"]), "batch_id": l["Bid"], "prev_hash": l["Prev"], "hash": l["LinkHash"],
-                      "spans": int(l["N"])} for l in links],
-            "head": {"seq": head[0], "hash": head[1]} if head else None}
+    return respond({"rows": [{"seq": int(l["Seq"]), "batch_id": l["Bid"], "prev_hash": l["Prev"],
+                              "hash": l["LinkHash"], "spans": int(l["N"])} for l in links],
+                    "head": {"seq": head[0], "hash": head[1]} if head else None})
 
 
-@router.get("/governance", summary="Changes to retention, legal holds, budgets and review settings")
+@router.get("/governance", summary="Changes to retention, legal holds, budgets and review settings",
+            response_model=models.GovernanceLog, responses=READ_ERRORS)
 async def governance(key: AuditKey, collector: CollectorDep,
-                     limit: Annotated[int, Query(ge=1, le=db.MAX_PAGE)] = 200) -> dict[str, Any]:
+                     limit: Annotated[int, Query(ge=1, le=db.MAX_PAGE)] = 200) -> Response:
     changes = await run_in_threadpool(gov.governance_log, collector.store, key.project, limit)
-    return {"changes": changes}
+    return respond({"changes": changes})
 
 
-@router.get("/checkpoints", summary="Human checkpoints: tier, decision, approver, wait; unapproved tier-3 flagged")
+@router.get("/checkpoints", summary="Human checkpoints: tier, decision, approver, wait; unapproved tier-3 flagged",
+            response_model=models.CheckpointAudit, responses=READ_ERRORS)
 async def checkpoints(
     key: ReadKey,
     collector: CollectorDep,
@@ -147,9 +171,9 @@ async def checkpoints(
     min_tier: Annotated[int, Query(ge=1, le=3)] = 2,
     flagged_only: bool = False,
     limit: Annotated[int, Query(ge=1, le=db.MAX_PAGE)] = 200,
-) -> dict[str, Any]:
-    return await run_in_threadpool(db.checkpoints, collector.store, key.project, start=window.start, end=window.end,
-                                   min_tier=min_tier, flagged_only=flagged_only, limit=limit)
+) -> Response:
+    return respond(await run_in_threadpool(db.checkpoints, collector.store, key.project, start=window.start,
+                                           end=window.end, min_tier=min_tier, flagged_only=flagged_only, limit=limit))
 
 
 # -- human review (sampling settings are admin routes, :mod:`.admin`) -----------------------------------
@@ -161,16 +185,18 @@ class ReviewScore(BaseModel):
     comment: str = Field(default="", max_length=10_000)
 
 
-@router.get("/reviews/queue", summary="Sampled runs waiting for (or with) a review")
+@router.get("/reviews/queue", summary="Sampled runs waiting for (or with) a review", response_model=models.ReviewQueue,
+            responses=READ_ERRORS)
 async def review_queue(key: ReadKey, collector: CollectorDep, agent: str = "", pending_only: bool = True,
-                       limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+                       limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Response:
     rows = await run_in_threadpool(lambda: review_store.queue(collector.store, key.project, pending_only=pending_only,
                                                               agent=agent, limit=limit))
-    return {"queue": rows}
+    return respond({"queue": rows})
 
 
-@router.post("/reviews/scores", summary="Record a reviewer's score, label and comment for a sampled run")
-async def add_review_score(key: ReadKey, collector: CollectorDep, body: ReviewScore) -> dict[str, Any]:
+@router.post("/reviews/scores", summary="Record a reviewer's score, label and comment for a sampled run",
+             response_model=models.ReviewScoreSaved, responses=errors(400, 401, 403, 404, 503))
+async def add_review_score(key: ReadKey, collector: CollectorDep, body: ReviewScore) -> Response:
     found = trace_ids([body.trace_id])
     if len(found) != 1:
         raise BadRequest("trace_id must be one trace id (32 hex characters)")
@@ -186,23 +212,26 @@ async def add_review_score(key: ReadKey, collector: CollectorDep, body: ReviewSc
         return {"trace_id": trace_id, "span_id": span_id, "reviewer": key.key_id, "score": body.score,
                 "label": body.label, "agent": run["AgentName"], "prompt_version": run["PromptVersion"]}
 
-    return await run_in_threadpool(save)
+    return respond(await run_in_threadpool(save))
 
 
-@router.get("/reviews/scores", summary="Review scores, newest first")
+@router.get("/reviews/scores", summary="Review scores, newest first", response_model=models.ReviewScores,
+            responses=READ_ERRORS)
 async def review_scores(key: ReadKey, collector: CollectorDep, trace_id: str = "",
-                        limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
+                        limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> Response:
     rows = await run_in_threadpool(review_store.scores, collector.store, key.project, trace_id.lower(), limit)
-    return {"scores": rows}
+    return respond({"scores": rows})
 
 
-@router.get("/reviews/trend", summary="Mean review score per day by agent or prompt version")
+@router.get("/reviews/trend", summary="Mean review score per day by agent or prompt version",
+            response_model=models.ReviewTrend, responses=READ_ERRORS)
 async def review_trend(key: ReadKey, collector: CollectorDep,
-                       by: Annotated[str, Query(pattern="^(agent|prompt_version)$")] = "agent") -> dict[str, Any]:
-    return {"by": by, "points": await run_in_threadpool(review_store.trend, collector.store, key.project, by)}
+                       by: Annotated[str, Query(pattern="^(agent|prompt_version)$")] = "agent") -> Response:
+    return respond({"by": by, "points": await run_in_threadpool(review_store.trend, collector.store, key.project, by)})
 
 
-@router.get("/budget-alerts", summary="Budget alerts raised at 80% and 100%, with webhook outcome")
+@router.get("/budget-alerts", summary="Budget alerts raised at 80% and 100%, with webhook outcome",
+            response_model=models.BudgetAlerts, responses=READ_ERRORS)
 async def budget_alerts(key: AuditKey, collector: CollectorDep,
-                        limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
-    return {"alerts": await run_in_threadpool(budget_store.alerts, collector.store, key.project, limit)}
+                        limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> Response:
+    return respond({"alerts": await run_in_threadpool(budget_store.alerts, collector.store, key.project, limit)})

@@ -11,22 +11,26 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from flightlog.storage import monitoring as figures
 from flightlog.storage import traceback as incident
 
+from flightlog.collector.api import models
+from flightlog.collector.contract import ContractRoute, errors, respond
 from flightlog.collector.api.deps import CollectorDep, ReadKey, TimeWindow, TraceIdPath, hex_id
-from flightlog.collector.api.query import trace_with_logs
+from flightlog.collector.api.query import READ_ERRORS, trace_with_logs
 from flightlog.collector.errors import NotFound
 
-router = APIRouter(prefix="/api", tags=["insights"])
+router = APIRouter(prefix="/api", tags=["insights"], route_class=ContractRoute)
 
 _BUCKET = "^(hour|day)$"
 _MONITOR_BY = "^(|agent|agent_version|prompt_version|prompt_id|model)$"
 
 
-@router.get("/traces/{trace_id}/traceback", summary="Incident trace-back of one span, compared with healthy runs")
+@router.get("/traces/{trace_id}/traceback", summary="Incident trace-back of one span, compared with healthy runs",
+            response_model=models.Traceback, responses=errors(400, 401, 403, 404, 503))
 async def traceback(
     key: ReadKey,
     collector: CollectorDep,
@@ -34,7 +38,7 @@ async def traceback(
     span_id: Annotated[str, Query(description="The span to trace back from (16 hex)")],
     compare: Annotated[int, Query(ge=0, le=incident.MAX_COMPARE, description="How many other runs of the step; 0 = none")] = 10,
     healthy_only: Annotated[bool, Query(description="Compare only with runs whose step did not fail")] = True,
-) -> dict[str, Any]:
+) -> Response:
     project, store = key.project, collector.store
     span_id = hex_id(span_id, 16, "span id")
     trace = await run_in_threadpool(trace_with_logs, store, project, trace_id)
@@ -52,10 +56,11 @@ async def traceback(
         if compare
         else {"step": {}, "healthy_only": healthy_only, "runs": []}
     )
-    return back
+    return respond(back)
 
 
-@router.get("/insights/monitoring", summary="Success rate, latency quantiles, tokens per run, tool errors, escalations")
+@router.get("/insights/monitoring", summary="Success rate, latency quantiles, tokens per run, tool errors, escalations",
+            response_model=models.Monitoring, responses=READ_ERRORS)
 async def monitoring(
     key: ReadKey,
     collector: CollectorDep,
@@ -63,7 +68,7 @@ async def monitoring(
     bucket: Annotated[str, Query(pattern=_BUCKET)] = "day",
     by: Annotated[str, Query(pattern=_MONITOR_BY, description="Breakdown; prompt_version/prompt_id/model count LLM calls, the rest agent runs")] = "",
     agent: str = "",
-) -> dict[str, Any]:
+) -> Response:
     project, store = key.project, collector.store
     bounds = {"start": window.start, "end": window.end, "bucket": bucket, "agent": agent}
 
@@ -74,30 +79,32 @@ async def monitoring(
             "checkpoints": figures.checkpoint_escalations(store, project, by=by, **bounds),
         }
 
-    return await run_in_threadpool(read)
+    return respond(await run_in_threadpool(read))
 
 
-@router.get("/insights/cost_per_run", summary="Runs, cost per run and cost per successful run")
+@router.get("/insights/cost_per_run", summary="Runs, cost per run and cost per successful run",
+            response_model=models.CostPerRun, responses=READ_ERRORS)
 async def cost_per_run(
     key: ReadKey,
     collector: CollectorDep,
     window: TimeWindow,
     by: Annotated[str, Query(pattern="^(|agent|agent_version|day)$")] = "agent",
-) -> dict[str, Any]:
+) -> Response:
     rows = await run_in_threadpool(
         lambda: figures.cost_per_run(collector.store, key.project, start=window.start, end=window.end, by=by)
     )
-    return {"by": by, "rows": rows}
+    return respond({"by": by, "rows": rows})
 
 
-@router.get("/insights/top_traces", summary="The costliest traces")
+@router.get("/insights/top_traces", summary="The costliest traces", response_model=models.TopTraces,
+            responses=READ_ERRORS)
 async def top_traces(
     key: ReadKey,
     collector: CollectorDep,
     window: TimeWindow,
     limit: Annotated[int, Query(ge=1, le=500)] = 20,
-) -> dict[str, Any]:
+) -> Response:
     rows = await run_in_threadpool(
         lambda: figures.top_traces(collector.store, key.project, start=window.start, end=window.end, limit=limit)
     )
-    return {"rows": rows}
+    return respond({"rows": rows})

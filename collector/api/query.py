@@ -9,17 +9,21 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from flightlog.storage import Store, costs, queries
 from flightlog.storage.filters import SpanFilter
 from flightlog.storage.logs import logs_for_trace
 
+from flightlog.collector.api import models
+from flightlog.collector.contract import ContractRoute, errors, respond
 from flightlog.collector.api.deps import CollectorDep, ReadKey, TimeWindow, TraceIdPath
 from flightlog.collector.errors import NotFound
 from flightlog.collector.genai.records import attach_to_spans
 
-router = APIRouter(prefix="/api", tags=["query"])
+router = APIRouter(prefix="/api", tags=["query"], route_class=ContractRoute)
+READ_ERRORS = errors(400, 401, 403, 503)
 
 
 def trace_with_logs(store: Store, project: str, trace_id: str) -> dict[str, Any]:
@@ -31,12 +35,14 @@ def trace_with_logs(store: Store, project: str, trace_id: str) -> dict[str, Any]
     return trace
 
 
-@router.get("/traces/{trace_id}", summary="One trace: every span in tree order")
-async def get_trace(key: ReadKey, collector: CollectorDep, trace_id: TraceIdPath) -> dict[str, Any]:
-    return await run_in_threadpool(trace_with_logs, collector.store, key.project, trace_id)
+@router.get("/traces/{trace_id}", summary="One trace: every span in tree order", response_model=models.Trace,
+            responses=errors(400, 401, 403, 404, 503))
+async def get_trace(key: ReadKey, collector: CollectorDep, trace_id: TraceIdPath) -> Response:
+    return respond(await run_in_threadpool(trace_with_logs, collector.store, key.project, trace_id))
 
 
-@router.get("/spans", summary="Search spans by text and filters, one page at a time")
+@router.get("/spans", summary="Search spans by text and filters, one page at a time", response_model=models.SpanPage,
+            responses=READ_ERRORS)
 async def search_spans(
     key: ReadKey,
     collector: CollectorDep,
@@ -57,7 +63,7 @@ async def search_spans(
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
     sort: Annotated[str, Query(pattern="^(time|cost|tokens|duration)$")] = "time",
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
-) -> dict[str, Any]:
+) -> Response:
     flt = SpanFilter(
         q=q, start=window.start, end=window.end, model=model, status=status,
         equals={
@@ -66,24 +72,26 @@ async def search_spans(
             "session": session, "trace_id": trace_id.lower(), "tool": tool,
         },
     )
-    return await run_in_threadpool(
+    return respond(await run_in_threadpool(
         queries.search_spans, collector.store, key.project, flt, limit=limit, offset=offset, sort=sort, order=order
-    )
+    ))
 
 
-@router.get("/cost", summary="Cost, tokens and model calls grouped by model / agent / day / …")
+@router.get("/cost", summary="Cost, tokens and model calls grouped by model / agent / day / …",
+            response_model=models.CostAnswer, responses=READ_ERRORS)
 async def cost(
     key: ReadKey,
     collector: CollectorDep,
     window: TimeWindow,
     group_by: Annotated[list[str], Query(description=f"any of {sorted(costs.GROUPS)}")] = ["model"],
-) -> dict[str, Any]:
+) -> Response:
     rows = await run_in_threadpool(
         costs.cost_summary, collector.store, key.project, group_by, start=window.start, end=window.end
     )
-    return {"group_by": group_by, "rows": rows}
+    return respond({"group_by": group_by, "rows": rows})
 
 
-@router.get("/facets", summary="Distinct values for the search filters")
-async def facets(key: ReadKey, collector: CollectorDep) -> dict[str, list[str]]:
-    return await run_in_threadpool(queries.facets, collector.store, key.project)
+@router.get("/facets", summary="Distinct values for the search filters", response_model=models.Facets,
+            responses=errors(401, 403, 503))
+async def facets(key: ReadKey, collector: CollectorDep) -> Response:
+    return respond(await run_in_threadpool(queries.facets, collector.store, key.project))

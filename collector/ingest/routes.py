@@ -15,13 +15,33 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.concurrency import run_in_threadpool
 
+from flightlog.collector.contract import PROTOBUF_BODY, ApiModel, ContractRoute, errors
 from flightlog.collector.ingest import logs as log_records
 from flightlog.collector.auth import INGEST_ROLES
 from flightlog.collector.ingest.decode import JSON, PROTOBUF, decode_logs, decode_traces, media_type
 from flightlog.collector.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from flightlog.collector.ingest.pipeline import rows_from_spans
 
-router = APIRouter(tags=["ingest"])
+router = APIRouter(tags=["ingest"], route_class=ContractRoute)
+
+
+class ExportAnswer(ApiModel):
+    """The JSON answer of ``POST /v1/traces`` and ``POST /v1/logs``: an empty object (OTLP success)."""
+
+
+def _documented(what: str, *statuses: int) -> dict[str, Any]:
+    """The OpenAPI documentation of an OTLP/HTTP route: protobuf or JSON in, the same out."""
+    return {
+        "response_model": ExportAnswer,
+        "responses": {
+            200: {"description": f"Stored. A protobuf request gets an empty Export{what}ServiceResponse, a JSON "
+                                 "request {}.", "content": {PROTOBUF: PROTOBUF_BODY}},
+            **errors(*statuses, protobuf=True),
+        },
+        "openapi_extra": {"requestBody": {"required": True, "description": (
+            f"An OTLP Export{what}ServiceRequest, as protobuf or as OTLP/JSON; Content-Encoding: gzip allowed."),
+            "content": {PROTOBUF: PROTOBUF_BODY, JSON: {"schema": {"type": "object"}}}}},
+    }
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:
@@ -86,7 +106,8 @@ async def accept_logs(collector: Any, project: str, records: list[Any]) -> int:
     return await run_in_threadpool(redact_and_spool)
 
 
-@router.post("/v1/traces", summary="OTLP/HTTP trace export (protobuf or JSON, optionally gzip)")
+@router.post("/v1/traces", summary="OTLP/HTTP trace export (protobuf or JSON, optionally gzip)",
+             **_documented("Trace", 400, 401, 403, 413, 415, 429, 503))
 async def export_traces(request: Request) -> Response:
     """Store the spans of one export request; 200 means they are committed."""
     collector = request.app.state.collector
@@ -101,7 +122,8 @@ async def export_traces(request: Request) -> Response:
     return _answer(kind, ExportTraceServiceResponse())
 
 
-@router.post("/v1/logs", summary="OTLP/HTTP log export: GenAI content events attached to their spans")
+@router.post("/v1/logs", summary="OTLP/HTTP log export: GenAI content events attached to their spans",
+             **_documented("Logs", 400, 401, 403, 413, 415, 503))
 async def export_logs(request: Request) -> Response:
     """Store log records that carry a trace and span id (other records are ignored)."""
     collector = request.app.state.collector

@@ -1,0 +1,944 @@
+"""Response models of every JSON route: what ``/openapi.json`` documents and the contract
+tests hold the answers to.
+
+The storage reads (:mod:`flightlog.storage`) build the answers as plain dicts; these models
+describe them field by field, with the public names exactly as the routes send them. Every
+model is closed (``extra="forbid"``): a key the storage code adds without a field here, or
+a type that differs, fails ``tests/test_api_contract.py`` (answers validated strictly) and
+the schemathesis run (``additionalProperties: false`` in the schema).
+
+At run time the routes do not re-validate their answers (:func:`flightlog.collector.contract.respond`
+sends the already-built dict): the models are declared with ``response_model=`` for the
+documentation, checked by the tests, and by every collector started with
+``FLIGHTLOG_STRICT_RESPONSES=1`` (:class:`~flightlog.collector.contract.ContractRoute`). The
+UI mirrors them as TypedDicts in :mod:`flightlog.ui.types`, checked field by field by
+``tests/test_ui_types.py``.
+
+Fields marked "present only when …" are left out of the answer otherwise (not ``null``):
+in the schema they are not required and have no default.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from flightlog.collector.contract import ApiModel, ErrorBody, sometimes  # noqa: F401 (ErrorBody re-exported)
+
+
+# -- health ------------------------------------------------------------------------------------------------
+class Health(ApiModel):
+    """``GET /healthz``: the process answers."""
+
+    status: Literal["ok"] = Field(description='Always "ok".')
+
+
+class SpoolStats(ApiModel):
+    """The durable ingest spool: what is acknowledged but not yet in the store."""
+
+    segments: int = Field(description="Spool segment files (sealed and open).")
+    bytes: int = Field(description="Bytes on disk.")
+    rows: int = Field(description="Span rows waiting for the store.")
+    lag_seconds: float = Field(description="Age of the oldest waiting segment in seconds (0 when empty).")
+
+
+class Readiness(ApiModel):
+    """``GET /readyz`` (200 ready, 503 not ready: the same body)."""
+
+    status: Literal["ready", "not ready"] = Field(description='"ready" when there are no problems.')
+    problems: list[str] = Field(description="Why the collector is not ready (writer stopped, store unreachable, "
+                                            "spool full).")
+    spool: SpoolStats
+
+
+# -- spans and traces (query.py) ---------------------------------------------------------------------------
+class SpanEvent(ApiModel):
+    """An OTel span event, as stored with the span."""
+
+    timestamp: str = Field(description="ISO 8601 UTC.")
+    name: str
+    attributes: dict[str, str] = Field(description="Event attributes (values as text).")
+
+
+class LogEvent(ApiModel):
+    """An OTLP log record of the span (GenAI content events), attached when the trace is read."""
+
+    timestamp_ns: int = Field(description="Record time in unix nanoseconds.")
+    name: str = Field(description="The record's event name, e.g. gen_ai.client.inference.operation.details.")
+    attributes: dict[str, str] = Field(description="Record attributes (structured values JSON-encoded).")
+    body: str = Field(description="The record body as text (structured bodies JSON-encoded; empty if none).")
+    source: Literal["log"] = Field(description='Always "log": tells log records from span events.')
+
+
+class SpanLink(ApiModel):
+    """An OTel span link (e.g. to the upstream agent's span in another trace)."""
+
+    trace_id: str = Field(description="32 hex characters.")
+    span_id: str = Field(description="16 hex characters.")
+    trace_state: str
+    attributes: dict[str, str]
+
+
+class SpanColumns(ApiModel):
+    """The span columns both a trace and a search page carry (``snake_case`` column names)."""
+
+    project: str = Field(description="The project the span was ingested into.")
+    timestamp: str = Field(description="Start time, ISO 8601 UTC (microseconds; the exact value is start_ns).")
+    trace_id: str = Field(description="32 lower-case hex characters.")
+    span_id: str = Field(description="16 lower-case hex characters.")
+    parent_span_id: str = Field(description="16 hex characters; empty for a root span.")
+    trace_state: str = Field(description="W3C trace state.")
+    span_name: str
+    span_kind: str = Field(description="OTel span kind: Internal, Server, Client, Producer, Consumer or Unspecified.")
+    service_name: str = Field(description="The resource's service.name.")
+    scope_name: str = Field(description="Instrumentation scope name.")
+    scope_version: str = Field(description="Instrumentation scope version.")
+    duration: int = Field(description="Duration in nanoseconds.")
+    status_code: str = Field(description="OTel status: Unset, Ok or Error.")
+    status_message: str
+    span_type: str = Field(description="agent, llm, embedding, tool, retrieval, checkpoint or other.")
+    operation: str = Field(description="gen_ai.operation.name (chat, execute_tool, invoke_agent, …).")
+    agent_name: str
+    agent_version: str
+    provider: str = Field(description="LLM provider (gen_ai.provider.name / gen_ai.system).")
+    request_model: str
+    response_model: str
+    prompt_id: str
+    prompt_version: str
+    prompt_hash: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float = Field(description="Cost in USD (0 when unpriced).")
+    cost_source: str = Field(description="client (sent by the span), computed (price table), unknown (no price) "
+                                         "or none.")
+    price_version: str = Field(description="Version of the price table that priced the span.")
+    tool_name: str
+    tool_call_id: str
+    user_id: str
+    session_id: str
+    checkpoint_tier: int = Field(description="Human checkpoint tier 1–3; 0 = no checkpoint.")
+    checkpoint_decision: str = Field(description="approved, rejected, timed_out, autonomous, notified, … "
+                                                 "(empty if none).")
+    approver: str
+    violation: str = Field(description="Limit the span violated, if any.")
+    error_type: str
+    finish_reason: str
+    ingest_time: str = Field(description="When the collector stored the span, ISO 8601 UTC.")
+    chain_hash: str = Field(description="The span's hash-chain entry, '<version>:<seq>:<sha256>' (docs/audit.md).")
+    trace_name: str = Field(description="Name of the trace's root span, copied onto every span.")
+    cached_input_tokens: int = Field(description="Part of input_tokens read from the provider's prompt cache.")
+    reasoning_tokens: int = Field(description="Part of output_tokens spent on reasoning.")
+    start_ns: int = Field(description="Start time in unix nanoseconds.")
+    duration_ms: float = Field(description="Duration in milliseconds.")
+
+
+class SpanListItem(SpanColumns):
+    """A span in a search page: no attribute maps, events or links, texts cut short."""
+
+    input_text: str = Field(description="First 400 characters of the input.")
+    output_text: str = Field(description="First 400 characters of the output.")
+    tool_args: str = Field(description="First 400 characters of the tool arguments.")
+    tool_result: str = Field(description="First 400 characters of the tool result.")
+
+
+class TraceSpan(SpanColumns):
+    """A span of ``GET /api/traces/{trace_id}``: every column, full texts, tree depth."""
+
+    resource_attributes: dict[str, str]
+    span_attributes: dict[str, str]
+    input_text: str = Field(description="The whole input (filled from log records when the span had none).")
+    output_text: str = Field(description="The whole output (filled from log records when the span had none).")
+    tool_args: str
+    tool_result: str
+    events: list[SpanEvent | LogEvent] = Field(description="Span events, then the span's log records (source \"log\").")
+    links: list[SpanLink]
+    depth: int = Field(description="Depth in the trace tree (0 = root or orphan).")
+
+
+class Trace(ApiModel):
+    """``GET /api/traces/{trace_id}``: every span in tree order, with totals."""
+
+    trace_id: str
+    project: str
+    spans: list[TraceSpan] = Field(description="Parents before children, siblings by start time.")
+    span_count: int
+    start_ns: int = Field(description="Earliest span start, unix nanoseconds.")
+    duration_ms: float = Field(description="From the earliest start to the latest end.")
+    total_cost_usd: float
+    input_tokens: int
+    output_tokens: int
+    error_count: int = Field(description="Spans with status Error.")
+    truncated: bool = Field(description="True when the trace has more spans than one answer holds (10,000).")
+
+
+class SpanPage(ApiModel):
+    """``GET /api/spans``: one page of matching spans."""
+
+    items: list[SpanListItem]
+    total: int = Field(description="How many spans match in all.")
+    limit: int
+    offset: int
+
+
+class CostRow(ApiModel):
+    """One group of ``GET /api/cost``: the grouping keys asked for, then the sums."""
+
+    model: str = sometimes("Present only when grouped by model (response model, else request model).")
+    agent: str = sometimes("Present only when grouped by agent.")
+    day: str = sometimes("Present only when grouped by day: YYYY-MM-DD (UTC).")
+    project: str = sometimes("Present only when grouped by project.")
+    user: str = sometimes("Present only when grouped by user.")
+    prompt_version: str = sometimes("Present only when grouped by prompt_version.")
+    agent_version: str = sometimes("Present only when grouped by agent_version.")
+    prompt_id: str = sometimes("Present only when grouped by prompt_id.")
+    span_type: str = sometimes("Present only when grouped by span_type.")
+    cost_usd: float
+    input_tokens: int
+    output_tokens: int
+    calls: int = Field(description="LLM and embedding calls.")
+    spans: int
+
+
+class CostAnswer(ApiModel):
+    """``GET /api/cost``."""
+
+    group_by: list[str] = Field(description="The grouping, as asked.")
+    rows: list[CostRow] = Field(description="Ordered by the grouping keys (at most 10,000).")
+
+
+class Facets(ApiModel):
+    """``GET /api/facets``: distinct non-empty values for the search filters, sorted (≤200 each)."""
+
+    agents: list[str]
+    models: list[str]
+    prompt_ids: list[str]
+    prompt_versions: list[str]
+    span_types: list[str]
+    users: list[str]
+    agent_versions: list[str]
+    tools: list[str]
+
+
+# -- trace-back (insights.py) ------------------------------------------------------------------------------
+class TracebackStep(ApiModel):
+    """One span of a trace-back with what it contributed (texts cut to 4,000 characters)."""
+
+    role: str = Field(description="target, ancestor, user input, llm call, tool result, retrieved documents, "
+                                  "checkpoint, agent, upstream agent or span.")
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    span_name: str
+    span_type: str
+    timestamp: str = Field(description="Start, ISO 8601 UTC.")
+    start_ns: int
+    duration_ms: float
+    status: str = Field(description="error, ok or unset.")
+    status_message: str
+    error_type: str
+    agent_name: str
+    agent_version: str
+    model: str = Field(description="Response model, else request model.")
+    prompt_id: str
+    prompt_version: str
+    prompt_hash: str
+    tool_name: str
+    tool_args: str
+    tool_result: str
+    input_text: str
+    output_text: str
+    checkpoint_tier: int
+    checkpoint_decision: str
+    approver: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+
+
+class TracebackLink(ApiModel):
+    """A span link of the chain or the inputs: where an upstream agent's span is."""
+
+    from_span_id: str = Field(description="The span of this trace that carries the link.")
+    trace_id: str
+    span_id: str
+    attributes: dict[str, str]
+
+
+class RunProfile(ApiModel):
+    """What configured one run of a step, compared between runs."""
+
+    agent_version: str
+    models: list[str] = Field(description="Models of the LLM calls before the step (and the step's own).")
+    prompts: list[str] = Field(description='"prompt_id@prompt_version" of those calls.')
+    status: str = Field(description="error, ok or unset.")
+    input: str = Field(description="The step's tool arguments, else its input text.")
+
+
+class ProfileDiff(ApiModel):
+    """Which profile fields differ from the incident's."""
+
+    fields: list[str] = Field(description="Among agent_version, models, prompts, status, input.")
+    input_keys: list[str] = Field(description="JSON keys whose values differ, when both inputs are JSON objects.")
+
+
+class ComparedRun(ApiModel):
+    """Another run of the same step."""
+
+    trace_id: str
+    span_id: str
+    timestamp: str
+    profile: RunProfile
+    differs: ProfileDiff
+
+
+class CompareStep(ApiModel):
+    """The step other runs were matched on."""
+
+    agent_name: str
+    span_name: str
+    tool_name: str
+
+
+class NoStep(ApiModel):
+    """An empty object: no comparison was asked for (``compare=0``)."""
+
+
+class Comparison(ApiModel):
+    """Other runs of the step (within 30 days of it), newest first."""
+
+    step: CompareStep | NoStep = Field(description="Empty when compare=0.")
+    healthy_only: bool
+    runs: list[ComparedRun]
+
+
+class Traceback(ApiModel):
+    """``GET /api/traces/{trace_id}/traceback``."""
+
+    trace_id: str
+    span_id: str
+    target: TracebackStep = Field(description="The span traced back from.")
+    chain: list[TracebackStep] = Field(description="Root, each ancestor, the span itself.")
+    inputs: list[TracebackStep] = Field(description="Every other span that had finished when the span started, "
+                                                    "oldest first.")
+    links: list[TracebackLink] = Field(description="Span links of the chain and the inputs (at most 50).")
+    profile: RunProfile
+    project: str
+    upstream: list[TracebackStep] = Field(description="The spans the links point at (role \"upstream agent\").")
+    comparison: Comparison
+
+
+# -- monitoring and cost insights (insights.py) -----------------------------------------------------------
+class MonitoringPoint(ApiModel):
+    """One time bucket × group. Rates and per-unit figures are null when the bucket has no units."""
+
+    time: str = Field(description="Bucket start, ISO 8601 UTC.")
+    group: str = Field(description='The breakdown value ("" without one; "prompt_id@version" by prompt_version).')
+    units: int = Field(description="Agent runs, or LLM calls for the prompt/model breakdowns.")
+    errors: int
+    success_rate: float | None
+    error_rate: float | None
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    latency_p99_ms: float | None
+    tokens: int = Field(description="Input + output tokens of every span of the group.")
+    tokens_per_unit: float | None
+    cost_usd: float
+
+
+class ToolCalls(ApiModel):
+    """Calls and errors of one tool over the window."""
+
+    tool: str
+    calls: int
+    errors: int
+    error_rate: float = Field(description="errors / calls (each listed tool has a call).")
+
+
+class ToolErrorPoint(ApiModel):
+    """Errors of one tool and error type in one bucket."""
+
+    t: str = Field(description="The bucket start as naive ISO 8601 (UTC): the same instant as time, kept for "
+                               "compatibility.")
+    tool: str
+    error_type: str = Field(description='The span\'s error type, "error" when it named none.')
+    errors: int
+    time: str = Field(description="Bucket start, ISO 8601 UTC.")
+
+
+class ToolErrors(ApiModel):
+    """Tool calls and their errors per tool and per bucket."""
+
+    bucket: str
+    tools: list[ToolCalls] = Field(description="Most errors first.")
+    errors: list[ToolErrorPoint]
+
+
+class CheckpointPoint(ApiModel):
+    """Checkpoints in one bucket × group."""
+
+    checkpoints: int
+    escalated: int = Field(description="Tier ≥ 2 (a person was asked).")
+    approved: int
+    rejected: int
+    timed_out: int
+    autonomous: int
+    time: str = Field(description="Bucket start, ISO 8601 UTC.")
+    group: str
+    escalation_rate: float = Field(description="escalated / checkpoints.")
+
+
+class CheckpointSeries(ApiModel):
+    """Checkpoint escalations over time."""
+
+    bucket: str
+    by: str = Field(description='agent or agent_version, else "" (checkpoints carry no prompt or model).')
+    series: list[CheckpointPoint]
+
+
+class Monitoring(ApiModel):
+    """``GET /api/insights/monitoring``."""
+
+    bucket: str = Field(description="hour or day.")
+    by: str
+    unit: Literal["run", "llm call"] = Field(description="What units counts.")
+    series: list[MonitoringPoint]
+    tools: ToolErrors
+    checkpoints: CheckpointSeries
+
+
+class CostPerRunRow(ApiModel):
+    """Runs and their cost in one group; exactly one of all/agent/agent_version/day is present."""
+
+    all: str = sometimes('Present (always "") when by is empty.')
+    agent: str = sometimes("Present when by=agent.")
+    agent_version: str = sometimes("Present when by=agent_version.")
+    day: str = sometimes("Present when by=day: the day's start, ISO 8601 UTC.")
+    runs: int = Field(description="Root agent spans.")
+    successful_runs: int
+    cost_usd: float = Field(description="All spend of the group, failed runs included.")
+    tokens: int
+    cost_per_run: float | None = Field(description="Null without runs.")
+    cost_per_successful_run: float | None = Field(description="All spend / successful runs; null without any.")
+
+
+class CostPerRun(ApiModel):
+    """``GET /api/insights/cost_per_run``."""
+
+    by: str
+    rows: list[CostPerRunRow]
+
+
+class TopTrace(ApiModel):
+    """One of the costliest traces."""
+
+    trace_id: str
+    agent: str = Field(description="The root agent's name (else any span's).")
+    name: str = Field(description="The root span's name.")
+    user: str
+    started: str = Field(description="First span start, ISO 8601 UTC.")
+    cost_usd: float
+    tokens: int
+    spans: int
+    errors: int
+
+
+class TopTraces(ApiModel):
+    """``GET /api/insights/top_traces``: costliest first."""
+
+    rows: list[TopTrace]
+
+
+# -- audit (audit.py) ------------------------------------------------------------------------------------
+class ChainHead(ApiModel):
+    """The last link of a project's hash chain."""
+
+    seq: int
+    hash: str = Field(description="sha256 hex of the link (64 zeros before the first batch).")
+
+
+class AlteredSpan(ApiModel):
+    """A stored span whose hash is not the one chained."""
+
+    trace_id: str
+    span_id: str
+    timestamp_ns: int
+    span_name: str
+    expected: list[str] = Field(description="The chained span hashes.")
+    found: str = Field(description="The hash of the stored row.")
+    chain_hash: str = Field(description="The row's ChainHash column.")
+
+
+class DeletedSpan(ApiModel):
+    """A chained span that is gone, not removed by retention."""
+
+    trace_id: str
+    span_id: str
+    timestamp_ns: int
+    batch: int = Field(description="Seq of the chain batch that holds it.")
+
+
+class InsertedSpan(ApiModel):
+    """A stored span no chain batch holds (written around the collector)."""
+
+    trace_id: str
+    span_id: str
+    timestamp_ns: int
+    span_name: str
+
+
+class AlteredFinding(ApiModel):
+    count: int = Field(description="Complete count.")
+    spans: list[AlteredSpan] = Field(description="The first 1,000.")
+
+
+class DeletedFinding(ApiModel):
+    count: int = Field(description="Complete count.")
+    spans: list[DeletedSpan] = Field(description="The first 1,000.")
+
+
+class InsertedFinding(ApiModel):
+    count: int = Field(description="Complete count.")
+    spans: list[InsertedSpan] = Field(description="The first 1,000.")
+
+
+class VerifyReport(ApiModel):
+    """``GET /api/audit/verify``: the chain recomputed and every span in the window compared."""
+
+    project: str
+    ok: bool = Field(description="True only when every check passed.")
+    start_ns: int | None = Field(description="The window asked for (null = open).")
+    end_ns: int | None
+    batches: int
+    spans_checked: int
+    spans_ok: int
+    deleted_by_retention: int
+    altered: AlteredFinding
+    deleted: DeletedFinding
+    inserted_out_of_band: InsertedFinding
+    chain_errors: list[str]
+    head: ChainHead
+    summary: str = Field(description="One line for people: OK … or FAILED ….")
+
+
+class AccessEntry(ApiModel):
+    """One request in the access log."""
+
+    at: str = Field(description="ISO 8601 UTC.")
+    key_id: str
+    role: str
+    method: str
+    endpoint: str = Field(description="The route template, e.g. /api/traces/{trace_id}.")
+    path: str
+    params: dict[str, str | list[str]] = Field(description="Query parameters (repeated ones as lists) and "
+                                                           "path.<name> path parameters.")
+    status: int
+    rows: int = Field(description="Rows the answer carried.")
+    duration_ms: float
+    client: str
+
+
+class AccessLogPage(ApiModel):
+    """``GET /api/audit/access``: newest first."""
+
+    entries: list[AccessEntry]
+    truncated: bool = Field(description="More entries match than this page holds.")
+    limit: int
+    offset: int
+
+
+class ExportFilters(ApiModel):
+    """The filters an export ran with."""
+
+    start: str | None
+    end: str | None
+    agent: str
+    user: str
+    trace_ids: list[str]
+
+
+class ChainLink(ApiModel):
+    """One link of the hash chain."""
+
+    seq: int
+    batch_id: str
+    prev_hash: str
+    hash: str = Field(description="sha256(prev_hash + batch_id).")
+    spans: int
+
+
+class ExportManifest(ApiModel):
+    """``GET /api/audit/export/manifest`` (also the last JSONL line of an export, under ``__manifest__``)."""
+
+    project: str
+    format: str = Field(description="jsonl, csv or parquet.")
+    filters: ExportFilters
+    spans: int
+    unchained_spans: int
+    first_ns: int | None = Field(description="Null for an empty export.")
+    last_ns: int | None
+    sha256: str = Field(description="Empty here; the CLI fills in the file's digest.")
+    chain: list[ChainLink] = Field(description="The links of every batch the exported spans belong to.")
+    head: ChainHead | None = Field(description="Null before the first batch.")
+    hash_rule: str
+
+
+class ExportCount(ApiModel):
+    """``GET /api/audit/export/count``."""
+
+    spans: int
+
+
+class ChainLinks(ApiModel):
+    """``GET /api/audit/chain``."""
+
+    rows: list[ChainLink]
+    head: ChainHead | None = Field(description="Null before the first batch.")
+
+
+class GovernanceChange(ApiModel):
+    """One change to retention, holds, budgets or review settings."""
+
+    at: str
+    actor: str = Field(description="Key id of the admin (or retention).")
+    action: str = Field(description="retention.set, retention.delete, hold.create, hold.release, budget.set, "
+                                    "budget.delete or reviews.rate.")
+    details: dict[str, Any] = Field(description="What changed; the keys depend on the action.")
+
+
+class GovernanceLog(ApiModel):
+    """``GET /api/audit/governance``: newest first."""
+
+    changes: list[GovernanceChange]
+
+
+class CheckpointRow(ApiModel):
+    """A span with a human checkpoint."""
+
+    time: str
+    trace_id: str
+    span_id: str
+    span_name: str
+    agent: str
+    tool: str
+    tier: int
+    decision: str
+    approver: str
+    wait_ms: float | None = Field(description="How long the person took; null when not recorded.")
+    status: str
+    user: str
+    flagged: bool = Field(description="A tier-3 action that ran without a named approval.")
+
+
+class CheckpointTier(ApiModel):
+    """Checkpoints of one tier."""
+
+    tier: int
+    actions: int
+    approved: int
+    rejected: int
+    timed_out: int
+    flagged: int
+    wait_ms_p50: float | None = Field(description="Median wait; null when no checkpoint of the tier recorded one.")
+
+
+class CheckpointAudit(ApiModel):
+    """``GET /api/audit/checkpoints``: newest first."""
+
+    checkpoints: list[CheckpointRow]
+    truncated: bool
+    by_tier: list[CheckpointTier]
+
+
+class ReviewQueueItem(ApiModel):
+    """A sampled run."""
+
+    day: str = Field(description="YYYY-MM-DD it was sampled for.")
+    trace_id: str
+    span_id: str = Field(description="The run's root span.")
+    agent: str
+    agent_version: str
+    prompt_version: str
+    start: str = Field(description="Run start, ISO 8601 UTC.")
+    scores: int = Field(description="Scores recorded so far.")
+
+
+class ReviewQueue(ApiModel):
+    """``GET /api/audit/reviews/queue``: newest first."""
+
+    queue: list[ReviewQueueItem]
+
+
+class ReviewScoreSaved(ApiModel):
+    """``POST /api/audit/reviews/scores``: the score as recorded."""
+
+    trace_id: str
+    span_id: str
+    reviewer: str = Field(description="Key id of the caller.")
+    score: float
+    label: str
+    agent: str
+    prompt_version: str
+
+
+class ReviewScoreRow(ApiModel):
+    """A recorded review score."""
+
+    at: str
+    trace_id: str
+    span_id: str
+    agent: str
+    prompt_version: str
+    reviewer: str
+    score: float
+    label: str
+    comment: str
+
+
+class ReviewScores(ApiModel):
+    """``GET /api/audit/reviews/scores``: newest first."""
+
+    scores: list[ReviewScoreRow]
+
+
+class ReviewTrendPoint(ApiModel):
+    """Mean score of one day and group; the group key is the ``by`` asked for."""
+
+    day: str
+    agent: str = sometimes("Present when by=agent.")
+    prompt_version: str = sometimes("Present when by=prompt_version.")
+    mean_score: float
+    scores: int
+
+
+class ReviewTrend(ApiModel):
+    """``GET /api/audit/reviews/trend``."""
+
+    by: str
+    points: list[ReviewTrendPoint]
+
+
+class BudgetAlertRow(ApiModel):
+    """An alert raised for a budget, with its webhook outcome."""
+
+    scope: str
+    subject: str
+    day: str
+    threshold: int = Field(description="80 or 100 (percent).")
+    tokens: int
+    cost_usd: float
+    max_tokens: int
+    max_cost_usd: float
+    webhook: str = Field(description='"delivered 200", "HTTP 500", "error …", "no webhook" or "pending".')
+    attempts: int
+    at: str
+
+
+class BudgetAlerts(ApiModel):
+    """``GET /api/audit/budget-alerts``: latest first."""
+
+    alerts: list[BudgetAlertRow]
+
+
+# -- admin (admin.py) -----------------------------------------------------------------------------------
+class KeyInfo(ApiModel):
+    """An API key, never its secret."""
+
+    key_id: str
+    project: str
+    role: Literal["ingest", "engineer", "auditor", "admin"]
+    name: str
+    revoked: bool
+    created_at: str
+
+
+class CreatedKey(KeyInfo):
+    """``POST /api/admin/keys``: the new key with its secret (shown this once)."""
+
+    key: str = Field(description="The secret to send as Authorization: Bearer <key>.")
+
+
+class KeyList(ApiModel):
+    """``GET /api/admin/keys``: oldest first."""
+
+    keys: list[KeyInfo]
+
+
+class RetentionSet(ApiModel):
+    """``PUT /api/admin/retention``."""
+
+    project: str
+    days: int = Field(description="0 keeps spans forever.")
+
+
+class LegalHold(ApiModel):
+    """A legal hold on a project or a set of traces."""
+
+    hold_id: str
+    trace_ids: list[str] = Field(description="Empty: the whole project.")
+    scope: Literal["traces", "project"]
+    reason: str
+    created_by: str
+    created_at_ms: int = Field(description="Unix milliseconds.")
+    released: bool
+    released_by: str
+
+
+class Retention(ApiModel):
+    """``GET /api/admin/retention``."""
+
+    project: str
+    days: int
+    holds: list[LegalHold] = Field(description="Active holds.")
+
+
+class RetentionRun(ApiModel):
+    """``POST /api/admin/retention/run``: what the pass did."""
+
+    project: str
+    days: int
+    cutoff_ns: int | None = Field(description="Spans before this were due; null without a retention.")
+    deleted_spans: int
+    held_traces: list[str]
+    suspended_by_legal_hold: bool = Field(description="A project-wide hold stopped the pass.")
+    deletion_id: str = Field(description="Id of the recorded deletion; empty when nothing was deleted.")
+
+
+class HoldCreated(ApiModel):
+    """``POST /api/admin/holds``."""
+
+    hold_id: str
+    project: str
+    trace_ids: list[str]
+    scope: Literal["traces", "project"]
+
+
+class HoldList(ApiModel):
+    """``GET /api/admin/holds``: oldest first."""
+
+    holds: list[LegalHold]
+
+
+class ReviewRateSet(ApiModel):
+    """``PUT /api/admin/reviews/settings``."""
+
+    project: str
+    agent: str
+    rate: float
+
+
+class ReviewRates(ApiModel):
+    """``GET /api/admin/reviews/settings``."""
+
+    project: str
+    rates: dict[str, float] = Field(description='Agent → share of its runs sampled per day ("" = every other agent).')
+
+
+class ReviewSample(ApiModel):
+    """``POST /api/admin/reviews/sample``."""
+
+    project: str
+    day: str
+    runs: int = Field(description="Runs (root spans) of the day.")
+    queued: int = Field(description="Runs of the day in the queue now.")
+
+
+class BudgetSet(ApiModel):
+    """``PUT /api/admin/budgets``: the budget as stored."""
+
+    project: str
+    scope: Literal["project", "agent", "user"]
+    subject: str
+    max_tokens: int
+    max_cost_usd: float
+    webhook_url: str
+
+
+class BudgetDeleted(ApiModel):
+    """``DELETE /api/admin/budgets/{scope}``."""
+
+    project: str
+    scope: Literal["project", "agent", "user"]
+    subject: str
+    deleted: bool
+
+
+class RaisedAlert(ApiModel):
+    """A budget alert raised by this check (also the webhook's payload, plus its outcome)."""
+
+    type: Literal["flightlog.budget.alert"]
+    project: str
+    scope: str
+    subject: str
+    day: str
+    threshold_pct: int
+    used_pct: float
+    tokens: int
+    cost_usd: float
+    max_tokens: int
+    max_cost_usd: float
+    webhook: str
+    attempts: int
+
+
+class BudgetCheck(ApiModel):
+    """``POST /api/admin/budgets/check``."""
+
+    alerts: list[RaisedAlert]
+
+
+class AdminBudget(ApiModel):
+    """A daily budget with its webhook (admin view)."""
+
+    project: str
+    scope: str
+    subject: str
+    max_tokens: int = Field(description="Per UTC day; 0 = no token limit.")
+    max_cost_usd: float = Field(description="Per UTC day; 0 = no cost limit.")
+    webhook_url: str
+
+
+class AdminBudgets(ApiModel):
+    """``GET /api/admin/budgets``."""
+
+    budgets: list[AdminBudget]
+
+
+# -- budgets (budgets.py) ----------------------------------------------------------------------------------
+class BudgetLeft(ApiModel):
+    """Today's use of one budget that applies to the agent and user asked about."""
+
+    scope: str
+    subject: str
+    tokens_used: int
+    cost_usd_used: float
+    max_tokens: int
+    max_cost_usd: float
+    tokens_remaining: int | None = Field(description="Null when the budget has no token limit.")
+    cost_usd_remaining: float | None = Field(description="Null when the budget has no cost limit.")
+    exhausted: bool
+
+
+class BudgetRemaining(ApiModel):
+    """``GET /api/budget/remaining``."""
+
+    project: str
+    day: str = Field(description="Today (UTC), YYYY-MM-DD.")
+    budgets: list[BudgetLeft]
+    exhausted: bool = Field(description="Any of the budgets is used up.")
+
+
+class Budget(ApiModel):
+    """A daily budget (read-only view: no webhook URL)."""
+
+    project: str
+    scope: str
+    subject: str
+    max_tokens: int
+    max_cost_usd: float
+
+
+class Budgets(ApiModel):
+    """``GET /api/budgets``."""
+
+    budgets: list[Budget]

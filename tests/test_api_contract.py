@@ -1,0 +1,480 @@
+"""Typed API contracts: /openapi.json documents every answer, the answers are what it says.
+
+(a) The live collector's schema has a 200 schema and documented error answers for every
+    route of the app, ``ErrorBody`` for every JSON error, and no 422 (the app sends 400).
+(b) Every GET route, called with each role's key against a collector holding the demo data
+    (plus log records, span links, budgets, reviews, holds …), answers JSON that validates
+    STRICTLY against the route's model (collector/api/models.py): exact types, no extra
+    keys at any level. Roles that may not use a route get 403 with an ``ErrorBody``.
+(c) schemathesis fuzzes every operation of the live schema over loopback with each role's
+    key (ingest, engineer, auditor, admin) and checks: no 5xx, documented status codes and
+    content types, and answers that match their response schema.
+
+``FLIGHTLOG_SCHEMATHESIS_EXAMPLES`` (default 25) sets the examples per operation and role;
+``FLIGHTLOG_SCHEMATHESIS_PHASES`` (default ``fuzzing``; e.g. ``examples,coverage,fuzzing``)
+the schemathesis phases; ``FLIGHTLOG_SCHEMATHESIS_SEED`` the seed. For a long run by hand::
+
+    FLIGHTLOG_SCHEMATHESIS_EXAMPLES=500 FLIGHTLOG_SCHEMATHESIS_PHASES=coverage,fuzzing \\
+        python -m pytest tests/test_api_contract.py -k schemathesis
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import Response
+from fastapi.routing import APIRoute, iter_route_contexts
+from hypothesis import HealthCheck, settings
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+from pydantic import BaseModel
+from schemathesis import checks as st_checks
+
+from conftest import RunningCollector, start_collector
+from flightlog import semconv as sc
+from flightlog.collector import demo
+from flightlog.collector.api import models
+from flightlog.collector.app import create_app
+from flightlog.collector.config import Settings
+from flightlog.collector.contract import ContractRoute, ErrorBody, respond
+
+EXAMPLES = int(os.environ.get("FLIGHTLOG_SCHEMATHESIS_EXAMPLES", "25"))
+PHASES = frozenset(p.strip() for p in os.environ.get("FLIGHTLOG_SCHEMATHESIS_PHASES", "fuzzing").split(",") if p.strip())
+SEED = int(os.environ.get("FLIGHTLOG_SCHEMATHESIS_SEED", "20261201"))
+
+ROLES = ("ingest", "engineer", "auditor", "admin")
+READ = frozenset({"engineer", "auditor", "admin"})
+AUDIT = frozenset({"auditor", "admin"})
+ADMIN = frozenset({"admin"})
+ANY_KEY = frozenset(ROLES)
+NO_KEY = frozenset()  # health: no key needed, every role may call
+
+LINKED_TRACE = "1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f"
+LOGGED_TRACE = "2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e"
+ODD_CHECKPOINT_TRACE = "3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d"
+ODD_CHECKPOINT_TIME = datetime(2025, 2, 3, 4, 5, 6, tzinfo=timezone.utc)  # alone in its window, inside retention
+
+ROUTES: dict[tuple[str, str], APIRoute] = {
+    (method, context.path): context.original_route
+    for context in iter_route_contexts(create_app(Settings(data_dir="/nonexistent-flightlog-contract")).routes)
+    if isinstance(context.original_route, APIRoute) and context.path for method in context.original_route.methods
+}
+
+
+# -- the collector under test ------------------------------------------------------------------------
+@dataclass
+class Stack:
+    collector: RunningCollector
+    keys: dict[str, str]
+    incident_spans: list[dict[str, Any]]
+    linked_span_id: str
+    written: list[tuple[str, str, httpx.Response]] = field(default_factory=list)
+
+    def call(self, method: str, path: str, role: str | None = "admin", **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.keys[role]}"} if role else {}
+        return httpx.request(method, self.collector.url + path, headers=headers, timeout=120, **kwargs)
+
+    def write(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """An admin (or review) change made while seeding: its answer is checked too."""
+        resp = self.call(method, path, **kwargs)
+        assert resp.status_code == 200, f"{method} {path} → {resp.status_code}: {resp.text[:500]}"
+        self.written.append((method, path, resp))
+        return resp
+
+
+def _kv(key: str, value: Any) -> KeyValue:
+    if isinstance(value, bool):
+        return KeyValue(key=key, value=AnyValue(bool_value=value))
+    if isinstance(value, int):
+        return KeyValue(key=key, value=AnyValue(int_value=value))
+    return KeyValue(key=key, value=AnyValue(string_value=str(value)))
+
+
+def _traces(service: str, *spans: Span) -> bytes:
+    return ExportTraceServiceRequest(resource_spans=[ResourceSpans(
+        resource=Resource(attributes=[_kv("service.name", service)]),
+        scope_spans=[ScopeSpans(spans=list(spans))])]).SerializeToString()
+
+
+def _send_odd_spans(collector: RunningCollector, upstream: dict[str, Any]) -> str:
+    """Spans the demo lacks: a link to another trace, log records, a checkpoint with no wait time."""
+    now = time.time_ns() - 3_600 * 10**9
+    root, linked = bytes.fromhex("a1" * 8), bytes.fromhex("a2" * 8)
+    link = Span.Link(trace_id=bytes.fromhex(upstream["trace_id"]), span_id=bytes.fromhex(upstream["span_id"]),
+                     attributes=[_kv("flightlog.link.kind", "handoff")])
+    body = _traces(
+        "downstream-bot",
+        Span(trace_id=bytes.fromhex(LINKED_TRACE), span_id=root, name="invoke_agent downstream-bot",
+             start_time_unix_nano=now, end_time_unix_nano=now + 5 * 10**9,
+             attributes=[_kv(sc.OPERATION, "invoke_agent"), _kv(sc.AGENT_NAME, "downstream-bot")],
+             links=[link]),
+        Span(trace_id=bytes.fromhex(LINKED_TRACE), span_id=linked, parent_span_id=root, name="execute_tool lookup",
+             start_time_unix_nano=now + 2 * 10**9, end_time_unix_nano=now + 3 * 10**9,
+             attributes=[_kv(sc.OPERATION, "execute_tool"), _kv(sc.TOOL_NAME, "lookup"),
+                         _kv("gen_ai.tool.call.arguments", '{"order": 1}')],
+             events=[Span.Event(time_unix_nano=now + 2 * 10**9 + 5, name="retry", attributes=[_kv("attempt", 2)])],
+             links=[link]),
+    )
+    assert collector.post("/v1/traces", body, "application/x-protobuf").status_code == 200
+    llm = bytes.fromhex("b1" * 8)
+    body = _traces("logged-bot", Span(
+        trace_id=bytes.fromhex(LOGGED_TRACE), span_id=llm, name="chat gpt-4o-mini", start_time_unix_nano=now,
+        end_time_unix_nano=now + 10**9, attributes=[_kv(sc.OPERATION, "chat"), _kv(sc.REQUEST_MODEL, "gpt-4o-mini"),
+                                                    _kv(sc.INPUT_TOKENS, 12)]))
+    assert collector.post("/v1/traces", body, "application/x-protobuf").status_code == 200
+    logs = ExportLogsServiceRequest(resource_logs=[ResourceLogs(scope_logs=[ScopeLogs(log_records=[
+        LogRecord(time_unix_nano=now + 1, trace_id=bytes.fromhex(LOGGED_TRACE), span_id=llm,
+                  event_name="gen_ai.user.message", body=AnyValue(string_value="where is my parcel?"),
+                  attributes=[_kv("gen_ai.system", "openai")]),
+        LogRecord(time_unix_nano=now + 2, trace_id=bytes.fromhex(LOGGED_TRACE), span_id=llm,
+                  event_name="gen_ai.choice", attributes=[_kv("index", 0)]),
+    ])])])
+    resp = collector.post("/v1/logs", logs.SerializeToString(), "application/x-protobuf")
+    assert resp.status_code == 200, resp.text
+    at = int(ODD_CHECKPOINT_TIME.timestamp()) * 10**9
+    body = _traces("risky-bot", Span(
+        trace_id=bytes.fromhex(ODD_CHECKPOINT_TRACE), span_id=bytes.fromhex("c1" * 8), name="checkpoint wire",
+        start_time_unix_nano=at, end_time_unix_nano=at + 10**6,
+        attributes=[_kv(sc.CHECKPOINT_TIER, 3), _kv(sc.CHECKPOINT_DECISION, "autonomous"),
+                    _kv(sc.CHECKPOINT_ACTION, "wire money")]))
+    assert collector.post("/v1/traces", body, "application/x-protobuf").status_code == 200
+    return linked.hex()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    running = start_collector(tmp_path_factory.mktemp("contract"))
+    try:
+        for request in demo.build_demo_requests():
+            resp = running.post("/v1/traces", request.SerializeToString(), "application/x-protobuf")
+            assert resp.status_code == 200, resp.text
+        running.drain()
+        keys = {"ingest": running.ingest_key, "engineer": running.read_key, "admin": running.admin_key}
+        stack = Stack(running, keys, [], "")
+        auditor = stack.write("POST", "/api/admin/keys", json={"role": "auditor", "name": "contract auditor"})
+        keys["auditor"] = auditor.json()["key"]
+        spare = stack.write("POST", "/api/admin/keys", json={"role": "engineer", "name": "revoked"}).json()
+        stack.write("DELETE", f"/api/admin/keys/{spare['key_id']}")
+        stack.incident_spans = stack.call("GET", f"/api/traces/{demo.INCIDENT_TRACE_ID}").json()["spans"]
+        stack.linked_span_id = _send_odd_spans(running, stack.incident_spans[-1])
+        running.drain()
+        # Budgets (alerts: the project budget is exceeded; no webhook leaves the machine).
+        stack.write("PUT", "/api/admin/budgets", json={"scope": "project", "max_tokens": 10})
+        stack.write("PUT", "/api/admin/budgets", json={"scope": "agent", "subject": demo.INCIDENT_AGENT,
+                                                       "max_cost_usd": 1000.0})
+        stack.write("PUT", "/api/admin/budgets", json={"scope": "user", "subject": "nobody", "max_tokens": 5})
+        stack.write("DELETE", "/api/admin/budgets/user", params={"subject": "nobody"})
+        stack.write("POST", "/api/admin/budgets/check")
+        # Reviews: sample every demo day, score two runs.
+        stack.write("PUT", "/api/admin/reviews/settings", json={"agent": "", "rate": 0.5})
+        stack.write("PUT", "/api/admin/reviews/settings", json={"agent": demo.INCIDENT_AGENT, "rate": 1.0})
+        today = datetime.now(timezone.utc).date()
+        for back in range(demo.DEMO_DAYS + 1):
+            stack.write("POST", "/api/admin/reviews/sample", params={"day": (today - timedelta(days=back)).isoformat()})
+        queue = stack.call("GET", "/api/audit/reviews/queue").json()["queue"]
+        stack.write("POST", "/api/audit/reviews/scores", role="engineer",
+                    json={"trace_id": queue[0]["trace_id"], "score": 7.5, "label": "good", "comment": "fine"})
+        stack.write("POST", "/api/audit/reviews/scores",
+                    json={"trace_id": queue[1]["trace_id"], "span_id": queue[1]["span_id"], "score": 2})
+        # Retention (long: nothing is deleted) and legal holds, one released.
+        stack.write("PUT", "/api/admin/retention", json={"days": 3650})
+        stack.write("POST", "/api/admin/holds", json={"trace_ids": [demo.INCIDENT_TRACE_ID], "reason": "case 7"})
+        whole = stack.write("POST", "/api/admin/holds", json={"reason": "audit"}).json()
+        stack.write("POST", "/api/admin/retention/run")
+        stack.write("DELETE", f"/api/admin/holds/{whole['hold_id']}")
+        stack.write("POST", "/api/admin/retention/run")
+        yield stack
+    finally:
+        running.stop()
+
+
+# -- (a) the schema documents every route ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def openapi(stack: Stack) -> dict[str, Any]:
+    resp = stack.call("GET", "/openapi.json", role=None)
+    assert resp.status_code == 200
+    return resp.json()
+
+
+def _resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref")
+    return spec["components"]["schemas"][ref.rsplit("/", 1)[-1]] if ref else schema
+
+
+def _closed_objects(spec: dict[str, Any], schema: dict[str, Any], seen: set[str]) -> Iterator[tuple[str, bool]]:
+    """(title, closed) of every object schema reachable from ``schema``."""
+    ref = schema.get("$ref")
+    if ref:
+        if ref in seen:
+            return
+        seen.add(ref)
+    schema = _resolve(spec, schema)
+    if "properties" in schema or schema.get("type") == "object" and "additionalProperties" not in schema:
+        yield schema.get("title", "?"), schema.get("additionalProperties") is False
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            yield from _closed_objects(spec, schema[key], seen)
+    for sub in [*schema.get("properties", {}).values(), *schema.get("anyOf", []), *schema.get("oneOf", [])]:
+        yield from _closed_objects(spec, sub, seen)
+
+
+def test_openapi_documents_an_answer_and_errors_for_every_route(openapi: dict[str, Any]) -> None:
+    problems = []
+    for method, path in sorted(ROUTES):
+        operation = openapi["paths"].get(path, {}).get(method.lower())
+        if operation is None:
+            problems.append(f"{method} {path}: not in /openapi.json")
+            continue
+        responses = operation["responses"]
+        ok = responses.get("200", {}).get("content", {})
+        if not ok or not all(body.get("schema") for body in ok.values()):
+            problems.append(f"{method} {path}: no schema for 200")
+        if "application/json" in ok:
+            schema = ok["application/json"]["schema"]
+            if "$ref" not in schema:
+                problems.append(f"{method} {path}: the 200 JSON answer is not a named model: {schema}")
+            open_ = sorted(title for title, closed in _closed_objects(openapi, schema, set()) if not closed)
+            if open_ and path != "/api/audit/governance":  # a change's details are free-form by design
+                problems.append(f"{method} {path}: objects without additionalProperties: false: {open_}")
+        errors = {code: entry for code, entry in responses.items() if code[0] in "45"}
+        if not errors and path != "/healthz":
+            problems.append(f"{method} {path}: no error status documented")
+        if path not in ("/healthz", "/readyz") and "401" not in errors:
+            problems.append(f"{method} {path}: needs a key but 401 is not documented")
+        for code, entry in errors.items():
+            schema = entry.get("content", {}).get("application/json", {}).get("schema", {})
+            expected = "Readiness" if path == "/readyz" else "ErrorBody"
+            if schema.get("$ref") != f"#/components/schemas/{expected}":
+                problems.append(f"{method} {path}: {code} does not answer {expected}: {entry}")
+        if "422" in responses:
+            problems.append(f"{method} {path}: documents 422, which the app never sends")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_route_declares_a_closed_response_model() -> None:
+    non_json = {("GET", "/metrics"), ("GET", "/api/audit/export")}
+    missing = [f"{m} {p}" for (m, p), route in sorted(ROUTES.items())
+               if (m, p) not in non_json and not (isinstance(route.response_model, type)
+                                                  and issubclass(route.response_model, BaseModel)
+                                                  and route.response_model.model_config.get("extra") == "forbid")]
+    assert not missing, missing
+
+
+# -- (b) every GET answer validates strictly ------------------------------------------------------------
+def _incident(stack: Stack, span_type: str) -> str:
+    return next(s["span_id"] for s in stack.incident_spans if s["span_type"] == span_type)
+
+
+def _cases(stack: Stack) -> list[tuple[str, dict[str, Any], frozenset[str]]]:
+    """(path, params, roles that may call it) for every GET route; several for the varied ones."""
+    t = f"/api/traces/{demo.INCIDENT_TRACE_ID}"
+    old = {"start": "2000-01-01T00:00:00Z", "end": "2000-01-02T00:00:00Z"}
+    odd = {"start": (ODD_CHECKPOINT_TIME - timedelta(minutes=1)).isoformat(),
+           "end": (ODD_CHECKPOINT_TIME + timedelta(minutes=1)).isoformat()}
+    cases: list[tuple[str, dict[str, Any], frozenset[str]]] = [
+        ("/healthz", {}, NO_KEY), ("/readyz", {}, NO_KEY), ("/metrics", {}, READ),
+        (t, {}, READ), (f"/api/traces/{LINKED_TRACE}", {}, READ), (f"/api/traces/{LOGGED_TRACE}", {}, READ),
+        ("/api/spans", {"limit": 500}, READ), ("/api/spans", {"q": demo.INCIDENT_SEARCH_WORD, "sort": "cost"}, READ),
+        ("/api/spans", {"q": "zz-no-such-word-zz"}, READ),
+        ("/api/cost", {}, READ), ("/api/cost", {"group_by": []}, READ),
+        ("/api/cost", {"group_by": ["model", "agent", "day", "project", "prompt_version", "agent_version",
+                                    "prompt_id", "span_type"]}, READ),
+        ("/api/cost", {"group_by": ["user", "prompt_version"]}, READ), ("/api/cost", old, READ),
+        ("/api/facets", {}, READ),
+        (f"{t}/traceback", {"span_id": _incident(stack, "llm"), "compare": 0}, READ),
+        (f"{t}/traceback", {"span_id": stack.incident_spans[-1]["span_id"], "healthy_only": "false"}, READ),
+        (f"/api/traces/{LINKED_TRACE}/traceback", {"span_id": stack.linked_span_id}, READ),
+        ("/api/insights/monitoring", old, READ), ("/api/insights/cost_per_run", old, READ),
+        ("/api/insights/top_traces", {"limit": 500}, READ), ("/api/insights/top_traces", old, READ),
+        ("/api/audit/verify", {}, AUDIT), ("/api/audit/verify", old, AUDIT),
+        ("/api/audit/access", {}, AUDIT), ("/api/audit/access", {"contains": "zz-none-zz"}, AUDIT),
+        ("/api/audit/export", {"format": "csv", "trace_id": [demo.INCIDENT_TRACE_ID]}, AUDIT),
+        ("/api/audit/export/manifest", {}, AUDIT), ("/api/audit/export/manifest", old, AUDIT),
+        ("/api/audit/export/count", {"trace_id": f"{demo.INCIDENT_TRACE_ID},{LINKED_TRACE}"}, AUDIT),
+        ("/api/audit/chain", {"seq": [1, 2, 3, 10**9]}, AUDIT), ("/api/audit/chain", {}, AUDIT),
+        ("/api/audit/governance", {}, AUDIT),
+        ("/api/audit/checkpoints", {"min_tier": 1}, READ), ("/api/audit/checkpoints", odd, READ),
+        ("/api/audit/checkpoints", {"flagged_only": "true", "min_tier": 3}, READ),
+        ("/api/audit/reviews/queue", {"pending_only": "false"}, READ), ("/api/audit/reviews/queue", {}, READ),
+        ("/api/audit/reviews/scores", {}, READ), ("/api/audit/reviews/trend", {}, READ),
+        ("/api/audit/reviews/trend", {"by": "prompt_version"}, READ),
+        ("/api/audit/budget-alerts", {}, AUDIT),
+        ("/api/admin/keys", {}, ADMIN), ("/api/admin/retention", {}, ADMIN),
+        ("/api/admin/holds", {"include_released": "true"}, ADMIN), ("/api/admin/holds", {}, ADMIN),
+        ("/api/admin/reviews/settings", {}, ADMIN), ("/api/admin/reviews/settings", {"project": "elsewhere"}, ADMIN),
+        ("/api/admin/budgets", {}, ADMIN),
+        ("/api/budget/remaining", {"agent": demo.INCIDENT_AGENT}, ANY_KEY), ("/api/budget/remaining", {}, ANY_KEY),
+        ("/api/budgets", {}, READ),
+    ]
+    for span_type in sorted({s["span_type"] for s in stack.incident_spans}):
+        cases.append((f"{t}/traceback", {"span_id": _incident(stack, span_type)}, READ))
+    for by in ("", "agent", "agent_version", "prompt_version", "prompt_id", "model"):
+        cases.append(("/api/insights/monitoring", {"by": by, "bucket": "hour"}, READ))
+    for by in ("", "agent", "agent_version", "day"):
+        cases.append(("/api/insights/cost_per_run", {"by": by}, READ))
+    return cases
+
+
+def _template(path: str) -> str:
+    """The route template a concrete path belongs to."""
+    for method, template in ROUTES:
+        parts, want = path.split("/"), template.split("/")
+        if method == "GET" and len(parts) == len(want) and all(
+                w.startswith("{") or w == p for p, w in zip(parts, want)):
+            return template
+    raise AssertionError(f"no GET route for {path}")
+
+
+def _strict(model: type[BaseModel], resp: httpx.Response) -> None:
+    assert resp.headers["content-type"].startswith("application/json"), resp.headers["content-type"]
+    model.model_validate_json(resp.content, strict=True)
+
+
+def test_the_cases_cover_every_get_route(stack: Stack) -> None:
+    covered = {_template(path) for path, _, _ in _cases(stack)}
+    assert covered == {p for m, p in ROUTES if m == "GET"}
+
+
+def test_get_answers_match_their_models_strictly(stack: Stack) -> None:
+    failures, checked, expected = [], 0, 0
+    for path, params, allowed in _cases(stack):
+        model = ROUTES[("GET", _template(path))].response_model
+        expected += len(allowed or ROLES) if model is not None else 0
+        for role in ROLES:
+            resp = stack.call("GET", path, role=role, params=params)
+            where = f"GET {path} {params} as {role}"
+            try:
+                if allowed and role not in allowed:
+                    assert resp.status_code == 403, f"{resp.status_code}: {resp.text[:300]}"
+                    _strict(ErrorBody, resp)
+                    continue
+                assert resp.status_code == 200, f"{resp.status_code}: {resp.text[:300]}"
+                if model is None:  # the Prometheus text and the export stream
+                    assert not resp.headers["content-type"].startswith("application/json")
+                else:
+                    _strict(model, resp)
+                    checked += 1
+            except Exception as exc:  # collect them all: one drift rarely comes alone
+                failures.append(f"{where}: {exc}"[:3000])
+    assert not failures, "\n\n".join(failures)
+    assert checked == expected
+
+
+def test_rows_that_differ_by_case_are_covered(stack: Stack) -> None:
+    """The seeded store really holds the variants the models describe (else (b) proves less)."""
+    logged = stack.call("GET", f"/api/traces/{LOGGED_TRACE}").json()["spans"]
+    assert {e.get("source") for s in logged for e in s["events"]} == {"log"}
+    linked = stack.call("GET", f"/api/traces/{LINKED_TRACE}").json()["spans"]
+    assert all(s["links"] for s in linked) and any(e.get("timestamp") for s in linked for e in s["events"])
+    back = stack.call("GET", f"/api/traces/{LINKED_TRACE}/traceback", params={"span_id": stack.linked_span_id}).json()
+    assert back["links"] and back["upstream"]
+    odd = stack.call("GET", "/api/audit/checkpoints", params={
+        "start": (ODD_CHECKPOINT_TIME - timedelta(minutes=1)).isoformat(),
+        "end": (ODD_CHECKPOINT_TIME + timedelta(minutes=1)).isoformat()}).json()
+    assert [(t["tier"], t["wait_ms_p50"]) for t in odd["by_tier"]] == [(3, None)]
+    assert [(c["wait_ms"], c["flagged"]) for c in odd["checkpoints"]] == [(None, True)]
+    assert stack.call("GET", "/api/audit/budget-alerts").json()["alerts"]
+    assert stack.call("GET", "/api/audit/reviews/scores").json()["scores"]
+    assert any(h["released"] for h in stack.call("GET", "/api/admin/holds",
+                                                  params={"include_released": "true"}).json()["holds"])
+
+
+def test_write_answers_match_their_models_strictly(stack: Stack) -> None:
+    assert len({(m, _write_template(m, p)) for m, p, _ in stack.written}) == len(
+        {k for k in ROUTES if k[0] != "GET" and k[1].startswith("/api/")})
+    for method, path, resp in stack.written:
+        _strict(ROUTES[(method, _write_template(method, path))].response_model, resp)
+
+
+def _write_template(method: str, path: str) -> str:
+    for m, template in ROUTES:
+        parts, want = path.split("/"), template.split("/")
+        if m == method and len(parts) == len(want) and all(w.startswith("{") or w == p for p, w in zip(parts, want)):
+            return template
+    raise AssertionError(f"no {method} route for {path}")
+
+
+def test_unknown_routes_methods_and_unparsable_bodies_answer_error_bodies(stack: Stack) -> None:
+    for resp, status in (
+        (stack.call("GET", "/api/no-such-route"), 404),
+        (stack.call("PATCH", "/api/spans"), 405),
+        (stack.call("DELETE", "/api/admin/keys/a%2Fb"), 404),
+        (httpx.post(stack.collector.url + "/api/admin/keys", content=b"\xff\x00{", timeout=30,
+                    headers={"Content-Type": "application/json", "Authorization": f"Bearer {stack.keys['admin']}"}), 400),
+    ):
+        assert resp.status_code == status, resp.text
+        _strict(ErrorBody, resp)
+        assert resp.json()["status"] == status
+
+
+def test_strict_responses_turn_a_drifted_answer_into_a_500() -> None:
+    """FLIGHTLOG_STRICT_RESPONSES (on for every collector the suite starts): an answer with a key
+    its model lacks is refused, not sent; off (production), it is sent as built."""
+    router = APIRouter(prefix="/drift", route_class=ContractRoute)
+
+    @router.get("/health", response_model=models.Health)
+    async def drifted() -> Response:
+        return respond({"status": "ok", "added_in_storage": 1})
+
+    app = FastAPI()
+    app.include_router(router, prefix="/api")
+
+    async def get(strict: int) -> httpx.Response:
+        app.state.collector = SimpleNamespace(settings=SimpleNamespace(strict_responses=strict))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app") as client:
+            return await client.get("/api/drift/health")
+
+    strict, lenient = asyncio.run(get(1)), asyncio.run(get(0))
+    assert strict.status_code == 500 and "added_in_storage" in strict.json()["error"]
+    _strict(ErrorBody, strict)
+    assert lenient.status_code == 200 and lenient.json() == {"status": "ok", "added_in_storage": 1}
+
+
+# -- (c) schemathesis over the live schema --------------------------------------------------------------
+@pytest.fixture(scope="module")
+def live_schema(stack: Stack) -> Any:
+    config = schemathesis.Config.from_dict({
+        "seed": SEED,
+        "cache": {"enabled": False},
+        "phases": {name: {"enabled": name in PHASES} for name in ("examples", "coverage", "fuzzing", "stateful")},
+        "generation": {"mode": "all", "database": "none"},
+    })
+    return schemathesis.openapi.from_url(stack.collector.url + "/openapi.json", config=config)
+
+
+schema = schemathesis.pytest.from_fixture("live_schema")
+CHECKS = [st_checks.not_a_server_error, st_checks.status_code_conformance, st_checks.content_type_conformance,
+          st_checks.response_schema_conformance]
+
+
+def _schemathesis_as(role: str) -> Any:
+    @schema.parametrize()
+    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+    def run(case: Any, stack: Stack) -> None:
+        if isinstance(case.body, dict) and "webhook_url" in case.body:
+            case.body["webhook_url"] = ""  # budget alerts are posted to it: nothing may leave the machine
+        case.call_and_validate(headers={"Authorization": f"Bearer {stack.keys[role]}"}, checks=CHECKS, timeout=120)
+
+    run.__doc__ = f"schemathesis: every operation with the {role} key (no 5xx, documented statuses and answers)"
+    return run
+
+
+test_schemathesis_as_ingest = _schemathesis_as("ingest")
+test_schemathesis_as_engineer = _schemathesis_as("engineer")
+test_schemathesis_as_auditor = _schemathesis_as("auditor")
+test_schemathesis_as_admin = _schemathesis_as("admin")

@@ -1,0 +1,1025 @@
+"""The collector's answers as TypedDicts: what each :class:`~flightlog.ui.client.ApiClient`
+method returns.
+
+They mirror the response models of the API (``collector/api/models.py``, which documents
+every field) one to one: same class names, same keys, same types, ``NotRequired`` where the
+answer leaves a key out ("present only when …"). The UI cannot import the collector (it
+talks to it over HTTP only), so the shapes are written down twice; ``tests/test_ui_types.py``
+compares the two field by field, so they cannot drift apart.
+"""
+
+# No ``from __future__ import annotations`` here: TypedDict reads NotRequired[...] from the
+# evaluated annotations (``__required_keys__`` / ``__optional_keys__``).
+import sys
+from typing import Any, Literal
+
+if sys.version_info >= (3, 11):
+    from typing import NotRequired, TypedDict
+else:  # pragma: no cover - Python 3.10
+    from typing_extensions import NotRequired, TypedDict
+
+__all__ = [
+    "AccessEntry",
+    "AccessLogPage",
+    "AdminBudget",
+    "AdminBudgets",
+    "AlteredFinding",
+    "AlteredSpan",
+    "Budget",
+    "BudgetAlertRow",
+    "BudgetAlerts",
+    "BudgetCheck",
+    "BudgetDeleted",
+    "BudgetLeft",
+    "BudgetRemaining",
+    "BudgetSet",
+    "Budgets",
+    "ChainHead",
+    "ChainLink",
+    "ChainLinks",
+    "CheckpointAudit",
+    "CheckpointPoint",
+    "CheckpointRow",
+    "CheckpointSeries",
+    "CheckpointTier",
+    "CompareStep",
+    "ComparedRun",
+    "Comparison",
+    "CostAnswer",
+    "CostPerRun",
+    "CostPerRunRow",
+    "CostRow",
+    "CreatedKey",
+    "DeletedFinding",
+    "DeletedSpan",
+    "ErrorBody",
+    "ExportCount",
+    "ExportFilters",
+    "ExportManifest",
+    "Facets",
+    "GovernanceChange",
+    "GovernanceLog",
+    "Health",
+    "HoldCreated",
+    "HoldList",
+    "InsertedFinding",
+    "InsertedSpan",
+    "KeyInfo",
+    "KeyList",
+    "LegalHold",
+    "LogEvent",
+    "Monitoring",
+    "MonitoringPoint",
+    "NoStep",
+    "ProfileDiff",
+    "RaisedAlert",
+    "Readiness",
+    "Retention",
+    "RetentionRun",
+    "RetentionSet",
+    "ReviewQueue",
+    "ReviewQueueItem",
+    "ReviewRateSet",
+    "ReviewRates",
+    "ReviewSample",
+    "ReviewScoreRow",
+    "ReviewScoreSaved",
+    "ReviewScores",
+    "ReviewTrend",
+    "ReviewTrendPoint",
+    "RunProfile",
+    "SpanColumns",
+    "SpanEvent",
+    "SpanLink",
+    "SpanListItem",
+    "SpanPage",
+    "SpoolStats",
+    "ToolCalls",
+    "ToolErrorPoint",
+    "ToolErrors",
+    "TopTrace",
+    "TopTraces",
+    "Trace",
+    "TraceSpan",
+    "Traceback",
+    "TracebackLink",
+    "TracebackStep",
+    "VerifyReport",
+]
+
+
+class Health(TypedDict):
+    """``GET /healthz``: the process answers."""
+
+    status: Literal["ok"]
+
+
+class SpoolStats(TypedDict):
+    """The durable ingest spool: what is acknowledged but not yet in the store."""
+
+    segments: int
+    bytes: int
+    rows: int
+    lag_seconds: float
+
+
+class Readiness(TypedDict):
+    """``GET /readyz`` (200 ready, 503 not ready: the same body)."""
+
+    status: Literal["ready", "not ready"]
+    problems: list[str]
+    spool: SpoolStats
+
+
+class SpanEvent(TypedDict):
+    """An OTel span event, as stored with the span."""
+
+    timestamp: str
+    name: str
+    attributes: dict[str, str]
+
+
+class LogEvent(TypedDict):
+    """An OTLP log record of the span (GenAI content events), attached when the trace is read."""
+
+    timestamp_ns: int
+    name: str
+    attributes: dict[str, str]
+    body: str
+    source: Literal["log"]
+
+
+class SpanLink(TypedDict):
+    """An OTel span link (e.g. to the upstream agent"s span in another trace)."""
+
+    trace_id: str
+    span_id: str
+    trace_state: str
+    attributes: dict[str, str]
+
+
+class SpanColumns(TypedDict):
+    """The span columns both a trace and a search page carry (``snake_case`` column names)."""
+
+    project: str
+    timestamp: str
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    trace_state: str
+    span_name: str
+    span_kind: str
+    service_name: str
+    scope_name: str
+    scope_version: str
+    duration: int
+    status_code: str
+    status_message: str
+    span_type: str
+    operation: str
+    agent_name: str
+    agent_version: str
+    provider: str
+    request_model: str
+    response_model: str
+    prompt_id: str
+    prompt_version: str
+    prompt_hash: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    cost_source: str
+    price_version: str
+    tool_name: str
+    tool_call_id: str
+    user_id: str
+    session_id: str
+    checkpoint_tier: int
+    checkpoint_decision: str
+    approver: str
+    violation: str
+    error_type: str
+    finish_reason: str
+    ingest_time: str
+    chain_hash: str
+    trace_name: str
+    cached_input_tokens: int
+    reasoning_tokens: int
+    start_ns: int
+    duration_ms: float
+
+
+class SpanListItem(SpanColumns):
+    """A span in a search page: no attribute maps, events or links, texts cut short."""
+
+    input_text: str
+    output_text: str
+    tool_args: str
+    tool_result: str
+
+
+class TraceSpan(SpanColumns):
+    """A span of ``GET /api/traces/{trace_id}``: every column, full texts, tree depth."""
+
+    resource_attributes: dict[str, str]
+    span_attributes: dict[str, str]
+    input_text: str
+    output_text: str
+    tool_args: str
+    tool_result: str
+    events: list[SpanEvent | LogEvent]
+    links: list[SpanLink]
+    depth: int
+
+
+class Trace(TypedDict):
+    """``GET /api/traces/{trace_id}``: every span in tree order, with totals."""
+
+    trace_id: str
+    project: str
+    spans: list[TraceSpan]
+    span_count: int
+    start_ns: int
+    duration_ms: float
+    total_cost_usd: float
+    input_tokens: int
+    output_tokens: int
+    error_count: int
+    truncated: bool
+
+
+class SpanPage(TypedDict):
+    """``GET /api/spans``: one page of matching spans."""
+
+    items: list[SpanListItem]
+    total: int
+    limit: int
+    offset: int
+
+
+class CostRow(TypedDict):
+    """One group of ``GET /api/cost``: the grouping keys asked for, then the sums."""
+
+    model: NotRequired[str]
+    agent: NotRequired[str]
+    day: NotRequired[str]
+    project: NotRequired[str]
+    user: NotRequired[str]
+    prompt_version: NotRequired[str]
+    agent_version: NotRequired[str]
+    prompt_id: NotRequired[str]
+    span_type: NotRequired[str]
+    cost_usd: float
+    input_tokens: int
+    output_tokens: int
+    calls: int
+    spans: int
+
+
+class CostAnswer(TypedDict):
+    """``GET /api/cost``."""
+
+    group_by: list[str]
+    rows: list[CostRow]
+
+
+class Facets(TypedDict):
+    """``GET /api/facets``: distinct non-empty values for the search filters, sorted (≤200 each)."""
+
+    agents: list[str]
+    models: list[str]
+    prompt_ids: list[str]
+    prompt_versions: list[str]
+    span_types: list[str]
+    users: list[str]
+    agent_versions: list[str]
+    tools: list[str]
+
+
+class TracebackStep(TypedDict):
+    """One span of a trace-back with what it contributed (texts cut to 4,000 characters)."""
+
+    role: str
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    span_name: str
+    span_type: str
+    timestamp: str
+    start_ns: int
+    duration_ms: float
+    status: str
+    status_message: str
+    error_type: str
+    agent_name: str
+    agent_version: str
+    model: str
+    prompt_id: str
+    prompt_version: str
+    prompt_hash: str
+    tool_name: str
+    tool_args: str
+    tool_result: str
+    input_text: str
+    output_text: str
+    checkpoint_tier: int
+    checkpoint_decision: str
+    approver: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+
+
+class TracebackLink(TypedDict):
+    """A span link of the chain or the inputs: where an upstream agent"s span is."""
+
+    from_span_id: str
+    trace_id: str
+    span_id: str
+    attributes: dict[str, str]
+
+
+class RunProfile(TypedDict):
+    """What configured one run of a step, compared between runs."""
+
+    agent_version: str
+    models: list[str]
+    prompts: list[str]
+    status: str
+    input: str
+
+
+class ProfileDiff(TypedDict):
+    """Which profile fields differ from the incident"s."""
+
+    fields: list[str]
+    input_keys: list[str]
+
+
+class ComparedRun(TypedDict):
+    """Another run of the same step."""
+
+    trace_id: str
+    span_id: str
+    timestamp: str
+    profile: RunProfile
+    differs: ProfileDiff
+
+
+class CompareStep(TypedDict):
+    """The step other runs were matched on."""
+
+    agent_name: str
+    span_name: str
+    tool_name: str
+
+
+class NoStep(TypedDict):
+    """An empty object: no comparison was asked for (``compare=0``)."""
+
+
+class Comparison(TypedDict):
+    """Other runs of the step (within 30 days of it), newest first."""
+
+    step: CompareStep | NoStep
+    healthy_only: bool
+    runs: list[ComparedRun]
+
+
+class Traceback(TypedDict):
+    """``GET /api/traces/{trace_id}/traceback``."""
+
+    trace_id: str
+    span_id: str
+    target: TracebackStep
+    chain: list[TracebackStep]
+    inputs: list[TracebackStep]
+    links: list[TracebackLink]
+    profile: RunProfile
+    project: str
+    upstream: list[TracebackStep]
+    comparison: Comparison
+
+
+class MonitoringPoint(TypedDict):
+    """One time bucket × group. Rates and per-unit figures are null when the bucket has no units."""
+
+    time: str
+    group: str
+    units: int
+    errors: int
+    success_rate: float | None
+    error_rate: float | None
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    latency_p99_ms: float | None
+    tokens: int
+    tokens_per_unit: float | None
+    cost_usd: float
+
+
+class ToolCalls(TypedDict):
+    """Calls and errors of one tool over the window."""
+
+    tool: str
+    calls: int
+    errors: int
+    error_rate: float
+
+
+class ToolErrorPoint(TypedDict):
+    """Errors of one tool and error type in one bucket."""
+
+    t: str
+    tool: str
+    error_type: str
+    errors: int
+    time: str
+
+
+class ToolErrors(TypedDict):
+    """Tool calls and their errors per tool and per bucket."""
+
+    bucket: str
+    tools: list[ToolCalls]
+    errors: list[ToolErrorPoint]
+
+
+class CheckpointPoint(TypedDict):
+    """Checkpoints in one bucket × group."""
+
+    checkpoints: int
+    escalated: int
+    approved: int
+    rejected: int
+    timed_out: int
+    autonomous: int
+    time: str
+    group: str
+    escalation_rate: float
+
+
+class CheckpointSeries(TypedDict):
+    """Checkpoint escalations over time."""
+
+    bucket: str
+    by: str
+    series: list[CheckpointPoint]
+
+
+class Monitoring(TypedDict):
+    """``GET /api/insights/monitoring``."""
+
+    bucket: str
+    by: str
+    unit: Literal["run", "llm call"]
+    series: list[MonitoringPoint]
+    tools: ToolErrors
+    checkpoints: CheckpointSeries
+
+
+class CostPerRunRow(TypedDict):
+    """Runs and their cost in one group; exactly one of all/agent/agent_version/day is present."""
+
+    all: NotRequired[str]
+    agent: NotRequired[str]
+    agent_version: NotRequired[str]
+    day: NotRequired[str]
+    runs: int
+    successful_runs: int
+    cost_usd: float
+    tokens: int
+    cost_per_run: float | None
+    cost_per_successful_run: float | None
+
+
+class CostPerRun(TypedDict):
+    """``GET /api/insights/cost_per_run``."""
+
+    by: str
+    rows: list[CostPerRunRow]
+
+
+class TopTrace(TypedDict):
+    """One of the costliest traces."""
+
+    trace_id: str
+    agent: str
+    name: str
+    user: str
+    started: str
+    cost_usd: float
+    tokens: int
+    spans: int
+    errors: int
+
+
+class TopTraces(TypedDict):
+    """``GET /api/insights/top_traces``: costliest first."""
+
+    rows: list[TopTrace]
+
+
+class ChainHead(TypedDict):
+    """The last link of a project"s hash chain."""
+
+    seq: int
+    hash: str
+
+
+class AlteredSpan(TypedDict):
+    """A stored span whose hash is not the one chained."""
+
+    trace_id: str
+    span_id: str
+    timestamp_ns: int
+    span_name: str
+    expected: list[str]
+    found: str
+    chain_hash: str
+
+
+class DeletedSpan(TypedDict):
+    """A chained span that is gone, not removed by retention."""
+
+    trace_id: str
+    span_id: str
+    timestamp_ns: int
+    batch: int
+
+
+class InsertedSpan(TypedDict):
+    """A stored span no chain batch holds (written around the collector)."""
+
+    trace_id: str
+    span_id: str
+    timestamp_ns: int
+    span_name: str
+
+
+class AlteredFinding(TypedDict):
+    """"""
+
+    count: int
+    spans: list[AlteredSpan]
+
+
+class DeletedFinding(TypedDict):
+    """"""
+
+    count: int
+    spans: list[DeletedSpan]
+
+
+class InsertedFinding(TypedDict):
+    """"""
+
+    count: int
+    spans: list[InsertedSpan]
+
+
+class VerifyReport(TypedDict):
+    """``GET /api/audit/verify``: the chain recomputed and every span in the window compared."""
+
+    project: str
+    ok: bool
+    start_ns: int | None
+    end_ns: int | None
+    batches: int
+    spans_checked: int
+    spans_ok: int
+    deleted_by_retention: int
+    altered: AlteredFinding
+    deleted: DeletedFinding
+    inserted_out_of_band: InsertedFinding
+    chain_errors: list[str]
+    head: ChainHead
+    summary: str
+
+
+class AccessEntry(TypedDict):
+    """One request in the access log."""
+
+    at: str
+    key_id: str
+    role: str
+    method: str
+    endpoint: str
+    path: str
+    params: dict[str, str | list[str]]
+    status: int
+    rows: int
+    duration_ms: float
+    client: str
+
+
+class AccessLogPage(TypedDict):
+    """``GET /api/audit/access``: newest first."""
+
+    entries: list[AccessEntry]
+    truncated: bool
+    limit: int
+    offset: int
+
+
+class ExportFilters(TypedDict):
+    """The filters an export ran with."""
+
+    start: str | None
+    end: str | None
+    agent: str
+    user: str
+    trace_ids: list[str]
+
+
+class ChainLink(TypedDict):
+    """One link of the hash chain."""
+
+    seq: int
+    batch_id: str
+    prev_hash: str
+    hash: str
+    spans: int
+
+
+class ExportManifest(TypedDict):
+    """``GET /api/audit/export/manifest`` (also the last JSONL line of an export, under ``__manifest__``)."""
+
+    project: str
+    format: str
+    filters: ExportFilters
+    spans: int
+    unchained_spans: int
+    first_ns: int | None
+    last_ns: int | None
+    sha256: str
+    chain: list[ChainLink]
+    head: ChainHead | None
+    hash_rule: str
+
+
+class ExportCount(TypedDict):
+    """``GET /api/audit/export/count``."""
+
+    spans: int
+
+
+class ChainLinks(TypedDict):
+    """``GET /api/audit/chain``."""
+
+    rows: list[ChainLink]
+    head: ChainHead | None
+
+
+class GovernanceChange(TypedDict):
+    """One change to retention, holds, budgets or review settings."""
+
+    at: str
+    actor: str
+    action: str
+    details: dict[str, Any]
+
+
+class GovernanceLog(TypedDict):
+    """``GET /api/audit/governance``: newest first."""
+
+    changes: list[GovernanceChange]
+
+
+class CheckpointRow(TypedDict):
+    """A span with a human checkpoint."""
+
+    time: str
+    trace_id: str
+    span_id: str
+    span_name: str
+    agent: str
+    tool: str
+    tier: int
+    decision: str
+    approver: str
+    wait_ms: float | None
+    status: str
+    user: str
+    flagged: bool
+
+
+class CheckpointTier(TypedDict):
+    """Checkpoints of one tier."""
+
+    tier: int
+    actions: int
+    approved: int
+    rejected: int
+    timed_out: int
+    flagged: int
+    wait_ms_p50: float | None
+
+
+class CheckpointAudit(TypedDict):
+    """``GET /api/audit/checkpoints``: newest first."""
+
+    checkpoints: list[CheckpointRow]
+    truncated: bool
+    by_tier: list[CheckpointTier]
+
+
+class ReviewQueueItem(TypedDict):
+    """A sampled run."""
+
+    day: str
+    trace_id: str
+    span_id: str
+    agent: str
+    agent_version: str
+    prompt_version: str
+    start: str
+    scores: int
+
+
+class ReviewQueue(TypedDict):
+    """``GET /api/audit/reviews/queue``: newest first."""
+
+    queue: list[ReviewQueueItem]
+
+
+class ReviewScoreSaved(TypedDict):
+    """``POST /api/audit/reviews/scores``: the score as recorded."""
+
+    trace_id: str
+    span_id: str
+    reviewer: str
+    score: float
+    label: str
+    agent: str
+    prompt_version: str
+
+
+class ReviewScoreRow(TypedDict):
+    """A recorded review score."""
+
+    at: str
+    trace_id: str
+    span_id: str
+    agent: str
+    prompt_version: str
+    reviewer: str
+    score: float
+    label: str
+    comment: str
+
+
+class ReviewScores(TypedDict):
+    """``GET /api/audit/reviews/scores``: newest first."""
+
+    scores: list[ReviewScoreRow]
+
+
+class ReviewTrendPoint(TypedDict):
+    """Mean score of one day and group; the group key is the ``by`` asked for."""
+
+    day: str
+    agent: NotRequired[str]
+    prompt_version: NotRequired[str]
+    mean_score: float
+    scores: int
+
+
+class ReviewTrend(TypedDict):
+    """``GET /api/audit/reviews/trend``."""
+
+    by: str
+    points: list[ReviewTrendPoint]
+
+
+class BudgetAlertRow(TypedDict):
+    """An alert raised for a budget, with its webhook outcome."""
+
+    scope: str
+    subject: str
+    day: str
+    threshold: int
+    tokens: int
+    cost_usd: float
+    max_tokens: int
+    max_cost_usd: float
+    webhook: str
+    attempts: int
+    at: str
+
+
+class BudgetAlerts(TypedDict):
+    """``GET /api/audit/budget-alerts``: latest first."""
+
+    alerts: list[BudgetAlertRow]
+
+
+class KeyInfo(TypedDict):
+    """An API key, never its secret."""
+
+    key_id: str
+    project: str
+    role: Literal["ingest", "engineer", "auditor", "admin"]
+    name: str
+    revoked: bool
+    created_at: str
+
+
+class CreatedKey(KeyInfo):
+    """``POST /api/admin/keys``: the new key with its secret (shown this once)."""
+
+    key: str
+
+
+class KeyList(TypedDict):
+    """``GET /api/admin/keys``: oldest first."""
+
+    keys: list[KeyInfo]
+
+
+class RetentionSet(TypedDict):
+    """``PUT /api/admin/retention``."""
+
+    project: str
+    days: int
+
+
+class LegalHold(TypedDict):
+    """A legal hold on a project or a set of traces."""
+
+    hold_id: str
+    trace_ids: list[str]
+    scope: Literal["traces", "project"]
+    reason: str
+    created_by: str
+    created_at_ms: int
+    released: bool
+    released_by: str
+
+
+class Retention(TypedDict):
+    """``GET /api/admin/retention``."""
+
+    project: str
+    days: int
+    holds: list[LegalHold]
+
+
+class RetentionRun(TypedDict):
+    """``POST /api/admin/retention/run``: what the pass did."""
+
+    project: str
+    days: int
+    cutoff_ns: int | None
+    deleted_spans: int
+    held_traces: list[str]
+    suspended_by_legal_hold: bool
+    deletion_id: str
+
+
+class HoldCreated(TypedDict):
+    """``POST /api/admin/holds``."""
+
+    hold_id: str
+    project: str
+    trace_ids: list[str]
+    scope: Literal["traces", "project"]
+
+
+class HoldList(TypedDict):
+    """``GET /api/admin/holds``: oldest first."""
+
+    holds: list[LegalHold]
+
+
+class ReviewRateSet(TypedDict):
+    """``PUT /api/admin/reviews/settings``."""
+
+    project: str
+    agent: str
+    rate: float
+
+
+class ReviewRates(TypedDict):
+    """``GET /api/admin/reviews/settings``."""
+
+    project: str
+    rates: dict[str, float]
+
+
+class ReviewSample(TypedDict):
+    """``POST /api/admin/reviews/sample``."""
+
+    project: str
+    day: str
+    runs: int
+    queued: int
+
+
+class BudgetSet(TypedDict):
+    """``PUT /api/admin/budgets``: the budget as stored."""
+
+    project: str
+    scope: Literal["project", "agent", "user"]
+    subject: str
+    max_tokens: int
+    max_cost_usd: float
+    webhook_url: str
+
+
+class BudgetDeleted(TypedDict):
+    """``DELETE /api/admin/budgets/{scope}``."""
+
+    project: str
+    scope: Literal["project", "agent", "user"]
+    subject: str
+    deleted: bool
+
+
+class RaisedAlert(TypedDict):
+    """A budget alert raised by this check (also the webhook"s payload, plus its outcome)."""
+
+    type: Literal["flightlog.budget.alert"]
+    project: str
+    scope: str
+    subject: str
+    day: str
+    threshold_pct: int
+    used_pct: float
+    tokens: int
+    cost_usd: float
+    max_tokens: int
+    max_cost_usd: float
+    webhook: str
+    attempts: int
+
+
+class BudgetCheck(TypedDict):
+    """``POST /api/admin/budgets/check``."""
+
+    alerts: list[RaisedAlert]
+
+
+class AdminBudget(TypedDict):
+    """A daily budget with its webhook (admin view)."""
+
+    project: str
+    scope: str
+    subject: str
+    max_tokens: int
+    max_cost_usd: float
+    webhook_url: str
+
+
+class AdminBudgets(TypedDict):
+    """``GET /api/admin/budgets``."""
+
+    budgets: list[AdminBudget]
+
+
+class BudgetLeft(TypedDict):
+    """Today"s use of one budget that applies to the agent and user asked about."""
+
+    scope: str
+    subject: str
+    tokens_used: int
+    cost_usd_used: float
+    max_tokens: int
+    max_cost_usd: float
+    tokens_remaining: int | None
+    cost_usd_remaining: float | None
+    exhausted: bool
+
+
+class BudgetRemaining(TypedDict):
+    """``GET /api/budget/remaining``."""
+
+    project: str
+    day: str
+    budgets: list[BudgetLeft]
+    exhausted: bool
+
+
+class Budget(TypedDict):
+    """A daily budget (read-only view: no webhook URL)."""
+
+    project: str
+    scope: str
+    subject: str
+    max_tokens: int
+    max_cost_usd: float
+
+
+class Budgets(TypedDict):
+    """``GET /api/budgets``."""
+
+    budgets: list[Budget]
+
+
+class ErrorBody(TypedDict):
+    """Every JSON error answer (a protobuf OTLP request gets a ``google.rpc.Status`` instead)."""
+
+    error: str
+    status: int
+
+
