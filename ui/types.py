@@ -45,6 +45,8 @@ __all__ = [
     "CompareStep",
     "ComparedRun",
     "Comparison",
+    "CostAlteredFinding",
+    "CostAlteredSpan",
     "CostAnswer",
     "CostPerRun",
     "CostPerRunRow",
@@ -87,6 +89,9 @@ __all__ = [
     "ReviewScores",
     "ReviewTrend",
     "ReviewTrendPoint",
+    "RollupAlteredFinding",
+    "RollupAlteredHour",
+    "RollupFigures",
     "RunProfile",
     "SpanColumns",
     "SpanEvent",
@@ -537,6 +542,7 @@ class AlteredSpan(TypedDict):
     expected: list[str]
     found: str
     chain_hash: str
+    reason: NotRequired[str]
 
 
 class DeletedSpan(TypedDict):
@@ -578,6 +584,52 @@ class InsertedFinding(TypedDict):
     spans: list[InsertedSpan]
 
 
+class CostAlteredSpan(TypedDict):
+    """A span whose cost columns differ from what the chain recorded, or from the cost its
+    tokens give at its recorded price table."""
+
+    trace_id: str
+    span_id: str
+    timestamp_ns: int
+    span_name: str
+    cost_usd: float
+    cost_source: str
+    price_version: str
+    expected_cost_usd: float | None
+    reason: str
+
+
+class CostAlteredFinding(TypedDict):
+    """"""
+
+    count: int
+    spans: list[CostAlteredSpan]
+
+
+class RollupFigures(TypedDict):
+    """"""
+
+    cost_usd: float
+    input_tokens: int
+    output_tokens: int
+    spans: int
+
+
+class RollupAlteredHour(TypedDict):
+    """An hour of the hourly rollup that its chained spans do not add up to."""
+
+    hour: str
+    rollup: RollupFigures
+    spans: RollupFigures
+
+
+class RollupAlteredFinding(TypedDict):
+    """"""
+
+    count: int
+    hours: list[RollupAlteredHour]
+
+
 class VerifyReport(TypedDict):
     """``GET /api/audit/verify``: the chain recomputed and every span in the window compared."""
 
@@ -592,6 +644,9 @@ class VerifyReport(TypedDict):
     altered: AlteredFinding
     deleted: DeletedFinding
     inserted_out_of_band: InsertedFinding
+    costs_checked: int
+    cost_altered: CostAlteredFinding
+    rollups_altered: RollupAlteredFinding
     chain_errors: list[str]
     head: ChainHead
     summary: str

@@ -467,6 +467,8 @@ class AlteredSpan(ApiModel):
     expected: list[str] = Field(description="The chained span hashes.")
     found: str = Field(description="The hash of the stored row.")
     chain_hash: str = Field(description="The row's ChainHash column.")
+    reason: str = sometimes("Present when the span's chain entry was rewritten to match it: the hash the "
+                            "row was stored with (its ChainHash column) says otherwise.")
 
 
 class DeletedSpan(ApiModel):
@@ -502,6 +504,46 @@ class InsertedFinding(ApiModel):
     spans: list[InsertedSpan] = Field(description="The first 1,000.")
 
 
+class CostAlteredSpan(ApiModel):
+    """A span whose cost columns differ from what the chain recorded, or from the cost its
+    tokens give at its recorded price table."""
+
+    trace_id: str
+    span_id: str
+    timestamp_ns: int
+    span_name: str
+    cost_usd: float = Field(description="The cost stored now.")
+    cost_source: str
+    price_version: str
+    expected_cost_usd: float | None = Field(description="The cost re-derived from the price table (null: no recorded table).")
+    reason: str
+
+
+class CostAlteredFinding(ApiModel):
+    count: int = Field(description="Complete count.")
+    spans: list[CostAlteredSpan] = Field(description="The first 1,000.")
+
+
+class RollupFigures(ApiModel):
+    cost_usd: float
+    input_tokens: int
+    output_tokens: int
+    spans: int
+
+
+class RollupAlteredHour(ApiModel):
+    """An hour of the hourly rollup that its chained spans do not add up to."""
+
+    hour: str = Field(description="ISO 8601 UTC, the start of the hour.")
+    rollup: RollupFigures = Field(description="What the rollup holds.")
+    spans: RollupFigures = Field(description="What the chained spans give (each cost as re-derived).")
+
+
+class RollupAlteredFinding(ApiModel):
+    count: int = Field(description="Complete count.")
+    hours: list[RollupAlteredHour] = Field(description="The first 1,000.")
+
+
 class VerifyReport(ApiModel):
     """``GET /api/audit/verify``: the chain recomputed and every span in the window compared."""
 
@@ -516,6 +558,9 @@ class VerifyReport(ApiModel):
     altered: AlteredFinding
     deleted: DeletedFinding
     inserted_out_of_band: InsertedFinding
+    costs_checked: int = Field(description="Spans whose cost the chain covers (chained since cost was).")
+    cost_altered: CostAlteredFinding
+    rollups_altered: RollupAlteredFinding
     chain_errors: list[str]
     head: ChainHead
     summary: str = Field(description="One line for people: OK … or FAILED ….")
