@@ -23,11 +23,13 @@ from flightlog.storage import InvalidQuery, QueryTimeout, Store, StorageError, o
 from flightlog.storage.audit import record_price_table
 from flightlog.storage.dsn import parse_dsn
 
-from flightlog.collector.api import admin, audit, budgets, insights, models, query
+from flightlog.collector.api import admin, approvals, audit, budgets, control, insights, models, query
 from flightlog.collector.audit import anchors
 from flightlog.collector.audit.access_log import AccessLogMiddleware
 from flightlog.collector.audit.anchors import Anchorer, load_or_create_key
 from flightlog.collector.audit.services import AuditServices
+from flightlog.collector.control.services import ControlServices
+from flightlog.collector.ingest import redact
 from flightlog.collector.ingest import routes as ingest
 from flightlog.collector.auth import KEY_SNAPSHOT_FILE, READ_ROLES, Authenticator
 from flightlog.collector.bootstrap import bootstrap
@@ -71,6 +73,11 @@ class Collector:
             store, self.spool, on_stored=self.metrics.spans_stored.inc, on_retry=self.metrics.write_retries.inc,
             prepare=self.audit.prepare,
         )
+        # control loop: approvals, pauses, policies, notifications; its events are spans, spooled
+        # and chained like ingested ones
+        rules = redact.rules_from_settings(settings)
+        self.control = ControlServices(store, emit=self.writer.submit,
+                                       redact=lambda value: redact.redact_value(value, rules, {}))
 
     def start(self) -> None:
         """Start the background threads: the writer drains the spool, the audit jobs run.
@@ -81,6 +88,7 @@ class Collector:
         self.store.on_connect(self._connected)
         self.writer.start()
         self.audit.start()
+        self.control.start()
         if not self.store.connected:
             self._connector = threading.Thread(target=self._connect_store, name="flightlog-connect", daemon=True)
             self._connector.start()
@@ -101,6 +109,7 @@ class Collector:
 
     def close(self) -> None:
         self._stopping.set()
+        self.control.close()
         self.writer.close()
         self.audit.close()  # audit: after the writer, so the last batches are chained
 
@@ -244,7 +253,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         return Response(collector.metrics.render(), media_type=CONTENT_TYPE)
 
     app.include_router(ingest.router)
-    for api in (query, insights, audit, admin, budgets):
+    for api in (query, insights, audit, admin, budgets, approvals, control):
         app.include_router(api.router)
     app.add_middleware(AccessLogMiddleware)
     return app

@@ -61,6 +61,7 @@ _ERROR_TEXT = {
     401: "No API key, or an unknown or revoked key",
     403: "The key's role may not use this route (or an admin key may not manage that project)",
     404: "Not found in the key's project",
+    409: "The object is not in a state that allows this (already decided, expired or used)",
     413: "Body (or its decompressed form) over the configured limit",
     415: "Content-Type or Content-Encoding not supported",
     429: "The spool is full: retry after Retry-After seconds",

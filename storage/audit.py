@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from flightlog.semconv import CHECKPOINT_WAIT_MS
+from flightlog.semconv import APPROVAL_ID, CHECKPOINT_TOOL, CHECKPOINT_WAIT_MS
 
 from .errors import InvalidQuery
 from .schema import SPAN_COLUMNS
@@ -375,7 +375,7 @@ def checkpoints(store: Store, project: str, *, start: datetime | None = None, en
         raise InvalidQuery(f"limit must be 1…{MAX_PAGE}")
     cond = ["Project = {p:String}", "CheckpointTier >= {tier:UInt8}"]
     params: dict[str, Any] = {"p": project, "tier": max(1, min_tier), "limit": limit + 1,
-                              "wait_key": CHECKPOINT_WAIT_MS}
+                              "wait_key": CHECKPOINT_WAIT_MS, "approval_key": APPROVAL_ID, "tool_key": CHECKPOINT_TOOL}
     cond += Window(start, end).conditions(params)
     # A rejected or timed-out tier-3 checkpoint blocked its action: that is the system working.
     flag = ("(CheckpointTier >= 3 AND (Approver = '' OR CheckpointDecision != 'approved')"
@@ -385,6 +385,7 @@ def checkpoints(store: Store, project: str, *, start: datetime | None = None, en
     rows = store.query(
         "SELECT toUnixTimestamp64Nano(Timestamp) AS ns, TraceId, SpanId, SpanName, AgentName, ToolName, CheckpointTier,"
         " CheckpointDecision, Approver, SpanAttributes[{wait_key:String}] AS WaitMs, StatusCode,"
+        " SpanAttributes[{approval_key:String}] AS ApprovalId, SpanAttributes[{tool_key:String}] AS CheckpointTool,"
         f" UserId, {flag} AS Flagged"
         f" FROM spans WHERE {' AND '.join(cond)}"
         " ORDER BY Timestamp DESC, IngestTime DESC LIMIT 1 BY TraceId, SpanId LIMIT {limit:UInt32}", params)
@@ -403,7 +404,8 @@ def checkpoints(store: Store, project: str, *, start: datetime | None = None, en
         wait = r["WaitMs"]
         out.append({
             "time": datetime.fromtimestamp(r["ns"] / NS, tz=timezone.utc).isoformat(), "trace_id": r["TraceId"],
-            "span_id": r["SpanId"], "span_name": r["SpanName"], "agent": r["AgentName"], "tool": r["ToolName"],
+            "span_id": r["SpanId"], "span_name": r["SpanName"], "agent": r["AgentName"],
+            "tool": r["ToolName"] or r["CheckpointTool"], "approval_id": r["ApprovalId"] or None,
             "tier": int(r["CheckpointTier"]), "decision": r["CheckpointDecision"], "approver": r["Approver"],
             "wait_ms": float(wait) if wait not in ("", None) else None, "status": r["StatusCode"],
             "user": r["UserId"], "flagged": bool(r["Flagged"]),

@@ -24,7 +24,10 @@ SERVER_AND_UI = ("flightlog.collector", "flightlog.storage", "flightlog.ui", "fa
 
 # (rule, modules it applies to (prefixes), forbidden import prefixes)
 RULES = [
-    ("the SDK imports no server or UI package", ("flightlog._", "flightlog.semconv"), SERVER_AND_UI),
+    ("the SDK imports no server or UI package", ("flightlog._", "flightlog.semconv", "flightlog.policy"),
+     SERVER_AND_UI),
+    ("the policy model imports nothing but the standard library", ("flightlog.policy",),
+     ("flightlog._", "opentelemetry")),
     ("the vocabulary imports nothing", ("flightlog.semconv",), ("flightlog._", "opentelemetry")),
     ("storage imports neither the collector nor the UI", ("flightlog.storage",),
      ("flightlog.collector", "flightlog.ui", "fastapi", "starlette", "streamlit")),
@@ -38,6 +41,9 @@ RULES = [
     ("audit services import neither the API, ingest, the CLI, the demo nor the app", ("flightlog.collector.audit",),
      ("flightlog.collector.api", "flightlog.collector.ingest", "flightlog.collector.cli",
       "flightlog.collector.demo", "flightlog.collector.app")),
+    ("the control loop imports neither ingest, the API, the CLI, the demo nor the app", ("flightlog.collector.control",),
+     ("flightlog.collector.ingest", "flightlog.collector.api", "flightlog.collector.cli",
+      "flightlog.collector.demo", "flightlog.collector.app")),
     ("pricing imports neither ingest, the API, audit, the CLI nor the demo", ("flightlog.collector.pricing",),
      ("flightlog.collector.ingest", "flightlog.collector.api", "flightlog.collector.audit",
       "flightlog.collector.cli", "flightlog.collector.demo", "flightlog.storage")),
@@ -48,7 +54,8 @@ RULES = [
      ("flightlog.collector.app", "flightlog.collector.api", "flightlog.collector.ingest",
       "flightlog.collector.audit", "flightlog.collector.genai", "flightlog.collector.config",
       "flightlog.collector.auth", "flightlog.collector.bootstrap", "flightlog.collector.errors",
-      "flightlog.collector.metrics", "flightlog.collector.logconfig", "flightlog.collector.pricing"),
+      "flightlog.collector.metrics", "flightlog.collector.logconfig", "flightlog.collector.pricing",
+      "flightlog.collector.control"),
      ("flightlog.collector.demo",)),
 ]
 

@@ -25,6 +25,8 @@ __all__ = [
     "AdminBudgets",
     "AlteredFinding",
     "AlteredSpan",
+    "Approval",
+    "ApprovalPage",
     "Budget",
     "BudgetAlertRow",
     "BudgetAlerts",
@@ -45,6 +47,7 @@ __all__ = [
     "CompareStep",
     "ComparedRun",
     "Comparison",
+    "ControlState",
     "CostAlteredFinding",
     "CostAlteredSpan",
     "CostAnswer",
@@ -52,9 +55,13 @@ __all__ = [
     "CostPerRunRow",
     "CostRow",
     "CreatedKey",
+    "DecidedBy",
     "DeletedFinding",
     "DeletedSpan",
+    "Delivery",
+    "DeliveryList",
     "ErrorBody",
+    "Escalation",
     "ExportCount",
     "ExportFilters",
     "ExportManifest",
@@ -73,6 +80,13 @@ __all__ = [
     "Monitoring",
     "MonitoringPoint",
     "NoStep",
+    "NotificationSettings",
+    "NotificationTarget",
+    "Pause",
+    "PauseChange",
+    "PolicyDoc",
+    "PolicyList",
+    "PolicyRef",
     "ProfileDiff",
     "RaisedAlert",
     "Readiness",
@@ -757,6 +771,7 @@ class CheckpointRow(TypedDict):
     status: str
     user: str
     flagged: bool
+    approval_id: str | None
 
 
 class CheckpointTier(TypedDict):
@@ -878,6 +893,7 @@ class KeyInfo(TypedDict):
     name: str
     revoked: bool
     created_at: str
+    permissions: list[str]
 
 
 class CreatedKey(KeyInfo):
@@ -1078,3 +1094,159 @@ class ErrorBody(TypedDict):
     status: int
 
 
+# -- the control loop (docs/control.md) ----------------------------------------------------------
+
+
+class DecidedBy(TypedDict):
+    """The LLM call whose answer led to the action."""
+
+    span_id: NotRequired[str]
+    model: NotRequired[str]
+    prompt_id: NotRequired[str]
+    prompt_version: NotRequired[str]
+
+
+class PolicyRef(TypedDict):
+    """"""
+
+    id: str
+    version: int
+
+
+class Approval(TypedDict):
+    """A proposed action waiting for (or given) a named person's decision."""
+
+    id: str
+    project: str
+    status: str
+    tier: int
+    action: str
+    tool: str
+    arguments: Any
+    arguments_hash: str
+    edited_arguments: Any
+    edited_arguments_hash: str | None
+    confidence: float | None
+    agent: str
+    agent_version: str
+    prompt_id: str
+    prompt_version: str
+    trace_id: str
+    span_id: str
+    decided_by: DecidedBy | None
+    policy: PolicyRef | None
+    on_timeout: str
+    requested_at: str | None
+    expires_at: str | None
+    decided_at: str | None
+    approver: str | None
+    approver_key_id: str | None
+    reason: str | None
+    consumed_at: str | None
+    escalated_at: str | None
+    idempotency_key: str
+
+
+class ApprovalPage(TypedDict):
+    """"""
+
+    items: list[Approval]
+    total: int
+    limit: int
+    offset: int
+
+
+class Pause(TypedDict):
+    """An active pause: the agent (and version, and tool) it covers; agent '' = the whole project."""
+
+    agent: str
+    agent_version: str
+    tool: str
+    reason: str
+    by: str
+    at: str
+    scope: str
+
+
+class PauseChange(TypedDict):
+    """"""
+
+    agent: str
+    agent_version: str
+    tool: str
+    reason: str
+    paused: bool
+    scope: str
+    by: str
+
+
+class PolicyDoc(TypedDict):
+    """A stored version of an agent's policy."""
+
+    id: str
+    agent: str
+    agent_version: str
+    version: int
+    sha256: str
+    changed_by: str
+    changed_at: str
+    policy: dict[str, Any]
+
+
+class PolicyList(TypedDict):
+    """"""
+
+    policies: list[PolicyDoc]
+
+
+class ControlState(TypedDict):
+    """What every agent process caches: active pauses and the policies in force."""
+
+    version: str
+    pauses: list[Pause]
+    policies: list[PolicyDoc]
+
+
+class NotificationTarget(TypedDict):
+    """"""
+
+    id: str
+    url: str
+    format: str
+    events: list[str]
+
+
+class Escalation(TypedDict):
+    """"""
+
+    after_min: float
+    targets: list[NotificationTarget]
+
+
+class NotificationSettings(TypedDict):
+    """"""
+
+    targets: list[NotificationTarget]
+    escalation: Escalation
+    ui_url: str
+
+
+class Delivery(TypedDict):
+    """One event sent (or being retried) to one target."""
+
+    event_id: str
+    event: str
+    target_id: str
+    url: str
+    status: str
+    attempts: int
+    last_status: int
+    last_error: str
+    created_at: str
+    delivered_at: str | None
+
+
+class DeliveryList(TypedDict):
+    """"""
+
+    deliveries: list[Delivery]

@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from flightlog.storage import budgets as budget_store
 from flightlog.storage import governance as gov
 from flightlog.storage import reviews as review_store
-from flightlog.storage.keys import ROLES, KeyRecord, create_key, list_keys, revoke_key
+from flightlog.storage.keys import PERMISSIONS, ROLES, KeyRecord, create_key, list_keys, revoke_key
 
 from flightlog.collector.api import models
 from flightlog.collector.contract import ContractRoute, errors, respond
@@ -39,19 +39,22 @@ ADMIN_ERRORS = errors(400, 401, 403, 503)
 class NewKey(BaseModel):
     project: str | None = Field(default=None, description="Defaults to the admin key's project.")
     role: str = Field(description=f"One of {', '.join(ROLES)}.")
-    name: str = Field(default="", max_length=200)
+    name: str = Field(default="", max_length=200, description="Who the key is: decisions are recorded under it.")
+    permissions: list[str] = Field(default_factory=list, description=f"Beyond the role: any of {', '.join(PERMISSIONS)}.")
 
 
-def _public(record: KeyRecord) -> Response:
+def _public(record: KeyRecord) -> dict[str, Any]:
     return {"key_id": record.key_id, "project": record.project, "role": record.role, "name": record.name,
-            "revoked": record.revoked, "created_at": record.created_at.isoformat()}
+            "revoked": record.revoked, "created_at": record.created_at.isoformat(),
+            "permissions": list(record.permissions)}
 
 
 @router.post("/keys", summary="Create a key; the secret is in the answer and never again",
              response_model=models.CreatedKey, responses=ADMIN_ERRORS)
 async def create(admin: AdminKey, collector: CollectorDep, body: NewKey) -> Response:
     project = admin_target(collector, admin, body.project)
-    record, secret = await run_in_threadpool(create_key, collector.store, project, body.role, body.name)
+    record, secret = await run_in_threadpool(create_key, collector.store, project, body.role, body.name,
+                                             body.permissions)
     await run_in_threadpool(collector.auth.forget)
     return respond({**_public(record), "key": secret})
 

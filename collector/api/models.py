@@ -673,6 +673,7 @@ class CheckpointRow(ApiModel):
     status: str
     user: str
     flagged: bool = Field(description="A tier-3 action that ran without a named approval.")
+    approval_id: str | None = Field(description="The inbox approval that decided it (GET /api/approvals/{id}).")
 
 
 class CheckpointTier(ApiModel):
@@ -795,6 +796,7 @@ class KeyInfo(ApiModel):
     name: str
     revoked: bool
     created_at: str
+    permissions: list[str] = Field(description="Beyond the role: 'approve' may decide approvals.")
 
 
 class CreatedKey(KeyInfo):
@@ -987,3 +989,143 @@ class Budgets(ApiModel):
     """``GET /api/budgets``."""
 
     budgets: list[Budget]
+
+
+# -- the control loop (docs/control.md) --------------------------------------------------------------
+class DecidedBy(ApiModel):
+    """The LLM call whose answer led to the action."""
+
+    span_id: str = sometimes("The LLM call's span id.")
+    model: str = sometimes("Its model.")
+    prompt_id: str = sometimes("Its prompt id.")
+    prompt_version: str = sometimes("Its prompt version.")
+
+
+class PolicyRef(ApiModel):
+    id: str = Field(description="The policy's id: agent, or agent@version.")
+    version: int
+
+
+class Approval(ApiModel):
+    """A proposed action waiting for (or given) a named person's decision."""
+
+    id: str
+    project: str
+    status: str = Field(description="pending, approved, rejected, expired or notified (tier 2: nothing to decide).")
+    tier: int
+    action: str = Field(description="What the agent wants to do, in its words.")
+    tool: str
+    arguments: Any = Field(description="The action's arguments (JSON), redacted like span content.")
+    arguments_hash: str = Field(description="sha256 of the arguments' canonical JSON: the decision is bound to it.")
+    edited_arguments: Any = Field(description="Arguments the approver replaced them with (null: none).")
+    edited_arguments_hash: str | None
+    confidence: float | None
+    agent: str
+    agent_version: str
+    prompt_id: str
+    prompt_version: str
+    trace_id: str
+    span_id: str = Field(description="The checkpoint span that asked.")
+    decided_by: DecidedBy | None
+    policy: PolicyRef | None = Field(description="The policy in force when the agent asked.")
+    on_timeout: str = Field(description="reject or approve: what expiry means.")
+    requested_at: str | None
+    expires_at: str | None
+    decided_at: str | None
+    approver: str | None = Field(description="The deciding key's name (a person).")
+    approver_key_id: str | None
+    reason: str | None
+    consumed_at: str | None = Field(description="When the agent used the decision (once).")
+    escalated_at: str | None
+    idempotency_key: str
+
+
+class ApprovalPage(ApiModel):
+    items: list[Approval] = Field(description="Pending first (soonest expiry first), then newest decided.")
+    total: int
+    limit: int
+    offset: int
+
+
+class Pause(ApiModel):
+    """An active pause: the agent (and version, and tool) it covers; agent '' = the whole project."""
+
+    agent: str
+    agent_version: str
+    tool: str
+    reason: str
+    by: str
+    at: str
+    scope: str = Field(description="The scope for people: 'agent refund-bot 2.3.0', 'the whole project'.")
+
+
+class PauseChange(ApiModel):
+    agent: str
+    agent_version: str
+    tool: str
+    reason: str
+    paused: bool
+    scope: str
+    by: str
+
+
+class PolicyDoc(ApiModel):
+    """A stored version of an agent's policy."""
+
+    id: str
+    agent: str
+    agent_version: str
+    version: int
+    sha256: str
+    changed_by: str
+    changed_at: str
+    policy: dict[str, Any] = Field(description="The policy document (tools, escalations, limits, …).")
+
+
+class PolicyList(ApiModel):
+    policies: list[PolicyDoc]
+
+
+class ControlState(ApiModel):
+    """What every agent process caches: active pauses and the policies in force."""
+
+    version: str = Field(description="Changes whenever a pause or policy does (also the ETag).")
+    pauses: list[Pause]
+    policies: list[PolicyDoc]
+
+
+class NotificationTarget(ApiModel):
+    id: str
+    url: str
+    format: str = Field(description="json (the event document) or slack ({'text': …, 'flightlog': event}).")
+    events: list[str]
+
+
+class Escalation(ApiModel):
+    after_min: float = Field(description="Minutes a tier-3 approval may stay undecided (0 = never escalate).")
+    targets: list[NotificationTarget]
+
+
+class NotificationSettings(ApiModel):
+    targets: list[NotificationTarget]
+    escalation: Escalation
+    ui_url: str = Field(description="The UI's base URL: messages link to the approval there.")
+
+
+class Delivery(ApiModel):
+    """One event sent (or being retried) to one target."""
+
+    event_id: str
+    event: str
+    target_id: str
+    url: str
+    status: str = Field(description="pending (retried with backoff), delivered or failed (gave up).")
+    attempts: int
+    last_status: int = Field(description="The target's last HTTP status (0: no answer).")
+    last_error: str
+    created_at: str
+    delivered_at: str | None
+
+
+class DeliveryList(ApiModel):
+    deliveries: list[Delivery]

@@ -1,0 +1,263 @@
+"""The control loop's HTTP API against a real collector (docs/control.md): approvals from
+proposal to a single use, permissions, expiry, pauses and their long-polled state, policies,
+and webhooks delivered once per event (retried after a 500) — all on the audit record.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import RunningCollector, start_collector, wait_until
+from flightlog.policy import arguments_hash
+
+
+class Receiver(http.server.ThreadingHTTPServer):
+    """A local webhook target that records every POST; the first ``fail_first`` answer 500."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.fail_first = fail_first
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with outer.lock:
+                    failing = outer.fail_first > 0
+                    outer.fail_first -= 1 if failing else 0
+                    outer.received.append({"body": body, "failed": failing,
+                                           "event_id": self.headers.get("X-Flightlog-Event-Id")})
+                self.send_response(500 if failing else 200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/hook"
+
+    def delivered(self, event: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [r for r in self.received if not r["failed"] and r["body"].get("event", r["body"].get(
+                "flightlog", {}).get("event")) == event]
+
+
+@pytest.fixture(scope="module")
+def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCollector]:
+    running = start_collector(tmp_path_factory.mktemp("control"))
+    yield running
+    running.stop()
+
+
+def call(collector: RunningCollector, method: str, path: str, key: str, *, headers: dict[str, str] | None = None,
+         **kwargs: Any) -> httpx.Response:
+    return httpx.request(method, collector.url + path, headers={"Authorization": f"Bearer {key}", **(headers or {})},
+                         timeout=60, **kwargs)
+
+
+def new_key(collector: RunningCollector, role: str, name: str, permissions: list[str] | None = None) -> str:
+    resp = call(collector, "POST", "/api/admin/keys", collector.admin_key,
+                json={"role": role, "name": name, "permissions": permissions or []})
+    assert resp.status_code == 200, resp.text
+    return resp.json()["key"]
+
+
+def propose(collector: RunningCollector, idem: str, arguments: Any, **extra: Any) -> httpx.Response:
+    body = {"idempotency_key": idem, "action": "refund order 88123", "tool": "issue_refund",
+            "arguments": arguments, "arguments_hash": arguments_hash(arguments), "tier": 3, "agent": "refund-bot",
+            "agent_version": "2.3.0", "trace_id": "a1" * 16, "span_id": "b2" * 8, "timeout_s": 600, **extra}
+    return call(collector, "POST", "/api/approvals", collector.ingest_key, json=body)
+
+
+@pytest.fixture(scope="module")
+def approver(collector: RunningCollector) -> str:
+    return new_key(collector, "engineer", "Dana Reviewer", ["approve"])
+
+
+def test_an_approval_is_decided_by_a_named_person_and_used_once_for_its_arguments(collector, approver) -> None:
+    args = {"order_id": "88123", "amount": 4950}
+    created = propose(collector, "idem-1", args)
+    assert created.status_code == 201, created.text
+    approval = created.json()
+    assert approval["status"] == "pending" and approval["arguments"] == args
+    again = propose(collector, "idem-1", args)
+    assert again.status_code == 200 and again.json()["id"] == approval["id"], "a restarted agent gets the same one"
+    pending = call(collector, "GET", "/api/approvals", collector.read_key, params={"status": "pending"}).json()
+    assert approval["id"] in [a["id"] for a in pending["items"]]
+
+    waited: dict[str, Any] = {}
+
+    def wait() -> None:
+        waited.update(call(collector, "GET", f"/api/approvals/{approval['id']}/wait", collector.ingest_key,
+                           params={"timeout_s": 30}).json())
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    decided = call(collector, "POST", f"/api/approvals/{approval['id']}/decide", approver,
+                   json={"decision": "approve", "reason": "matches the order line", "arguments": {**args, "amount": 49.5}})
+    assert decided.status_code == 200, decided.text
+    waiter.join(30)
+    assert waited["status"] == "approved" and waited["approver"] == "Dana Reviewer"
+    assert waited["edited_arguments"] == {**args, "amount": 49.5}
+    wrong = call(collector, "POST", f"/api/approvals/{approval['id']}/consume", collector.ingest_key,
+                 json={"arguments_hash": arguments_hash(args)})
+    assert wrong.status_code == 409 and "other arguments" in wrong.json()["error"]
+    used = call(collector, "POST", f"/api/approvals/{approval['id']}/consume", collector.ingest_key,
+                json={"arguments_hash": arguments_hash({**args, "amount": 49.5})})
+    assert used.status_code == 200 and used.json()["consumed_at"]
+    twice = call(collector, "POST", f"/api/approvals/{approval['id']}/consume", collector.ingest_key,
+                 json={"arguments_hash": arguments_hash({**args, "amount": 49.5})})
+    assert twice.status_code == 409 and "already used" in twice.json()["error"]
+    redecide = call(collector, "POST", f"/api/approvals/{approval['id']}/decide", collector.admin_key,
+                    json={"decision": "reject", "reason": "too late"})
+    assert redecide.status_code == 409
+
+
+@pytest.mark.parametrize("role,name,permissions", [("engineer", "Eve", []), ("auditor", "Aud", [])])
+def test_keys_without_the_approve_permission_cannot_decide(collector, role, name, permissions) -> None:
+    key = new_key(collector, role, name, permissions)
+    approval = propose(collector, f"idem-perm-{role}", {"x": 1}).json()
+    resp = call(collector, "POST", f"/api/approvals/{approval['id']}/decide", key,
+                json={"decision": "approve", "reason": "sure"})
+    assert resp.status_code == 403 and "approve permission" in resp.json()["error"]
+
+
+def test_ingest_keys_cannot_decide_or_hold_permissions(collector) -> None:
+    approval = propose(collector, "idem-ingest", {"x": 2}).json()
+    resp = call(collector, "POST", f"/api/approvals/{approval['id']}/decide", collector.ingest_key,
+                json={"decision": "approve", "reason": "myself"})
+    assert resp.status_code == 403
+    bad = call(collector, "POST", "/api/admin/keys", collector.admin_key,
+               json={"role": "ingest", "name": "bot", "permissions": ["approve"]})
+    assert bad.status_code == 400 and "never decide" in bad.json()["error"]
+    anonymous = call(collector, "POST", "/api/admin/keys", collector.admin_key,
+                     json={"role": "engineer", "permissions": ["approve"]})
+    assert anonymous.status_code == 400 and "needs a name" in anonymous.json()["error"]
+
+
+def test_an_undecided_approval_expires_to_its_timeout_outcome(collector) -> None:
+    approval = propose(collector, "idem-expire", {"x": 3}, timeout_s=1).json()
+    expired = wait_until(lambda: (a := call(collector, "GET", f"/api/approvals/{approval['id']}",
+                                            collector.read_key).json())["status"] == "expired" and a,
+                         timeout=30, what="the approval to expire")
+    assert expired["on_timeout"] == "reject" and "no decision" in expired["reason"]
+    used = call(collector, "POST", f"/api/approvals/{approval['id']}/consume", collector.ingest_key,
+                json={"arguments_hash": arguments_hash({"x": 3})})
+    assert used.status_code == 409
+
+
+def test_a_tampered_arguments_hash_is_refused(collector) -> None:
+    resp = propose(collector, "idem-hash", {"amount": 10}, arguments_hash="0" * 64)
+    assert resp.status_code == 400 and "arguments_hash" in resp.json()["error"]
+
+
+def test_other_projects_cannot_see_an_approval(collector) -> None:
+    approval = propose(collector, "idem-project", {"x": 4}).json()
+    other = call(collector, "POST", "/api/admin/keys", collector.admin_key,
+                 json={"project": "elsewhere", "role": "engineer", "name": "Other"}).json()["key"]
+    assert call(collector, "GET", f"/api/approvals/{approval['id']}", other).status_code == 404
+    assert approval["id"] not in [a["id"] for a in call(collector, "GET", "/api/approvals", other).json()["items"]]
+
+
+def test_pause_and_resume_change_the_control_state_and_wake_long_polls(collector) -> None:
+    first = call(collector, "GET", "/api/control/state", collector.ingest_key)
+    etag = first.headers["ETag"]
+    assert call(collector, "GET", "/api/control/state", collector.ingest_key,
+                headers={"If-None-Match": etag}).status_code == 304
+    woke: dict[str, Any] = {}
+
+    def poll() -> None:
+        resp = httpx.get(collector.url + "/api/control/state", params={"wait_s": 25}, timeout=60,
+                         headers={"Authorization": f"Bearer {collector.ingest_key}", "If-None-Match": etag})
+        woke.update(status=resp.status_code, body=resp.json() if resp.status_code == 200 else None)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    paused = call(collector, "POST", "/api/control/pause", collector.admin_key,
+                  json={"agent": "refund-bot", "agent_version": "2.3.0", "reason": "refunds 100x too large"})
+    assert paused.status_code == 200 and paused.json()["scope"] == "agent refund-bot 2.3.0"
+    poller.join(30)
+    assert woke["status"] == 200
+    assert [(p["agent"], p["agent_version"]) for p in woke["body"]["pauses"]] == [("refund-bot", "2.3.0")]
+    assert call(collector, "POST", "/api/control/pause", collector.read_key,
+                json={"agent": "x", "reason": "y"}).status_code == 403
+    call(collector, "POST", "/api/control/resume", collector.admin_key,
+         json={"agent": "refund-bot", "agent_version": "2.3.0", "reason": "fixed in 2.3.1"})
+    assert call(collector, "GET", "/api/control/state", collector.ingest_key).json()["pauses"] == []
+
+
+POLICY = {"agent": "refund-bot", "tools": {"allowed": ["lookup_order", "issue_refund"], "tiers": {"issue_refund": 2}},
+          "escalations": [{"tool": "issue_refund", "when": "amount > 200", "tier": 3}],
+          "limits": {"max_cost_usd": 1.0}}
+
+
+def test_a_policy_is_versioned_served_and_validated(collector) -> None:
+    one = call(collector, "PUT", "/api/policies", collector.admin_key, json=POLICY)
+    assert one.status_code == 200, one.text
+    two = call(collector, "PUT", "/api/policies", collector.admin_key, json={**POLICY, "on_unreachable": "closed"})
+    assert two.json()["version"] == one.json()["version"] + 1
+    served = call(collector, "GET", "/api/policies/refund-bot", collector.ingest_key).json()
+    assert served["version"] == two.json()["version"] and served["policy"]["on_unreachable"] == "closed"
+    history = call(collector, "GET", "/api/policies/refund-bot/history", collector.read_key).json()["policies"]
+    assert [p["version"] for p in history][:2] == [two.json()["version"], one.json()["version"]]
+    state = call(collector, "GET", "/api/control/state", collector.ingest_key).json()
+    assert any(p["id"] == "refund-bot" for p in state["policies"])
+    bad = call(collector, "PUT", "/api/policies", collector.admin_key,
+               json={**POLICY, "escalations": [{"when": "amount >> 3", "tier": 3}]})
+    assert bad.status_code == 400 and "escalations[0].when" in bad.json()["error"]
+
+
+def test_webhooks_get_each_event_once_retried_after_a_500(collector, approver) -> None:
+    json_hook, slack_hook = Receiver(fail_first=1), Receiver()
+    try:
+        settings = call(collector, "PUT", "/api/admin/notifications", collector.admin_key, json={
+            "targets": [{"url": json_hook.url}, {"url": slack_hook.url, "format": "slack",
+                                                 "events": ["approval.requested", "approval.decided"]}],
+            "ui_url": "http://127.0.0.1:8501"})
+        assert settings.status_code == 200, settings.text
+        approval = propose(collector, "idem-hooks", {"amount": 4950}).json()
+        call(collector, "POST", f"/api/approvals/{approval['id']}/decide", approver,
+             json={"decision": "reject", "reason": "4950 is not 49.50"})
+        wait_until(lambda: len(json_hook.delivered("approval.decided")) == 1 and
+                   len(json_hook.delivered("approval.requested")) == 1 and
+                   len(slack_hook.delivered("approval.decided")) == 1, timeout=60, what="both webhooks")
+        requested = json_hook.delivered("approval.requested")
+        assert len(requested) == 1 and requested[0]["body"]["approval"]["id"] == approval["id"]
+        assert any(r["failed"] for r in json_hook.received), "the first delivery failed and was retried"
+        text = slack_hook.delivered("approval.decided")[0]["body"]["text"]
+        assert "rejected by Dana Reviewer" in text and f"/approvals?id={approval['id']}" in text
+        deliveries = call(collector, "GET", "/api/admin/notifications/deliveries", collector.admin_key).json()
+        assert all(d["status"] == "delivered" for d in deliveries["deliveries"]
+                   if d["event"] in ("approval.requested", "approval.decided"))
+    finally:
+        call(collector, "PUT", "/api/admin/notifications", collector.admin_key, json={"targets": []})
+        json_hook.shutdown()
+        slack_hook.shutdown()
+
+
+def test_control_events_are_spans_of_the_trace_and_the_chain_verifies(collector, approver) -> None:
+    approval = propose(collector, "idem-audit", {"amount": 12}, trace_id="c3" * 16).json()
+    call(collector, "POST", f"/api/approvals/{approval['id']}/decide", approver,
+         json={"decision": "approve", "reason": "fine"})
+    trace = collector.wait_for_trace("c3" * 16, 2)
+    events = {s["span_name"]: s for s in trace["spans"]}
+    assert {"approval.requested", "approval.decided"} <= set(events)
+    decided = events["approval.decided"]
+    assert decided["approver"] == "Dana Reviewer" and decided["checkpoint_decision"] == "approved"
+    assert decided["span_attributes"]["flightlog.approval.id"] == approval["id"]
+    report = call(collector, "GET", "/api/audit/verify", collector.admin_key).json()
+    assert report["ok"], report["summary"]
+    log = call(collector, "GET", "/api/audit/governance", collector.admin_key).json()["changes"]
+    assert any(c["action"] == "approval.decided" for c in log)
