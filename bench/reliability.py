@@ -77,16 +77,25 @@ class Outcome:
         return self.lost == 0 and self.duplicated == 0 and self.five_xx == 0 and self.verify_ok
 
 
-def _count(collector: RunningCollector, acked: list[str]) -> tuple[int, int, int]:
-    """(stored spans of the acknowledged traces, lost, duplicated) over the API."""
-    stored = lost = dup = 0
-    for trace_id in acked:
-        resp = collector.get(f"/api/traces/{trace_id}")
-        ids = [s["span_id"] for s in resp.json()["spans"]] if resp.status_code == 200 else []
-        stored += len(set(ids))
-        lost += SPANS_PER_TRACE - len(set(ids))
-        dup += len(ids) - len(set(ids))
-    return stored, lost, dup
+def _count(collector: RunningCollector, acked: list[str], dsn: str | None = None) -> tuple[int, int, int]:
+    """(stored spans of the acknowledged traces, lost, duplicated), read from the store itself
+    (every physical row, so a duplicate cannot hide behind the API's de-duplication). Stops the
+    collector first: the embedded store admits one process."""
+    from flightlog.storage import open_store
+
+    collector.drain(timeout=600)
+    collector.stop()
+    store = open_store(dsn or f"chdb://{collector.data_dir / 'store'}")
+    try:
+        rows = store.query_rows("SELECT TraceId, count(), uniqExact(SpanId) FROM spans WHERE Project = 'default'"
+                                " AND AgentName = 'loadgen' GROUP BY TraceId")
+    finally:
+        store.close()
+    by_trace = {t: (int(n), int(u)) for t, n, u in rows}
+    stored = sum(by_trace.get(t, (0, 0))[1] for t in acked)
+    lost = sum(SPANS_PER_TRACE - by_trace.get(t, (0, 0))[1] for t in acked)
+    duplicated = sum(n - u for n, u in by_trace.values())
+    return stored, lost, duplicated
 
 
 def _verify(collector: RunningCollector) -> bool:
@@ -141,9 +150,10 @@ def crash(run: ReliabilityRun, tmp: Path) -> Outcome:
     final = start_collector(data_dir)
     try:
         final.drain(timeout=300)
+        verified = _verify(final)
         stored, lost, dup = _count(final, acked)
         return Outcome("crash", len(acked) * SPANS_PER_TRACE, stored, lost, dup,
-                       sum(n for s, n in statuses.items() if s >= 500 and s != 503), _verify(final),
+                       sum(n for s, n in statuses.items() if s >= 500 and s != 503), verified,
                        f"{run.rounds} kill -9")
     finally:
         final.stop()
@@ -174,9 +184,10 @@ def disk_full(run: ReliabilityRun, tmp: Path) -> Outcome:
         again = start_collector(mount / "c", env=env)
         try:
             again.drain(timeout=300)
+            verified = _verify(again)
             stored, lost, dup = _count(again, acked)
             return Outcome("disk-full", len(acked) * SPANS_PER_TRACE, stored, lost, dup,
-                           sum(v for s, v in statuses.items() if s >= 500 and s != 503), _verify(again),
+                           sum(v for s, v in statuses.items() if s >= 500 and s != 503), verified,
                            f"{statuses[503]} answers 503 at disk full")
         finally:
             again.stop()
@@ -204,9 +215,10 @@ def store_down(run: ReliabilityRun, tmp: Path) -> Outcome:
         t.join(15)
     try:
         collector.drain(timeout=600)
-        stored, lost, dup = _count(collector, acked)
+        verified = _verify(collector)
+        stored, lost, dup = _count(collector, acked, harness.dsn("flightlog"))
         return Outcome("store-down", len(acked) * SPANS_PER_TRACE, stored, lost, dup,
-                       sum(v for s, v in statuses.items() if s >= 500 and s != 503), _verify(collector),
+                       sum(v for s, v in statuses.items() if s >= 500 and s != 503), verified,
                        f"store down {run.outage_s:.0f}s at start; {statuses[429]} answers 429")
     finally:
         collector.stop()
@@ -292,10 +304,11 @@ def hostile(run: ReliabilityRun, tmp: Path) -> Outcome:
         after_id, after = make_request(2)
         ok_after = collector.post("/v1/traces", after, PB).status_code == 200
         collector.drain()
-        stored, lost, dup = _count(collector, [trace_id, after_id])
         total = collector.api("/api/spans", trace_id=trace_id, limit=1)["total"]
+        verified = _verify(collector) and total == SPANS_PER_TRACE
+        stored, lost, dup = _count(collector, [trace_id, after_id])
         return Outcome("hostile", 2 * SPANS_PER_TRACE, stored, lost + (0 if ok_after else SPANS_PER_TRACE), dup,
-                       sum(v for s, v in statuses.items() if s >= 500), _verify(collector) and total == SPANS_PER_TRACE,
+                       sum(v for s, v in statuses.items() if s >= 500), verified,
                        f"{run.bodies} bodies: " + ", ".join(f"{s}×{n}" for s, n in sorted(statuses.items()))
                        + f"; stored before {before}")
     finally:

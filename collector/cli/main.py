@@ -281,23 +281,31 @@ def _admin_call(url: str, admin_key: str, method: str, path: str, body: dict[str
 @click.option("--project", required=True, help="Project the key belongs to (created if new).")
 @click.option("--role", required=True, type=click.Choice(["ingest", "engineer", "auditor", "admin"]),
               help="What the key may do.")
-@click.option("--name", default="", help="A label for humans.")
+@click.option("--name", default="", help="Who the key is (decisions are recorded under it).")
+@click.option("--permission", "permissions", multiple=True, type=click.Choice(["approve"]),
+              help="Beyond the role: approve (may decide approvals; needs --name). Repeatable.")
 @_remote_options
 @_store_options
-def keys_create(project: str, role: str, name: str, url: str, admin_key: str, **overrides: Any) -> None:
+def keys_create(project: str, role: str, name: str, permissions: tuple[str, ...], url: str, admin_key: str,
+                **overrides: Any) -> None:
     """Create a key and print its secret once."""
     if url:
-        created = _admin_call(url, admin_key, "POST", "/api/admin/keys", {"project": project, "role": role, "name": name})
-        click.echo(json.dumps({k: created[k] for k in ("key_id", "project", "role", "key")}))
+        created = _admin_call(url, admin_key, "POST", "/api/admin/keys",
+                              {"project": project, "role": role, "name": name, "permissions": list(permissions)})
+        click.echo(json.dumps({k: created[k] for k in ("key_id", "project", "role", "permissions", "key")}))
         return
+    from flightlog.storage import InvalidQuery
     from flightlog.storage.keys import create_key
 
     store = _open(overrides)
     try:
-        record, secret = create_key(store, project, role, name)
+        record, secret = create_key(store, project, role, name, permissions)
+    except InvalidQuery as exc:
+        raise click.ClickException(str(exc)) from exc
     finally:
         store.close()
-    click.echo(json.dumps({"key_id": record.key_id, "project": project, "role": role, "key": secret}))
+    click.echo(json.dumps({"key_id": record.key_id, "project": project, "role": role,
+                           "permissions": list(record.permissions), "key": secret}))
 
 
 def _echo_key(r: dict[str, Any]) -> None:
@@ -349,14 +357,16 @@ def keys_revoke(key_id: str, url: str, admin_key: str, **overrides: Any) -> None
 
 
 def _register_extra_commands() -> None:
-    """Commands that live in their own modules: storage (prices, bench) and audit."""
+    """Commands that live in their own modules: storage (prices, bench), audit and control."""
     from flightlog.collector.cli import audit as cli_audit
+    from flightlog.collector.cli import control as cli_control
     from flightlog.collector.cli import storage as cli_storage
 
     main.add_command(cli_storage.prices)
     if hasattr(cli_storage, "bench"):
         main.add_command(cli_storage.bench)
     cli_audit.register(main)
+    cli_control.register(main)
 
 
 _register_extra_commands()
