@@ -99,7 +99,9 @@ def _count(collector: RunningCollector, acked: list[str], dsn: str | None = None
 
 
 def _verify(collector: RunningCollector) -> bool:
-    return bool(collector.get("/api/audit/verify", key=collector.admin_key).json()["ok"])
+    resp = httpx.get(collector.url + "/api/audit/verify", headers={"Authorization": f"Bearer {collector.admin_key}"},
+                     timeout=1800)
+    return bool(resp.json()["ok"])
 
 
 def _load(collector: RunningCollector, first: int, acked: list[str], stop: threading.Event,

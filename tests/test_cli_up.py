@@ -43,6 +43,19 @@ def test_up_with_demo_serves_the_incident_and_stops_cleanly_on_ctrl_c(tmp_path) 
                           headers={"Authorization": f"Bearer {read_key}"}).json()
         assert found["total"] >= 1
         assert {i["trace_id"] for i in found["items"]} == {"6e2b9c4f1a8d4d07b3e5f0c288123f49"}
+        # The control loop is in the demo: the incident's refund waits in the inbox, an earlier one
+        # was decided by a named person, one expired, and the incident's agent version is paused.
+        approvals = httpx.get(f"http://127.0.0.1:{port}/api/approvals",
+                              headers={"Authorization": f"Bearer {read_key}"}).json()["items"]
+        by_status = {a["status"]: a for a in approvals}
+        assert sorted(by_status) == ["approved", "expired", "pending"]
+        assert by_status["pending"]["arguments"]["amount"] == 4950
+        assert by_status["pending"]["trace_id"] == "6e2b9c4f1a8d4d07b3e5f0c288123f49"
+        assert by_status["approved"]["approver"] == "Priya Shah (support lead)"
+        state = httpx.get(f"http://127.0.0.1:{port}/api/control/state",
+                          headers={"Authorization": f"Bearer {read_key}"}).json()
+        assert [(p["agent"], p["agent_version"]) for p in state["pauses"]] == [("refund-bot", "2.3.0")]
+        assert [p["id"] for p in state["policies"]] == ["refund-bot"]
         wait_until(lambda: httpx.get(f"http://127.0.0.1:{ui_port}/_stcore/health").status_code == 200,
                    timeout=START_TIMEOUT_S, what="the UI to answer")
     finally:

@@ -116,7 +116,7 @@ def up(demo: bool, no_ui: bool, **overrides: Any) -> None:
         env = {**os.environ, "FLIGHTLOG_API_URL": base, "FLIGHTLOG_API_KEY": keys.get("read_key", "")}
         ui_proc = subprocess.Popen(_ui_command(settings.host, settings.ui_port), env=env)
     if demo:
-        sent = _send_demo(base, keys.get("ingest_key", ""))
+        sent = _send_demo(base, keys.get("ingest_key", ""), keys.get("admin_key", ""))
         click.echo(f"Loaded demo data: {sent} spans.")
     click.echo(
         "\nFlightlog is running.\n"
@@ -192,7 +192,10 @@ def ui(api_url: str, api_key: str, host: str, port: int) -> None:
     raise SystemExit(subprocess.call(_ui_command(host, port), env=env))
 
 
-def _send_demo(base_url: str, ingest_key: str) -> int:
+def _send_demo(base_url: str, ingest_key: str, admin_key: str = "") -> int:
+    """Send the demo traces; with an admin key, also set up the demo's control loop (the refund
+    policy, a pending, a decided and an expired approval, and a paused agent version)."""
+    from flightlog.collector.demo.control import seed_control
     from flightlog.collector.demo.scenario import build_demo_requests
 
     sent = 0
@@ -209,6 +212,11 @@ def _send_demo(base_url: str, ingest_key: str) -> int:
         except urllib.error.HTTPError as exc:
             raise click.ClickException(f"demo upload refused: HTTP {exc.code} {exc.read()[:300]!r}") from exc
         sent += sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+    if admin_key:
+        try:
+            seed_control(base_url, ingest_key, admin_key)
+        except RuntimeError as exc:
+            raise click.ClickException(str(exc)) from exc
     _wait_stored(base_url)
     return sent
 
@@ -232,9 +240,11 @@ def _wait_stored(base_url: str, timeout_s: float = HEALTH_TIMEOUT_S) -> None:
 @main.command()
 @click.option("--url", default="http://127.0.0.1:4318", show_default=True, help="Collector base URL.")
 @click.option("--key", envvar="FLIGHTLOG_API_KEY", required=True, help="Ingest key [env FLIGHTLOG_API_KEY]")
-def demo(url: str, key: str) -> None:
+@click.option("--admin-key", envvar="FLIGHTLOG_ADMIN_KEY", default="",
+              help="Admin key: also set up the demo's approvals, policy and pause [env FLIGHTLOG_ADMIN_KEY]")
+def demo(url: str, key: str, admin_key: str) -> None:
     """Send the demo traces to a running collector over OTLP/HTTP."""
-    click.echo(f"Sent {_send_demo(url.rstrip('/'), key)} demo spans.")
+    click.echo(f"Sent {_send_demo(url.rstrip('/'), key, admin_key)} demo spans.")
 
 
 @main.group()
