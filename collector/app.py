@@ -1,7 +1,8 @@
 """The collector's FastAPI application: OTLP ingest, the query API and health.
 
 ``create_app`` wires the parts (store, authenticator, writer, price table) and installs the
-single exception handler that turns collector and storage errors into statuses (docs/decisions/0010-errors-translated-at-each-boundary.md).
+single exception handler that turns collector and storage errors into statuses
+(docs/decisions/0010-errors-translated-at-each-boundary.md).
 """
 
 from __future__ import annotations

@@ -57,7 +57,8 @@ class Settings:
     max_spool_bytes: int = field(default=1024 * 1024 * 1024, metadata=_meta(
         "FLIGHTLOG_MAX_SPOOL_BYTES", "Spool size at which ingest answers 429/RESOURCE_EXHAUSTED with Retry-After."))
     min_free_disk_bytes: int = field(default=16 * 1024 * 1024, metadata=_meta(
-        "FLIGHTLOG_MIN_FREE_DISK_BYTES", "Free space the spool leaves on its filesystem; below it ingest answers 503 with Retry-After."))
+        "FLIGHTLOG_MIN_FREE_DISK_BYTES",
+        "Free space the spool leaves on its filesystem; below it ingest answers 503 with Retry-After."))
     max_spans_per_request: int = field(default=50_000, metadata=_meta(
         "FLIGHTLOG_MAX_SPANS_PER_REQUEST", "Requests with more spans are rejected with 400."))
     max_attributes_per_span: int = field(default=1000, metadata=_meta(
@@ -77,11 +78,13 @@ class Settings:
         "FLIGHTLOG_ANCHOR_SINK", "Where signed chain heads go: a file (JSON lines) or an http(s) webhook URL "
         "(default: <data dir>/anchors.jsonl; keep it off the store's machine for real protection)."))
     anchor_key: str = field(default="", metadata=_meta(
-        "FLIGHTLOG_ANCHOR_KEY", "Ed25519 private key (PEM) that signs the anchors (default: <data dir>/anchor-key.pem, created on first start)."))
+        "FLIGHTLOG_ANCHOR_KEY",
+        "Ed25519 private key (PEM) that signs the anchors (default: <data dir>/anchor-key.pem, created on first start)."))
     prices_file: str = field(default="", metadata=_meta(
         "FLIGHTLOG_PRICES_FILE", "JSON price table that replaces the shipped one (same format as collector/prices.json)."))
     strict_responses: int = field(default=0, metadata=_meta(
-        "FLIGHTLOG_STRICT_RESPONSES", "1 to check every JSON answer against its documented model (no extra keys) and answer 500 on a mismatch; for tests."))
+        "FLIGHTLOG_STRICT_RESPONSES",
+        "1 to check every JSON answer against its documented model (no extra keys) and answer 500 on a mismatch; for tests."))
 
     def __post_init__(self) -> None:
         self.data_dir = str(Path(self.data_dir).expanduser().resolve())

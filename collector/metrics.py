@@ -6,6 +6,8 @@ share counters. Spool gauges are read when scraped.
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
@@ -34,7 +36,11 @@ class Metrics:
             ("flightlog_spool_segments", "segments", "Spool segment files waiting."),
             ("flightlog_writer_lag_seconds", "lag_seconds", "Age of the oldest spooled segment."),
         ):
-            Gauge(name, doc, registry=r).set_function(lambda key=key: spool_stats()[key])
+            Gauge(name, doc, registry=r).set_function(functools.partial(_stat, spool_stats, key))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _stat(stats: Callable[[], dict[str, float]], key: str) -> float:
+    return stats()[key]

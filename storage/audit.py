@@ -135,7 +135,8 @@ def stored_span_rows(store: Store, project: str, lo: int, hi: int) -> list[tuple
            " AND Timestamp >= fromUnixTimestamp64Nano({lo:Int64}) AND Timestamp < fromUnixTimestamp64Nano({hi:Int64})")
     out = []
     for row in store.query_rows(sql, {"p": project, "lo": lo, "hi": hi}):
-        out.append((dict(zip(HASHED_COLUMNS, row[:n])), row[n], dict(zip(COST_COLUMNS, row[n + 1:]))))
+        out.append((dict(zip(HASHED_COLUMNS, row[:n], strict=True)), row[n],
+                    dict(zip(COST_COLUMNS, row[n + 1:], strict=True))))
     return out
 
 
@@ -172,7 +173,8 @@ def rollup_hours(store: Store, project: str, lo: int, hi: int) -> dict[int, tupl
     rows = store.query_rows(
         "SELECT toUnixTimestamp(Hour), sum(CostUsd), sum(InputTokens), sum(OutputTokens), sum(Spans)"
         " FROM usage_hourly WHERE Project = {p:String}"
-        " AND Hour >= toDateTime(intDiv({lo:Int64}, 1000000000), 'UTC') AND Hour < toDateTime(intDiv({hi:Int64}, 1000000000), 'UTC')"
+        " AND Hour >= toDateTime(intDiv({lo:Int64}, 1000000000), 'UTC')"
+        " AND Hour < toDateTime(intDiv({hi:Int64}, 1000000000), 'UTC')"
         " GROUP BY Hour", {"p": project, "lo": lo, "hi": hi})
     return {int(h): (float(c), int(i), int(o), int(n)) for h, c, i, o, n in rows}
 
@@ -342,7 +344,7 @@ def export_page(store: Store, project: str, flt: ExportFilter, after: tuple[int,
     sql = (f"SELECT {select} FROM spans WHERE {' AND '.join(cond)}"
            " ORDER BY Timestamp, TraceId, SpanId, IngestTime DESC LIMIT 1 BY Timestamp, TraceId, SpanId"
            " LIMIT {limit:UInt32}")
-    return [dict(zip(EXPORT_COLUMNS, row)) for row in store.query_rows(sql, params)]
+    return [dict(zip(EXPORT_COLUMNS, row, strict=True)) for row in store.query_rows(sql, params)]
 
 
 def chain_links_for(store: Store, project: str, seqs: Iterable[int]) -> list[dict[str, Any]]:

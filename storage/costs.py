@@ -166,7 +166,7 @@ def usage_breakdown(
     for r in rows:
         q = r.pop("latency_ns")
         r["error_rate"] = r["errors"] / r["spans"] if r["spans"] else 0.0
-        for name, value in zip(("p50", "p90", "p95", "p99"), q):
+        for name, value in zip(("p50", "p90", "p95", "p99"), q, strict=True):
             r[f"latency_{name}_ms"] = round(float(value) / 1e6, 3) if value == value else None
         out.append({k: jsonable(v) for k, v in r.items()})
     return out

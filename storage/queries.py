@@ -56,12 +56,12 @@ def span_to_api(row: dict[str, Any]) -> dict[str, Any]:
     if "Events.Name" in row:
         out["events"] = [
             {"timestamp": jsonable(ts), "name": name, "attributes": attrs}
-            for ts, name, attrs in zip(row["Events.Timestamp"], row["Events.Name"], row["Events.Attributes"])
+            for ts, name, attrs in zip(row["Events.Timestamp"], row["Events.Name"], row["Events.Attributes"], strict=False)
         ]
         out["links"] = [
             {"trace_id": t, "span_id": s, "trace_state": st, "attributes": a}
             for t, s, st, a in zip(
-                row["Links.TraceId"], row["Links.SpanId"], row["Links.TraceState"], row["Links.Attributes"]
+                row["Links.TraceId"], row["Links.SpanId"], row["Links.TraceState"], row["Links.Attributes"], strict=False
             )
         ]
     return out

@@ -41,7 +41,8 @@ _COST = (
     f"({_UNCACHED} - {_WRITTEN}) * transform({MODEL}, {{models:Array(String)}}, {{r_in:Array(Float64)}}, 0.)"
     f" + {_WRITTEN} * transform({MODEL}, {{models:Array(String)}}, {{r_write:Array(Float64)}}, 0.)"
     f" + least(CachedInputTokens, InputTokens) * transform({MODEL}, {{models:Array(String)}}, {{r_cached:Array(Float64)}}, 0.)"
-    f" + (OutputTokens - least(ReasoningTokens, OutputTokens)) * transform({MODEL}, {{models:Array(String)}}, {{r_out:Array(Float64)}}, 0.)"
+    f" + (OutputTokens - least(ReasoningTokens, OutputTokens))"
+    f" * transform({MODEL}, {{models:Array(String)}}, {{r_out:Array(Float64)}}, 0.)"
     f" + least(ReasoningTokens, OutputTokens) * transform({MODEL}, {{models:Array(String)}}, {{r_reason:Array(Float64)}}, 0.)"
     ") / 1000000, 12)"
 )

@@ -301,7 +301,7 @@ class Store:
         with self._reader() as client, _translated("query"):
             result = client.query(sql, parameters=parameters or {}, settings=merged)
         names = result.column_names
-        return [dict(zip(names, row)) for row in result.result_rows]
+        return [dict(zip(names, row, strict=True)) for row in result.result_rows]
 
     def query_rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Like :meth:`query` but returns plain tuples (for scalar lookups)."""

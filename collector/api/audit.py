@@ -149,8 +149,8 @@ async def chain_links(key: AuditKey, collector: CollectorDep,
     store = collector.store
     links = await run_in_threadpool(db.chain_links_for, store, key.project, seq[:10_000])
     head = await run_in_threadpool(db.chain_head, store, key.project)
-    return respond({"rows": [{"seq": int(l["Seq"]), "batch_id": l["Bid"], "prev_hash": l["Prev"],
-                              "hash": l["LinkHash"], "spans": int(l["N"])} for l in links],
+    return respond({"rows": [{"seq": int(link["Seq"]), "batch_id": link["Bid"], "prev_hash": link["Prev"],
+                              "hash": link["LinkHash"], "spans": int(link["N"])} for link in links],
                     "head": {"seq": head[0], "hash": head[1]} if head else None})
 
 

@@ -66,13 +66,13 @@ async def monitoring(
     collector: CollectorDep,
     window: TimeWindow,
     bucket: Annotated[str, Query(pattern=_BUCKET)] = "day",
-    by: Annotated[str, Query(pattern=_MONITOR_BY, description="Breakdown; prompt_version/prompt_id/model count LLM calls, the rest agent runs")] = "",
+    by: Annotated[str, Query(pattern=_MONITOR_BY, description="Breakdown; prompt_version/prompt_id/model count "
+                                                              "LLM calls, the rest agent runs")] = "",
     agent: str = "",
 ) -> Response:
     project, store = key.project, collector.store
-    bounds = {"start": window.start, "end": window.end, "bucket": bucket, "agent": agent}
-
     def read() -> dict[str, Any]:
+        bounds: dict[str, Any] = {"start": window.start, "end": window.end, "bucket": bucket, "agent": agent}
         return {
             **figures.monitoring(store, project, by=by, **bounds),
             "tools": figures.tool_errors(store, project, **bounds),

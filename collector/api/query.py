@@ -47,7 +47,8 @@ async def search_spans(
     key: ReadKey,
     collector: CollectorDep,
     window: TimeWindow,
-    q: Annotated[str, Query(max_length=1000, description="Words that must all appear (case-insensitive) in input, output, tool arguments or result")] = "",
+    q: Annotated[str, Query(max_length=1000, description="Words that must all appear (case-insensitive) in input, "
+                                                         "output, tool arguments or result")] = "",
     agent: str = "",
     agent_version: str = "",
     model: str = "",

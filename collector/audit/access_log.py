@@ -71,7 +71,7 @@ class AccessLogMiddleware:
         app = scope.get("app")
         collector = getattr(getattr(app, "state", None), "collector", None)
         services: AuditServices | None = getattr(collector, "audit", None)
-        if services is None:
+        if services is None or collector is None:
             return
         from starlette.datastructures import Headers, QueryParams
 

@@ -111,7 +111,7 @@ class ChainWriter:
         rows = [pad_span_values(list(r)) for r in rows]
         groups: dict[str, list[tuple[list[Any], str]]] = defaultdict(list)
         for row in rows:
-            digest = span_hash(dict(zip(SPAN_COLUMNS, row)))
+            digest = span_hash(dict(zip(SPAN_COLUMNS, row, strict=True)))
             groups[row[_I_PROJECT]].append((row, digest))
         with self._lock:
             for project, members in groups.items():
@@ -130,7 +130,7 @@ class ChainWriter:
         seq, new_hash = head[0] + 1, link_hash(head[1], bid)
         times = [int(to_ns(r[_I_TS]) or 0) for r, _ in members]
         span_rows, seen = [], set()
-        for (row, digest), ts in zip(members, times):
+        for (row, digest), ts in zip(members, times, strict=True):
             key = (row[_I_TRACE], row[_I_SPAN], digest)
             if key not in seen:
                 seen.add(key)

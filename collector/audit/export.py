@@ -34,7 +34,7 @@ MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"
 PAGE_ROWS = 1000
 PARQUET_ROW_GROUP = 5000
 MANIFEST_KEY = "flightlog_manifest"
-_DEFAULTS = dict(zip(SPAN_COLUMNS, span_row_values({})))
+_DEFAULTS = dict(zip(SPAN_COLUMNS, span_row_values({}), strict=True))
 _NESTED = frozenset(c for c, d in _DEFAULTS.items() if isinstance(d, (dict, list)))
 _INTS = frozenset(c for c, d in _DEFAULTS.items() if isinstance(d, int) and not isinstance(d, bool))
 _FLOATS = frozenset(c for c, d in _DEFAULTS.items() if isinstance(d, float))
@@ -250,8 +250,8 @@ class ManifestBuilder:
             "project": self.project, "format": self.fmt, "filters": self.filters, "spans": self.count,
             "unchained_spans": self.unchained, "first_ns": self.first_ns, "last_ns": self.last_ns,
             "sha256": sha256,
-            "chain": [{"seq": int(l["Seq"]), "batch_id": l["Bid"], "prev_hash": l["Prev"], "hash": l["LinkHash"],
-                       "spans": int(l["N"])} for l in links],
+            "chain": [{"seq": int(link["Seq"]), "batch_id": link["Bid"], "prev_hash": link["Prev"],
+                       "hash": link["LinkHash"], "spans": int(link["N"])} for link in links],
             "head": {"seq": head[0], "hash": head[1]} if head else None,
             "hash_rule": "span: sha256(canonical JSON, flightlog.collector.audit.chain.canonical);"
                          " link: sha256(prev_hash + batch_id)",
@@ -285,7 +285,7 @@ def verify_export(path: str | Path, manifest: dict[str, Any], *, fmt: str | None
     fmt = fmt or manifest.get("format")
     if manifest.get("sha256") and file_sha256(path) != manifest["sha256"]:
         check.problems.append("the file's sha256 differs from the manifest")
-    links = {int(l["seq"]): l for l in manifest.get("chain", [])}
+    links = {int(link["seq"]): link for link in manifest.get("chain", [])}
     for seq, link in sorted(links.items()):
         if link_hash(link["prev_hash"], link["batch_id"]) != link["hash"]:
             check.problems.append(f"chain link #{seq} does not hash to its recorded value")
@@ -297,15 +297,15 @@ def verify_export(path: str | Path, manifest: dict[str, Any], *, fmt: str | None
         if progress and check.spans % 1000 == 0:
             progress(1000)
         recorded = row.get("ChainHash", "")
-        seq = _seq_of(recorded)
+        batch = _seq_of(recorded)
         where = f"span {row.get('TraceId')}/{row.get('SpanId')}"
-        if seq is None:
+        if batch is None:
             check.problems.append(f"{where} carries no chain hash")
             continue
         if span_hash(row) != recorded.split(":")[2]:
             check.problems.append(f"{where} was altered (its content no longer hashes to its chain hash)")
-        if seq not in links:
-            check.problems.append(f"{where} belongs to batch #{seq}, which the manifest does not list")
+        if batch not in links:
+            check.problems.append(f"{where} belongs to batch #{batch}, which the manifest does not list")
     if check.spans != int(manifest.get("spans", -1)):
         check.problems.append(f"the file holds {check.spans} spans, the manifest says {manifest.get('spans')}")
     return check

@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from flightlog.storage import StorageError, Store
@@ -84,7 +85,8 @@ class AuditServices:
 
     def _run(self) -> None:
         last = {"budget": 0.0, "retention": time.monotonic(), "reviews": 0.0}
-        jobs = [("budget", BUDGET_CHECK_S, self.budgets.check),
+        jobs: list[tuple[str, float, Callable[[], object]]] = [
+                ("budget", BUDGET_CHECK_S, self.budgets.check),
                 ("retention", RETENTION_EVERY_S, self.run_retention),
                 ("reviews", REVIEW_SAMPLE_EVERY_S, lambda: reviews.sample_all(self.store))]
         if self.anchorer is not None and getattr(self.settings, "anchor_interval_s", 0) > 0:

@@ -132,8 +132,8 @@ def verify_cmd(project: str | None, start: datetime | None, end: datetime | None
 
     store = _open_store(data_dir, dsn)
     try:
-        result = verify(store, project, start=_utc(start), end=_utc(end))
-        report = {**result.to_dict(), "summary": result.summary()}
+        verified = verify(store, project, start=_utc(start), end=_utc(end))
+        report = {**verified.to_dict(), "summary": verified.summary()}
         if anchors_file is not None:
             report = _with_anchors(report, anchors.verify_against_store(store, project, anchors_file,
                                                                         pinned_public_key=pinned))

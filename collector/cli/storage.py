@@ -32,7 +32,7 @@ def price_windows(table: PriceTable, models: list[str]) -> list[PriceWindow]:
     """One window per run of days with the same prices; rates of every model the table knows."""
     bounds: list[date | None] = [None, *table.effective_dates, None]
     windows = []
-    for lo, hi in zip(bounds, bounds[1:]):
+    for lo, hi in zip(bounds, bounds[1:], strict=False):
         at = lo or date(1970, 1, 1)
         rates = {}
         for model in models:
@@ -44,9 +44,11 @@ def price_windows(table: PriceTable, models: list[str]) -> list[PriceWindow]:
 
 
 def _store_options(func: Any) -> Any:
-    func = click.option("--dsn", default=None, help="Store DSN (default: the data dir's embedded store) [env FLIGHTLOG_DSN]")(func)
+    func = click.option("--dsn", default=None,
+                        help="Store DSN (default: the data dir's embedded store) [env FLIGHTLOG_DSN]")(func)
     func = click.option("--data-dir", default=None, help="Data directory [env FLIGHTLOG_DATA_DIR]")(func)
-    func = click.option("--project", default=None, help="Project (default: the default project) [env FLIGHTLOG_DEFAULT_PROJECT]")(func)
+    func = click.option("--project", default=None,
+                        help="Project (default: the default project) [env FLIGHTLOG_DEFAULT_PROJECT]")(func)
     return func
 
 

@@ -70,7 +70,7 @@ def public(row: dict[str, Any]) -> dict[str, Any]:
 class ApprovalService:
     """Creates, decides, consumes and expires approvals; wakes long-polling waiters."""
 
-    def __init__(self, store: Store, *, emit: Emit, notify: Callable[[str, str, dict[str, Any]], None],
+    def __init__(self, store: Store, *, emit: Emit, notify: Callable[[str, str, dict[str, Any]], object],
                  redact: Callable[[Any], Any] = lambda value: value) -> None:
         self.store = store
         self._emit = emit

@@ -44,7 +44,7 @@ def scope_text(agent: str, agent_version: str, tool: str) -> str:
 class ControlState:
     """Pauses and policies of every project; wakes long-polling agents when they change."""
 
-    def __init__(self, store: Store, *, emit: Emit, notify: Callable[[str, str, dict[str, Any]], None]) -> None:
+    def __init__(self, store: Store, *, emit: Emit, notify: Callable[[str, str, dict[str, Any]], object]) -> None:
         self.store = store
         self._emit = emit
         self._notify = notify

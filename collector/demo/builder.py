@@ -105,7 +105,7 @@ class DemoTrace:
                 sc.USER_ID: self.user, sc.SESSION_ID: self.session}
 
     def add(self, span_type: str, name: str, duration_ms: int, attrs: dict[str, Any], *,
-            kind: int = Span.SPAN_KIND_INTERNAL, error: _Error | None = None) -> None:
+            kind: Any = Span.SPAN_KIND_INTERNAL, error: _Error | None = None) -> None:
         start, end = self.cursor, self.cursor + duration_ms * MS
         self.cursor = end + self.rng.randint(2, 60) * MS
         span = Span(trace_id=self.trace_id, span_id=self.rng.randbytes(8),
@@ -162,7 +162,7 @@ class DemoTrace:
 
     def retrieval(self, source: str, query: str, docs: list[tuple[str, str]]) -> None:
         scores = sorted((round(self.rng.uniform(0.55, 0.93), 3) for _ in docs), reverse=True)
-        documents = [{"id": d, "score": s, "content": c} for (d, c), s in zip(docs, scores)]
+        documents = [{"id": d, "score": s, "content": c} for (d, c), s in zip(docs, scores, strict=True)]
         self.add("retrieval", f"retrieval {source}", self.rng.randint(40, 220), {
             sc.RETRIEVAL_QUERY: query, sc.RETRIEVAL_DOCUMENTS: js(documents)},
             kind=Span.SPAN_KIND_CLIENT)

@@ -7,6 +7,8 @@ spans are shaped, not as a wall of strings.
 
 from __future__ import annotations
 
+from typing import Any
+
 # model -> (gen_ai.provider.name, gen_ai.response.model, ms of latency per output token)
 MODELS: dict[str, tuple[str, str, int]] = {
     "gpt-4o": ("openai", "gpt-4o-2024-08-06", 14),
@@ -233,7 +235,7 @@ SUPPORT_APPROVERS = ["j.alvarez@northwind.example", "m.okafor@northwind.example"
 # --- research-assistant ---
 # Each topic: question, internal documents (id, content), web results, answer.
 
-RESEARCH_TOPICS = [
+RESEARCH_TOPICS: list[dict[str, Any]] = [
     {
         "question": "What did customers say about the new checkout flow in the Q3 interviews?",
         "docs": [
@@ -392,7 +394,7 @@ SQL_SCHEMA = (
     "LowCardinality(String), seats UInt32, region LowCardinality(String))"
 )
 
-SQL_QUESTIONS = [
+SQL_QUESTIONS: list[dict[str, Any]] = [
     {
         "question": "What was our MRR by plan at the end of last month?",
         "sql": "SELECT plan, sum(mrr_usd) AS mrr\nFROM daily_revenue\nWHERE day = toLastDayOfMonth(today() - INTERVAL 1 MONTH)\nGROUP BY plan\nORDER BY mrr DESC\nLIMIT 100",
@@ -464,7 +466,7 @@ RATE_LIMIT_ERROR = (
 
 # --- triage-bot ---
 
-TICKETS = [
+TICKETS: list[dict[str, Any]] = [
     {"text": "Subject: Dashboards not loading for the whole team\n\nSince about 9:10 this "
      "morning none of our dashboards load, we just get a spinner and then 'query failed "
      "(502)'. This affects all 40 people in our workspace and we have a board meeting at 2pm. "
@@ -500,7 +502,7 @@ TICKETS = [
      "category": "access", "severity": "sev4", "queue": "support",
      "summary": "Admin cannot find how to remove a former employee from the workspace."},
 ]
-RUNBOOKS = [
+RUNBOOKS: list[tuple[str, str]] = [
     ("runbook/query-502", "If many dashboards fail with 502, check the query gateway pods and "
      "the ClickHouse cluster health page. Post on the status page within 15 minutes of a "
      "confirmed sev1."),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from flightlog import semconv as sc
@@ -213,7 +213,7 @@ def render_json_value(value: Any, *, side: str) -> str:
     return rendered or (value if isinstance(value, str) else stringify(value))
 
 
-def span_texts(attrs: Mapping[str, Any], events: list[Mapping[str, Any]], *, kind: str,
+def span_texts(attrs: Mapping[str, Any], events: Sequence[Mapping[str, Any]], *, kind: str,
                tool_args: str = "", tool_result: str = "") -> tuple[str, str]:
     """(InputText, OutputText) of a span: per side, the first source with content wins.
 

@@ -216,14 +216,14 @@ def logs_from_request(request: ExportLogsServiceRequest) -> list[RawLogRecord]:
 
 
 def decode_traces(body: bytes, content_type: str | None, content_encoding: str | None = None,
-                  *, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> list[dict[str, Any]]:
+                  *, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> list[RawSpan]:
     """Decode a ``POST /v1/traces`` body into RawSpan dicts, or raise a collector error."""
     raw = decompress(body, content_encoding, max_bytes=max_bytes)
     return spans_from_request(_parse(raw, content_type, ExportTraceServiceRequest()))
 
 
 def decode_logs(body: bytes, content_type: str | None, content_encoding: str | None = None,
-                *, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> list[dict[str, Any]]:
+                *, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> list[RawLogRecord]:
     """Decode a ``POST /v1/logs`` body into log-record dicts, or raise a collector error."""
     raw = decompress(body, content_encoding, max_bytes=max_bytes)
     return logs_from_request(_parse(raw, content_type, ExportLogsServiceRequest()))

@@ -18,7 +18,7 @@ cannot make these functions raise.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,7 +89,7 @@ def reject_reason(raw: Mapping[str, Any], index: int) -> str | None:
     return None
 
 
-def dedupe(raw_spans: list[Mapping[str, Any]]) -> list[tuple[Mapping[str, Any], list[str]]]:
+def dedupe(raw_spans: Sequence[Mapping[str, Any]]) -> list[tuple[Mapping[str, Any], list[str]]]:
     """One span per (trace id, span id): the later copy wins and is flagged.
 
     The survivor keeps the position of the last copy; its flag counts the copies dropped

@@ -14,7 +14,7 @@ official GenAI instrumentations emit it that way) into an already normalised row
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from flightlog import semconv as sc
@@ -226,7 +226,7 @@ def _tokens(attrs: Mapping[str, Any], keys: tuple[str, ...], langfuse_key: str) 
     return 0
 
 
-def _error_type(attrs: Mapping[str, Any], events: list[Mapping[str, Any]],
+def _error_type(attrs: Mapping[str, Any], events: Sequence[Mapping[str, Any]],
                 status_code: int) -> str:
     declared = _text(attrs.get(sc.ERROR_TYPE))
     if declared:

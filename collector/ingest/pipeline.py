@@ -6,12 +6,14 @@ Pure apart from the clock, so it can be table-tested without a store.
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 from flightlog.collector.ingest import limits as span_limits
 from flightlog.collector.ingest import mapping
 from flightlog.collector.ingest import redact
 from flightlog.collector.errors import BadRequest
+from flightlog.collector.ingest.records import RawSpan
 from flightlog.collector.pricing import PriceTable
 
 # Run-level facts that list filters need on every row (docs/decisions/0012-trace-facts-on-every-row.md).
@@ -44,7 +46,7 @@ def inherit_trace_facts(rows: list[dict[str, Any]]) -> None:
             parent = by_key.get((parent["TraceId"], parent.get("ParentSpanId", "")))
 
 
-def rows_from_spans(raw_spans: list[dict[str, Any]], *, project: str, prices: PriceTable,
+def rows_from_spans(raw_spans: Sequence[Mapping[str, Any]], *, project: str, prices: PriceTable,
                     settings: Any = None) -> list[dict[str, Any]]:
     """One storable row per decoded span, in the key's project (docs/ingest-rules.md).
 
@@ -60,10 +62,11 @@ def rows_from_spans(raw_spans: list[dict[str, Any]], *, project: str, prices: Pr
     limits = span_limits.Limits.from_settings(settings)
     rules = redact.rules_from_settings(settings)
     now_ns = time.time_ns()
-    rows = []
-    for raw, flags in span_limits.dedupe(raw_spans):
+    rows: list[dict[str, Any]] = []
+    for raw, flags in span_limits.dedupe(list(raw_spans)):
         span, span_flags = span_limits.limit_span(raw, limits, now_ns=now_ns)
-        row = mapping.normalise(span, project=project)
+        # The stages below fill and fix the row in place: a plain dict from here on (no copy).
+        row = cast(dict[str, Any], mapping.normalise(cast(RawSpan, span), project=project))
         span_limits.record_fixups(row, flags + span_flags + span_limits.limit_row(row, limits))
         redact.redact_row(row, rules)
         rows.append(row)

@@ -7,6 +7,7 @@ functions, hand rows to the batch writer and answer once they are stored.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -78,7 +79,7 @@ def _answer(kind: str, message: Any) -> Response:
     return Response(json.dumps({}), media_type=JSON)
 
 
-async def accept_spans(collector: Any, project: str, raw: list[dict[str, Any]]) -> int:
+async def accept_spans(collector: Any, project: str, raw: Sequence[Mapping[str, Any]]) -> int:
     """The one ingest path shared by OTLP/HTTP and OTLP/gRPC: check, normalise, store.
 
     Returns when the spans are durable in the spool (see :mod:`.writer`); raises collector errors.
