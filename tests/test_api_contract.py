@@ -52,6 +52,7 @@ from flightlog.collector.api import models
 from flightlog.collector.app import create_app
 from flightlog.collector.config import Settings
 from flightlog.collector.contract import ContractRoute, ErrorBody, respond
+from flightlog.policy import arguments_hash
 
 EXAMPLES = int(os.environ.get("FLIGHTLOG_SCHEMATHESIS_EXAMPLES", "25"))
 PHASES = frozenset(p.strip() for p in os.environ.get("FLIGHTLOG_SCHEMATHESIS_PHASES", "fuzzing").split(",") if p.strip())
@@ -62,6 +63,7 @@ READ = frozenset({"engineer", "auditor", "admin"})
 AUDIT = frozenset({"auditor", "admin"})
 ADMIN = frozenset({"admin"})
 ANY_KEY = frozenset(ROLES)
+CONTROL_READ = READ | {"ingest"}  # agents read approvals, the control state and policies
 NO_KEY = frozenset()  # health: no key needed, every role may call
 
 LINKED_TRACE = "1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f"
@@ -83,16 +85,17 @@ class Stack:
     keys: dict[str, str]
     incident_spans: list[dict[str, Any]]
     linked_span_id: str
+    pending_approval: str = ""
     written: list[tuple[str, str, httpx.Response]] = field(default_factory=list)
 
     def call(self, method: str, path: str, role: str | None = "admin", **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.keys[role]}"} if role else {}
         return httpx.request(method, self.collector.url + path, headers=headers, timeout=120, **kwargs)
 
-    def write(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def write(self, method: str, path: str, status: int = 200, **kwargs: Any) -> httpx.Response:
         """An admin (or review) change made while seeding: its answer is checked too."""
         resp = self.call(method, path, **kwargs)
-        assert resp.status_code == 200, f"{method} {path} → {resp.status_code}: {resp.text[:500]}"
+        assert resp.status_code == status, f"{method} {path} → {resp.status_code}: {resp.text[:500]}"
         self.written.append((method, path, resp))
         return resp
 
@@ -198,9 +201,51 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         stack.write("POST", "/api/admin/retention/run")
         stack.write("DELETE", f"/api/admin/holds/{whole['hold_id']}")
         stack.write("POST", "/api/admin/retention/run")
+        _seed_control(stack)
         yield stack
     finally:
         running.stop()
+
+
+CONTROL_AGENT = "contract-refunds"
+
+
+def _seed_control(stack: Stack) -> None:
+    """Approvals in every state, a pause lifted and one in force, a policy in two versions, webhooks."""
+    policy = {"agent": CONTROL_AGENT, "tools": {"allowed": ["lookup_order", "issue_refund"],
+                                                "tiers": {"issue_refund": 2}},
+              "escalations": [{"tool": "issue_refund", "when": "amount > 200", "tier": 3}],
+              "limits": {"max_cost_usd": 1.0}}
+    stack.write("PUT", "/api/policies", json=policy)
+    stack.write("PUT", "/api/policies", json={**policy, "agent_version": "1.0.0", "on_unreachable": "closed"})
+    stack.write("PUT", "/api/admin/notifications", json={"targets": [{"url": "http://127.0.0.1:9/hook"}],
+                                                           "ui_url": "http://127.0.0.1:8501"})
+    stack.keys["approver"] = stack.write("POST", "/api/admin/keys", json={
+        "role": "engineer", "name": "Contract Approver", "permissions": ["approve"]}).json()["key"]
+    made = []
+    for n, tier in enumerate((3, 3, 2)):
+        args = {"order_id": f"9{n}", "amount": 4950 + n}
+        body = {"idempotency_key": f"contract-{n}", "action": f"refund order 9{n}", "tool": "issue_refund",
+                "arguments": args, "arguments_hash": arguments_hash(args), "tier": tier, "agent": CONTROL_AGENT,
+                "agent_version": "1.0.0", "trace_id": demo.INCIDENT_TRACE_ID, "confidence": 0.4,
+                "decided_by": {"model": "gpt-4o", "prompt_id": "refunds", "prompt_version": "7"},
+                "policy": {"id": CONTROL_AGENT, "version": 2}, "timeout_s": 3600}
+        made.append((stack.write("POST", "/api/approvals", status=201, role="ingest", json=body).json(), args))
+        if n == 0:
+            stack.write("POST", "/api/approvals", role="ingest", json=body)  # the same idempotency key: 200
+    (approved, args), (rejected, _), _ = made
+    edited = {**args, "amount": 49.50}
+    stack.write("POST", f"/api/approvals/{approved['id']}/decide", role="approver",
+                json={"decision": "approve", "reason": "the order line says 49.50", "arguments": edited})
+    stack.write("POST", f"/api/approvals/{approved['id']}/consume", role="ingest",
+                json={"arguments_hash": arguments_hash(edited)})
+    stack.write("POST", f"/api/approvals/{rejected['id']}/decide", json={"decision": "reject", "reason": "no"})
+    stack.pending_approval = stack.write("POST", "/api/approvals", status=201, role="ingest", json={
+        "idempotency_key": "contract-pending", "action": "close account", "tier": 3, "timeout_s": 3600}).json()["id"]
+    stack.write("POST", "/api/control/pause", json={"agent": CONTROL_AGENT, "tool": "issue_refund", "reason": "r"})
+    stack.write("POST", "/api/control/resume", json={"agent": CONTROL_AGENT, "tool": "issue_refund", "reason": "r"})
+    stack.write("POST", "/api/control/pause", json={"agent": CONTROL_AGENT, "agent_version": "1.0.0",
+                                                    "reason": "refunds 100x too large"})
 
 
 # -- (a) the schema documents every route ---------------------------------------------------------------
@@ -320,7 +365,18 @@ def _cases(stack: Stack) -> list[tuple[str, dict[str, Any], frozenset[str]]]:
         ("/api/admin/budgets", {}, ADMIN),
         ("/api/budget/remaining", {"agent": demo.INCIDENT_AGENT}, ANY_KEY), ("/api/budget/remaining", {}, ANY_KEY),
         ("/api/budgets", {}, READ),
+        ("/api/approvals", {}, CONTROL_READ), ("/api/approvals", {"status": "pending", "agent": CONTROL_AGENT}, CONTROL_READ),
+        ("/api/approvals", {"status": "approved"}, CONTROL_READ), ("/api/approvals", {"status": "notified"}, CONTROL_READ),
+        (f"/api/approvals/{stack.pending_approval}", {}, CONTROL_READ),
+        (f"/api/approvals/{stack.pending_approval}/wait", {"timeout_s": 0}, CONTROL_READ),
+        ("/api/control/state", {}, CONTROL_READ), ("/api/policies", {}, CONTROL_READ),
+        (f"/api/policies/{CONTROL_AGENT}", {}, CONTROL_READ),
+        (f"/api/policies/{CONTROL_AGENT}", {"agent_version": "1.0.0"}, CONTROL_READ),
+        (f"/api/policies/{CONTROL_AGENT}/history", {}, CONTROL_READ),
+        ("/api/admin/notifications", {}, ADMIN), ("/api/admin/notifications/deliveries", {}, ADMIN),
     ]
+    for approval in stack.call("GET", "/api/approvals", params={"limit": 20}).json()["items"]:
+        cases.append((f"/api/approvals/{approval['id']}", {}, CONTROL_READ))
     for span_type in sorted({s["span_type"] for s in stack.incident_spans}):
         cases.append((f"{t}/traceback", {"span_id": _incident(stack, span_type)}, READ))
     for by in ("", "agent", "agent_version", "prompt_version", "prompt_id", "model"):

@@ -73,7 +73,9 @@ class ConsumeBody(BaseModel):
 
 
 @router.post("", summary="Propose an action for a person's decision (tier 3) or a notification (tier 2)",
-             response_model=models.Approval, status_code=201, responses=errors(400, 401, 403, 503))
+             response_model=models.Approval, status_code=201,
+             responses={200: {"model": models.Approval, "description": "The approval this idempotency key already made"},
+                        **errors(400, 401, 403, 503)})
 async def create(key: IngestKey, collector: CollectorDep, body: NewApproval) -> Response:
     for value, length, what in ((body.trace_id, 32, "trace_id"), (body.span_id, 16, "span_id")):
         if value:
