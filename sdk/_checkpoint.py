@@ -260,12 +260,14 @@ async def acheckpoint(action: str, *, tier: int = 1, confidence: float | None = 
 
     def target() -> None:
         try:
-            result = _checkpoint(action, tier, confidence, approver, timeout_s, details, tool, arguments,
-                                 idempotency_key, attributes, cancel)
+            result, error = _checkpoint(action, tier, confidence, approver, timeout_s, details, tool, arguments,
+                                        idempotency_key, attributes, cancel), None
         except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task, raised there
-            loop.call_soon_threadsafe(settle, None, exc)
-        else:
-            loop.call_soon_threadsafe(settle, result, None)
+            result, error = None, exc
+        try:
+            loop.call_soon_threadsafe(settle, result, error)
+        except RuntimeError:  # the loop is closed: nobody awaits this checkpoint any more
+            pass
 
     context = contextvars.copy_context()
     threading.Thread(target=context.run, args=(target,), name="flightlog-acheckpoint", daemon=True).start()

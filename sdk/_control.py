@@ -14,8 +14,8 @@ not run once before it learns it is paused, and its first run already applies it
 
 Fail-open by default: while the collector cannot be reached, the last known state stays in
 force (pauses included) and unknown state stops nothing. An agent whose last known policy says
-``on_unreachable: closed`` is refused (``AgentPaused``) once the state is older than
-``control_staleness_s`` (default 30 s).
+``on_unreachable: closed`` is refused (``AgentPaused``) once the collector has been out of reach
+(no answer and no open long-poll) for longer than ``control_staleness_s`` (default 30 s).
 """
 
 from __future__ import annotations
@@ -92,7 +92,11 @@ class ControlClient:
         self.wait_s = wait_s
         self.startup_wait_s = startup_wait_s
         self.snapshot = Snapshot()
-        self.contact = time.monotonic()  # last answer from the collector (start: now, nothing known)
+        # When the collector was last known to be there: an answer, or a long-poll connection open
+        # (start: now, nothing known). While a long-poll is open the state is fresh: the
+        # collector answers it at once on a change, and a collector that goes away resets it.
+        self.contact = time.monotonic()
+        self._open_since: float | None = None
         self.known = False  # whether any state was ever received
         self.polls = 0  # requests sent (tests and stats)
         self._first = threading.Event()  # the first attempt finished (answer or failure)
@@ -144,13 +148,20 @@ class ControlClient:
         if self._stop.is_set():
             return "backoff"
         self.polls += 1
+
+        def connected() -> None:
+            self._open_since = self.contact = time.monotonic()
+
         try:
-            answer = request.send("GET", url, headers=headers, timeout=timeout_s)
+            answer = request.send("GET", url, headers=headers, timeout=timeout_s, on_connected=connected)
         except _http.Unreachable as exc:
             if not self._stop.is_set():
                 self._warn(f"cannot reach {self.url} ({exc})")
             return "backoff"
         finally:
+            if self._open_since is not None:  # connected until now (an answer, or a reset just now)
+                self.contact = time.monotonic()
+            self._open_since = None
             self._request = None
         if answer.status == 304:
             self._contact()
@@ -185,6 +196,15 @@ class ControlClient:
                             "on_unreachable: closed", message)
 
     # -- the checks (hot path: memory only) -----------------------------------------------------
+    def age(self) -> float:
+        """Seconds since the collector was last known to be there (0 while a long-poll is open,
+        for as long as that poll may last)."""
+        now = time.monotonic()
+        opened = self._open_since
+        if opened is not None and now - opened <= self.wait_s + 10.0:
+            return 0.0
+        return now - self.contact
+
     def _ready(self) -> None:
         if not self._first.is_set():
             self._first.wait(self.startup_wait_s)
@@ -227,7 +247,7 @@ class ControlClient:
         if snapshot.policies and agent:
             policy = self.policy_for(agent, version)
             if policy is not None and policy.fail_closed:
-                age = time.monotonic() - self.contact
+                age = self.age()
                 if age > self.staleness_s:
                     reason = (f"the control state is unknown: no answer from {self.url} for {age:.0f}s "
                               f"(more than {self.staleness_s:g}s) and policy {policy.id} v{policy.version} "

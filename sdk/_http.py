@@ -80,7 +80,8 @@ class Request:
                 pass
 
     def send(self, method: str, url: str, *, headers: Mapping[str, str], body: Any = None,
-             timeout: float) -> Response:
+             timeout: float, on_connected: Any = None) -> Response:
+        """Send and read the answer; ``on_connected()`` is called once the connection is open."""
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise Unreachable(f"not an http(s) URL: {url!r}")
@@ -100,6 +101,9 @@ class Request:
             sent["Content-Type"] = "application/json"
         sent.setdefault("Accept", "application/json")
         try:
+            conn.connect()
+            if on_connected is not None:
+                on_connected()
             conn.request(method, path, body=data, headers=sent)
             answer = conn.getresponse()
             payload = answer.read()

@@ -11,8 +11,9 @@ tool with ``decision.arguments`` and prints ``tool``.
 ``AGENT_MODE=loop``: runs (LLM call + tool call ``AGENT_TOOL``) until ``AGENT_STOP_FILE``
 exists; prints ``ok`` / ``paused`` (with ``time.time()``) whenever the outcome changes.
 
-``AGENT_MODE=count``: ``AGENT_RUNS`` runs with one LLM and two tool calls each, with an audit
-hook counting every socket connect made on the agent's own (main) thread; prints ``counted``.
+``AGENT_MODE=count``: ``AGENT_RUNS`` runs with one LLM call, two tool calls and one refused
+one (``shell``) each, with an audit hook counting every socket connect made on the agent's own
+(main) thread; prints ``counted`` (with the control thread's request count).
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ def count() -> None:
     before = dict(connects)
     runs = int(os.environ.get("AGENT_RUNS", "200"))
     started = time.perf_counter()
+    refused = 0
     for i in range(runs):
         with flightlog.agent_run(os.environ.get("AGENT_NAME", "count-bot"), user_id="u-1"):
             with flightlog.llm_call("gpt-4o") as call:
@@ -118,10 +120,18 @@ def count() -> None:
             for tool in ("lookup_order", "issue_refund"):
                 with flightlog.tool_call(tool, arguments={"i": i}) as call:
                     call.set_result("done")
+            try:
+                with flightlog.tool_call("shell", arguments={"cmd": "true"}):
+                    pass
+            except (flightlog.AgentPaused, flightlog.PolicyDenied):
+                refused += 1
     elapsed = time.perf_counter() - started
     main_connects = connects["main"] - before["main"]
+    from flightlog import _control
+
+    polls = _control.CLIENT.polls if _control.CLIENT is not None else -1
     flightlog.shutdown(timeout_s=10)
-    say("counted", runs=runs, main_connects=main_connects, seconds=elapsed)
+    say("counted", runs=runs, main_connects=main_connects, seconds=elapsed, refused=refused, polls=polls)
 
 
 if __name__ == "__main__":
