@@ -55,6 +55,8 @@ class Snapshot:
     version: str = ""
     pauses: Mapping[tuple[str, str, str], Pause] = dataclasses.field(default_factory=dict)
     policies: Mapping[tuple[str, str], Policy] = dataclasses.field(default_factory=dict)
+    paused_agents: frozenset[str] = frozenset()  # agents with any pause ("" = the whole project)
+    closed_agents: frozenset[str] = frozenset()  # agents with an on_unreachable: closed policy
 
 
 def parse_state(body: Any) -> Snapshot:
@@ -76,7 +78,9 @@ def parse_state(body: Any) -> Snapshot:
             _logger.warning("flightlog: ignoring a policy the SDK cannot read (%s)", exc)
             continue
         policies[(policy.agent, policy.agent_version)] = policy
-    return Snapshot(str(body.get("version") or ""), pauses, policies)
+    return Snapshot(str(body.get("version") or ""), pauses, policies,
+                    paused_agents=frozenset(agent for agent, _, _ in pauses),
+                    closed_agents=frozenset(agent for (agent, _), p in policies.items() if p.fail_closed))
 
 
 class ControlClient:
@@ -223,12 +227,14 @@ class ControlClient:
 
     def refusal(self, agent: str | None, agent_version: str | None, tool: str | None = None) -> AgentPaused | None:
         """Why this run / LLM call / tool call must not start (an ``AgentPaused``), or None."""
-        self._ready()
+        if not self._first.is_set():
+            self._first.wait(self.startup_wait_s)
         snapshot = self.snapshot
-        pauses = snapshot.pauses
         agent = agent or ""
         version = agent_version or ""
-        if pauses:
+        paused = snapshot.paused_agents
+        if paused and ("" in paused or agent in paused):
+            pauses = snapshot.pauses
             keys = [("", "", "")]
             if agent:
                 keys += [(agent, "", ""), (agent, version, "")] if version else [(agent, "", "")]
@@ -244,7 +250,7 @@ class ControlClient:
                     return AgentPaused(f"flightlog kill switch: {what} is paused{by}: {pause.reason}",
                                        scope=pause.scope or what, reason=pause.reason, by=pause.by or None,
                                        agent=agent or None, agent_version=version or None, tool=tool)
-        if snapshot.policies and agent:
+        if agent in snapshot.closed_agents:
             policy = self.policy_for(agent, version)
             if policy is not None and policy.fail_closed:
                 age = self.age()
