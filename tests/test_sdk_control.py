@@ -133,6 +133,25 @@ def test_paused_runs_llm_calls_and_tool_calls_are_refused_and_recorded(collector
             pass
 
 
+def test_pausing_an_agent_stops_the_sub_agents_of_its_runs(collector, sdk) -> None:
+    sdk(agent_name="outer-bot")
+    try:
+        with flightlog.agent_run("outer-bot"):
+            with flightlog.agent_run("inner-bot"):
+                with flightlog.llm_call("gpt-4o"):
+                    pass
+            pause(collector, agent="outer-bot")
+            synced(collector)
+            with pytest.raises(flightlog.AgentPaused, match="agent 'outer-bot' is paused"):
+                with flightlog.agent_run("inner-bot"):
+                    pytest.fail("a sub-agent of a paused agent's run must not start")
+        with flightlog.agent_run("inner-bot"):
+            with flightlog.llm_call("gpt-4o"):
+                pass  # on its own, the sub-agent is not paused
+    finally:
+        pause(collector, resume=True, agent="outer-bot")
+
+
 def test_a_tool_pause_leaves_the_other_tools_working(collector, sdk) -> None:
     memory = sdk(agent_name="tool-bot")
     pause(collector, agent="tool-bot", tool="issue_refund")
