@@ -324,7 +324,7 @@ def _checkpoint(action: Any, tier: int, confidence: float | None, approver: Appr
             if isinstance(approver, Inbox):
                 proposal = _proposal(step, approver, action, tool, arguments, tier, confidence, policy,
                                      timeout_s, idempotency_key)
-                decided = ask(proposal, arguments, cancel)
+                decided = ask(proposal, cancel)
                 outcome = _Outcome(decided.decision, decided.approver, decided.reason, decided.approval_id,
                                    decided.decided_at, decided.edited,
                                    decided.edited_arguments if decided.edited else arguments)

@@ -20,6 +20,7 @@ applies (``reject`` by default: decision ``timed_out``).
 from __future__ import annotations
 
 import dataclasses
+import email.utils
 import hashlib
 import logging
 import threading
@@ -217,14 +218,14 @@ def notify(proposal: Proposal) -> None:
         _logger.warning("flightlog: could not send a tier-2 notification to %s (%s)", proposal.base_url, exc)
 
 
-def ask(proposal: Proposal, caller_arguments: Any, cancel: Cancel | None = None) -> Outcome:
+def ask(proposal: Proposal, cancel: Cancel | None = None) -> Outcome:
     """Tier 3: propose, wait for the decision, consume it; never raises."""
     cancel = cancel or Cancel()
-    approval, problem = _create(proposal, cancel)
+    approval, problem, server_now = _create(proposal, cancel)
     if approval is None:
-        return Outcome("rejected", reason=problem)
+        return Outcome("rejected", reason="cancelled while proposing the approval" if cancel.is_set() else problem)
     approval_id = str(approval.get("id"))
-    deadline = time.monotonic() + _remaining(approval, proposal.timeout_s)
+    deadline = time.monotonic() + _remaining(approval, proposal.timeout_s, server_now)
     approval, unreachable = _wait(proposal, approval, deadline, cancel)
     status = approval.get("status")
     common = {"approval_id": approval_id, "approver": approval.get("approver") or None,
@@ -250,7 +251,9 @@ def ask(proposal: Proposal, caller_arguments: Any, cancel: Cancel | None = None)
                    approval_id=approval_id)
 
 
-def _create(proposal: Proposal, cancel: Cancel) -> tuple[dict[str, Any] | None, str]:
+def _create(proposal: Proposal, cancel: Cancel) -> tuple[dict[str, Any] | None, str, datetime | None]:
+    """The approval (new, or the one with this idempotency key), why not, and the collector's
+    time of the answer (its ``Date``: deadlines are the collector's clock, not this machine's)."""
     body = proposal.body()
     stop = time.monotonic() + _CREATE_ATTEMPTS_S
     delay = _RETRY_MIN_S
@@ -264,23 +267,34 @@ def _create(proposal: Proposal, cancel: Cancel) -> tuple[dict[str, Any] | None, 
                       f"without a decision"
         else:
             if answer.status in (200, 201) and isinstance(answer.json(), dict):
-                return answer.json(), ""
+                return answer.json(), "", _date(answer.headers.get("date"))
             problem = (f"the approval inbox at {proposal.base_url} refused the approval "
                        f"({answer.status}: {answer.error()})")
             if answer.status < 500 and answer.status != 429:
-                return None, problem
+                return None, problem, None
         if cancel.is_set() or time.monotonic() + delay > stop or cancel.wait(delay):
-            return None, problem
+            return None, problem, None
         delay = min(delay * 2, _RETRY_MAX_S)
 
 
-def _remaining(approval: Mapping[str, Any], timeout_s: float) -> float:
-    """Seconds until the approval's deadline (its ``expires_at``; a resumed approval keeps its own)."""
+def _date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _remaining(approval: Mapping[str, Any], timeout_s: float, server_now: datetime | None) -> float:
+    """Seconds until the approval's deadline (its ``expires_at``; a resumed approval keeps its own),
+    measured on the collector's clock when its answer said what time it was."""
     try:
         expires = datetime.fromisoformat(str(approval["expires_at"]))
         if expires.tzinfo is None:
             expires = expires.replace(tzinfo=timezone.utc)
-        left = (expires - datetime.now(timezone.utc)).total_seconds()
+        now = server_now if server_now is not None and server_now.tzinfo is not None else datetime.now(timezone.utc)
+        left = (expires - now).total_seconds() + (1.0 if server_now is not None else 0.0)  # Date has whole seconds
     except (KeyError, TypeError, ValueError):
         left = timeout_s
     return max(0.0, min(left, 7 * 86_400.0))
