@@ -17,10 +17,11 @@ This module is the whole public API; everything in ``flightlog._*`` may change.
 """
 
 from ._budget import Limits
-from ._checkpoint import Approval, CheckpointRequest, Decision, checkpoint
+from ._checkpoint import Approval, CheckpointRequest, Decision, acheckpoint, checkpoint
 from ._config import Config
-from ._exceptions import BudgetExceeded, ConfigurationError, FlightlogError
+from ._exceptions import AgentPaused, BudgetExceeded, ConfigurationError, FlightlogError, PolicyDenied
 from ._handoff import Handoff, handoff
+from ._inbox import Inbox, inbox
 from ._llm import LLMCall, llm_call
 from ._propagation import bind_context, extract, inject, start_thread
 from ._retrieval import Retrieval, retrieval
@@ -30,6 +31,7 @@ from ._spans import current_span
 from ._tool import ToolCall, tool_call
 
 __all__ = [
+    "AgentPaused",
     "AgentRun",
     "Approval",
     "BudgetExceeded",
@@ -39,11 +41,14 @@ __all__ = [
     "Decision",
     "FlightlogError",
     "Handoff",
+    "Inbox",
     "LLMCall",
     "Limits",
+    "PolicyDenied",
     "Retrieval",
     "ToolCall",
     "__version__",
+    "acheckpoint",
     "agent_run",
     "bind_context",
     "checkpoint",
@@ -53,6 +58,7 @@ __all__ = [
     "extract",
     "flush",
     "handoff",
+    "inbox",
     "init",
     "inject",
     "llm_call",

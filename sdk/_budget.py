@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from . import semconv
-from ._exceptions import BudgetExceeded, ConfigurationError
+from ._exceptions import BudgetExceeded, ConfigurationError, PolicyDenied
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,9 +81,21 @@ class Violation:
     value: Any
     limit: Any
     run: str
+    policy: Any = None  # the central Policy whose rule this is (None: the run's own Limits)
 
     @property
     def message(self) -> str:
+        policy = self.policy
+        if policy is not None:
+            where = f"policy {policy.id} v{policy.version}"
+            if self.kind == "denied_tools":
+                return f"flightlog {where} denies tool {self.value!r} (run {self.run!r})"
+            if self.kind == "allowed_tools":
+                return (f"flightlog {where} allows only the tools {sorted(self.limit)}, not {self.value!r} "
+                        f"(run {self.run!r})")
+            if self.kind != "daily_budget":
+                return (f"flightlog {where} limit {self.kind} exceeded: used {self.value:g}, limit {self.limit:g} "
+                        f"(run {self.run!r}); the next call was refused")
         if self.kind == "allowed_tools":
             return (f"flightlog limit allowed_tools: tool {self.value!r} is not in allowed_tools "
                     f"{sorted(self.limit)} (run {self.run!r})")
@@ -97,7 +109,19 @@ class Violation:
                 f"(run {self.run!r}); the next call was refused")
 
     def to_exception(self) -> BudgetExceeded:
+        if self.policy is not None and self.kind in ("denied_tools", "allowed_tools"):
+            return PolicyDenied(self.message, kind=self.kind, value=self.value, limit=self.limit, run=self.run,
+                                policy_id=self.policy.id, policy_version=self.policy.version)
         return BudgetExceeded(self.message, kind=self.kind, value=self.value, limit=self.limit, run=self.run)
+
+
+def policy_limits(policy: Any) -> Limits | None:
+    """A central policy's run limits as ``Limits`` (None when it sets none)."""
+    values = policy.limits
+    if not values:
+        return None
+    counts = {k: int(values[k]) for k in ("max_tokens", "max_llm_calls", "max_tool_calls") if k in values}
+    return Limits(max_cost_usd=values.get("max_cost_usd"), max_wall_time_s=values.get("max_wall_time_s"), **counts)
 
 
 _MAX_RUN_MODELS = 32
@@ -107,10 +131,12 @@ class RunState:
     """Mutable, thread-safe usage counters of one agent run, linked to the enclosing run."""
 
     def __init__(self, name: str, facts: dict[str, Any], limits: Limits | None, parent: RunState | None,
-                 span: Any) -> None:
+                 span: Any, policy: Any = None) -> None:
         self.name = name
         self.facts = facts
         self.limits = limits
+        self.policy = policy  # the central Policy in force for this run's agent (flightlog.policy), if any
+        self.policy_limits = None if policy is None else policy_limits(policy)
         self.parent = parent
         self.span = span
         self.step: Any = None  # the AgentRun that owns this state
@@ -132,9 +158,22 @@ class RunState:
             run = run.parent
 
     def _violation(self, call: str, tool: str | None) -> Violation | None:
-        limits = self.limits
-        if limits is None:
-            return None
+        """The first crossed limit of this run: its own ``Limits``, then its policy's (each is
+        checked, so the stricter of the two is the one that refuses)."""
+        violation = None if self.limits is None else self._limit_violation(self.limits, call, tool, None)
+        policy = self.policy
+        if violation is None and policy is not None:
+            if self.policy_limits is not None:
+                violation = self._limit_violation(self.policy_limits, call, tool, policy)
+            if violation is None and policy.daily_budget and not (self.limits and self.limits.daily_budget):
+                violation = self._daily_budget_violation()
+            if violation is None and call == "tool" and tool is not None and policy.tool_refusal(tool):
+                kind, listed = (("denied_tools", policy.denied_tools) if tool in policy.denied_tools
+                                else ("allowed_tools", policy.allowed_tools))
+                violation = Violation(kind, tool, listed, self.name, policy)
+        return violation
+
+    def _limit_violation(self, limits: Limits, call: str, tool: str | None, policy: Any) -> Violation | None:
         with self._lock:
             checks = (
                 ("max_tokens", self.tokens, limits.max_tokens),
@@ -145,7 +184,7 @@ class RunState:
             )
         for kind, used, limit in checks:
             if limit is not None and used is not None and used >= limit:
-                return Violation(kind, used, limit, self.name)
+                return Violation(kind, used, limit, self.name, policy)
         if limits.daily_budget:
             violation = self._daily_budget_violation()
             if violation is not None:

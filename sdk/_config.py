@@ -42,6 +42,9 @@ class Config:
     batch: bool
     redact: RedactHook | None = dataclasses.field(default=None, compare=False)
     disabled: bool = False
+    approvals: str | None = None
+    control: bool = False
+    control_staleness_s: float = _env.DEFAULT_CONTROL_STALENESS_S
 
     def __repr__(self) -> str:
         fields = []
@@ -66,6 +69,12 @@ def _traces_url(base: str) -> str:
     """``base`` with ``/v1/traces`` appended unless it already ends with it."""
     base = base.rstrip("/")
     return base if base.endswith(_env.DEFAULT_TRACES_PATH) else base + _env.DEFAULT_TRACES_PATH
+
+
+def endpoint_configured(endpoint: str | None) -> bool:
+    """Whether an endpoint was given (argument or environment) rather than defaulted."""
+    return endpoint is not None or any(_env.env_str(name) for name in (
+        _env.FLIGHTLOG_ENDPOINT, _env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, _env.OTEL_EXPORTER_OTLP_ENDPOINT))
 
 
 def resolve_endpoint(endpoint: str | None) -> str:
@@ -119,8 +128,16 @@ def resolve_config(
     max_attribute_length: int | None = None,
     max_queue_size: int | None = None,
     batch: bool = True,
+    approvals: str | None = None,
+    control: bool | None = None,
+    control_staleness_s: float | None = None,
+    custom_exporter: bool = False,
 ) -> Config:
-    """Build the ``Config`` for ``init()``; raises ``ConfigurationError`` on a bad argument."""
+    """Build the ``Config`` for ``init()``; raises ``ConfigurationError`` on a bad argument.
+
+    ``custom_exporter``: spans go to an exporter given to ``init()``, not over OTLP to the
+    endpoint; the control loop is then on only when an endpoint is configured.
+    """
     for name, value in (("service_name", service_name), ("agent_name", agent_name),
                         ("agent_version", agent_version), ("project", project),
                         ("environment", environment)):
@@ -140,6 +157,27 @@ def resolve_config(
         redactor = compile_redactor(redact)
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from exc
+    if approvals is not None and approvals not in ("inbox", "none"):
+        raise ConfigurationError(f"approvals must be 'inbox', 'none' or None, got {approvals!r}")
+    if approvals is None:
+        approvals = _env.env_str(_env.FLIGHTLOG_APPROVALS)
+        if approvals is not None and approvals.lower() not in ("inbox", "none"):
+            _logger.warning("flightlog: %s=%r is not 'inbox' or 'none'; ignoring it", _env.FLIGHTLOG_APPROVALS,
+                            approvals)
+            approvals = None
+        approvals = approvals.lower() if approvals else None
+    if control is not None and not isinstance(control, bool):
+        raise ConfigurationError(f"control must be a bool or None, got {control!r}")
+    if control is None:
+        control = _env.env_bool(_env.FLIGHTLOG_CONTROL, not custom_exporter or endpoint_configured(endpoint))
+    if control_staleness_s is not None and (
+        isinstance(control_staleness_s, bool) or not isinstance(control_staleness_s, (int, float))
+        or not 0 < control_staleness_s < float("inf")
+    ):
+        raise ConfigurationError(f"control_staleness_s must be a number > 0, got {control_staleness_s!r}")
+    if control_staleness_s is None:
+        control_staleness_s = _env.env_float(_env.FLIGHTLOG_CONTROL_STALENESS_S, _env.DEFAULT_CONTROL_STALENESS_S,
+                                             minimum=0.001)
 
     agent = _first(agent_name, _env.env_str(_env.FLIGHTLOG_AGENT_NAME))
     if max_attribute_length is None:
@@ -163,11 +201,15 @@ def resolve_config(
         redact=redactor,
         # OTEL_SDK_DISABLED also turns opentelemetry-sdk's own providers into no-ops: either disables.
         disabled=_env.env_bool(_env.FLIGHTLOG_DISABLED, False) or _env.env_bool(_env.OTEL_SDK_DISABLED, False),
+        approvals=None if approvals == "none" else approvals,
+        control=bool(control),
+        control_staleness_s=float(control_staleness_s),
     )
 
 
 def default_config() -> Config:
-    """Settings used before (or without) ``init()``: environment and defaults, nothing exported."""
-    return dataclasses.replace(resolve_config(), headers={})
+    """Settings used before (or without) ``init()``: environment and defaults, nothing exported
+    and no control loop."""
+    return dataclasses.replace(resolve_config(), headers={}, control=False)
 
 

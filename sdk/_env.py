@@ -92,11 +92,37 @@ FLIGHTLOG_DISABLED = "FLIGHTLOG_DISABLED"
 Default: ``false``
 """
 
+FLIGHTLOG_APPROVALS = "FLIGHTLOG_APPROVALS"
+"""``inbox`` makes the collector's approval inbox (``flightlog.inbox()``) the approver of tier-3
+checkpoints that name none; ``none`` (or unset) keeps a tier-3 checkpoint without an approver an
+error, unless the agent's central policy escalated it (those always go to the inbox).
+
+Default: none
+"""
+
+FLIGHTLOG_CONTROL = "FLIGHTLOG_CONTROL"
+"""``true``/``false``: keep the collector's control state (kill switch, central policies) in
+memory, refreshed by a background long-poll of ``GET /api/control/state``, and apply it.
+
+Default: ``true`` when spans are exported over OTLP or an endpoint is set, else ``false``
+"""
+
+FLIGHTLOG_CONTROL_STALENESS_S = "FLIGHTLOG_CONTROL_STALENESS_S"
+"""Seconds without an answer from the collector after which the control state counts as
+unknown: an agent whose policy says ``on_unreachable: closed`` is then refused with
+``AgentPaused`` (every other agent goes on: fail-open).
+
+Default: ``30``
+"""
+
 ALL_VARIABLES: tuple[str, ...] = (
     FLIGHTLOG_AGENT_NAME,
     FLIGHTLOG_AGENT_VERSION,
     FLIGHTLOG_API_KEY,
+    FLIGHTLOG_APPROVALS,
     FLIGHTLOG_CAPTURE_CONTENT,
+    FLIGHTLOG_CONTROL,
+    FLIGHTLOG_CONTROL_STALENESS_S,
     FLIGHTLOG_DISABLED,
     FLIGHTLOG_ENDPOINT,
     FLIGHTLOG_ENVIRONMENT,
@@ -126,6 +152,10 @@ DEFAULT_MAX_EXPORT_BATCH_SIZE = 512  # OpenTelemetry's default
 DEFAULT_FLUSH_TIMEOUT_S = 5.0
 DEFAULT_SHUTDOWN_TIMEOUT_S = 5.0
 DEFAULT_CHECKPOINT_TIMEOUT_S = 300.0
+DEFAULT_INBOX_TIMEOUT_S = 900.0
+DEFAULT_CONTROL_STALENESS_S = 30.0
+DEFAULT_CONTROL_WAIT_S = 20.0  # the control state long-poll (the server answers at once on a change)
+DEFAULT_CONTROL_STARTUP_WAIT_S = 2.0  # the first check of a process waits this long for the first state
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -162,6 +192,23 @@ def env_int(name: str, default: int, *, minimum: int = 0) -> int:
     if value < minimum:
         _logger.warning(
             "flightlog: %s=%r is not an integer >= %d; using the default %r", name, raw, minimum, default
+        )
+        return default
+    return value
+
+
+def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
+    """Parse a number; an unparsable, non-finite or too small value warns and gives ``default``."""
+    raw = env_str(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not (value >= minimum) or value == float("inf"):
+        _logger.warning(
+            "flightlog: %s=%r is not a number >= %g; using the default %r", name, raw, minimum, default
         )
         return default
     return value

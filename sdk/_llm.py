@@ -37,6 +37,7 @@ class LLMCall(_Step):
     operation = "chat"
     span_kind = SpanKind.CLIENT
     records_decider = False  # an LLM call records its own model and prompt
+    control_checked = True  # the kill switch is checked before an LLM call starts
 
     def __init__(self, model: str, *, provider: str | None = None, prompt_id: str | None = None,
                  prompt_version: str | None = None, prompt_template: str | None = None,
@@ -323,7 +324,8 @@ def llm_call(model: str, *, provider: str | None = None, prompt_id: str | None =
     As a decorator, ``messages`` defaults to the function's ``messages``/``prompt`` argument
     and the output to its return value. ``flightlog.prompt.hash`` is the SHA-256 of
     ``prompt_template`` if given, else of the input messages, so an unversioned prompt change
-    shows up. Raises ``BudgetExceeded`` on entry if the run's limits are crossed.
+    shows up. Raises ``BudgetExceeded`` on entry if the run's limits (its own or its central
+    policy's) are crossed, and ``AgentPaused`` if the kill switch pauses the agent.
     """
     return LLMCall(model, provider=provider, prompt_id=prompt_id, prompt_version=prompt_version,
                    prompt_template=prompt_template, prompt_variables=prompt_variables, messages=messages,

@@ -9,6 +9,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
+from . import _control
 from . import semconv as K
 from ._context import RUN_CONTEXT_KEY
 from ._budget import Limits, RunState
@@ -25,6 +26,7 @@ class AgentRun(_Step):
     span_type = "agent"
     operation = "invoke_agent"
     records_decider = False  # a run records its own latest LLM call when it ends
+    control_checked = True  # the kill switch is checked before a run starts
 
     def __init__(self, name: str | None = None, *, version: str | None = None, user_id: str | None = None,
                  session_id: str | None = None, input: Any = None, limits: Limits | None = None,
@@ -43,7 +45,8 @@ class AgentRun(_Step):
         self.parent = parent
         self._output: Any = None
         self._has_output = False
-        self._facts: dict[str, str] = {}
+        self._facts: dict[str, Any] = {}
+        self._policy: Any = None
         self.state: RunState | None = None
 
     def _copy(self) -> AgentRun:
@@ -64,6 +67,12 @@ class AgentRun(_Step):
 
     def _span_name(self) -> str:
         return f"invoke_agent {self._resolved_name()}"
+
+    def _resolved_version(self) -> str | None:
+        return self.version or self.config.agent_version
+
+    def _control_subject(self, run: RunState | None) -> tuple[str | None, str | None, str | None]:
+        return self._resolved_name(), self._resolved_version(), None
 
     def _begin(self, parent: otel_context.Context | None = None) -> None:
         if parent is None:
@@ -94,10 +103,23 @@ class AgentRun(_Step):
             K.PROJECT: config.project,
         }
         self._facts = {k: str(v) for k, v in facts.items() if v is not None}
+        # The central policy in force for this agent (and version) is a run fact: every span of
+        # the run names it. A run of an agent without one names the enclosing run's (whose rules
+        # still bound it).
+        client = _control.CLIENT
+        policy = self._policy = (None if client is None
+                                 else client.policy_for(self._resolved_name(), self._resolved_version()))
+        if policy is not None:
+            self._facts[K.POLICY_ID] = policy.id
+            self._facts[K.POLICY_VERSION] = policy.version
+        elif outer is not None and K.POLICY_ID in outer.facts:
+            self._facts[K.POLICY_ID] = outer.facts[K.POLICY_ID]
+            self._facts[K.POLICY_VERSION] = outer.facts[K.POLICY_VERSION]
         return dict(self._facts)
 
     def _after_start(self, ctx: otel_context.Context) -> otel_context.Context:
-        self.state = RunState(self._resolved_name(), self._facts, self.limits, self._run, self._span)
+        self.state = RunState(self._resolved_name(), self._facts, self.limits, self._run, self._span,
+                              policy=self._policy)
         self.state.step = self
         return otel_context.set_value(RUN_CONTEXT_KEY, self.state, ctx)
 
@@ -157,10 +179,15 @@ def agent_run(name: str | Callable[..., Any] | None = None, *, version: str | No
             (user and session are inherited from an enclosing run).
         input: the run's input (``flightlog.input``; JSON-encoded unless a string).
         limits: hard ``Limits``; crossing one raises ``BudgetExceeded`` before the next call.
+            The central policy in force for the agent (and version) applies too; the stricter
+            limit wins.
         parent: an OpenTelemetry context to continue (from ``flightlog.extract(carrier)``).
         link: instead of joining, start a trace of its own that links to this context's span
             (or SpanContext), e.g. a queued job that should not stretch its sender's trace.
         attributes: extra span attributes.
+
+    Raises ``AgentPaused`` on entry, before the run's code, if the kill switch pauses the
+    project, the agent or this version of it.
     """
     if callable(name) and not isinstance(name, str):
         return AgentRun()(name)

@@ -144,6 +144,9 @@ def init(
     tracer_provider: TracerProvider | None = None,
     exporter: SpanExporter | None = None,
     batch: bool = True,
+    approvals: str | None = None,
+    control: bool | None = None,
+    control_staleness_s: float | None = None,
 ) -> Config:
     """Start recording: resolve settings, join or create a TracerProvider, attach the exporter.
 
@@ -170,6 +173,14 @@ def init(
         exporter: a SpanExporter to use instead of OTLP/HTTP (e.g. ``InMemorySpanExporter``).
         batch: export in the background (default). ``False`` exports on the caller's thread as
             each span ends (tests only: a slow collector would then slow the agent).
+        approvals: ``"inbox"`` makes ``flightlog.inbox()`` (the collector's approval inbox) the
+            approver of tier-3 checkpoints that name none. Env ``FLIGHTLOG_APPROVALS``.
+        control: keep the collector's control state (kill switch, central policies) in memory,
+            refreshed by a background thread, and apply it before every run, LLM call and tool
+            call. Default: on when spans go over OTLP or an endpoint is set. Env ``FLIGHTLOG_CONTROL``.
+        control_staleness_s: after this many seconds without an answer from the collector, an
+            agent whose policy says ``on_unreachable: closed`` is refused (default 30). Env
+            ``FLIGHTLOG_CONTROL_STALENESS_S``.
 
     Returns the resolved ``Config``. Calling ``init()`` again replaces the previous pipeline.
     Raises ``ConfigurationError`` (a ``ValueError``) for a bad argument.
@@ -179,7 +190,8 @@ def init(
         service_name=service_name, agent_name=agent_name, agent_version=agent_version, project=project,
         endpoint=endpoint, api_key=api_key, headers=headers, environment=environment,
         capture_content=capture_content, redact=redact, max_attribute_length=max_attribute_length,
-        max_queue_size=max_queue_size, batch=batch,
+        max_queue_size=max_queue_size, batch=batch, approvals=approvals, control=control,
+        control_staleness_s=control_staleness_s, custom_exporter=exporter is not None,
     )
     if tracer_provider is not None and not isinstance(tracer_provider, TracerProvider):
         raise ConfigurationError("tracer_provider must be an opentelemetry.sdk.trace.TracerProvider")
@@ -222,6 +234,10 @@ def init(
         if not _atexit_registered:
             atexit.register(shutdown)
             _atexit_registered = True
+    if config.control:
+        from . import _control
+
+        _control.start(config.endpoint, config.headers, staleness_s=config.control_staleness_s)
     return config
 
 
@@ -269,6 +285,9 @@ def shutdown(timeout_s: float = _env.DEFAULT_SHUTDOWN_TIMEOUT_S) -> bool:
     ``atexit`` by ``init()`` so short scripts lose nothing. Never raises.
     """
     global _state
+    from . import _control
+
+    _control.stop()
     with _lock:
         state = _state
         _state = None

@@ -7,8 +7,10 @@ the enclosing run's facts onto it, and on exit records exceptions (status ERROR,
 
 Recording methods (``set_output``, ``set_usage`` …) store values; attributes are written when
 the step ends, after redaction and truncation. None of them raises into agent code: a bad
-value is logged and skipped. The one deliberate exception is ``BudgetExceeded``, raised when an
-LLM or tool call is about to start past a hard limit (see ``_budget.py``).
+value is logged and skipped. The deliberate exceptions are ``BudgetExceeded`` (and its
+``PolicyDenied``), raised when an LLM or tool call is about to start past a hard limit or a
+central policy (see ``_budget.py``), and ``AgentPaused``, raised when a run, an LLM call or a
+tool call is about to start while the kill switch pauses it (see ``_control.py``).
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from opentelemetry.context import Context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from . import _control
 from . import semconv as K
 from ._context import RUN_CONTEXT_KEY, STEP_CONTEXT_KEY
 from ._budget import RunState, Violation
 from ._config import Config
 from ._content import format_content
 from ._decorate import StepDecorator
+from ._exceptions import AgentPaused
 from ._setup import get_state
 
 _logger = logging.getLogger("flightlog")
@@ -65,6 +69,8 @@ class _Step(StepDecorator):
     _start_links: list[trace.Link] | None = None
     # (error.type, message) from set_error(): a failure reported without an exception.
     _reported_error: tuple[str, str] | None = None
+    # Whether the kill switch is checked before this step starts (runs, LLM calls, tool calls).
+    control_checked: ClassVar[bool] = False
 
     def __init__(self, *, attributes: Mapping[str, Any] | None = None) -> None:
         self._extra = dict(attributes or {})
@@ -95,6 +101,24 @@ class _Step(StepDecorator):
         """Limit check before the span starts: a violation (and the run whose limit it is)
         refuses the step."""
         return None
+
+    def _control_subject(self, run: RunState | None) -> tuple[str | None, str | None, str | None]:
+        """(agent, agent version, tool) the kill switch is checked for: the enclosing run's agent."""
+        if run is not None:
+            return run.facts.get(K.AGENT_NAME), run.facts.get(K.AGENT_VERSION), None
+        return self.config.agent_name, self.config.agent_version, None
+
+    def _control_refusal(self, client: _control.ControlClient, run: RunState | None) -> AgentPaused | None:
+        """The kill switch, from the in-memory control state: this step's agent (and tool), then
+        every enclosing run's agent (pausing an agent also stops the sub-agents of its runs)."""
+        agent, version, tool = self._control_subject(run)
+        refusal = client.refusal(agent, version, tool)
+        if refusal is None and run is not None:
+            outer = run if agent != run.facts.get(K.AGENT_NAME) else run.parent
+            while refusal is None and outer is not None:
+                refusal = client.refusal(outer.facts.get(K.AGENT_NAME), outer.facts.get(K.AGENT_VERSION))
+                outer = outer.parent
+        return refusal
 
     def _bind_call(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Fill defaults from a decorated function's name and arguments."""
@@ -136,8 +160,12 @@ class _Step(StepDecorator):
         if not isinstance(run, RunState):
             run = None
         self._run = run
+        paused = None
+        client = _control.CLIENT
+        if client is not None and self.control_checked:
+            paused = self._guarded(self._control_refusal, client, run)
         # Limits belong to runs: outside one there is nothing to check.
-        violation = None if run is None else self._guarded(self._before_start, run)
+        violation = None if run is None or paused is not None else self._guarded(self._before_start, run)
 
         attributes: dict[str, Any] = {K.SPAN_TYPE: self.span_type, K.OPERATION: self.operation}
         if run is not None:
@@ -160,8 +188,21 @@ class _Step(StepDecorator):
         ctx = trace.set_span_in_context(span, ctx)
         ctx = otel_context.set_value(STEP_CONTEXT_KEY, self, ctx)
         self._ctx = self._after_start(ctx)
+        if paused is not None:
+            self._refuse_paused(paused, run)
         if violation is not None:
             self._refuse(*violation)
+
+    def _refuse_paused(self, exc: AgentPaused, run: RunState | None) -> None:
+        """Record a kill-switch refusal on this span and on the enclosing run's, end this span, raise."""
+        marks = {K.CONTROL_REFUSED: str(exc)}
+        assert self._span is not None
+        self._span.set_attributes(marks)
+        if run is not None and run.span is not None:
+            run.span.set_attributes(marks)
+            run.span.add_event(K.CONTROL_REFUSED, marks)
+        self._end(exc)
+        raise exc
 
     def _after_start(self, ctx: otel_context.Context) -> otel_context.Context:
         return ctx

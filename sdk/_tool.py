@@ -17,6 +17,7 @@ class ToolCall(_Step):
 
     span_type = "tool"
     operation = "execute_tool"
+    control_checked = True  # the kill switch (the agent, or this tool of it) is checked before it starts
 
     def __init__(self, name: str | None = None, *, arguments: Any = None, call_id: str | None = None,
                  attributes: Mapping[str, Any] | None = None) -> None:
@@ -38,6 +39,10 @@ class ToolCall(_Step):
 
     def _span_name(self) -> str:
         return f"execute_tool {self.name or 'tool'}"
+
+    def _control_subject(self, run: RunState | None) -> tuple[str | None, str | None, str | None]:
+        agent, version, _ = super()._control_subject(run)
+        return agent, version, self.name or "tool"
 
     def _before_start(self, run: RunState | None) -> tuple[Violation, RunState] | None:
         if run is None:
@@ -80,7 +85,9 @@ def tool_call(name: str | Callable[..., Any] | None = None, *, arguments: Any = 
         def search(q): ...
 
     Raises ``BudgetExceeded`` on entry if the run's limits (``max_tool_calls``,
-    ``allowed_tools``/``denied_tools``, tokens, cost, time) are crossed.
+    ``allowed_tools``/``denied_tools``, tokens, cost, time) are crossed, ``PolicyDenied`` if the
+    agent's central policy forbids the tool, and ``AgentPaused`` if the kill switch pauses the
+    agent or this tool of it.
     """
     if callable(name) and not isinstance(name, str):
         return ToolCall()(name)

@@ -122,12 +122,13 @@ STRICT_RESPONSES = {"FLIGHTLOG_STRICT_RESPONSES": "1"}
 
 
 def start_collector(data_dir: Path, *, env: dict[str, str] | None = None, args: list[str] | None = None,
-                    wait_for_keys: bool = True) -> RunningCollector:
-    """Start ``flightlog serve`` on a free loopback port and wait until it answers (strict answers;
-    unless ``wait_for_keys`` is off, also until its first keys exist: a server store connects in
-    the background, so they may come after the first answer)."""
+                    wait_for_keys: bool = True, port: int | None = None) -> RunningCollector:
+    """Start ``flightlog serve`` on a free loopback port (or ``port``: a restart at the same
+    address) and wait until it answers (strict answers; unless ``wait_for_keys`` is off, also
+    until its first keys exist: a server store connects in the background, so they may come
+    after the first answer)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     log_path = data_dir / "collector.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "flightlog.collector.cli", "serve", "--host", "127.0.0.1",

@@ -97,6 +97,12 @@ def test_config_repr_hides_header_values():
     ("max_attribute_length", "FLIGHTLOG_MAX_ATTRIBUTE_LENGTH", "100", None, 100),
     ("max_attribute_length", "FLIGHTLOG_MAX_ATTRIBUTE_LENGTH", "0", None, None),
     ("max_queue_size", "FLIGHTLOG_MAX_QUEUE_SIZE", "10", None, 10),
+    ("approvals", "FLIGHTLOG_APPROVALS", "inbox", None, "inbox"),
+    ("approvals", "FLIGHTLOG_APPROVALS", "inbox", "none", None),
+    ("control", "FLIGHTLOG_CONTROL", "false", None, False),
+    ("control", "FLIGHTLOG_CONTROL", "false", True, True),
+    ("control_staleness_s", "FLIGHTLOG_CONTROL_STALENESS_S", "2.5", None, 2.5),
+    ("control_staleness_s", "FLIGHTLOG_CONTROL_STALENESS_S", "2.5", 60, 60.0),
 ])
 def test_argument_wins_over_flightlog_env(monkeypatch, setting, env_name, env_value, argument, expected):
     monkeypatch.setenv(env_name, env_value)
@@ -109,6 +115,10 @@ def test_argument_wins_over_flightlog_env(monkeypatch, setting, env_name, env_va
     ("FLIGHTLOG_MAX_ATTRIBUTE_LENGTH", "long", "max_attribute_length", _env.DEFAULT_MAX_ATTRIBUTE_LENGTH),
     ("FLIGHTLOG_MAX_ATTRIBUTE_LENGTH", "-5", "max_attribute_length", _env.DEFAULT_MAX_ATTRIBUTE_LENGTH),
     ("FLIGHTLOG_MAX_QUEUE_SIZE", "0", "max_queue_size", _env.DEFAULT_MAX_QUEUE_SIZE),
+    ("FLIGHTLOG_APPROVALS", "slack", "approvals", None),
+    ("FLIGHTLOG_CONTROL", "sometimes", "control", False),  # an in-memory exporter and no endpoint: off
+    ("FLIGHTLOG_CONTROL_STALENESS_S", "soon", "control_staleness_s", _env.DEFAULT_CONTROL_STALENESS_S),
+    ("FLIGHTLOG_CONTROL_STALENESS_S", "-1", "control_staleness_s", _env.DEFAULT_CONTROL_STALENESS_S),
 ])
 def test_bad_env_value_warns_and_falls_back_to_default(monkeypatch, caplog, env_name, bad_value, setting, default):
     monkeypatch.setenv(env_name, bad_value)
@@ -129,6 +139,10 @@ def test_bad_env_value_warns_and_falls_back_to_default(monkeypatch, caplog, env_
     {"redact": ["("]},
     {"tracer_provider": object()},
     {"exporter": object()},
+    {"approvals": "slack"},
+    {"control": "yes"},
+    {"control_staleness_s": 0},
+    {"control_staleness_s": float("inf")},
 ])
 def test_bad_argument_raises_value_error(kwargs):
     with pytest.raises(ValueError):
@@ -269,3 +283,37 @@ def test_otel_batch_processor_sizes_are_honoured(monkeypatch):
     assert export_processor._batch_processor._max_export_batch_size == 16
     monkeypatch.setenv("FLIGHTLOG_MAX_QUEUE_SIZE", "128")  # ours wins
     assert init(exporter=InMemorySpanExporter()).max_queue_size == 128
+
+
+@pytest.mark.parametrize("settings,env,on", [
+    ({}, {}, False),                                             # spans to an exporter, no endpoint: no control
+    ({"endpoint": "http://127.0.0.1:9"}, {}, True),              # an endpoint given: the control loop is on
+    ({}, {"FLIGHTLOG_ENDPOINT": "http://127.0.0.1:9"}, True),
+    ({"endpoint": "http://127.0.0.1:9", "control": False}, {}, False),
+    ({"exporter": None, "endpoint": "http://127.0.0.1:9"}, {}, True),
+])
+def test_the_control_loop_runs_when_an_endpoint_is_configured(monkeypatch, settings, env, on):
+    from flightlog import _control
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    config = init(**settings)
+    assert config.control is on
+    assert (_control.CLIENT is not None) is on
+    flightlog.shutdown()
+    assert _control.CLIENT is None, "shutdown() stops the control thread"
+
+
+@pytest.mark.parametrize("kwargs", [{"timeout_s": 0}, {"timeout_s": -1}, {"timeout_s": True},
+                                    {"on_timeout": "escalate"}])
+def test_bad_inbox_arguments_raise_value_error(kwargs):
+    with pytest.raises(flightlog.ConfigurationError):
+        flightlog.inbox(**kwargs)
+
+
+def test_a_tier_3_checkpoint_without_an_approver_needs_the_inbox_default():
+    init()
+    with pytest.raises(flightlog.ConfigurationError, match="approvals='inbox'"):
+        flightlog.checkpoint("deploy", tier=3)
+    with pytest.raises(flightlog.ConfigurationError, match="flightlog.inbox"):
+        flightlog.checkpoint("deploy", tier=3, approver="dana")

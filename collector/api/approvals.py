@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -19,6 +19,7 @@ from flightlog.storage import control as store_control
 from flightlog.storage.keys import KeyRecord
 
 from flightlog.collector.api import models
+from flightlog.collector.api.control import CLIENT_GONE, until_disconnected
 from flightlog.collector.api.deps import CollectorDep, IngestOrReadKey, hex_id, require
 from flightlog.collector.auth import ADMIN_ROLES, INGEST_ROLES, READ_ROLES
 from flightlog.collector.contract import ContractRoute, errors, respond
@@ -103,9 +104,11 @@ async def show(key: IngestOrReadKey, collector: CollectorDep, approval_id: str) 
 
 @router.get("/{approval_id}/wait", summary="Long-poll: the approval once decided (or as it is after timeout_s)",
             response_model=models.Approval, responses=errors(400, 401, 403, 404, 503))
-async def wait(key: IngestOrReadKey, collector: CollectorDep, approval_id: str,
+async def wait(key: IngestOrReadKey, collector: CollectorDep, approval_id: str, request: Request,
                timeout_s: Annotated[float, Query(ge=0, le=60)] = 30) -> Response:
-    return respond(await collector.control.approvals.wait(key.project, _id(approval_id), timeout_s))
+    approval = await until_disconnected(request, collector.control.approvals.wait(key.project, _id(approval_id),
+                                                                                  timeout_s))
+    return Response(status_code=CLIENT_GONE) if approval is None else respond(approval)
 
 
 @router.post("/{approval_id}/decide", summary="Approve or reject, as the named person this key is",

@@ -9,8 +9,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Annotated, Any
+from collections.abc import Awaitable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
@@ -26,6 +28,28 @@ from flightlog.collector.control.notify import validate_settings
 from flightlog.collector.errors import BadRequest
 
 router = APIRouter(prefix="/api", tags=["control"], route_class=ContractRoute)
+T = TypeVar("T")
+CLIENT_GONE = 499  # the client closed the connection before the answer (nobody reads it)
+
+
+async def until_disconnected(request: Request, work: Awaitable[T]) -> T | None:
+    """``work``'s result, or None as soon as the client has gone away: a long-poll nobody waits
+    for any more must not hold its task (a stopping collector waits for open requests)."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_gone(request))
+    try:
+        done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if task in done:
+        return task.result()
+    task.cancel()
+    return None
+
+
+async def _gone(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 class PauseBody(BaseModel):
@@ -38,11 +62,14 @@ class PauseBody(BaseModel):
 @router.get("/control/state", summary="Active pauses and the policies in force (long-poll with wait_s)",
             response_model=models.ControlState, responses={304: {"description": "Unchanged since If-None-Match"},
                                                            **errors(400, 401, 403, 503)})
-async def state(key: IngestOrReadKey, collector: CollectorDep,
+async def state(key: IngestOrReadKey, collector: CollectorDep, request: Request,
                 wait_s: Annotated[float, Query(ge=0, le=30, description="Wait up to this long for a change")] = 0,
                 if_none_match: Annotated[str, Header()] = "") -> Response:
     known = if_none_match.strip().strip('"')
-    current = await collector.control.state.wait_for_change(key.project, known, wait_s if known else 0)
+    current = await until_disconnected(request, collector.control.state.wait_for_change(
+        key.project, known, wait_s if known else 0))
+    if current is None:
+        return Response(status_code=CLIENT_GONE)
     if known and current["version"] == known:
         return Response(status_code=304, headers={"ETag": f'"{known}"'})
     response = respond(current)
