@@ -320,6 +320,7 @@ def _cases(stack: Stack) -> list[tuple[str, dict[str, Any], frozenset[str]]]:
         ("/api/admin/budgets", {}, ADMIN),
         ("/api/budget/remaining", {"agent": demo.INCIDENT_AGENT}, ANY_KEY), ("/api/budget/remaining", {}, ANY_KEY),
         ("/api/budgets", {}, READ),
+        ("/api/whoami", {}, ANY_KEY),
     ]
     for span_type in sorted({s["span_type"] for s in stack.incident_spans}):
         cases.append((f"{t}/traceback", {"span_id": _incident(stack, span_type)}, READ))
