@@ -1,7 +1,9 @@
-"""A small typed client for the collector's read-only query API (docs/contracts.md, "HTTP API answers").
+"""A small typed client for the collector's HTTP API (docs/contracts.md, "HTTP API answers").
 
 This is the only place the UI talks to the network. Each method is one documented HTTP
-call, so anything a page shows can be reproduced with ``curl``.
+call, so anything a page shows can be reproduced with ``curl``. Reads use the client's key;
+the control calls that act for a person (deciding approvals, pausing and resuming agents)
+take that person's own key as ``api_key`` (docs/control.md, docs/ui.md).
 
 Usage::
 
@@ -402,7 +404,8 @@ class ApiClient:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
         extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         try:
-            response = self._http.request(method, path, params=params, json=json_body, headers=headers, **extra)
+            response = self._http.request(method, path, params=tuple(params or ()), json=json_body,
+                                          headers=headers, **extra)
         except httpx.TimeoutException as exc:
             raise ApiError(f"the collector at {self.base_url} did not answer in time") from exc
         except httpx.TransportError as exc:

@@ -19,6 +19,7 @@ __all__ = [
     "DECIDED",
     "SOON_S",
     "approval_facts",
+    "arguments_text",
     "deciding_call",
     "format_left",
     "history_rows",
@@ -27,10 +28,12 @@ __all__ = [
     "may_pause",
     "oldest_pending",
     "parse_arguments",
+    "pause_rows",
     "pauses_covering",
     "person_label",
     "run_so_far",
     "seconds_left",
+    "why_facts",
     "why_not_approve",
     "why_not_pause",
 ]
@@ -244,7 +247,7 @@ def may_approve(who: Mapping[str, Any] | None) -> bool:
 
 def may_pause(who: Mapping[str, Any] | None) -> bool:
     """Only admin keys pause and resume."""
-    return bool(who) and who.get("role") == "admin"
+    return who is not None and who.get("role") == "admin"
 
 
 def person_label(who: Mapping[str, Any]) -> str:

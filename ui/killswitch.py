@@ -67,6 +67,7 @@ def permission_note() -> str:
 def pause_form(key: str, scopes: dict[str, dict[str, str]], *, missing: str) -> None:
     """A form: pick one of ``scopes`` (label → agent/agent_version/tool), give a reason, Pause."""
     with st.form(f"{key}.pause", border=True, enter_to_submit=False, clear_on_submit=True):
+        label: str | None
         if len(scopes) == 1:
             label = next(iter(scopes))
             st.text(f"Pause {label}")  # holds agent names: text, never markdown

@@ -49,7 +49,7 @@ def _picked(key: str, rows: list[int]) -> int | None:
 
 
 def _styled(rows: list[dict[str, Any]]) -> Any:
-    frame = pd.DataFrame(rows, columns=["time left", "note", "agent", "tool", "action", "version", "waiting", "id"])
+    frame = pd.DataFrame(rows, columns=["time left", "note", "action", "agent", "tool", "version", "waiting", "id"])
 
     def colour(row: pd.Series) -> list[str]:
         style = _SOON if "expires soon" in row["note"] else _OLDEST if "oldest" in row["note"] else ""
@@ -68,7 +68,7 @@ def _inbox(pending: list[Approval], total: int, now: dt.datetime) -> str | None:
     table = st.dataframe(
         _styled(rows), key=_INBOX_KEY, hide_index=True, on_select="rerun", selection_mode="single-row",
         width="stretch", height=min(35 * (len(rows) + 1) + 3, 320),
-        column_order=["time left", "note", "agent", "tool", "action", "version", "waiting"],
+        column_order=["time left", "note", "action", "agent", "tool", "version", "waiting"],
         column_config={"time left": st.column_config.TextColumn(width="small"),
                        "note": st.column_config.TextColumn(width="small"),
                        "action": st.column_config.TextColumn(width="medium")},
@@ -131,7 +131,8 @@ def _decide(approval: Approval, decision: str, reason: str, arguments: Any = Non
     st.rerun()
 
 
-def _decision(approval: Approval) -> None:
+def _decision(approval: Approval) -> str:
+    """The decision form; what is missing to decide ('' when nothing is), shown by the caller."""
     person = session.signed_in()
     missing = inbox.why_not_approve(person.who if person else None)
     with st.form(f"approvals.decide.{approval['id']}", border=True, enter_to_submit=False):
@@ -149,8 +150,7 @@ def _decision(approval: Approval) -> None:
             approve_edited = st.form_submit_button("Approve with these arguments", icon=":material/edit_note:",
                                                    disabled=bool(missing))
     if missing:
-        st.info(missing, icon=":material/key:")
-        return
+        return missing
     st.text(f"Deciding as {person.label}" if person else "")
     if approve or reject:
         _decide(approval, "approve" if approve else "reject", reason)
@@ -159,8 +159,9 @@ def _decision(approval: Approval) -> None:
         if error:
             st.error("The edited arguments are not valid JSON; nothing was decided.", icon=":material/data_object:")
             st.code(error, language=None, wrap_lines=True)
-            return
-        _decide(approval, "approve", reason, arguments=value)
+        else:
+            _decide(approval, "approve", reason, arguments=value)
+    return ""
 
 
 def _selected(approval: Approval, now: dt.datetime) -> None:
@@ -179,11 +180,14 @@ def _selected(approval: Approval, now: dt.datetime) -> None:
                 st.json(arguments, expanded=True)
         else:
             st.code("null" if arguments is None else str(arguments), language=None, wrap_lines=True)
+    missing = ""
     with decision_col:
         if approval["status"] == "pending":
-            _decision(approval)
+            missing = _decision(approval)
         else:
             _decided(approval)
+    if missing:
+        st.info(missing, icon=":material/key:")
 
 
 def _lines(value: Any) -> int:

@@ -6,6 +6,7 @@ the last trace opened in this session, or asks for an id.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flightlog import semconv as sc
@@ -135,7 +136,7 @@ def _summary(spans: list[dict[str, Any]], total_cost: float) -> None:
     cols[4].metric("Errors", f"{summary['errors']:,}")
 
 
-def _kill_switch(spans: list[dict[str, Any]]) -> None:
+def _kill_switch(spans: Sequence[Mapping[str, Any]]) -> None:
     """Pause or resume the trace's agent (this version, or every version) as the signed-in admin."""
     agent_span = next((s for s in spans if s.get("agent_name")), None)
     if agent_span is None:
