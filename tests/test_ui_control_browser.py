@@ -406,3 +406,23 @@ def test_the_policies_page_spells_out_the_rules(page, stack, tmp_path):
             "person's approval — tier 3.", exact=False).first, f"screenshot: {shot}").to_be_visible()
         expect(page.get_by_text("refuses work (fail-closed)", exact=False).first, f"screenshot: {shot}").to_be_visible()
         expect(page.get_by_role("heading", name="History"), f"screenshot: {shot}").to_be_attached()
+
+
+def test_an_approval_that_arrives_while_the_page_is_open_is_announced(page, stack, tmp_path):
+    def waiting() -> int:
+        resp = httpx.get(f"{stack.collector.url}/api/approvals", params={"status": "pending", "limit": 1},
+                         headers=cu.auth(stack.collector.read_key), timeout=30)
+        return int(resp.json()["total"])
+
+    with screenshot(page, tmp_path, "approvals-new-arrival") as shot:
+        page.goto(f"{stack.ui_url}/approvals")
+        before = waiting()
+        expect(page.get_by_role("heading", name=f"Waiting for a decision ({before})"),
+               f"screenshot: {shot}").to_be_visible()
+        settled(page)
+        stack.propose({"order_id": "88600", "amount": 1})
+        notice = page.get_by_text("The inbox has changed since this page was drawn.")
+        expect(notice, f"screenshot: {shot}").to_be_visible(timeout=WAIT_MS)
+        page.get_by_role("button", name="Refresh").click()
+        expect(page.get_by_role("heading", name=f"Waiting for a decision ({before + 1})"),
+               f"screenshot: {shot}").to_be_visible()

@@ -96,11 +96,11 @@ def _decided(approval: Approval) -> None:
     box({"approved": "Approved", "rejected": "Rejected", "expired": "Expired without a decision",
          "notified": "Tier 2: people were notified, nothing to decide"}.get(status, status),
         icon=":material/gavel:")
-    rows = [("decided by", approval.get("approver") or "—"), ("decided at", fmt.format_time(approval.get("decided_at"))),
-            ("reason", approval.get("reason") or "—"),
-            ("used by the agent", inbox.history_rows([approval])[0]["used by the agent"] if status in inbox.DECIDED
-             else "—")]
-    st.dataframe(pd.DataFrame(rows, columns=["field", "value"]), hide_index=True, width="stretch")
+    used = inbox.history_rows([approval])[0]["used by the agent"] if status in inbox.DECIDED else "—"
+    st.text(f"by {approval.get('approver') or '—'}, {fmt.format_time(approval.get('decided_at'))}\n"
+            f"used by the agent: {used}")  # names and reasons come from the record: text, never markdown
+    st.caption("Reason")
+    st.code(str(approval.get("reason") or "—"), language=None, wrap_lines=True)
     if approval.get("edited_arguments") is not None:
         st.caption("Approved with these arguments instead")
         st.json(approval["edited_arguments"], expanded=True)
@@ -303,9 +303,8 @@ def _watch(shown: tuple[str, ...]) -> None:
         return
     current = tuple(a["id"] for a in page["items"])
     if current != shown:
-        cols = st.columns([4, 1])
-        cols[0].info("The inbox has changed since this page was drawn.", icon=":material/notifications:")
-        if cols[1].button("Refresh", key="approvals.refresh", icon=":material/refresh:"):
+        st.info("The inbox has changed since this page was drawn.", icon=":material/notifications:")
+        if st.button("Refresh", key="approvals.refresh", icon=":material/refresh:"):
             st.rerun(scope="app")
 
 
