@@ -374,6 +374,7 @@ def _cases(stack: Stack) -> list[tuple[str, dict[str, Any], frozenset[str]]]:
         (f"/api/policies/{CONTROL_AGENT}", {"agent_version": "1.0.0"}, CONTROL_READ),
         (f"/api/policies/{CONTROL_AGENT}/history", {}, CONTROL_READ),
         ("/api/admin/notifications", {}, ADMIN), ("/api/admin/notifications/deliveries", {}, ADMIN),
+        ("/api/whoami", {}, ANY_KEY),
     ]
     for approval in stack.call("GET", "/api/approvals", params={"limit": 20}).json()["items"]:
         cases.append((f"/api/approvals/{approval['id']}", {}, CONTROL_READ))

@@ -1,7 +1,8 @@
 """Streamlit entry point of the Flightlog UI: ``streamlit run ui/app.py``.
 
 Reads ``FLIGHTLOG_API_URL`` (default http://127.0.0.1:4318) and ``FLIGHTLOG_API_KEY``
-(a read key). Pages and their URLs: see docs/ui.md.
+(a read key). Deciding approvals and pausing agents use the signed-in person's own key
+(the sidebar's "Your key"). Pages and their URLs: see docs/ui.md.
 """
 from __future__ import annotations
 
@@ -25,9 +26,14 @@ page = st.navigation(
         st.Page(session.MONITORING_PAGE, title="Monitoring", icon=":material/monitoring:"),
         st.Page("views/audit.py", title="Audit", icon=":material/verified_user:"),  # audit (docs/audit.md)
         st.Page("views/reviews.py", title="Reviews", icon=":material/rate_review:"),  # audit (docs/audit.md)
+        # the control loop (docs/control.md)
+        st.Page(session.APPROVALS_PAGE, title="Approvals", icon=":material/gavel:"),
+        st.Page(session.CONTROL_PAGE, title="Control", icon=":material/pause_circle:"),
+        st.Page(session.POLICIES_PAGE, title="Policies", icon=":material/policy:"),
     ]
 )
 with st.sidebar:
+    session.sign_in_box()  # the person's own key, for decisions and pauses (never the UI's key)
     st.caption("Collector")
     st.text(session.api_settings()[0])
 page.run()

@@ -1,7 +1,9 @@
-"""A small typed client for the collector's read-only query API (docs/contracts.md, "HTTP API answers").
+"""A small typed client for the collector's HTTP API (docs/contracts.md, "HTTP API answers").
 
 This is the only place the UI talks to the network. Each method is one documented HTTP
-call, so anything a page shows can be reproduced with ``curl``.
+call, so anything a page shows can be reproduced with ``curl``. Reads use the client's key;
+the control calls that act for a person (deciding approvals, pausing and resuming agents)
+take that person's own key as ``api_key`` (docs/control.md, docs/ui.md).
 
 Usage::
 
@@ -298,14 +300,7 @@ class ApiClient:
                          comment: str = "") -> api.ReviewScoreSaved:
         """``POST /api/audit/reviews/scores`` (any read key): the score is attributed to this key."""
         body = {"trace_id": trace_id, "score": score, "label": label, "comment": comment}
-        try:
-            response = self._http.post("/api/audit/reviews/scores", json=body)
-        except httpx.TransportError as exc:
-            raise ApiError(f"cannot reach the collector at {self.base_url}: {exc}") from exc
-        if response.status_code >= 400:
-            raise ApiError(f"{response.status_code} {response.reason_phrase}: {_server_message(response)}",
-                           status_code=response.status_code)
-        return cast(api.ReviewScoreSaved, dict(response.json()))
+        return cast(api.ReviewScoreSaved, self._send("POST", "/api/audit/reviews/scores", json_body=body))
 
     def export_bytes(self, fmt: str = "jsonl", **params: Any) -> bytes:
         """``GET /api/audit/export?format=…``: the whole export in memory (use the CLI for big ones)."""
@@ -318,31 +313,137 @@ class ApiClient:
                            status_code=response.status_code)
         return response.content
 
+    # -- the control loop (docs/control.md) ----------------------------------------
+    #
+    # Reads use the client's own key (the UI's read key). Deciding, pausing and resuming take
+    # ``api_key``: the key of the named person acting, sent for that one call only, so a
+    # decision is never made with a key the UI shares between people.
+
+    def whoami(self, *, api_key: str | None = None) -> api.WhoAmI:
+        """``GET /api/whoami``: who the client's key (or ``api_key``) is: name, role, permissions."""
+        return cast(api.WhoAmI, self._send("GET", "/api/whoami", api_key=api_key))
+
+    def approvals(self, *, status: str = "", agent: str = "", limit: int = 100,
+                  offset: int = 0) -> api.ApprovalPage:
+        """``GET /api/approvals``: pending first (soonest expiry first), then the newest decided.
+
+        ``status`` is one of ``pending``, ``approved``, ``rejected``, ``expired``, ``notified``
+        (empty: all)."""
+        params = _query_params({"status": status, "agent": agent, "limit": limit, "offset": offset})
+        return cast(api.ApprovalPage, self._get("/api/approvals", params))
+
+    def approval(self, approval_id: str) -> api.Approval:
+        """``GET /api/approvals/{id}``: one approval."""
+        return cast(api.Approval, self._get(f"/api/approvals/{_path(approval_id, 'approval_id')}", []))
+
+    def wait_approval(self, approval_id: str, timeout_s: float = 30.0) -> api.Approval:
+        """``GET /api/approvals/{id}/wait``: the approval once decided or expired, or as it is
+        after ``timeout_s`` (at most 60) — what an agent's long-poll sees."""
+        params = _query_params({"timeout_s": timeout_s})
+        return cast(api.Approval, self._send("GET", f"/api/approvals/{_path(approval_id, 'approval_id')}/wait",
+                                             params=params, timeout=float(timeout_s) + DEFAULT_TIMEOUT))
+
+    def decide(self, approval_id: str, decision: str, reason: str, *, api_key: str,
+               arguments: Any = None) -> api.Approval:
+        """``POST /api/approvals/{id}/decide`` as the person whose key is ``api_key``.
+
+        ``decision`` is ``approve`` or ``reject``; ``reason`` is required; ``arguments``
+        (approve only) replaces the agent's arguments (stored as ``edited_arguments``)."""
+        if decision not in ("approve", "reject"):
+            raise ValueError("decision must be 'approve' or 'reject'")
+        if not reason.strip():
+            raise ValueError("a decision needs a reason")
+        body: dict[str, Any] = {"decision": decision, "reason": reason}
+        if arguments is not None:
+            body["arguments"] = arguments
+        return cast(api.Approval, self._send("POST", f"/api/approvals/{_path(approval_id, 'approval_id')}/decide",
+                                             json_body=body, api_key=_person(api_key)))
+
+    def control_state(self) -> api.ControlState:
+        """``GET /api/control/state``: the active pauses and the policies in force."""
+        return cast(api.ControlState, self._get("/api/control/state", []))
+
+    def pause(self, *, reason: str, api_key: str, agent: str = "", agent_version: str = "",
+              tool: str = "") -> api.PauseChange:
+        """``POST /api/control/pause`` (an admin's ``api_key``): stop the project (``agent`` empty),
+        an agent, one version of it, or one tool of it."""
+        body = {"agent": agent, "agent_version": agent_version, "tool": tool, "reason": reason}
+        return cast(api.PauseChange, self._send("POST", "/api/control/pause", json_body=body,
+                                                api_key=_person(api_key)))
+
+    def resume(self, *, reason: str, api_key: str, agent: str = "", agent_version: str = "",
+               tool: str = "") -> api.PauseChange:
+        """``POST /api/control/resume`` (an admin's ``api_key``): lift the pause of that scope."""
+        body = {"agent": agent, "agent_version": agent_version, "tool": tool, "reason": reason}
+        return cast(api.PauseChange, self._send("POST", "/api/control/resume", json_body=body,
+                                                api_key=_person(api_key)))
+
+    def policies(self) -> list[api.PolicyDoc]:
+        """``GET /api/policies``: the policy in force for every agent (and agent version)."""
+        return cast("list[api.PolicyDoc]", list(self._get("/api/policies", []).get("policies") or []))
+
+    def policy(self, agent: str, agent_version: str = "") -> api.PolicyDoc:
+        """``GET /api/policies/{agent}``: the policy in force for the agent (and version)."""
+        params = _query_params({"agent_version": agent_version})
+        return cast(api.PolicyDoc, self._get(f"/api/policies/{_path(agent, 'agent')}", params))
+
+    def policy_history(self, agent: str) -> list[api.PolicyDoc]:
+        """``GET /api/policies/{agent}/history``: every stored version, newest first."""
+        body = self._get(f"/api/policies/{_path(agent, 'agent')}/history", [])
+        return cast("list[api.PolicyDoc]", list(body.get("policies") or []))
+
     # -- plumbing -----------------------------------------------------------------
 
     def _get(self, path: str, params: list[tuple[str, str]]) -> dict[str, Any]:
         """One GET, with every failure turned into :class:`ApiError`."""
+        return self._send("GET", path, params=params)
+
+    def _send(self, method: str, path: str, *, params: list[tuple[str, str]] | None = None,
+              json_body: Any = None, api_key: str | None = None, timeout: float | None = None) -> dict[str, Any]:
+        """One call with any method; ``api_key`` replaces the client's key for this call only."""
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+        extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         try:
-            response = self._http.get(path, params=params)
+            response = self._http.request(method, path, params=tuple(params or ()), json=json_body,
+                                          headers=headers, **extra)
         except httpx.TimeoutException as exc:
             raise ApiError(f"the collector at {self.base_url} did not answer in time") from exc
         except httpx.TransportError as exc:
             raise ApiError(f"cannot reach the collector at {self.base_url}: {exc}") from exc
-        if response.status_code >= 400:
-            raise ApiError(
-                f"{response.status_code} {response.reason_phrase}: {_server_message(response)}",
-                status_code=response.status_code,
-            )
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise ApiError(
-                f"the collector answered {path} with something that is not JSON",
-                status_code=response.status_code,
-            ) from exc
-        if not isinstance(body, dict):
-            raise ApiError(f"the collector answered {path} with JSON that is not an object")
-        return body
+        return _json_object(response, path)
+
+
+def _json_object(response: httpx.Response, path: str) -> dict[str, Any]:
+    """The JSON object of a successful answer; any other answer as :class:`ApiError`."""
+    if response.status_code >= 400:
+        raise ApiError(
+            f"{response.status_code} {response.reason_phrase}: {_server_message(response)}",
+            status_code=response.status_code,
+        )
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise ApiError(
+            f"the collector answered {path} with something that is not JSON",
+            status_code=response.status_code,
+        ) from exc
+    if not isinstance(body, dict):
+        raise ApiError(f"the collector answered {path} with JSON that is not an object")
+    return body
+
+
+def _path(value: str, what: str) -> str:
+    """One path segment, quoted; empty is refused before any call."""
+    if not value:
+        raise ValueError(f"{what} must not be empty")
+    return quote(value, safe="")
+
+
+def _person(api_key: str) -> str:
+    """The acting person's key: required for decisions and pauses (never the UI's shared key)."""
+    if not api_key:
+        raise ValueError("deciding, pausing and resuming need the acting person's own key (api_key)")
+    return api_key
 
 
 def _query_params(values: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -8,6 +8,7 @@ the URL so a view can be bookmarked or shared.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from typing import NoReturn
 
 import streamlit as st
@@ -20,6 +21,8 @@ from flightlog.ui.client import (
     ApiError,
 )
 from flightlog.ui.filters import SearchFilters, has_search_params
+from flightlog.ui.inbox import person_label
+from flightlog.ui.types import WhoAmI
 
 # Page scripts, relative to app.py (what st.Page, st.switch_page and st.page_link take).
 SEARCH_PAGE = "views/search.py"
@@ -27,10 +30,15 @@ TRACE_PAGE = "views/trace.py"
 COST_PAGE = "views/cost.py"
 TRACEBACK_PAGE = "views/traceback.py"
 MONITORING_PAGE = "views/monitoring.py"
+APPROVALS_PAGE = "views/approvals.py"
+CONTROL_PAGE = "views/control.py"
+POLICIES_PAGE = "views/policies.py"
 
 _FILTERS = "flightlog.search_filters"
 _TRACE_ID = "flightlog.trace_id"
 _SELECTED_SPAN = "flightlog.selected_span"
+_PERSON = "flightlog.person"
+_SIGN_IN_KEY = "flightlog.sign_in.key"
 FACETS_TTL_SECONDS = 60
 
 
@@ -128,3 +136,73 @@ def open_trace(trace_id: str, span_id: str = "") -> NoReturn:
     select_span(trace_id, span_id)
     params = {"trace_id": trace_id, **({"span_id": span_id} if span_id else {})}
     st.switch_page(TRACE_PAGE, query_params=params)
+
+
+# -- the signed-in person -------------------------------------------------------------
+#
+# The UI reads with its own key (FLIGHTLOG_API_KEY), which is shared and may not decide.
+# Deciding approvals and pausing agents use the key of the person at the screen, typed into
+# the sidebar: kept only in this browser session's server-side state (st.session_state),
+# sent only as the Authorization header of their own actions, never put in the URL, logged
+# or written to disk. Signing out, closing the tab or a restart of the UI forgets it.
+
+
+@dataclass(frozen=True)
+class Person:
+    """Who is signed in: their key (never shown, never in a repr) and ``GET /api/whoami``."""
+
+    key: str = field(repr=False)
+    who: WhoAmI
+
+    @property
+    def label(self) -> str:
+        return person_label(self.who)
+
+
+def signed_in() -> Person | None:
+    """The person signed in in this browser session, if any."""
+    person = st.session_state.get(_PERSON)
+    return person if isinstance(person, Person) else None
+
+
+def sign_out() -> None:
+    st.session_state.pop(_PERSON, None)
+
+
+def sign_in(key: str) -> Person:
+    """Check ``key`` with ``GET /api/whoami`` and remember who it is; ApiError if refused."""
+    who = get_client().whoami(api_key=key.strip())
+    person = Person(key=key.strip(), who=who)
+    st.session_state[_PERSON] = person
+    return person
+
+
+def forget_refused_key(exc: ApiError) -> None:
+    """After a 401 the person's key no longer works (revoked): sign them out."""
+    if exc.status_code == 401:
+        sign_out()
+
+
+def sign_in_box() -> None:
+    """The sidebar's "Your key" box, or who is signed in with a Sign out button."""
+    person = signed_in()
+    if person is not None:
+        st.caption("Your key (kept in this browser session only)")
+        st.text(f"Signed in as {person.label}")
+        st.button("Sign out", key="flightlog.sign_out", on_click=sign_out, icon=":material/logout:")
+        return
+    with st.form("flightlog.sign_in", clear_on_submit=True, border=False):
+        typed = st.text_input(
+            "Your key", type="password", key=_SIGN_IN_KEY, autocomplete="off",
+            help="Your own API key, to approve, reject or pause as yourself. Kept in this browser "
+                 "session only: never in the URL, never logged or stored. The UI's own key only reads.")
+        submitted = st.form_submit_button("Sign in", icon=":material/login:")
+    if submitted and typed.strip():
+        try:
+            sign_in(typed)
+        except ApiError as exc:
+            st.error("That key was refused." if exc.status_code in (401, 403) else "The key could not be checked.",
+                     icon=":material/error:")
+            st.code(exc.message, language=None, wrap_lines=True)
+            return
+        st.rerun()

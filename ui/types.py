@@ -124,6 +124,7 @@ __all__ = [
     "TracebackLink",
     "TracebackStep",
     "VerifyReport",
+    "WhoAmI",
 ]
 
 
@@ -906,6 +907,17 @@ class KeyList(TypedDict):
     """``GET /api/admin/keys``: oldest first."""
 
     keys: list[KeyInfo]
+
+
+class WhoAmI(TypedDict):
+    """``GET /api/whoami``: the calling key (never its secret), so a person's UI can say who they
+    are signed in as and what they may do."""
+
+    key_id: str
+    name: str
+    role: Literal["ingest", "engineer", "auditor", "admin"]
+    permissions: list[str]
+    project: str
 
 
 class RetentionSet(TypedDict):

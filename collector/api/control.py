@@ -4,7 +4,9 @@
   ``If-None-Match`` it answers 304 while nothing changed, with ``wait_s`` it long-polls;
 - ``POST /api/control/pause`` / ``resume`` and ``PUT /api/policies``: admin keys;
 - ``GET /api/policies…``: ingest and read keys;
-- ``/api/admin/notifications``: where webhooks go, and what was delivered (admin keys).
+- ``/api/admin/notifications``: where webhooks go, and what was delivered (admin keys);
+- ``GET /api/whoami``: the calling key's name, role and permissions (any key), so the UI can
+  say who a person is signed in as and whether they may decide or pause.
 """
 
 from __future__ import annotations
@@ -57,6 +59,13 @@ class PauseBody(BaseModel):
     agent_version: str = Field(default="", max_length=200, description="Only this version of the agent.")
     tool: str = Field(default="", max_length=200, description="Only this tool of the agent.")
     reason: str = Field(min_length=1, max_length=2000)
+
+
+@router.get("/whoami", summary="The calling key: its id, name, role, permissions and project (never its secret)",
+            response_model=models.WhoAmI, tags=["keys"], responses=errors(401, 503))
+async def whoami(key: IngestOrReadKey) -> Response:
+    return respond({"key_id": key.key_id, "name": key.name, "role": key.role,
+                    "permissions": list(key.permissions), "project": key.project})
 
 
 @router.get("/control/state", summary="Active pauses and the policies in force (long-poll with wait_s)",

@@ -811,6 +811,17 @@ class KeyList(ApiModel):
     keys: list[KeyInfo]
 
 
+class WhoAmI(ApiModel):
+    """``GET /api/whoami``: the calling key (never its secret), so a person's UI can say who they
+    are signed in as and what they may do."""
+
+    key_id: str
+    name: str = Field(description="Who the key is ('' for an unnamed key): decisions are recorded under it.")
+    role: Literal["ingest", "engineer", "auditor", "admin"]
+    permissions: list[str] = Field(description="Beyond the role: 'approve' may decide approvals.")
+    project: str
+
+
 class RetentionSet(ApiModel):
     """``PUT /api/admin/retention``."""
 

@@ -64,6 +64,7 @@ def _ui_command(host: str, port: int) -> list[str]:
         sys.executable, "-m", "streamlit", "run", str(app),
         "--server.address", host, "--server.port", str(port), "--server.headless", "true",
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+        "--client.toolbarMode", "viewer",  # no Deploy button or developer options
     ]
 
 

@@ -3,8 +3,8 @@ budget alerts, and span exports. Each tab is one documented API call (docs/audit
 ``/api/audit/verify``, ``/api/audit/access``, ``/api/audit/checkpoints``,
 ``/api/audit/governance`` + ``/api/audit/budget-alerts``, ``/api/audit/export``.
 
-Most audit endpoints need an auditor or admin key: the page uses the configured key unless
-one is typed in the sidebar (kept in this browser session only).
+Most audit endpoints need an auditor or admin key: the page uses the signed-in person's own
+key (the sidebar's "Your key", kept in this browser session only), else the configured key.
 
 URL: ``/audit``.
 """
@@ -18,14 +18,12 @@ import streamlit as st
 from flightlog.ui import session
 from flightlog.ui.client import ApiClient, ApiError
 
-_KEY = "audit.key"
-
 
 def _client() -> ApiClient:
-    typed = st.session_state.get(_KEY, "")
-    if not typed:
+    person = session.signed_in()
+    if person is None:
         return session.get_client()
-    return ApiClient(session.api_settings()[0], typed)
+    return ApiClient(session.api_settings()[0], person.key)
 
 
 def _call(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -33,7 +31,7 @@ def _call(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return fn(*args, **kwargs)
     except ApiError as exc:
         if exc.status_code == 403:
-            st.warning(f"{what} needs an auditor or admin key: enter one in the sidebar.")
+            st.warning(f"{what} needs an auditor or admin key: sign in with yours under “Your key” in the sidebar.")
         else:
             st.error(f"{what}: {exc}")
         return None
@@ -124,8 +122,6 @@ def _export() -> None:
 
 def render() -> None:
     st.title("Audit")
-    with st.sidebar:
-        st.text_input("Auditor key", type="password", key=_KEY, help="An auditor or admin key for this page.")
     tabs = st.tabs(["Verify", "Access log", "Checkpoints", "Governance", "Export"])
     with tabs[0]:
         _verify()

@@ -95,6 +95,8 @@ def render() -> None:
     metrics[1].metric("Success rate", _pct(total["success_rate"]))
     metrics[2].metric(f"Tokens per {unit}", "—" if total["tokens_per_unit"] is None else f"{total['tokens_per_unit']:,.0f}")
     metrics[3].metric("Checkpoint escalation rate", _pct(monitor.escalation_total(checkpoints)))
+    st.page_link(session.CONTROL_PAGE, label="Pause an agent or one of its versions (kill switch)",
+                 icon=":material/pause_circle:", query_params={"agent": agent} if agent else None)
 
     _chart("Success rate", charts.series_figure(series, "success_rate", y_title="success rate", percent=True,
                                                 legend=legend), series, "success-rate")

@@ -6,6 +6,7 @@ the last trace opened in this session, or asks for an id.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flightlog import semconv as sc
@@ -15,7 +16,7 @@ import streamlit as st
 
 from flightlog.ui import charts
 from flightlog.ui import format as fmt
-from flightlog.ui import session, transcript
+from flightlog.ui import inbox, killswitch, session, transcript
 from flightlog.ui.client import ApiError
 from flightlog.ui.filters import parse_trace_id
 
@@ -135,6 +136,36 @@ def _summary(spans: list[dict[str, Any]], total_cost: float) -> None:
     cols[4].metric("Errors", f"{summary['errors']:,}")
 
 
+def _kill_switch(spans: Sequence[Mapping[str, Any]]) -> None:
+    """Pause or resume the trace's agent (this version, or every version) as the signed-in admin."""
+    agent_span = next((s for s in spans if s.get("agent_name")), None)
+    if agent_span is None:
+        return
+    agent, version = str(agent_span["agent_name"]), str(agent_span.get("agent_version") or "")
+    try:
+        pauses = session.get_client().control_state()["pauses"]
+    except ApiError:
+        pauses = []  # the read-only part of the page does not depend on it
+    covering = inbox.pauses_covering(pauses, agent, version)
+    title = "Kill switch: this trace's agent is paused" if covering else "Kill switch: pause this trace's agent"
+    with st.expander(title, icon=":material/pause_circle:", expanded=bool(covering)):
+        killswitch.flash()
+        st.text(f"agent {agent}" + (f", version {version}" if version else ""))
+        for pause in covering:
+            st.text(f"Paused: {pause['scope']} — {pause['reason']} (by {pause['by']}, "
+                    f"since {fmt.format_time(pause['at'])})")
+        missing = killswitch.permission_note()
+        if missing:
+            st.info(missing, icon=":material/key:")
+        killswitch.resume_form("trace.killswitch", list(covering), missing=missing)
+        scopes = {f"agent {agent} (every version)": {"agent": agent}}
+        if version:
+            scopes = {f"agent {agent} version {version}": {"agent": agent, "agent_version": version}, **scopes}
+        killswitch.pause_form("trace.killswitch", scopes, missing=missing)
+        st.page_link(session.CONTROL_PAGE, label="All pauses", icon=":material/pause_circle:",
+                     query_params={"agent": agent, **({"agent_version": version} if version else {})})
+
+
 def render() -> None:
     st.title("Trace")
     raw_id = st.query_params.get("trace_id") or session.remembered_trace_id()
@@ -178,6 +209,7 @@ def render() -> None:
 
     st.text(f"trace {trace_id}")
     _summary(all_spans, trace.total_cost_usd)
+    _kill_switch(all_spans)
     chart_key = f"trace.waterfall.{trace_id}"
     chart = st.plotly_chart(
         charts.waterfall_figure({"spans": spans}),
