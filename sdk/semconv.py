@@ -123,6 +123,9 @@ SDK_KEYS = frozenset(value for name, value in dict(globals()).items() if name.is
 # Set by the collector itself at ingest.
 REDACTIONS = "flightlog.redactions"
 INGEST_FIXUPS = "flightlog.ingest.fixups"
+#: On a span whose token counts add up its children's calls, so they were not counted again
+#: (docs/ingest-rules.md, "Usage is counted once"): the counts set aside, "input=N,output=M".
+USAGE_AGGREGATE = "flightlog.usage.aggregate"
 SERVICE_NAME = "service.name"
 SERVICE_VERSION = "service.version"
 
@@ -244,6 +247,9 @@ EVENT_FIRST_TOKEN = "First Token Stream Event"  # OpenInference
 EVENT_COMPLETION_CHUNK = "gen_ai.content.completion.chunk"  # OpenLLMetry
 #: LangChain's serialised output of a streamed generation (OpenInference output.value).
 LANGCHAIN_STREAM_CHUNK = "ChatGenerationChunk"
+
+#: GenAI client metrics: which count a gen_ai.client.token.usage point is (input, output).
+METRIC_TOKEN_TYPE = "gen_ai.token.type"
 
 # Guardrails (GenAI apply_guardrail spans): the guard's name, its decision and why.
 GUARDRAIL_NAME = "gen_ai.guardrail.name"

@@ -16,6 +16,8 @@ from .timewindow import Window
 # The searchable text: must be the exact expression of the `idx_text` text index.
 TEXT_EXPR = "concatWithSeparator(' ', InputText, OutputText, ToolArgs, ToolResult)"
 MODEL_EXPR = "if(ResponseModel != '', ResponseModel, RequestModel)"
+# The searchable text of a log record: the expression of its `idx_log_text` bloom filter.
+LOG_TEXT_EXPR = "concatWithSeparator(' ', InputText, OutputText)"
 
 _EQUALS = {
     "agent": "AgentName",
@@ -72,19 +74,29 @@ class SpanFilter:
             tokens = text_tokens(self.q)
             spaced = [t for t in tokens if not _UNSPACED.search(t)]
             unspaced = [t for t in tokens if _UNSPACED.search(t)]
+            span_text: list[str] = []
+            log_text: list[str] = []
             if spaced and text_index == "text":
-                bits.append(f"hasAllTokens({TEXT_EXPR}, {{tokens:Array(String)}})")
+                span_text.append(f"hasAllTokens({TEXT_EXPR}, {{tokens:Array(String)}})")
                 params["tokens"] = spaced
             elif spaced:
                 for i, token in enumerate(spaced):
-                    bits.append(f"hasToken(lowerUTF8({TEXT_EXPR}), {{tok{i}:String}})")
-                    params[f"tok{i}"] = token
+                    span_text.append(f"hasToken(lowerUTF8({TEXT_EXPR}), {{tok{i}:String}})")
+            for i, token in enumerate(spaced):
+                log_text.append(f"hasToken(lowerUTF8({LOG_TEXT_EXPR}), {{tok{i}:String}})")
+                params[f"tok{i}"] = token
             for i, token in enumerate(unspaced):
-                bits.append(f"positionCaseInsensitiveUTF8({TEXT_EXPR}, {{cjk{i}:String}}) > 0")
+                span_text.append(f"positionCaseInsensitiveUTF8({TEXT_EXPR}, {{cjk{i}:String}}) > 0")
+                log_text.append(f"positionCaseInsensitiveUTF8({LOG_TEXT_EXPR}, {{cjk{i}:String}}) > 0")
                 params[f"cjk{i}"] = token
             if not tokens:  # punctuation only: no token to look up, fall back to a substring scan
-                bits.append(f"positionCaseInsensitiveUTF8({TEXT_EXPR}, {{needle:String}}) > 0")
+                span_text.append(f"positionCaseInsensitiveUTF8({TEXT_EXPR}, {{needle:String}}) > 0")
+                log_text.append(f"positionCaseInsensitiveUTF8({LOG_TEXT_EXPR}, {{needle:String}}) > 0")
                 params["needle"] = self.q.strip()
+            # Content that came only as log records (GenAI event mode) is found too, whichever
+            # arrived first: the record's text is rendered at ingest (migration 0018).
+            bits.append(f"(({' AND '.join(span_text)}) OR (TraceId, SpanId) IN (SELECT TraceId, SpanId"
+                        f" FROM log_records WHERE Project = {{project:String}} AND {' AND '.join(log_text)}))")
         bits += Window(self.start, self.end).conditions(params)
         if self.model:
             bits.append("(RequestModel = {model:String} OR ResponseModel = {model:String})")

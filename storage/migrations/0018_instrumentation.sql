@@ -6,7 +6,7 @@ ALTER TABLE spans ADD COLUMN IF NOT EXISTS Streamed Bool DEFAULT false;
 ALTER TABLE spans ADD COLUMN IF NOT EXISTS TimeToFirstChunkMs Float64 DEFAULT 0;
 
 -- 2. Trace facts across requests (docs/decisions/0013-trace-facts-across-requests.md): the
---    agent, its version, the user and the session of each trace, as the collectors learnt them.
+--    agent, its version, the user, the session and the name of each trace, as the collectors learnt them.
 --    One row per request that taught a collector something new about a trace; readers take, per
 --    fact, the non-empty value of the highest Rank (2: from the trace's root span, 1: from the
 --    top-most span of a request that carried it), ties broken by the value, so the answer does
@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS trace_facts
     AgentVersion String,
     UserId String,
     SessionId String,
+    TraceName String,
     LeafUsage UInt8,
     IngestTime DateTime64(3) DEFAULT now64(3)
 )
