@@ -146,6 +146,8 @@ OPENINFERENCE_GRAPH_NODE = "graph.node.id"
 READ_AGENT_VERSION = ("flightlog.agent.version", AGENT_VERSION, "agent.version")
 READ_AGENT_VERSION_RESOURCE = ("flightlog.agent.version", AGENT_VERSION, SERVICE_VERSION)
 READ_PROVIDER = ("flightlog.provider", PROVIDER, "gen_ai.system", "llm.provider", "llm.system", "llm.vendor")
+#: LiteLLM's "<provider>/<model>": the provider when no provider key says it (its embeddings).
+LITELLM_PROVIDER_MODEL = "litellm.provider.model"
 READ_REQUEST_MODEL = ("flightlog.request.model", REQUEST_MODEL, "llm.model_name", "embedding.model_name",
                       "llm.request.model", "langfuse.observation.model.name")
 READ_RESPONSE_MODEL = ("flightlog.response.model", RESPONSE_MODEL, "llm.model_name", "embedding.model_name",

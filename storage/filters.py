@@ -31,6 +31,8 @@ _EQUALS = {
     "tool": "ToolName",
 }
 _STATUS = {"ok": "Ok", "error": "Error", "unset": "Unset"}
+# Filters on run-level facts, which a span may have been stored without.
+_TRACE_FACTS = frozenset({"AgentName", "AgentVersion", "UserId", "SessionId"})
 SORTS = {
     "time": "Timestamp",
     "cost": "CostUsd",
@@ -111,7 +113,14 @@ class SpanFilter:
                 raise InvalidQuery(f"unknown filter {name!r}; allowed: {sorted(_EQUALS)}")
             if value == "":
                 continue
-            bits.append(f"{_EQUALS[name]} = {{f{i}:String}}")
+            column = _EQUALS[name]
+            if column in _TRACE_FACTS:
+                # A span stored before its run's agent span named the run has it empty: the
+                # trace's facts say it (docs/decisions/0013-trace-facts-across-requests.md).
+                bits.append(f"({column} = {{f{i}:String}} OR ({column} = '' AND TraceId IN (SELECT TraceId"
+                            f" FROM trace_facts WHERE Project = {{project:String}} AND {column} = {{f{i}:String}})))")
+            else:
+                bits.append(f"{column} = {{f{i}:String}}")
             params[f"f{i}"] = value
         return " AND ".join(bits), params
 

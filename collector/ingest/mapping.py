@@ -133,7 +133,7 @@ def normalise(raw: RawSpan, *, project: str) -> SpanRow:
         "AgentName": _agent_name(attrs, resource, kind, name, scope, metadata),
         "AgentVersion": _first_text(attrs, sc.READ_AGENT_VERSION)
         or _first_text(resource, sc.READ_AGENT_VERSION_RESOURCE),
-        "Provider": _first_text(attrs, sc.READ_PROVIDER),
+        "Provider": _provider(attrs),
         "RequestModel": _first_text(attrs, sc.READ_REQUEST_MODEL),
         "ResponseModel": _first_text(attrs, sc.READ_RESPONSE_MODEL),
         "PromptId": _first_text(attrs, sc.READ_PROMPT_ID),
@@ -335,6 +335,14 @@ def _agent_name(attrs: Mapping[str, Any], resource: Mapping[str, Any], kind: str
         if found:
             return found.group(1)
     return ""
+
+
+def _provider(attrs: Mapping[str, Any]) -> str:
+    provider = _first_text(attrs, sc.READ_PROVIDER)
+    if not provider:
+        prefix, slash, _ = _text(attrs.get(sc.LITELLM_PROVIDER_MODEL)).partition("/")
+        provider = prefix if slash else ""
+    return provider
 
 
 def _tokens(attrs: Mapping[str, Any], keys: tuple[str, ...], langfuse_keys: tuple[str, ...]) -> int:
