@@ -85,7 +85,7 @@ def series(store: Store, project: str, name: str, *, start: datetime | None = No
     points = store.query(
         "SELECT toUnixTimestamp64Nano(TimeUnix) AS time_ns, " + GROUPS[group_by] + " AS g, TokenType AS token_type,"
         " Value AS value, Count AS count, Sum AS sum, Attributes AS attributes"
-        f" FROM metrics WHERE {where} ORDER BY IngestTime DESC LIMIT 1 BY SeriesId, TimeUnix"
+        f" FROM (SELECT * FROM metrics WHERE {where} ORDER BY IngestTime DESC LIMIT 1 BY SeriesId, TimeUnix)"
         " ORDER BY time_ns LIMIT {max_points:UInt32}",
         {**params, "max_points": MAX_POINTS},
     )
