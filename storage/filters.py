@@ -82,7 +82,7 @@ class SpanFilter:
                 span_text.append(f"hasAllTokens({TEXT_EXPR}, {{tokens:Array(String)}})")
                 params["tokens"] = spaced
             elif spaced:
-                for i, token in enumerate(spaced):
+                for i in range(len(spaced)):
                     span_text.append(f"hasToken(lowerUTF8({TEXT_EXPR}), {{tok{i}:String}})")
             for i, token in enumerate(spaced):
                 log_text.append(f"hasToken(lowerUTF8({LOG_TEXT_EXPR}), {{tok{i}:String}})")
