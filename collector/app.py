@@ -41,6 +41,7 @@ from flightlog.collector.errors import RETRY_AFTER_S, CollectorError
 from flightlog.collector.metrics import CONTENT_TYPE, Metrics
 from flightlog.collector.pricing import load_prices
 from flightlog.collector.ingest.spool import Spool
+from flightlog.collector.ingest.facts import TraceFacts
 from flightlog.collector.ingest.writer import BatchWriter
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ class Collector:
         self.dev_keys: dict[str, str] = {}
         self._stopping = threading.Event()
         self.prices = load_prices(settings.prices_file or None)
+        # what earlier requests said of each trace's agent, user and session (docs/decisions/0013)
+        self.trace_facts = TraceFacts(store)
         self.spool = Spool(
             Path(settings.data_dir) / "spool",
             fsync=settings.spool_fsync,

@@ -43,7 +43,7 @@ from typing import Any, Mapping, MutableMapping
 # cached rate when the table has one; input counts include it), the part written to a provider
 # cache (billed above the input rate) and reasoning tokens (part of the output count).
 from flightlog import semconv as sc
-from flightlog.collector.genai.render import parse_json, to_float
+from flightlog.collector.genai.render import parse_json, to_float, to_int
 from flightlog.semconv import READ_CACHE_READ_TOKENS, READ_CACHE_WRITE_TOKENS, READ_REASONING_TOKENS
 
 DEFAULT_PRICES_PATH = Path(__file__).with_name("prices.json")
@@ -153,8 +153,8 @@ class PriceTable:
         """
         input_tokens = _count(row.get("InputTokens"))
         output_tokens = _count(row.get("OutputTokens"))
-        cached = min(_attr_count(row, READ_CACHE_READ_TOKENS), input_tokens)
-        reasoning = min(_attr_count(row, READ_REASONING_TOKENS), output_tokens)
+        cached = min(_attr_count(row, READ_CACHE_READ_TOKENS, sc.LANGFUSE_USAGE_KEYS["cache_read"]), input_tokens)
+        reasoning = min(_attr_count(row, READ_REASONING_TOKENS, sc.LANGFUSE_USAGE_KEYS["reasoning"]), output_tokens)
         row.update(CachedInputTokens=cached, ReasoningTokens=reasoning)
         if row.get("CostSource") == "client":
             return
@@ -166,6 +166,7 @@ class PriceTable:
         if entry is None:
             row.update(CostUsd=0.0, CostSource="unknown", PriceVersion=self.version)
             return
+        # Cache writes only from the attributes: `prices recompute` reads the same keys in SQL.
         cost = entry.cost(input_tokens, output_tokens, cached, reasoning, _attr_count(row, READ_CACHE_WRITE_TOKENS))
         row.update(CostUsd=cost, CostSource="computed", PriceVersion=self.version)
 
@@ -301,8 +302,9 @@ def _count(value: Any) -> int:
         return 0
 
 
-def _attr_count(row: Mapping[str, Any], keys: tuple[str, ...]) -> int:
-    """The first of ``keys`` present in the span's attributes, as a count (0 if none)."""
+def _attr_count(row: Mapping[str, Any], keys: tuple[str, ...], langfuse_keys: tuple[str, ...] = ()) -> int:
+    """The first of ``keys`` present in the span's attributes, as a count, else the first of
+    ``langfuse_keys`` in Langfuse's usage details (0 if none)."""
     attrs = row.get("SpanAttributes") or {}
     for key in keys:
         if key in attrs:
@@ -310,4 +312,23 @@ def _attr_count(row: Mapping[str, Any], keys: tuple[str, ...]) -> int:
                 return max(0, int(float(attrs[key])))
             except (TypeError, ValueError):
                 continue
-    return 0
+    return max(0, usage_detail(langfuse_usage(attrs), langfuse_keys) or 0) if langfuse_keys else 0
+
+
+def langfuse_usage(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """Langfuse's ``usage_details`` object of a span ({} when it has none)."""
+    details = parse_json(attrs.get(sc.LANGFUSE_USAGE))
+    return details if isinstance(details, dict) else {}
+
+
+def usage_detail(details: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:
+    """The first of ``keys`` (dotted paths into nested objects, as OpenAI's usage has them)
+    that ``details`` holds as a number."""
+    for key in keys:
+        node: Any = details
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        count = to_int(node)
+        if count is not None:
+            return count
+    return None

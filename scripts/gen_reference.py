@@ -179,6 +179,8 @@ def _inline_auth() -> dict[tuple[str, str], frozenset[str]]:
         ("GET", "/metrics"): READ_ROLES,  # collector/app.py: collector.auth.require(…, READ_ROLES)
         ("POST", "/v1/traces"): INGEST_ROLES,  # collector/ingest/routes.py
         ("POST", "/v1/logs"): INGEST_ROLES,
+        ("POST", "/v1/metrics"): INGEST_ROLES,
+        ("POST", "/api/public/otel/v1/traces"): INGEST_ROLES,  # Basic auth: the secret key is the key
     }
 
 

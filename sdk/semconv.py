@@ -123,6 +123,9 @@ SDK_KEYS = frozenset(value for name, value in dict(globals()).items() if name.is
 # Set by the collector itself at ingest.
 REDACTIONS = "flightlog.redactions"
 INGEST_FIXUPS = "flightlog.ingest.fixups"
+#: On a span whose token counts add up its children's calls, so they were not counted again
+#: (docs/ingest-rules.md, "Usage is counted once"): the counts set aside, "input=N,output=M".
+USAGE_AGGREGATE = "flightlog.usage.aggregate"
 SERVICE_NAME = "service.name"
 SERVICE_VERSION = "service.version"
 
@@ -136,9 +139,15 @@ LLM_REQUEST_TYPE = "llm.request.type"
 READ_OPERATION = ("flightlog.operation", OPERATION, LLM_REQUEST_TYPE)
 READ_AGENT_NAME = ("flightlog.agent.name", AGENT_NAME, "agent.name")
 READ_AGENT_NAME_RESOURCE = ("flightlog.agent.name", AGENT_NAME)
+#: The agent's name on an agent span when no *.agent.name key says it: OpenInference graph node
+#: (OpenAI Agents SDK, CrewAI, AutoGen, …). Only read on spans of type agent (on other spans a
+#: graph node is a step, e.g. LangGraph's ``model`` node).
+OPENINFERENCE_GRAPH_NODE = "graph.node.id"
 READ_AGENT_VERSION = ("flightlog.agent.version", AGENT_VERSION, "agent.version")
 READ_AGENT_VERSION_RESOURCE = ("flightlog.agent.version", AGENT_VERSION, SERVICE_VERSION)
 READ_PROVIDER = ("flightlog.provider", PROVIDER, "gen_ai.system", "llm.provider", "llm.system", "llm.vendor")
+#: LiteLLM's "<provider>/<model>": the provider when no provider key says it (its embeddings).
+LITELLM_PROVIDER_MODEL = "litellm.provider.model"
 READ_REQUEST_MODEL = ("flightlog.request.model", REQUEST_MODEL, "llm.model_name", "embedding.model_name",
                       "llm.request.model", "langfuse.observation.model.name")
 READ_RESPONSE_MODEL = ("flightlog.response.model", RESPONSE_MODEL, "llm.model_name", "embedding.model_name",
@@ -149,28 +158,69 @@ READ_OUTPUT_TOKENS = ("flightlog.usage.output_tokens", OUTPUT_TOKENS, "gen_ai.us
                       "llm.token_count.completion", "llm.usage.completion_tokens")
 READ_CACHE_READ_TOKENS = (CACHE_READ_TOKENS, "gen_ai.usage.cache_read_input_tokens",
                           "llm.token_count.prompt_details.cache_read", "llm.usage.cache_read_input_tokens")
-READ_CACHE_WRITE_TOKENS = (CACHE_CREATION_TOKENS, "gen_ai.usage.cache_creation_input_tokens",
+#: Cache writes: the current GenAI name first, then the earlier ``cache_creation`` spellings.
+CACHE_WRITE_TOKENS = "gen_ai.usage.cache_write.input_tokens"
+READ_CACHE_WRITE_TOKENS = (CACHE_WRITE_TOKENS, CACHE_CREATION_TOKENS, "gen_ai.usage.cache_creation_input_tokens",
                            "llm.token_count.prompt_details.cache_write", "llm.usage.cache_creation_input_tokens")
 READ_REASONING_TOKENS = (REASONING_TOKENS, "gen_ai.usage.reasoning_tokens",
                          "gen_ai.usage.output_tokens_details.reasoning_tokens",
+                         "gen_ai.usage.details.reasoning_tokens",
                          "llm.token_count.completion_details.reasoning", "llm.usage.reasoning_tokens")
+#: Aggregates over a run's children (Pydantic AI's invoke_agent spans): never counted, kept raw.
+AGGREGATED_USAGE_PREFIX = "gen_ai.aggregated_usage."
 LANGFUSE_USAGE = "langfuse.observation.usage_details"
 LANGFUSE_COST = "langfuse.observation.cost_details"
-READ_PROMPT_ID = (PROMPT_ID, "gen_ai.prompt.name", "langfuse.observation.prompt.name", "traceloop.prompt.key")
-READ_PROMPT_VERSION = (PROMPT_VERSION, "llm.prompt_template.version", "langfuse.observation.prompt.version",
-                       "traceloop.prompt.version")
+#: Keys inside Langfuse's ``usage_details`` object (whatever the caller passed: Langfuse's own
+#: names, OpenAI's usage object as the drop-in passes it, Anthropic-style names), per count;
+#: dotted keys are paths into nested objects. Not attribute keys, hence a mapping.
+LANGFUSE_USAGE_KEYS = {
+    "input": ("input", "prompt_tokens", "input_tokens"),
+    "output": ("output", "completion_tokens", "output_tokens"),
+    "cache_read": ("input_cached_tokens", "cache_read_input_tokens", "input_cache_read",
+                   "prompt_tokens_details.cached_tokens", "input_tokens_details.cached_tokens"),
+    "reasoning": ("output_reasoning_tokens", "output_reasoning",
+                  "completion_tokens_details.reasoning_tokens", "output_tokens_details.reasoning_tokens"),
+}
+GEN_AI_PROMPT_NAME = "gen_ai.prompt.name"
+GEN_AI_PROMPT_VERSION = "gen_ai.prompt.version"
+#: Prompt template variables of the GenAI conventions (gen_ai.prompt.variable.<name>): kept raw.
+GEN_AI_PROMPT_VARIABLE_PREFIX = "gen_ai.prompt.variable."
+READ_PROMPT_ID = (PROMPT_ID, GEN_AI_PROMPT_NAME, "langfuse.observation.prompt.name", "traceloop.prompt.key")
+READ_PROMPT_VERSION = (PROMPT_VERSION, GEN_AI_PROMPT_VERSION, "llm.prompt_template.version",
+                       "langfuse.observation.prompt.version", "traceloop.prompt.version")
 READ_PROMPT_HASH = (PROMPT_HASH, "traceloop.prompt.version_hash")
+#: User: flightlog, OTel (user.id, enduser.id), Langfuse, OpenLLMetry association properties,
+#: LiteLLM's ``user=`` (llm.user).
 READ_USER = ("flightlog.user.id", USER_ID, "enduser.id", "langfuse.user.id",
-             "traceloop.association.properties.user_id")
+             "traceloop.association.properties.user_id", "llm.user")
 READ_USER_RESOURCE = (USER_ID, "enduser.id")
 READ_SESSION = ("flightlog.session.id", SESSION_ID, "session.id", "langfuse.session.id",
                 "traceloop.association.properties.session_id")
-READ_COST = (COST_USD, "gen_ai.usage.cost")
+#: Bare baggage entries a span processor copied onto the span (Logfire's ``set_baggage``), read
+#: last: the names are too common to be attribute keys of the vocabulary, hence a mapping.
+BAGGAGE_KEYS = {"user": ("user_id",), "session": ("session_id",)}
+#: A value Logfire's scrubbing put in place of the real one: not a user or session id.
+SCRUBBED_PREFIX = "[Scrubbed due to "
+#: LangChain's run metadata (a JSON object OpenInference records as ``metadata``): user, session
+#: and the agent name of LangGraph's prebuilt agents; a chain with LangGraph's integration mark
+#: and no node is the graph run itself. Keys inside the object, hence a mapping.
+OPENINFERENCE_METADATA = "metadata"
+LANGCHAIN_METADATA_KEYS = {
+    "user": ("user_id", "user"),
+    "session": ("session_id", "conversation_id", "thread_id"),
+    "agent_name": ("lc_agent_name",),
+    "integration": ("ls_integration",),
+    "node": ("langgraph_node",),
+}
+LANGGRAPH_INTEGRATION = "langgraph"
+#: Client cost, in precedence order: flightlog, GenAI, LiteLLM's own total, Pydantic AI/Logfire.
+READ_COST = (COST_USD, "gen_ai.usage.cost", "gen_ai.cost.total_cost", "operation.cost")
 OPENLLMETRY_COST = "llm.usage.cost"
 READ_FINISH_REASON = (FINISH_REASONS, "llm.finish_reason", "llm.response.finish_reason",
-                      "gen_ai.completion.0.finish_reason")
+                      "gen_ai.completion.0.finish_reason", "langfuse.observation.metadata.finish_reason")
 READ_TOOL_NAME = ("flightlog.tool.name", TOOL_NAME, "tool.name")
-READ_TOOL_CALL_ID = ("flightlog.tool.call.id", TOOL_CALL_ID, "tool_call.id")
+READ_TOOL_CALL_ID = ("flightlog.tool.call.id", TOOL_CALL_ID, "tool_call.id",
+                     "langfuse.observation.metadata.tool_call_id")
 READ_TOOL_ARGUMENTS = ("flightlog.tool.args", TOOL_ARGUMENTS)
 READ_TOOL_RESULT = ("flightlog.tool.result", TOOL_RESULT)
 TRACELOOP_ENTITY_NAME = "traceloop.entity.name"
@@ -180,7 +230,48 @@ OPENINFERENCE_INPUT = "input.value"
 OPENINFERENCE_OUTPUT = "output.value"
 LANGFUSE_INPUT = "langfuse.observation.input"
 LANGFUSE_OUTPUT = "langfuse.observation.output"
+LANGFUSE_LEVEL = "langfuse.observation.level"
+LANGFUSE_STATUS_MESSAGE = "langfuse.observation.status_message"
 EXCEPTION_TYPE = "exception.type"
+
+# Streaming: a flag (bool, or a "True"/"true" string) and the time to the first chunk.
+READ_STREAM = (REQUEST_STREAM, "gen_ai.is_streaming", "llm.is_streaming")
+#: Seconds from the request to the first chunk (the SDK's key, then the GenAI client metric's name
+#: as Pydantic AI writes it on the span).
+READ_TIME_TO_FIRST_CHUNK_S = (TIME_TO_FIRST_CHUNK, "gen_ai.client.operation.time_to_first_chunk")
+#: Langfuse: when the first token came (an ISO 8601 timestamp, JSON-quoted).
+LANGFUSE_COMPLETION_START = "langfuse.observation.completion_start_time"
+#: OpenInference: request parameters as JSON (``"stream": true``).
+OPENINFERENCE_INVOCATION_PARAMETERS = "llm.invocation_parameters"
+INVOCATION_STREAM = "stream"
+#: Span events that mark a streamed response; the first one's time is the first chunk.
+EVENT_FIRST_TOKEN = "First Token Stream Event"  # OpenInference
+EVENT_COMPLETION_CHUNK = "gen_ai.content.completion.chunk"  # OpenLLMetry
+#: LangChain's serialised output of a streamed generation (OpenInference output.value).
+LANGCHAIN_STREAM_CHUNK = "ChatGenerationChunk"
+
+#: GenAI client metrics: which count a gen_ai.client.token.usage point is (input, output).
+METRIC_TOKEN_TYPE = "gen_ai.token.type"
+
+# Guardrails (GenAI apply_guardrail spans): the guard's name, its decision and why.
+GUARDRAIL_NAME = "gen_ai.guardrail.name"
+READ_GUARDRAIL_DECISION = ("gen_ai.guardrail.decision", "gen_ai.guardrail.action", "gen_ai.guardrail.result")
+READ_GUARDRAIL_REASON = ("gen_ai.guardrail.reason", "gen_ai.guardrail.violation")
+#: Tool definitions offered to the model (GenAI JSON list): kept raw, shown with the span.
+TOOL_DEFINITIONS = "gen_ai.tool.definitions"
+# Evaluation results (GenAI event gen_ai.evaluation.result, on a span or as a log record).
+EVENT_EVALUATION_RESULT = "gen_ai.evaluation.result"
+EVALUATION_NAME = "gen_ai.evaluation.name"
+EVALUATION_SCORE = "gen_ai.evaluation.score.value"
+EVALUATION_LABEL = "gen_ai.evaluation.score.label"
+EVALUATION_EXPLANATION = "gen_ai.evaluation.explanation"
+
+# Spans that are a step of an instrumented framework, not a call (LlamaIndex private methods,
+# ``Class._method``), and framework run spans that name their agent.
+LLAMA_INDEX_SCOPE = "openinference.instrumentation.llama_index"
+OPENAI_AGENTS_SCOPE = "openinference.instrumentation.openai_agents"
+#: LlamaIndex's workflow agents record the running agent as ``current_agent_name='…'`` in reprs.
+LLAMA_INDEX_AGENT_MARK = "current_agent_name="
 
 SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
 # Message content in the older GenAI conventions (indexed: gen_ai.prompt.0.role, …).
@@ -218,8 +309,6 @@ KEPT_IN_ATTRIBUTES = {
     PROJECT: "the project comes from the ingest key, never from a span",
     REDACTED: "the SDK's own redaction mark; the collector adds its counts as flightlog.redactions",
     RESPONSE_ID: _RAW,
-    REQUEST_STREAM: _RAW,
-    TIME_TO_FIRST_CHUNK: _RAW,
     REQUEST_TEMPERATURE: _RAW,
     REQUEST_MAX_TOKENS: _RAW,
     PROMPT_TEMPLATE: _RAW,

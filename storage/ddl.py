@@ -33,6 +33,7 @@ SHARDED: dict[str, str] = {
     "spans": "cityHash64(TraceId)",
     "log_records": "cityHash64(TraceId)",
     "trace_index": "cityHash64(TraceId)",
+    "trace_facts": "cityHash64(TraceId)",
     "usage_hourly": "rand()",
     "usage_users_daily": "rand()",
     # Tables of later migrations that grow with traffic. ReplacingMergeTree tables are
@@ -40,6 +41,7 @@ SHARDED: dict[str, str] = {
     "chain_spans": "cityHash64(TraceId)",
     "review_queue": "cityHash64(TraceId)",
     "access_log": "rand()",
+    "metrics": "rand()",
 }
 # Every other table (projects, keys, the migration log, settings, budgets, the chain's
 # batches, …) is small: replicated to every node, no Distributed table. That is the default

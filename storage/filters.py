@@ -16,6 +16,8 @@ from .timewindow import Window
 # The searchable text: must be the exact expression of the `idx_text` text index.
 TEXT_EXPR = "concatWithSeparator(' ', InputText, OutputText, ToolArgs, ToolResult)"
 MODEL_EXPR = "if(ResponseModel != '', ResponseModel, RequestModel)"
+# The searchable text of a log record: the expression of its `idx_log_text` bloom filter.
+LOG_TEXT_EXPR = "concatWithSeparator(' ', InputText, OutputText)"
 
 _EQUALS = {
     "agent": "AgentName",
@@ -29,6 +31,8 @@ _EQUALS = {
     "tool": "ToolName",
 }
 _STATUS = {"ok": "Ok", "error": "Error", "unset": "Unset"}
+# Filters on run-level facts, which a span may have been stored without.
+_TRACE_FACTS = frozenset({"AgentName", "AgentVersion", "UserId", "SessionId"})
 SORTS = {
     "time": "Timestamp",
     "cost": "CostUsd",
@@ -72,19 +76,29 @@ class SpanFilter:
             tokens = text_tokens(self.q)
             spaced = [t for t in tokens if not _UNSPACED.search(t)]
             unspaced = [t for t in tokens if _UNSPACED.search(t)]
+            span_text: list[str] = []
+            log_text: list[str] = []
             if spaced and text_index == "text":
-                bits.append(f"hasAllTokens({TEXT_EXPR}, {{tokens:Array(String)}})")
+                span_text.append(f"hasAllTokens({TEXT_EXPR}, {{tokens:Array(String)}})")
                 params["tokens"] = spaced
             elif spaced:
-                for i, token in enumerate(spaced):
-                    bits.append(f"hasToken(lowerUTF8({TEXT_EXPR}), {{tok{i}:String}})")
-                    params[f"tok{i}"] = token
+                for i in range(len(spaced)):
+                    span_text.append(f"hasToken(lowerUTF8({TEXT_EXPR}), {{tok{i}:String}})")
+            for i, token in enumerate(spaced):
+                log_text.append(f"hasToken(lowerUTF8({LOG_TEXT_EXPR}), {{tok{i}:String}})")
+                params[f"tok{i}"] = token
             for i, token in enumerate(unspaced):
-                bits.append(f"positionCaseInsensitiveUTF8({TEXT_EXPR}, {{cjk{i}:String}}) > 0")
+                span_text.append(f"positionCaseInsensitiveUTF8({TEXT_EXPR}, {{cjk{i}:String}}) > 0")
+                log_text.append(f"positionCaseInsensitiveUTF8({LOG_TEXT_EXPR}, {{cjk{i}:String}}) > 0")
                 params[f"cjk{i}"] = token
             if not tokens:  # punctuation only: no token to look up, fall back to a substring scan
-                bits.append(f"positionCaseInsensitiveUTF8({TEXT_EXPR}, {{needle:String}}) > 0")
+                span_text.append(f"positionCaseInsensitiveUTF8({TEXT_EXPR}, {{needle:String}}) > 0")
+                log_text.append(f"positionCaseInsensitiveUTF8({LOG_TEXT_EXPR}, {{needle:String}}) > 0")
                 params["needle"] = self.q.strip()
+            # Content that came only as log records (GenAI event mode) is found too, whichever
+            # arrived first: the record's text is rendered at ingest (migration 0018).
+            bits.append(f"(({' AND '.join(span_text)}) OR (TraceId, SpanId) IN (SELECT TraceId, SpanId"
+                        f" FROM log_records WHERE Project = {{project:String}} AND {' AND '.join(log_text)}))")
         bits += Window(self.start, self.end).conditions(params)
         if self.model:
             bits.append("(RequestModel = {model:String} OR ResponseModel = {model:String})")
@@ -99,7 +113,14 @@ class SpanFilter:
                 raise InvalidQuery(f"unknown filter {name!r}; allowed: {sorted(_EQUALS)}")
             if value == "":
                 continue
-            bits.append(f"{_EQUALS[name]} = {{f{i}:String}}")
+            column = _EQUALS[name]
+            if column in _TRACE_FACTS:
+                # A span stored before its run's agent span named the run has it empty: the
+                # trace's facts say it (docs/decisions/0013-trace-facts-across-requests.md).
+                bits.append(f"({column} = {{f{i}:String}} OR ({column} = '' AND TraceId IN (SELECT TraceId"
+                            f" FROM trace_facts WHERE Project = {{project:String}} AND {column} = {{f{i}:String}})))")
+            else:
+                bits.append(f"{column} = {{f{i}:String}}")
             params[f"f{i}"] = value
         return " AND ".join(bits), params
 

@@ -9,7 +9,14 @@ from .store import Store
 
 LOG_COLUMNS = (
     "Project", "TraceId", "SpanId", "Timestamp", "EventName", "SeverityText", "Body", "Attributes", "ScopeName",
+    # 0018: the record's content as searchable text (rendered at ingest like span text).
+    "InputText", "OutputText",
 )
+
+
+def pad_log_values(values: list[Any]) -> list[Any]:
+    """A row written by an older LOG_COLUMNS (shorter), completed with empty texts."""
+    return list(values) + [""] * (len(LOG_COLUMNS) - len(values))
 
 
 def _text(value: Any) -> str:
@@ -23,7 +30,7 @@ def log_rows(project: str, records: list[dict[str, Any]]) -> list[list[Any]]:
             project, r["trace_id"], r["span_id"], r["time_ns"], r["event_name"], r["severity_text"],
             "" if r["body"] is None else _text(r["body"]),
             {k: _text(v) for k, v in r["attributes"].items()},
-            r["scope_name"],
+            r["scope_name"], r.get("input_text") or "", r.get("output_text") or "",
         ]
         for r in records
         if r["trace_id"] and r["span_id"]

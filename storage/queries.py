@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from . import facts as trace_facts
 from .errors import InvalidQuery
 from .filters import SORTS, SpanFilter
 from .schema import SPAN_COLUMNS, snake
@@ -32,6 +33,7 @@ _LIST_SELECT = ", ".join(
     + [f"leftUTF8({c}, {SNIPPET_CHARS}) AS {c}Snippet" for c in ("InputText", "OutputText", "ToolArgs", "ToolResult")]
     + ["toUnixTimestamp64Nano(Timestamp) AS StartNs"]
 )
+_API_NAMES = {"TraceId": "trace_id", "SpanId": "span_id", "ParentSpanId": "parent_span_id", **trace_facts.API_FACTS}
 _FULL_SELECT = ", ".join([f"`{c}`" for c in SPAN_COLUMNS] + ["toUnixTimestamp64Nano(Timestamp) AS StartNs"])
 
 def jsonable(value: Any) -> Any:
@@ -139,6 +141,9 @@ def get_trace(store: Store, project: str, trace_id: str) -> dict[str, Any] | Non
     if not rows:
         return None
     spans = tree_order([span_to_api(r) for r in rows])
+    # Facts a span was stored without (its run's agent span came in a later request): the
+    # trace's own spans say them (docs/decisions/0013-trace-facts-across-requests.md).
+    trace_facts.resolve(spans, names=_API_NAMES)
     start = min(s["start_ns"] for s in spans)
     end = max(s["start_ns"] + s["duration"] for s in spans)
     return {
@@ -205,6 +210,8 @@ def search_spans(
         )
         by_key = {(r["TraceId"], r["SpanId"]): r for r in rows}
         items = [span_to_api(by_key[(t, sid)]) for t, sid, _ in keys if (t, sid) in by_key]
+        trace_facts.fill_api_spans(store, project, items)
+        _log_texts(store, project, items)
     total = total_future.result()[0][0]
     return {
         "items": items,
@@ -212,6 +219,34 @@ def search_spans(
         "limit": limit,
         "offset": offset,
     }
+
+
+def _log_texts(store: Store, project: str, items: list[dict[str, Any]]) -> None:
+    """Empty input/output snippets of a page, from the spans' log records (GenAI event mode)."""
+    empty = [i for i in items if not i.get("input_text") or not i.get("output_text")]
+    if not empty:
+        return
+    rows = store.query(
+        "SELECT TraceId, SpanId, arrayStringConcat(groupArray(InputText), '\n') AS i,"
+        " arrayStringConcat(groupArray(OutputText), '\n') AS o FROM"
+        " (SELECT TraceId, SpanId, InputText, OutputText FROM log_records WHERE Project = {project:String}"
+        " AND TraceId IN {traces:Array(String)} AND SpanId IN {spans:Array(String)}"
+        " AND (InputText != '' OR OutputText != '') ORDER BY Timestamp"
+        " LIMIT 1 BY TraceId, SpanId, Timestamp, EventName, InputText, OutputText)"
+        " GROUP BY TraceId, SpanId",
+        {"project": project, "traces": sorted({i["trace_id"] for i in empty}),
+         "spans": sorted({i["span_id"] for i in empty})},
+    )
+    found = {(r["TraceId"], r["SpanId"]): r for r in rows}
+    for item in empty:
+        row = found.get((item["trace_id"], item["span_id"]))
+        if row is None:
+            continue
+        text_in, text_out = row["i"].strip("\n"), row["o"].strip("\n")
+        if not item.get("input_text") and text_in:
+            item["input_text"] = text_in[:SNIPPET_CHARS]
+        if not item.get("output_text") and text_out:
+            item["output_text"] = text_out[:SNIPPET_CHARS]
 
 
 def facets(store: Store, project: str) -> dict[str, list[str]]:

@@ -30,6 +30,8 @@ SpanRow = TypedDict("SpanRow", {
     "IngestTime": int, "ChainHash": str,
     # 0004: appended, so spool segments written before the upgrade are padded on insert.
     "TraceName": str, "CachedInputTokens": int, "ReasoningTokens": int,
+    # 0018: whether the call streamed, and the time to its first chunk.
+    "Streamed": bool, "TimeToFirstChunkMs": float,
 }, total=False)
 
 SPAN_COLUMNS: tuple[str, ...] = tuple(SpanRow.__annotations__)
@@ -40,6 +42,7 @@ _DEFAULTS: dict[str, Any] = {
     "Links.TraceId": [], "Links.SpanId": [], "Links.TraceState": [], "Links.Attributes": [],
     "Duration": 0, "InputTokens": 0, "OutputTokens": 0, "CostUsd": 0.0, "CheckpointTier": 0,
     "Timestamp": 0, "IngestTime": 0, "CachedInputTokens": 0, "ReasoningTokens": 0,
+    "Streamed": False, "TimeToFirstChunkMs": 0.0,
 }
 
 

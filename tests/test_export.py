@@ -23,6 +23,12 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCollecto
     running = start_collector(tmp_path_factory.mktemp("export"))
     for request in demo.build_demo_requests():
         assert running.post("/v1/traces", request.SerializeToString(), "application/x-protobuf").status_code == 200
+    streamed = {"resourceSpans": [{"scopeSpans": [{"spans": [{
+        "traceId": "5" * 32, "spanId": "5" * 16, "name": "chat gpt-4o", "kind": 3,
+        "startTimeUnixNano": "1767225600000000000", "endTimeUnixNano": "1767225601000000000",
+        "attributes": [{"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                       {"key": "gen_ai.request.stream", "value": {"boolValue": True}}]}]}]}]}
+    assert running.post("/v1/traces", json.dumps(streamed).encode(), "application/json").status_code == 200
     running.drain()
     yield running
     running.stop()
@@ -58,6 +64,7 @@ def test_cli_export_round_trip_and_offline_verify(seeded: RunningCollector, tmp_
     assert f"wrote {len(expected)} spans" in done.stdout
     back = list(read_export(out, fmt))
     assert back == expected
+    assert [r["Streamed"] for r in back if r["TraceId"] == "5" * 32] == [True]  # a bool column survives
     manifest = json.loads(Path(str(out) + ".manifest.json").read_text())
     assert verify_export(out, manifest).ok
     checked = run_cli("verify-export", str(out))

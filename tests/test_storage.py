@@ -109,7 +109,9 @@ def test_the_root_span_name_becomes_every_rows_trace_name() -> None:
         {"TraceId": "t", "SpanId": "x", "ParentSpanId": "elsewhere", "SpanName": "orphan"},
     ]
     inherit_trace_facts(rows)
-    assert [r.get("TraceName", "") for r in rows] == ["invoke_agent refund-bot"] * 3 + [""]
+    # the orphan's parent is elsewhere, but its trace's root is here: it names the trace too
+    # (docs/decisions/0013-trace-facts-across-requests.md)
+    assert [r.get("TraceName", "") for r in rows] == ["invoke_agent refund-bot"] * 4
 
 
 # -- trace by id ------------------------------------------------------------------------

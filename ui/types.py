@@ -77,6 +77,11 @@ __all__ = [
     "KeyList",
     "LegalHold",
     "LogEvent",
+    "MetricCatalogue",
+    "MetricGroup",
+    "MetricInfo",
+    "MetricPoint",
+    "MetricSeries",
     "Monitoring",
     "MonitoringPoint",
     "NoStep",
@@ -225,6 +230,8 @@ class SpanColumns(TypedDict):
     trace_name: str
     cached_input_tokens: int
     reasoning_tokens: int
+    streamed: bool
+    time_to_first_chunk_ms: float
     start_ns: int
     duration_ms: float
 
@@ -314,6 +321,58 @@ class Facets(TypedDict):
     users: list[str]
     agent_versions: list[str]
     tools: list[str]
+
+
+class MetricInfo(TypedDict):
+    """One metric the project sent (OTLP /v1/metrics or gRPC MetricsService)."""
+    name: str
+    type: str
+    unit: str
+    description: str
+    points: int
+    series: int
+    first: str
+    last: str
+
+
+class MetricCatalogue(TypedDict):
+    """``GET /api/metrics``: the metrics of the project, by name."""
+    metrics: list[MetricInfo]
+
+
+class MetricGroup(TypedDict):
+    """One group of a metric's series: what the window adds up to."""
+    group: str
+    type: str
+    unit: str
+    series: int
+    points: int
+    value: float
+    count: int
+    sum: float
+    min: float | None
+    max: float | None
+    average: float | None
+
+
+class MetricPoint(TypedDict):
+    """One stored data point."""
+    time_ns: int
+    group: str
+    token_type: str
+    value: float
+    count: int
+    sum: float
+    attributes: dict[str, str]
+
+
+class MetricSeries(TypedDict):
+    """``GET /api/metrics/series``: one metric's totals per group and its points."""
+    name: str
+    group_by: str
+    groups: list[MetricGroup]
+    points: list[MetricPoint]
+    truncated: bool
 
 
 class TracebackStep(TypedDict):

@@ -97,7 +97,8 @@ class SpanColumns(ApiModel):
     duration: int = Field(description="Duration in nanoseconds.")
     status_code: str = Field(description="OTel status: Unset, Ok or Error.")
     status_message: str
-    span_type: str = Field(description="agent, llm, embedding, tool, retrieval, checkpoint or other.")
+    span_type: str = Field(description="agent, workflow, chain, llm, embedding, tool, retrieval, guardrail, memory, "
+                                       "checkpoint or other.")
     operation: str = Field(description="gen_ai.operation.name (chat, execute_tool, invoke_agent, …).")
     agent_name: str
     agent_version: str
@@ -129,6 +130,10 @@ class SpanColumns(ApiModel):
     trace_name: str = Field(description="Name of the trace's root span, copied onto every span.")
     cached_input_tokens: int = Field(description="Part of input_tokens read from the provider's prompt cache.")
     reasoning_tokens: int = Field(description="Part of output_tokens spent on reasoning.")
+    streamed: bool = Field(description="The call streamed its answer (a stream flag of any convention, a "
+                                       "first-chunk event or a time to first chunk).")
+    time_to_first_chunk_ms: float = Field(description="Milliseconds from the request to the first streamed chunk "
+                                                      "(0 when not sent).")
     start_ns: int = Field(description="Start time in unix nanoseconds.")
     duration_ms: float = Field(description="Duration in milliseconds.")
 
@@ -218,6 +223,65 @@ class Facets(ApiModel):
     users: list[str]
     agent_versions: list[str]
     tools: list[str]
+
+
+# -- metrics (query.py) ----------------------------------------------------------------------------------
+class MetricInfo(ApiModel):
+    """One metric the project sent (OTLP /v1/metrics or gRPC MetricsService)."""
+
+    name: str = Field(description="e.g. gen_ai.client.token.usage, gen_ai.client.operation.duration.")
+    type: str = Field(description="Sum, Gauge, Histogram, ExponentialHistogram or Summary.")
+    unit: str
+    description: str
+    points: int = Field(description="Data points stored in the window.")
+    series: int = Field(description="Distinct series (metric, resource, scope and attributes).")
+    first: str = Field(description="Earliest point, ISO 8601 UTC.")
+    last: str = Field(description="Latest point, ISO 8601 UTC.")
+
+
+class MetricCatalogue(ApiModel):
+    """``GET /api/metrics``: the metrics of the project, by name."""
+
+    metrics: list[MetricInfo]
+
+
+class MetricGroup(ApiModel):
+    """One group of a metric's series: what the window adds up to."""
+
+    group: str = Field(description="The value of the group_by attribute (empty when the points lack it).")
+    type: str
+    unit: str
+    series: int
+    points: int
+    value: float = Field(description="Sum and gauge: the total (a cumulative series' latest value, a delta "
+                                     "series' sum; a gauge's latest). Histograms: the sum.")
+    count: int = Field(description="Histograms: how many measurements (e.g. calls).")
+    sum: float = Field(description="Histograms: their sum (e.g. tokens, seconds).")
+    min: float | None = Field(description="Histograms: the smallest measurement; null without measurements.")
+    max: float | None = Field(description="Histograms: the largest measurement; null without measurements.")
+    average: float | None = Field(description="Histograms: sum / count; null without measurements.")
+
+
+class MetricPoint(ApiModel):
+    """One stored data point."""
+
+    time_ns: int = Field(description="Point time, unix nanoseconds.")
+    group: str
+    token_type: str = Field(description="gen_ai.token.type (input, output) of token usage points.")
+    value: float
+    count: int
+    sum: float
+    attributes: dict[str, str]
+
+
+class MetricSeries(ApiModel):
+    """``GET /api/metrics/series``: one metric's totals per group and its points."""
+
+    name: str
+    group_by: str
+    groups: list[MetricGroup]
+    points: list[MetricPoint] = Field(description="Oldest first, at most 10,000.")
+    truncated: bool = Field(description="True when the window holds more points than one answer.")
 
 
 # -- trace-back (insights.py) ------------------------------------------------------------------------------

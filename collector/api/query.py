@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from flightlog.storage import Store, costs, queries
+from flightlog.storage import metrics as stored_metrics
 from flightlog.storage.filters import SpanFilter
 from flightlog.storage.logs import logs_for_trace
 
@@ -96,3 +97,24 @@ async def cost(
             responses=errors(401, 403, 503))
 async def facets(key: ReadKey, collector: CollectorDep) -> Response:
     return respond(await run_in_threadpool(queries.facets, collector.store, key.project))
+
+
+@router.get("/metrics", summary="The OTLP metrics the project sent (GenAI client metrics and others)",
+            response_model=models.MetricCatalogue, responses=READ_ERRORS)
+async def metric_catalogue(key: ReadKey, collector: CollectorDep, window: TimeWindow) -> Response:
+    found = await run_in_threadpool(stored_metrics.names, collector.store, key.project,
+                                    start=window.start, end=window.end)
+    return respond({"metrics": found})
+
+
+@router.get("/metrics/series", summary="One metric: totals per model / token type / … and its points",
+            response_model=models.MetricSeries, responses=READ_ERRORS)
+async def metric_series(
+    key: ReadKey,
+    collector: CollectorDep,
+    window: TimeWindow,
+    name: Annotated[str, Query(min_length=1, max_length=255, description="Metric name, e.g. gen_ai.client.token.usage")],
+    group_by: Annotated[str, Query(pattern="^(model|provider|operation|token_type|agent|service)$")] = "model",
+) -> Response:
+    return respond(await run_in_threadpool(stored_metrics.series, collector.store, key.project, name,
+                                           start=window.start, end=window.end, group_by=group_by))

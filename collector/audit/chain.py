@@ -29,6 +29,7 @@ from typing import Any
 from flightlog.storage import Store
 from flightlog.storage import audit as db
 from flightlog.storage import governance as gov
+from flightlog import semconv as sc
 from flightlog.storage.schema import SPAN_COLUMNS, pad_span_values
 from flightlog.storage.timewindow import to_ns
 
@@ -279,7 +280,10 @@ def expected_cost(row: dict[str, Any], cost: dict[str, Any], tables: dict[str, l
     """The cost a span must carry, re-derived from what its hash covers (tokens, model, day, the
     client's own cost attribute) and the recorded price table of its PriceVersion; None when no
     recorded table can say (the cost hash still covers it)."""
-    client = client_cost(row.get("SpanAttributes") or {})
+    attrs = row.get("SpanAttributes") or {}
+    if sc.USAGE_AGGREGATE in attrs:
+        return 0.0  # an aggregate set aside at ingest (usage counted once, on the calls)
+    client = client_cost(attrs)
     if client is not None:
         return client
     if cost["CostSource"] == "none":

@@ -38,6 +38,7 @@ _DEFAULTS = dict(zip(SPAN_COLUMNS, span_row_values({}), strict=True))
 _NESTED = frozenset(c for c, d in _DEFAULTS.items() if isinstance(d, (dict, list)))
 _INTS = frozenset(c for c, d in _DEFAULTS.items() if isinstance(d, int) and not isinstance(d, bool))
 _FLOATS = frozenset(c for c, d in _DEFAULTS.items() if isinstance(d, float))
+_BOOLS = frozenset(c for c, d in _DEFAULTS.items() if isinstance(d, bool))
 
 
 def iter_spans(store: Store, project: str, flt: db.ExportFilter, *, page: int = PAGE_ROWS) -> Iterator[dict[str, Any]]:
@@ -78,6 +79,8 @@ def parse_cell(col: str, value: Any) -> Any:
         return int(value) if value not in ("", None) else 0
     if col in _FLOATS:
         return float(value) if value not in ("", None) else 0.0
+    if col in _BOOLS:  # CSV spells them True/False
+        return value in (True, 1, "True", "true", "1")
     return "" if value is None else str(value)
 
 
@@ -108,6 +111,8 @@ def _arrow_schema() -> Any:
             return pa.int64() if col != "Duration" else pa.uint64()
         if col in _FLOATS:
             return pa.float64()
+        if col in _BOOLS:
+            return pa.bool_()
         return pa.string()
 
     return pa.schema([(c, kind(c)) for c in SPAN_COLUMNS])

@@ -109,7 +109,7 @@ def _lists_from_digit_keys(node: Any) -> Any:
     return converted
 
 
-def render_messages(value: Any) -> str:
+def render_messages(value: Any, *, default_role: str = "") -> str:
     """Text of a message list: GenAI `parts` messages, OpenAI chat messages, or one message.
 
     Accepts a JSON string or decoded data. A bare string is returned as it is.
@@ -124,7 +124,7 @@ def render_messages(value: Any) -> str:
     lines: list[str] = []
     for message in data:
         if isinstance(message, dict):
-            lines.extend(_message_lines(message, default_role=""))
+            lines.extend(_message_lines(message, default_role=default_role))
         elif isinstance(message, str) and message:
             lines.append(message)
     return "\n".join(lines)
@@ -165,9 +165,10 @@ def render_openinference_messages(attrs: Mapping[str, Any], prefix: str) -> str:
     return render_messages(messages)
 
 
-def render_flattened_messages(attrs: Mapping[str, Any], prefix: str) -> str:
-    """Text of flattened `gen_ai.prompt.<n>.*` / `gen_ai.completion.<n>.*` (OpenLLMetry)."""
-    return render_messages([m for m in unflatten(attrs, prefix) if isinstance(m, dict)])
+def render_flattened_messages(attrs: Mapping[str, Any], prefix: str, *, default_role: str = "") -> str:
+    """Text of flattened `gen_ai.prompt.<n>.*` / `gen_ai.completion.<n>.*` (OpenLLMetry, LiteLLM;
+    a completion without a role is the assistant's, e.g. LiteLLM's ``function_call`` only)."""
+    return render_messages([m for m in unflatten(attrs, prefix) if isinstance(m, dict)], default_role=default_role)
 
 
 def render_documents(value: Any) -> str:
@@ -210,6 +211,13 @@ def render_json_value(value: Any, *, side: str) -> str:
             rendered = data["input"]
         elif side == "output" and isinstance(data.get("choices"), list):
             rendered = _render_choices([c for c in data["choices"] if isinstance(c, dict)])
+        elif "role" in data and ("content" in data or "tool_calls" in data):  # one message (Langfuse)
+            rendered = render_messages(data, default_role="assistant" if side == "output" else "")
+        elif data and set(data) <= {"args", "kwargs"}:  # a decorated function's call (OpenLLMetry, Langfuse)
+            args = [a for a in (data.get("args") or []) if a not in (None, "")] if isinstance(
+                data.get("args"), list) else []
+            kwargs = data.get("kwargs") if isinstance(data.get("kwargs"), dict) else {}
+            rendered = "\n".join([stringify(a) for a in args] + ([stringify(kwargs)] if kwargs else []))
     return rendered or (value if isinstance(value, str) else stringify(value))
 
 
@@ -250,7 +258,7 @@ def span_texts(attrs: Mapping[str, Any], events: Sequence[Mapping[str, Any]], *,
         lambda: render_documents(attrs.get(sc.RETRIEVAL_DOCUMENTS)),
         lambda: render_documents(attrs.get(sc.LEGACY_RETRIEVAL_DOCUMENTS)),  # written by earlier flightlog SDKs
         lambda: render_messages(attrs.get(sc.OUTPUT_MESSAGES)),
-        lambda: render_flattened_messages(attrs, sc.LEGACY_COMPLETION),
+        lambda: render_flattened_messages(attrs, sc.LEGACY_COMPLETION, default_role="assistant"),
         lambda: render_messages(attrs.get(sc.LEGACY_COMPLETION)),
         lambda: event_texts(1),
         lambda: tool_result if kind == "tool" else "",
@@ -259,7 +267,7 @@ def span_texts(attrs: Mapping[str, Any], events: Sequence[Mapping[str, Any]], *,
         # an embedding's output.value is the vectors: nothing to search
         lambda: "" if kind == "embedding" else _json_text(attrs.get(sc.OPENINFERENCE_OUTPUT), "output"),
         lambda: _json_text(attrs.get(sc.TRACELOOP_OUTPUT), "output"),
-        lambda: _json_text(attrs.get(sc.LANGFUSE_OUTPUT), "output"),
+        lambda: "" if kind == "embedding" else _json_text(attrs.get(sc.LANGFUSE_OUTPUT), "output"),
     )
     return _first_nonempty(inputs), _first_nonempty(outputs)
 
@@ -325,6 +333,9 @@ def _message_lines(message: Mapping[str, Any], *, default_role: str) -> list[str
     for call in tool_calls if isinstance(tool_calls, list) else []:
         if isinstance(call, dict):
             texts.append(_tool_call_text(call))
+    function_call = parse_json(message.get("function_call"))  # OpenAI's older single call (LiteLLM)
+    if isinstance(function_call, dict) and function_call.get("name"):
+        texts.append(_tool_call_text(function_call))
     prefix = f"{role}: " if role else ""
     return [prefix + text for text in texts if text]
 

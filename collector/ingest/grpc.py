@@ -1,4 +1,4 @@
-"""OTLP/gRPC ingest: ``TraceService/Export`` and ``LogsService/Export`` on the collector's loop.
+"""OTLP/gRPC ingest: ``TraceService``, ``LogsService`` and ``MetricsService`` ``/Export`` on the collector's loop.
 
 The server is a ``grpc.aio`` server started from the app's lifespan, so it runs on the same
 event loop as uvicorn and shares the collector's auth, decoding and the one ingest path
@@ -42,6 +42,11 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
 )
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -54,7 +59,7 @@ from flightlog.storage import StorageError
 from flightlog.collector import errors
 from flightlog.collector.auth import INGEST_ROLES
 from flightlog.collector.ingest.decode import logs_from_request, spans_from_request
-from flightlog.collector.ingest.routes import accept_logs, accept_spans
+from flightlog.collector.ingest.routes import accept_logs, accept_metrics, accept_spans
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +224,20 @@ class LogsService(logs_service_pb2_grpc.LogsServiceServicer, _Ingest):
         return ExportLogsServiceResponse()
 
 
+class MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer, _Ingest):
+    """``opentelemetry.proto.collector.metrics.v1.MetricsService``: GenAI client metrics and others."""
+
+    async def Export(  # noqa: N802 (the generated servicer's name)
+        self, request: ExportMetricsServiceRequest, context: grpc.aio.ServicerContext
+    ) -> ExportMetricsServiceResponse:
+        try:
+            project = await self.authorise(request, context)
+            await accept_metrics(self.collector, project, request)
+        except (errors.CollectorError, StorageError) as exc:
+            await self.refuse(exc, context)
+        return ExportMetricsServiceResponse()
+
+
 def trace_response(accepted: int | tuple[int, int]) -> ExportTraceServiceResponse:
     """The Export answer. ``accept_spans`` returns an int today; a ``(accepted, rejected)``
     pair from it becomes OTLP ``partial_success.rejected_spans``."""
@@ -248,6 +267,7 @@ async def start_grpc_server(collector: Any, host: str, port: int) -> grpc.aio.Se
     ])
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(collector), server)
     logs_service_pb2_grpc.add_LogsServiceServicer_to_server(LogsService(collector), server)
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(MetricsService(collector), server)
     address = _address(host, port)
     refusal = (f"cannot listen for OTLP/gRPC on {address}: port {port} is in use or not allowed; "
                f"choose another with --grpc-port or {GRPC_PORT_ENV}, or 0 to turn gRPC off")
@@ -262,4 +282,4 @@ async def start_grpc_server(collector: Any, host: str, port: int) -> grpc.aio.Se
     return server
 
 
-__all__ = ["GrpcStatus", "LogsService", "TraceService", "grpc_status", "start_grpc_server", "trace_response"]
+__all__ = ["GrpcStatus", "LogsService", "MetricsService", "TraceService", "grpc_status", "start_grpc_server", "trace_response"]

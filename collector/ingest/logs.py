@@ -11,6 +11,7 @@ from typing import Any
 
 from flightlog.storage.logs import log_rows
 
+from flightlog.collector.genai.records import log_record_contribution
 from flightlog.collector.ingest import redact
 
 
@@ -23,5 +24,8 @@ def records_to_rows(project: str, records: list[dict[str, Any]], settings: Any =
         record, counts = redact.redact_log_record(record, rules)
         if counts:
             record["attributes"][redact.REDACTIONS_KEY] = redact.format_counts(counts)
+        contribution = log_record_contribution(record)  # searchable like span text (storage/filters.py)
+        record["input_text"] = contribution["input_text"]
+        record["output_text"] = contribution["output_text"]
         cleaned.append(record)
     return log_rows(project, cleaned)

@@ -9,51 +9,76 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
+from flightlog import semconv as sc
+from flightlog.storage import facts as trace_facts
+
 from flightlog.collector.ingest import limits as span_limits
 from flightlog.collector.ingest import mapping
 from flightlog.collector.ingest import redact
 from flightlog.collector.errors import BadRequest
+from flightlog.collector.ingest.facts import TraceFacts, needs
 from flightlog.collector.ingest.records import RawSpan
 from flightlog.collector.pricing import PriceTable
 
-# Run-level facts that list filters need on every row (docs/decisions/0012-trace-facts-on-every-row.md).
-TRACE_FACTS = ("AgentName", "AgentVersion", "UserId", "SessionId", "TraceName")
+# Run-level facts that list filters need on every row (docs/decisions/0012-trace-facts-on-every-row.md,
+# docs/decisions/0013-trace-facts-across-requests.md).
+TRACE_FACTS = trace_facts.FACTS
+#: A collector-owned attribute on a span whose token counts add up its children's calls and so
+#: are not counted again (its InputTokens/OutputTokens/CostUsd are 0; the sent counts stay in
+#: SpanAttributes). Its value: the counts that were set aside, "input=N,output=M".
+AGGREGATE_USAGE_KEY = sc.USAGE_AGGREGATE
 
 
-def inherit_trace_facts(rows: list[dict[str, Any]]) -> None:
-    """Fill empty run-level facts from the nearest ancestor in the same request that has them.
+def inherit_trace_facts(rows: list[dict[str, Any]],
+                        known: Mapping[str, trace_facts.Facts] | None = None) -> dict[str, trace_facts.Facts]:
+    """Fill empty run-level facts: from the nearest ancestor in the same request that has them,
+    else from the trace's value (its root's, else its top-most span's; ``known`` adds what
+    earlier requests said). Returns each trace's facts.
 
-    Instrumentations usually set the agent, user and session only on the run's root span;
-    copying them down lets "all spans of agent X / user Y" be a plain filter. A root span
-    (no parent) names its trace: its SpanName becomes the TraceName that every descendant
-    in the request carries. Spans whose ancestors are in another request keep what they
-    carried (the SDK copies these facts onto every span itself).
+    Instrumentations usually set the agent, user and session only on the run's root or agent
+    span; copying them down lets "all spans of agent X / user Y" be a plain filter. A root span
+    (no parent) names its trace: its SpanName becomes the TraceName of every span of the trace.
     """
     for row in rows:
         if not row.get("ParentSpanId") and not row.get("TraceName") and row.get("SpanName"):
             row["TraceName"] = row["SpanName"]
-    by_key = {(r["TraceId"], r["SpanId"]): r for r in rows}
+    return trace_facts.resolve(rows, known=known)
+
+
+def count_usage_once(rows: list[dict[str, Any]], leaf_usage: Mapping[str, bool]) -> None:
+    """Token counts on agent, workflow and chain spans add up their calls': they are counted
+    only when the trace has no counted call (``leaf_usage``: trace id → a call with usage was
+    seen in an earlier request); otherwise they are set aside (see AGGREGATE_USAGE_KEY)."""
+    leaves = {r["TraceId"] for r in rows if r.get("SpanType") in mapping.CALL_TYPES
+              and (r.get("InputTokens") or r.get("OutputTokens"))}
     for row in rows:
-        missing = [f for f in TRACE_FACTS if not row.get(f)]
-        seen = {row["SpanId"]}
-        parent = by_key.get((row["TraceId"], row.get("ParentSpanId", "")))
-        while missing and parent is not None and parent["SpanId"] not in seen:
-            seen.add(parent["SpanId"])
-            for fact in list(missing):
-                if parent.get(fact):
-                    row[fact] = parent[fact]
-                    missing.remove(fact)
-            parent = by_key.get((parent["TraceId"], parent.get("ParentSpanId", "")))
+        (row.get("SpanAttributes") or {}).pop(AGGREGATE_USAGE_KEY, None)  # collector-owned
+        if row.get("SpanType") not in mapping.CONTAINER_TYPES:
+            continue
+        if not (row.get("InputTokens") or row.get("OutputTokens")):
+            continue
+        if row["TraceId"] not in leaves and not leaf_usage.get(row["TraceId"]):
+            continue  # the aggregate is all there is: count it
+        row.setdefault("SpanAttributes", {})[AGGREGATE_USAGE_KEY] = (
+            f"input={row.get('InputTokens') or 0},output={row.get('OutputTokens') or 0}")
+        row.update(InputTokens=0, OutputTokens=0, CostUsd=0.0, CostSource="none")
 
 
 def rows_from_spans(raw_spans: Sequence[Mapping[str, Any]], *, project: str, prices: PriceTable,
-                    settings: Any = None) -> list[dict[str, Any]]:
-    """One storable row per decoded span, in the key's project (docs/ingest-rules.md).
+                    settings: Any = None, facts: TraceFacts | None = None) -> list[dict[str, Any]]:
+    """One storable row per decoded span, in the key's project (docs/ingest-rules.md)."""
+    return rows_and_facts(raw_spans, project=project, prices=prices, settings=settings, facts=facts)[0]
+
+
+def rows_and_facts(raw_spans: Sequence[Mapping[str, Any]], *, project: str, prices: PriceTable,
+                   settings: Any = None, facts: TraceFacts | None = None) -> tuple[list[dict[str, Any]], list[list[Any]]]:
+    """The storable rows of a request and the ``trace_facts`` rows it teaches.
 
     Order: reject bad ids (BadRequest naming the span) → drop duplicate span ids (later
-    copy wins) → limits on the raw span → normalise → cap derived texts → redact → inherit
-    trace facts → price. ``settings`` (collector Settings) supplies the limits and the
-    optional redactions; None means the defaults.
+    copy wins) → limits on the raw span → normalise → cap derived texts → redact → trace
+    facts (this request, then what ``facts`` knows of earlier ones) → count usage once →
+    price. ``settings`` (collector Settings) supplies the limits and the optional redactions;
+    None means the defaults.
     """
     for index, raw in enumerate(raw_spans):
         reason = span_limits.reject_reason(raw, index)
@@ -70,9 +95,25 @@ def rows_from_spans(raw_spans: Sequence[Mapping[str, Any]], *, project: str, pri
         span_limits.record_fixups(row, flags + span_flags + span_limits.limit_row(row, limits))
         redact.redact_row(row, rules)
         rows.append(row)
-    inherit_trace_facts(rows)
+    traces = sorted({r["TraceId"] for r in rows})
+    known: dict[str, tuple[trace_facts.Facts, bool]] = {}
+    if facts is not None:
+        wanted = needs(rows, container_types=mapping.CONTAINER_TYPES, call_types=mapping.CALL_TYPES)
+        known = facts.known(project, traces, wanted=wanted)
+    resolved = inherit_trace_facts(rows, {t: f for t, (f, _) in known.items()})
+    count_usage_once(rows, {t: leaf for t, (_, leaf) in known.items()})
+    fact_rows: list[list[Any]] = []
+    if facts is not None:
+        leaves = {r["TraceId"] for r in rows if r.get("SpanType") in mapping.CALL_TYPES
+                  and (r.get("InputTokens") or r.get("OutputTokens"))}
+        for trace in traces:
+            before, leaf_before = known.get(trace, ({}, False))
+            after, leaf_after = resolved.get(trace, {}), leaf_before or trace in leaves
+            if after != before or leaf_after != leaf_before:
+                fact_rows.extend(trace_facts.fact_row(project, trace, after, leaf_after))
+            facts.remember(project, trace, after, leaf_after)
     now_ms = now_ns // 1_000_000
     for row in rows:
         prices.price(row)
         row["IngestTime"] = now_ms
-    return rows
+    return rows, fact_rows

@@ -1,4 +1,6 @@
-"""OTLP/HTTP ingest routes: ``POST /v1/traces`` and ``POST /v1/logs``.
+"""OTLP/HTTP ingest routes: ``POST /v1/traces``, ``POST /v1/logs``, ``POST /v1/metrics``, and
+Langfuse's OTLP path ``POST /api/public/otel/v1/traces`` (Basic auth: the Langfuse secret key is
+a Flightlog ingest key, docs/connect/langfuse.md).
 
 Thin: read a bounded body, authorise, call the pure decode/normalise
 functions, hand rows to the batch writer and answer once they are stored.
@@ -6,6 +8,8 @@ functions, hand rows to the batch writer and answer once they are stored.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -13,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -20,14 +25,15 @@ from flightlog.collector.contract import PROTOBUF_BODY, ApiModel, ContractRoute,
 from flightlog.collector.ingest import logs as log_records
 from flightlog.collector.auth import INGEST_ROLES
 from flightlog.collector.ingest.decode import JSON, PROTOBUF, decode_logs, decode_traces, media_type
-from flightlog.collector.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from flightlog.collector.ingest.pipeline import rows_from_spans
+from flightlog.collector.errors import BadRequest, PayloadTooLarge, Unauthorized, UnsupportedMediaType
+from flightlog.collector.ingest.metrics import decode_metrics, metric_rows
+from flightlog.collector.ingest.pipeline import rows_and_facts
 
 router = APIRouter(tags=["ingest"], route_class=ContractRoute)
 
 
 class ExportAnswer(ApiModel):
-    """The JSON answer of ``POST /v1/traces`` and ``POST /v1/logs``: an empty object (OTLP success)."""
+    """The JSON answer of ``POST /v1/traces``, ``/v1/logs`` and ``/v1/metrics``: an empty object (OTLP success)."""
 
 
 def _documented(what: str, *statuses: int) -> dict[str, Any]:
@@ -89,8 +95,9 @@ async def accept_spans(collector: Any, project: str, raw: Sequence[Mapping[str, 
         raise BadRequest(f"request has {len(raw)} spans; the limit is {limit} per request")
 
     def normalise_and_spool() -> int:
-        rows = rows_from_spans(raw, project=project, prices=collector.prices, settings=collector.settings)
-        return collector.writer.submit(rows)
+        rows, facts = rows_and_facts(raw, project=project, prices=collector.prices, settings=collector.settings,
+                                     facts=getattr(collector, "trace_facts", None))
+        return collector.writer.submit(rows, facts)
 
     stored = await run_in_threadpool(normalise_and_spool)
     collector.metrics.spans_received.inc(stored)
@@ -107,12 +114,40 @@ async def accept_logs(collector: Any, project: str, records: list[Any]) -> int:
     return await run_in_threadpool(redact_and_spool)
 
 
-@router.post("/v1/traces", summary="OTLP/HTTP trace export (protobuf or JSON, optionally gzip)",
-             **_documented("Trace", 400, 401, 403, 413, 415, 429, 503))
-async def export_traces(request: Request) -> Response:
-    """Store the spans of one export request; 200 means they are committed."""
+async def accept_metrics(collector: Any, project: str, request: Any) -> int:
+    """The one metrics ingest path (OTLP/HTTP and OTLP/gRPC): rows per data point, spool, answer when durable."""
+
+    def rows_and_spool() -> int:
+        return collector.writer.submit_metrics(metric_rows(project, request))
+
+    return await run_in_threadpool(rows_and_spool)
+
+
+def langfuse_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers of a Langfuse SDK export with its Basic credentials turned into the key.
+
+    Langfuse sends ``Authorization: Basic base64(public_key:secret_key)``: the secret key is a
+    Flightlog ingest key, the public key may be anything. Bearer and ``x-api-key`` still work.
+    """
+    auth = headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() != "basic":
+        return dict(headers)
+    try:
+        public, sep, secret = base64.b64decode(token.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise Unauthorized("Authorization: Basic credentials are not base64 of 'public_key:secret_key'") from exc
+    if not sep or not secret.strip():
+        raise Unauthorized("Authorization: Basic needs 'public_key:secret_key' with the Flightlog ingest key "
+                           "as the secret key (LANGFUSE_SECRET_KEY)")
+    out = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+    out["x-api-key"] = secret.strip()
+    return out
+
+
+async def _export_traces(request: Request, headers: Mapping[str, str]) -> Response:
     collector = request.app.state.collector
-    key = collector.auth.require(request.headers, INGEST_ROLES)
+    key = collector.auth.require(headers, INGEST_ROLES)
     kind = _check_content_type(request)
     body = await read_body(request, collector.settings.max_body_bytes)
     raw = await run_in_threadpool(
@@ -121,6 +156,37 @@ async def export_traces(request: Request) -> Response:
     )
     await accept_spans(collector, key.project, raw)
     return _answer(kind, ExportTraceServiceResponse())
+
+
+@router.post("/v1/traces", summary="OTLP/HTTP trace export (protobuf or JSON, optionally gzip)",
+             **_documented("Trace", 400, 401, 403, 413, 415, 429, 503))
+async def export_traces(request: Request) -> Response:
+    """Store the spans of one export request; 200 means they are committed."""
+    return await _export_traces(request, request.headers)
+
+
+@router.post("/api/public/otel/v1/traces", summary="Langfuse SDK trace export (OTLP/HTTP, Basic auth)",
+             **_documented("Trace", 400, 401, 403, 413, 415, 429, 503))
+async def export_langfuse_traces(request: Request) -> Response:
+    """The path the Langfuse SDK (v3 and later) exports to, with its Basic auth: point
+    ``LANGFUSE_HOST`` at the collector and set ``LANGFUSE_SECRET_KEY`` to an ingest key."""
+    return await _export_traces(request, langfuse_headers(request.headers))
+
+
+@router.post("/v1/metrics", summary="OTLP/HTTP metrics export: GenAI client metrics and any other",
+             **_documented("Metrics", 400, 401, 403, 413, 415, 429, 503))
+async def export_metrics(request: Request) -> Response:
+    """Store the data points of one metrics export request; read them with ``GET /api/metrics``."""
+    collector = request.app.state.collector
+    key = collector.auth.require(request.headers, INGEST_ROLES)
+    kind = _check_content_type(request)
+    body = await read_body(request, collector.settings.max_body_bytes)
+    message = await run_in_threadpool(
+        decode_metrics, body, kind, request.headers.get("content-encoding"),
+        max_bytes=collector.settings.max_body_bytes,
+    )
+    await accept_metrics(collector, key.project, message)
+    return _answer(kind, ExportMetricsServiceResponse())
 
 
 @router.post("/v1/logs", summary="OTLP/HTTP log export: GenAI content events attached to their spans",

@@ -45,7 +45,7 @@ _HEADER = struct.Struct("<4sBII")  # magic, kind, payload length, CRC32 of paylo
 _LEGACY_HEADER = struct.Struct("<II")  # frames written before kinds: payload length, CRC32 (spans)
 _PREFIX = "seg-"
 _SUFFIX = ".spool"
-KINDS = ("spans", "logs")
+KINDS = ("spans", "logs", "facts", "metrics")
 _KIND_CODE = {kind: code for code, kind in enumerate(KINDS)}
 DEFAULT_MIN_FREE_BYTES = 16 * 1024 * 1024
 

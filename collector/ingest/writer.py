@@ -27,7 +27,9 @@ from collections.abc import Callable
 from typing import Any
 
 from flightlog.storage import StorageError, Store
-from flightlog.storage.logs import LOG_COLUMNS
+from flightlog.storage.facts import FACT_COLUMNS
+from flightlog.storage.logs import LOG_COLUMNS, pad_log_values
+from flightlog.storage.metrics import METRIC_COLUMNS
 from flightlog.storage.schema import SPAN_COLUMNS, SpanRow, span_row_values
 
 from flightlog.collector.errors import TooManyRequests, Unavailable
@@ -70,22 +72,30 @@ class BatchWriter:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
-    def submit(self, rows: list[SpanRow]) -> int:
-        """Spool span rows durably (blocking; call from a worker thread). Returns the row count."""
+    def submit(self, rows: list[SpanRow], facts: Rows | None = None) -> int:
+        """Spool span rows (and the ``trace_facts`` rows their request taught, in FACT_COLUMNS
+        order) durably (blocking; call from a worker thread). Returns the span row count."""
+        if facts:
+            self._spool(facts, "facts", sync=False)  # the spans' fsync below covers this frame
         return self._spool([span_row_values(r) for r in rows], "spans")
+
+    def submit_metrics(self, rows: Rows) -> int:
+        """Spool ``metrics`` rows (in METRIC_COLUMNS order) durably. Returns the row count."""
+        return self._spool(rows, "metrics")
 
     def submit_logs(self, rows: Rows) -> int:
         """Spool ``log_records`` rows (in LOG_COLUMNS order) durably. Returns the row count."""
         return self._spool(rows, "logs")
 
-    def _spool(self, values: Rows, kind: str) -> int:
+    def _spool(self, values: Rows, kind: str, *, sync: bool = True) -> int:
         if not values:
             return 0
         if self._draining:
             raise Unavailable("collector is shutting down; retry against another instance")
         try:
             frame = self.spool.append(values, kind)
-            self.spool.sync(frame)
+            if sync:
+                self.spool.sync(frame)
         except SpoolFull as exc:
             raise TooManyRequests(f"collector is behind ({exc}); retry later") from exc
         except SpoolUnavailable as exc:
@@ -105,7 +115,14 @@ class BatchWriter:
             inserted = len(fresh)
         logs = parts.get("logs") or []
         if logs:
+            logs = [pad_log_values(r) for r in logs]  # spooled before a column was added
             self.store.insert("log_records", logs, LOG_COLUMNS, dedup_token=f"{seg.path.stem}:logs")
+        facts = parts.get("facts") or []
+        if facts:
+            self.store.insert("trace_facts", facts, FACT_COLUMNS, dedup_token=f"{seg.path.stem}:facts")
+        metrics = parts.get("metrics") or []
+        if metrics:
+            self.store.insert("metrics", metrics, METRIC_COLUMNS, dedup_token=f"{seg.path.stem}:metrics")
         return inserted
 
     def _run(self) -> None:
