@@ -12,6 +12,7 @@ from typing import Any, cast
 from flightlog.collector.ingest import limits as span_limits
 from flightlog.collector.ingest import mapping
 from flightlog.collector.ingest import redact
+from flightlog.collector.ingest import stages
 from flightlog.collector.errors import BadRequest
 from flightlog.collector.ingest.records import RawSpan
 from flightlog.collector.pricing import PriceTable
@@ -55,24 +56,32 @@ def rows_from_spans(raw_spans: Sequence[Mapping[str, Any]], *, project: str, pri
     trace facts → price. ``settings`` (collector Settings) supplies the limits and the
     optional redactions; None means the defaults.
     """
-    for index, raw in enumerate(raw_spans):
-        reason = span_limits.reject_reason(raw, index)
-        if reason:
-            raise BadRequest(reason)
-    limits = span_limits.Limits.from_settings(settings)
-    rules = redact.rules_from_settings(settings)
+    count = len(raw_spans)
     now_ns = time.time_ns()
-    rows: list[dict[str, Any]] = []
-    for raw, flags in span_limits.dedupe(list(raw_spans)):
-        span, span_flags = span_limits.limit_span(raw, limits, now_ns=now_ns)
-        # The stages below fill and fix the row in place: a plain dict from here on (no copy).
-        row = cast(dict[str, Any], mapping.normalise(cast(RawSpan, span), project=project))
-        span_limits.record_fixups(row, flags + span_flags + span_limits.limit_row(row, limits))
-        redact.redact_row(row, rules)
-        rows.append(row)
-    inherit_trace_facts(rows)
-    now_ms = now_ns // 1_000_000
-    for row in rows:
-        prices.price(row)
-        row["IngestTime"] = now_ms
+    with stages.timed("limits", count):
+        for index, raw in enumerate(raw_spans):
+            reason = span_limits.reject_reason(raw, index)
+            if reason:
+                raise BadRequest(reason)
+        limits = span_limits.Limits.from_settings(settings)
+        limited = [(*span_limits.limit_span(raw, limits, now_ns=now_ns), flags)
+                   for raw, flags in span_limits.dedupe(list(raw_spans))]
+    with stages.timed("normalise", count):
+        rows: list[dict[str, Any]] = []
+        for span, span_flags, flags in limited:
+            # The stages below fill and fix the row in place: a plain dict from here on (no copy).
+            row = cast(dict[str, Any], mapping.normalise(cast(RawSpan, span), project=project))
+            span_limits.record_fixups(row, flags + span_flags + span_limits.limit_row(row, limits))
+            rows.append(row)
+    with stages.timed("redact", count):
+        rules = redact.rules_from_settings(settings)
+        for row in rows:
+            redact.redact_row(row, rules)
+    with stages.timed("normalise"):
+        inherit_trace_facts(rows)
+    with stages.timed("price", count):
+        now_ms = now_ns // 1_000_000
+        for row in rows:
+            prices.price(row)
+            row["IngestTime"] = now_ms
     return rows

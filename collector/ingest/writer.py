@@ -31,6 +31,7 @@ from flightlog.storage.logs import LOG_COLUMNS
 from flightlog.storage.schema import SPAN_COLUMNS, SpanRow, span_row_values
 
 from flightlog.collector.errors import TooManyRequests, Unavailable
+from flightlog.collector.ingest import stages
 from flightlog.collector.ingest.spool import Segment, Spool, SpoolFull, SpoolUnavailable
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,8 @@ class BatchWriter:
 
     def submit(self, rows: list[SpanRow]) -> int:
         """Spool span rows durably (blocking; call from a worker thread). Returns the row count."""
-        return self._spool([span_row_values(r) for r in rows], "spans")
+        with stages.timed("spool", len(rows)):
+            return self._spool([span_row_values(r) for r in rows], "spans")
 
     def submit_logs(self, rows: Rows) -> int:
         """Spool ``log_records`` rows (in LOG_COLUMNS order) durably. Returns the row count."""
@@ -98,10 +100,14 @@ class BatchWriter:
         inserted = 0
         spans = parts.get("spans") or []
         if spans:
-            fresh = self.store.unseen_spans(spans)
+            with stages.timed("dedupe", len(spans)):
+                fresh = self.store.unseen_spans(spans)
             self.stats["duplicates_skipped"] += len(spans) - len(fresh)
             if fresh:
-                self.store.insert("spans", self._prepare(fresh), SPAN_COLUMNS, dedup_token=f"{seg.path.stem}:spans")
+                with stages.timed("chain", len(fresh)):
+                    prepared = self._prepare(fresh)
+                with stages.timed("insert", len(fresh)):
+                    self.store.insert("spans", prepared, SPAN_COLUMNS, dedup_token=f"{seg.path.stem}:spans")
             inserted = len(fresh)
         logs = parts.get("logs") or []
         if logs:
