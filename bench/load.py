@@ -17,11 +17,8 @@ import dataclasses
 import json
 import os
 import platform
-import re
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,6 +31,7 @@ import click
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from collector_process import Collector, peak_rss_mb  # noqa: E402
 from generator import Generator, Workload, encode_request  # noqa: E402
 
 
@@ -49,43 +47,6 @@ class LoadRun:
     seed: int
     cores: int = os.cpu_count() or 0
     python: str = platform.python_version()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _peak_rss_mb(pid: int) -> float:
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return float("nan")
-    found = re.search(r"VmHWM:\s+(\d+) kB", text)
-    return int(found.group(1)) / 1024 if found else float("nan")
-
-
-def _start(data_dir: Path, fsync: str) -> tuple[subprocess.Popen, str, dict]:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLIGHTLOG_", "OTEL_"))}
-    env["FLIGHTLOG_SPOOL_FSYNC"] = fsync
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "flightlog.collector.cli", "serve", "--port", str(port), "--grpc-port", "0",
-         "--data-dir", str(data_dir)],
-        env=env, stdout=(data_dir.parent / "collector.log").open("wb"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise click.ClickException("collector exited during start-up")
-        try:
-            if httpx.get(url + "/healthz", timeout=2).status_code == 200 and (data_dir / "dev-keys.json").exists():
-                return proc, url, json.loads((data_dir / "dev-keys.json").read_text())
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)  # start-up poll with a deadline
-    raise click.ClickException("collector did not start within 120 s")
 
 
 def _requests(run: LoadRun) -> list[tuple[int, bytes]]:
@@ -119,7 +80,8 @@ def main(rate: int, duration: float, request_spans: int, senders: int, fsync: st
     click.echo(repr(run))
     bodies = _requests(run)
     tmp = Path(tempfile.mkdtemp(prefix="flightlog-load-"))
-    proc, url, keys = _start(tmp / "data", fsync)
+    collector = Collector(tmp / "data", command="serve", env={"FLIGHTLOG_SPOOL_FSYNC": fsync})
+    url, keys = collector.url, collector.keys
     statuses: Counter[int] = Counter()
     accepted = rejected = 0
     latencies: list[float] = []
@@ -167,9 +129,8 @@ def main(rate: int, duration: float, request_spans: int, senders: int, fsync: st
             break
         time.sleep(0.2)  # drain poll with a deadline
     drained_after = time.monotonic() - start
-    rss = _peak_rss_mb(proc.pid)
-    proc.terminate()
-    proc.wait(60)
+    rss = peak_rss_mb(collector.pid)
+    collector.stop()
     shutil.rmtree(tmp, ignore_errors=True)
 
     lat = sorted(latencies)

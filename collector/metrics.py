@@ -11,6 +11,10 @@ import functools
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+from flightlog.collector.ingest import stages
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE  # noqa: N811
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
@@ -37,6 +41,7 @@ class Metrics:
             ("flightlog_writer_lag_seconds", "lag_seconds", "Age of the oldest spooled segment."),
         ):
             Gauge(name, doc, registry=r).set_function(functools.partial(_stat, spool_stats, key))
+        r.register(_StageClocks())
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -44,3 +49,18 @@ class Metrics:
 
 def _stat(stats: Callable[[], dict[str, float]], key: str) -> float:
     return stats()[key]
+
+
+class _StageClocks(Collector):
+    """``flightlog_ingest_cpu_seconds_total`` and ``flightlog_ingest_stage_spans_total`` by stage."""
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        cpu = CounterMetricFamily("flightlog_ingest_cpu_seconds", "CPU time spent per ingest stage.",
+                                  labels=["stage"])
+        spans = CounterMetricFamily("flightlog_ingest_stage_spans", "Spans that went through each ingest stage.",
+                                    labels=["stage"])
+        for stage, (seconds, count) in stages.snapshot().items():
+            cpu.add_metric([stage], seconds)
+            spans.add_metric([stage], count)
+        yield cpu
+        yield spans

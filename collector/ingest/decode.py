@@ -20,6 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from flightlog.collector.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from flightlog.collector.ingest import stages
 from flightlog.collector.ingest.deep import TooDeep, flatten_deep_json, flatten_deep_values
 from flightlog.collector.ingest.records import RawLogRecord, RawSpan
 
@@ -152,6 +153,14 @@ def _id(raw: bytes, size: int, what: str) -> str:
 
 
 def spans_from_request(request: ExportTraceServiceRequest) -> list[RawSpan]:
+    """The spans of a decoded export request (the gRPC path), timed as the ``decode`` stage."""
+    with stages.timed("decode"):
+        spans = _spans_from_request(request)
+    stages.add("decode", 0, len(spans))
+    return spans
+
+
+def _spans_from_request(request: ExportTraceServiceRequest) -> list[RawSpan]:
     """Flatten an ExportTraceServiceRequest into RawSpan dicts."""
     out: list[RawSpan] = []
     for rs in request.resource_spans:
@@ -218,8 +227,11 @@ def logs_from_request(request: ExportLogsServiceRequest) -> list[RawLogRecord]:
 def decode_traces(body: bytes, content_type: str | None, content_encoding: str | None = None,
                   *, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> list[RawSpan]:
     """Decode a ``POST /v1/traces`` body into RawSpan dicts, or raise a collector error."""
-    raw = decompress(body, content_encoding, max_bytes=max_bytes)
-    return spans_from_request(_parse(raw, content_type, ExportTraceServiceRequest()))
+    with stages.timed("decode"):
+        raw = decompress(body, content_encoding, max_bytes=max_bytes)
+        spans = _spans_from_request(_parse(raw, content_type, ExportTraceServiceRequest()))
+    stages.add("decode", 0, len(spans))
+    return spans
 
 
 def decode_logs(body: bytes, content_type: str | None, content_encoding: str | None = None,

@@ -15,6 +15,7 @@ from flightlog.storage import facts as trace_facts
 from flightlog.collector.ingest import limits as span_limits
 from flightlog.collector.ingest import mapping
 from flightlog.collector.ingest import redact
+from flightlog.collector.ingest import stages
 from flightlog.collector.errors import BadRequest
 from flightlog.collector.ingest.facts import TraceFacts, needs
 from flightlog.collector.ingest.records import RawSpan
@@ -80,40 +81,48 @@ def rows_and_facts(raw_spans: Sequence[Mapping[str, Any]], *, project: str, pric
     price. ``settings`` (collector Settings) supplies the limits and the optional redactions;
     None means the defaults.
     """
-    for index, raw in enumerate(raw_spans):
-        reason = span_limits.reject_reason(raw, index)
-        if reason:
-            raise BadRequest(reason)
-    limits = span_limits.Limits.from_settings(settings)
-    rules = redact.rules_from_settings(settings)
+    count = len(raw_spans)
     now_ns = time.time_ns()
-    rows: list[dict[str, Any]] = []
-    for raw, flags in span_limits.dedupe(list(raw_spans)):
-        span, span_flags = span_limits.limit_span(raw, limits, now_ns=now_ns)
-        # The stages below fill and fix the row in place: a plain dict from here on (no copy).
-        row = cast(dict[str, Any], mapping.normalise(cast(RawSpan, span), project=project))
-        span_limits.record_fixups(row, flags + span_flags + span_limits.limit_row(row, limits))
-        redact.redact_row(row, rules)
-        rows.append(row)
-    traces = sorted({r["TraceId"] for r in rows})
-    known: dict[str, tuple[trace_facts.Facts, bool]] = {}
-    if facts is not None:
-        wanted = needs(rows, container_types=mapping.CONTAINER_TYPES, call_types=mapping.CALL_TYPES)
-        known = facts.known(project, traces, wanted=wanted)
-    resolved = inherit_trace_facts(rows, {t: f for t, (f, _) in known.items()})
-    count_usage_once(rows, {t: leaf for t, (_, leaf) in known.items()})
-    fact_rows: list[list[Any]] = []
-    if facts is not None:
-        leaves = {r["TraceId"] for r in rows if r.get("SpanType") in mapping.CALL_TYPES
-                  and (r.get("InputTokens") or r.get("OutputTokens"))}
-        for trace in traces:
-            before, leaf_before = known.get(trace, ({}, False))
-            after, leaf_after = resolved.get(trace, {}), leaf_before or trace in leaves
-            if after != before or leaf_after != leaf_before:
-                fact_rows.extend(trace_facts.fact_row(project, trace, after, leaf_after))
-            facts.remember(project, trace, after, leaf_after)
-    now_ms = now_ns // 1_000_000
-    for row in rows:
-        prices.price(row)
-        row["IngestTime"] = now_ms
+    with stages.timed("limits", count):
+        for index, raw in enumerate(raw_spans):
+            reason = span_limits.reject_reason(raw, index)
+            if reason:
+                raise BadRequest(reason)
+        limits = span_limits.Limits.from_settings(settings)
+        limited = [(*span_limits.limit_span(raw, limits, now_ns=now_ns), flags)
+                   for raw, flags in span_limits.dedupe(list(raw_spans))]
+    with stages.timed("normalise", count):
+        rows: list[dict[str, Any]] = []
+        for span, span_flags, flags in limited:
+            # The stages below fill and fix the row in place: a plain dict from here on (no copy).
+            row = cast(dict[str, Any], mapping.normalise(cast(RawSpan, span), project=project))
+            span_limits.record_fixups(row, flags + span_flags + span_limits.limit_row(row, limits))
+            rows.append(row)
+    with stages.timed("redact", count):
+        rules = redact.rules_from_settings(settings)
+        for row in rows:
+            redact.redact_row(row, rules)
+    with stages.timed("normalise"):
+        traces = sorted({r["TraceId"] for r in rows})
+        known: dict[str, tuple[trace_facts.Facts, bool]] = {}
+        if facts is not None:
+            wanted = needs(rows, container_types=mapping.CONTAINER_TYPES, call_types=mapping.CALL_TYPES)
+            known = facts.known(project, traces, wanted=wanted)
+        resolved = inherit_trace_facts(rows, {t: f for t, (f, _) in known.items()})
+        count_usage_once(rows, {t: leaf for t, (_, leaf) in known.items()})
+        fact_rows: list[list[Any]] = []
+        if facts is not None:
+            leaves = {r["TraceId"] for r in rows if r.get("SpanType") in mapping.CALL_TYPES
+                      and (r.get("InputTokens") or r.get("OutputTokens"))}
+            for trace in traces:
+                before, leaf_before = known.get(trace, ({}, False))
+                after, leaf_after = resolved.get(trace, {}), leaf_before or trace in leaves
+                if after != before or leaf_after != leaf_before:
+                    fact_rows.extend(trace_facts.fact_row(project, trace, after, leaf_after))
+                facts.remember(project, trace, after, leaf_after)
+    with stages.timed("price", count):
+        now_ms = now_ns // 1_000_000
+        for row in rows:
+            prices.price(row)
+            row["IngestTime"] = now_ms
     return rows, fact_rows

@@ -33,6 +33,7 @@ from flightlog.storage.metrics import METRIC_COLUMNS
 from flightlog.storage.schema import SPAN_COLUMNS, SpanRow, span_row_values
 
 from flightlog.collector.errors import TooManyRequests, Unavailable
+from flightlog.collector.ingest import stages
 from flightlog.collector.ingest.spool import Segment, Spool, SpoolFull, SpoolUnavailable
 
 log = logging.getLogger(__name__)
@@ -75,9 +76,10 @@ class BatchWriter:
     def submit(self, rows: list[SpanRow], facts: Rows | None = None) -> int:
         """Spool span rows (and the ``trace_facts`` rows their request taught, in FACT_COLUMNS
         order) durably (blocking; call from a worker thread). Returns the span row count."""
-        if facts:
-            self._spool(facts, "facts", sync=False)  # the spans' fsync below covers this frame
-        return self._spool([span_row_values(r) for r in rows], "spans")
+        with stages.timed("spool", len(rows)):
+            if facts:
+                self._spool(facts, "facts", sync=False)  # the spans' fsync below covers this frame
+            return self._spool([span_row_values(r) for r in rows], "spans")
 
     def submit_metrics(self, rows: Rows) -> int:
         """Spool ``metrics`` rows (in METRIC_COLUMNS order) durably. Returns the row count."""
@@ -108,10 +110,14 @@ class BatchWriter:
         inserted = 0
         spans = parts.get("spans") or []
         if spans:
-            fresh = self.store.unseen_spans(spans)
+            with stages.timed("dedupe", len(spans)):
+                fresh = self.store.unseen_spans(spans)
             self.stats["duplicates_skipped"] += len(spans) - len(fresh)
             if fresh:
-                self.store.insert("spans", self._prepare(fresh), SPAN_COLUMNS, dedup_token=f"{seg.path.stem}:spans")
+                with stages.timed("chain", len(fresh)):
+                    prepared = self._prepare(fresh)
+                with stages.timed("insert", len(fresh)):
+                    self.store.insert("spans", prepared, SPAN_COLUMNS, dedup_token=f"{seg.path.stem}:spans")
             inserted = len(fresh)
         logs = parts.get("logs") or []
         if logs:
