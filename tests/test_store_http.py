@@ -283,8 +283,8 @@ def test_keys_are_created_found_listed_and_revoked(store: Store) -> None:
     record, secret = keys.create_key(store, "keyed", "ingest", "ci's key")
     found = keys.find_key(store, secret)
     assert dataclasses.replace(found, created_at=record.created_at) == record and not record.revoked
-    # Stored to the millisecond; read back naive UTC, as from the embedded store.
-    assert found.created_at == record.created_at.replace(tzinfo=None, microsecond=record.created_at.microsecond // 1000 * 1000)
+    # Stored to the millisecond; read back as aware UTC, as from the embedded store.
+    assert found.created_at == record.created_at.replace(microsecond=record.created_at.microsecond // 1000 * 1000)
     assert [k.key_id for k in keys.list_keys(store, "keyed")] == [record.key_id]
     revoked = keys.revoke_key(store, record.key_id)
     assert revoked.revoked and keys.find_key(store, secret).revoked
