@@ -10,6 +10,7 @@ Every test saves screenshots under its ``tmp_path`` (assertion messages name the
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import subprocess
 import threading
@@ -24,6 +25,7 @@ import pytest
 
 from conftest import START_TIMEOUT_S, RunningCollector, clean_env, free_port, start_collector, wait_until
 from support import control_ui as cu
+from support.agents import Agent, checkpoint_span, pending_approval
 
 pytestmark = pytest.mark.browser
 
@@ -35,7 +37,8 @@ DRAWN = """() => !document.querySelector('[data-testid="stSkeleton"], [data-test
     && Array.from(document.querySelectorAll('[data-testid="stDataFrame"]')).every(d => d.querySelector('canvas'))"""
 HTML_ACTION = "<script>alert(1)</script><b>bold</b> refund quokka"
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+import playwright.sync_api as sync_api  # the dev extra installs it: a missing browser stack fails, never skips
+
 expect = sync_api.expect
 
 
@@ -232,6 +235,37 @@ def test_a_named_person_approves_and_the_waiting_agent_hears_within_seconds(page
                         timeout=30, what="the approval to be approved")
     assert stored["approver"] == "Dana Reviewer" and stored["reason"] == "matches the order line"
     assert stored["edited_arguments"] is None
+
+
+def test_an_agent_process_waits_until_a_person_clicks_approve_in_the_browser(page, stack, tmp_path):
+    """Three processes: the agent (real SDK, tier-3 inbox checkpoint), the collector, the UI."""
+    arguments = {"order_id": "88177", "amount": 4950}
+    agent = Agent(stack.collector, tmp_path, AGENT_NAME="refund-e2e", AGENT_TIMEOUT_S="180",
+                  AGENT_ARGUMENTS=json.dumps(arguments))
+    try:
+        started = agent.wait("started")
+        approval = pending_approval(stack.collector, started["trace_id"])
+        with screenshot(page, tmp_path, "approvals-agent-process") as shot:
+            open_approval(page, stack, approval["id"])
+            expect(page.get_by_text("88177").first, f"screenshot: {shot}").to_be_visible()
+            sign_in(page, stack.approver, "Dana Reviewer")
+            form = decision_form(page)
+            form.get_by_label("Reason (required)").fill("the customer's order line says 4950")
+            assert not agent.find("decision"), "the agent went on before anyone decided"
+            clicked = time.time()
+            form.get_by_role("button", name="Approve", exact=True).click()
+            expect(page.get_by_text("Approved as Dana Reviewer"), f"screenshot: {shot}").to_be_visible()
+        decision = agent.wait("decision", timeout=60)
+        assert (decision["decision"], decision["approver"]) == ("approved", "Dana Reviewer"), decision
+        assert decision["received"] - clicked < 10, f"the agent heard after {decision['received'] - clicked:.1f}s"
+        assert agent.wait("tool")["arguments"] == arguments
+        agent.finish()
+    finally:
+        agent.kill()
+    trace = stack.collector.wait_for_trace(started["trace_id"], 7)
+    span = checkpoint_span(trace)
+    assert (span["approver"], span["checkpoint_decision"]) == ("Dana Reviewer", "approved")
+    assert span["span_attributes"]["flightlog.checkpoint.reason"] == "the customer's order line says 4950"
 
 
 def test_a_named_person_rejects_and_the_waiting_agent_hears_within_seconds(page, stack, tmp_path):
