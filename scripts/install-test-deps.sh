@@ -10,6 +10,6 @@ if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
         apt-get update -qq >/dev/null
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
     else
-        echo "warning: chromium is not installed and cannot be installed here; browser tests will be skipped" >&2
+        echo "warning: chromium is not installed and cannot be installed here; the browser tests will fail" >&2
     fi
 fi

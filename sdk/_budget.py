@@ -120,8 +120,12 @@ def policy_limits(policy: Any) -> Limits | None:
     values = policy.limits
     if not values:
         return None
-    counts = {k: int(values[k]) for k in ("max_tokens", "max_llm_calls", "max_tool_calls") if k in values}
-    return Limits(max_cost_usd=values.get("max_cost_usd"), max_wall_time_s=values.get("max_wall_time_s"), **counts)
+    def count(name: str) -> int | None:
+        return int(values[name]) if name in values else None
+
+    return Limits(max_tokens=count("max_tokens"), max_cost_usd=values.get("max_cost_usd"),
+                  max_llm_calls=count("max_llm_calls"), max_tool_calls=count("max_tool_calls"),
+                  max_wall_time_s=values.get("max_wall_time_s"))
 
 
 _MAX_RUN_MODELS = 32

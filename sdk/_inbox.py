@@ -228,8 +228,8 @@ def ask(proposal: Proposal, cancel: Cancel | None = None) -> Outcome:
     deadline = time.monotonic() + _remaining(approval, proposal.timeout_s, server_now)
     approval, unreachable = _wait(proposal, approval, deadline, cancel)
     status = approval.get("status")
-    common = {"approval_id": approval_id, "approver": approval.get("approver") or None,
-              "decided_at": approval.get("decided_at") or None}
+    common: dict[str, Any] = {"approval_id": approval_id, "approver": approval.get("approver") or None,
+                              "decided_at": approval.get("decided_at") or None}
     if cancel.is_set() and status == "pending":
         return Outcome("rejected", reason="cancelled while waiting for the decision", approval_id=approval_id)
     if status == "rejected":

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from flightlog.search import EQUALITY_FILTERS
+
 from .errors import InvalidQuery
 from .timewindow import Window
 
@@ -19,17 +21,8 @@ MODEL_EXPR = "if(ResponseModel != '', ResponseModel, RequestModel)"
 # The searchable text of a log record: the expression of its `idx_log_text` bloom filter.
 LOG_TEXT_EXPR = "concatWithSeparator(' ', InputText, OutputText)"
 
-_EQUALS = {
-    "agent": "AgentName",
-    "agent_version": "AgentVersion",
-    "prompt_id": "PromptId",
-    "prompt_version": "PromptVersion",
-    "span_type": "SpanType",
-    "user": "UserId",
-    "session": "SessionId",
-    "trace_id": "TraceId",
-    "tool": "ToolName",
-}
+# Equality filters (name → column): one definition for storage, API and UI (flightlog.search).
+_EQUALS = EQUALITY_FILTERS
 _STATUS = {"ok": "Ok", "error": "Error", "unset": "Unset"}
 # Filters on run-level facts, which a span may have been stored without.
 _TRACE_FACTS = frozenset({"AgentName", "AgentVersion", "UserId", "SessionId"})

@@ -24,11 +24,13 @@ SERVER_AND_UI = ("flightlog.collector", "flightlog.storage", "flightlog.ui", "fa
 
 # (rule, modules it applies to (prefixes), forbidden import prefixes)
 RULES = [
-    ("the SDK imports no server or UI package", ("flightlog._", "flightlog.semconv", "flightlog.policy"),
+    ("the SDK imports no server or UI package", ("flightlog._", "flightlog.semconv", "flightlog.policy",
+                                                "flightlog.search"),
      SERVER_AND_UI),
     ("the policy model imports nothing but the standard library", ("flightlog.policy",),
      ("flightlog._", "opentelemetry")),
     ("the vocabulary imports nothing", ("flightlog.semconv",), ("flightlog._", "opentelemetry")),
+    ("the search vocabulary imports nothing", ("flightlog.search",), ("flightlog", "opentelemetry")),
     ("storage imports neither the collector nor the UI", ("flightlog.storage",),
      ("flightlog.collector", "flightlog.ui", "fastapi", "starlette", "streamlit")),
     ("the UI talks to the server only through its HTTP client", ("flightlog.ui",),

@@ -24,10 +24,9 @@ WAIT_MS = 30_000
 # st.dataframe draws on a canvas: a row's selection box sits this far into the grid.
 GRID_HEADER_PX, GRID_ROW_PX, GRID_CHECKBOX_X_PX = 35, 35, 16
 
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
+import playwright.sync_api as sync_api  # noqa: E402  (the dev extra; scripts/install-test-deps.sh installs Chromium)
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: run scripts/install-test-deps.sh (apt-get install chromium)"
 expect = sync_api.expect
 
 
@@ -129,8 +128,7 @@ def test_clicking_a_waterfall_bar_selects_that_span(page, ui_server, seeded_stac
         spans = api.get_trace(seeded_stack.trace_id).spans
     # Bars are drawn one Plotly trace per span type, in order of first appearance.
     types = list(dict.fromkeys(s.get("span_type") or "other" for s in spans))
-    if len(types) < 2:
-        pytest.skip("the seeded trace needs spans of two types")
+    assert len(types) >= 2, f"the seeded trace needs spans of two types, has {types}"
     expected = [s for s in spans if (s.get("span_type") or "other") == types[-1]][-1]["span_id"]
     with screenshot(page, tmp_path, "trace-bar-clicked") as shot:
         page.goto(f"{ui_server.url}/trace?trace_id={seeded_stack.trace_id}")

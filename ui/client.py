@@ -31,6 +31,7 @@ from urllib.parse import quote
 
 import httpx
 
+from flightlog.search import QUERY_PARAMETERS
 from flightlog.ui import types as api
 
 __all__ = [
@@ -60,28 +61,7 @@ Default: empty (the collector will answer 401).
 DEFAULT_API_URL = "http://127.0.0.1:4318"
 DEFAULT_TIMEOUT = 15.0
 
-SEARCH_FILTERS = frozenset(
-    {
-        "q",
-        "start",
-        "end",
-        "agent",
-        "agent_version",
-        "model",
-        "prompt_id",
-        "prompt_version",
-        "span_type",
-        "status",
-        "user",
-        "session",
-        "trace_id",
-        "tool",
-        "limit",
-        "offset",
-        "sort",
-        "order",
-    }
-)
+SEARCH_FILTERS = QUERY_PARAMETERS
 """The query parameters ``GET /api/spans`` accepts; :meth:`ApiClient.search_spans` takes these."""
 
 

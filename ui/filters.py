@@ -13,6 +13,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from flightlog.search import TEXT_FILTERS
+
 __all__ = [
     "DEFAULT_PAGE_SIZE",
     "DEFAULT_RANGE",
@@ -52,9 +54,7 @@ PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
 
 # Free-text filters: any value is accepted as is (the API matches it exactly).
-_TEXT_FIELDS = (
-    "q", "agent", "agent_version", "model", "prompt_id", "prompt_version", "tool", "span_type", "user", "session",
-)
+_TEXT_FIELDS = TEXT_FILTERS  # flightlog.search: one definition for storage, API and UI
 # URL names that differ from the field names.
 _URL_NAMES = {"page_size": "size", "start_date": "from", "end_date": "to"}
 _DATE = re.compile(r"\d{4}-\d\d-\d\d")

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from flightlog.search import FACET_FILTERS
 from flightlog.ui import format as fmt
 from flightlog.ui import session
 from flightlog.ui.client import ApiError, SearchResult
@@ -32,16 +33,7 @@ _WIDGET_FIELDS = (
 )
 _DATE_FIELDS = ("start_date", "end_date")  # date_input widgets hold dates; the filters hold text
 # Filters whose choices come from GET /api/facets: (label, SearchFilters field, facet name).
-_FACET_FILTERS = (
-    ("Agent", "agent", "agents"),
-    ("Agent version", "agent_version", "agent_versions"),
-    ("Model", "model", "models"),
-    ("Prompt id", "prompt_id", "prompt_ids"),
-    ("Prompt version", "prompt_version", "prompt_versions"),
-    ("Tool", "tool", "tools"),
-    ("Span type", "span_type", "span_types"),
-    ("User", "user", "users"),
-)
+_FACET_FILTERS = FACET_FILTERS  # flightlog.search: one definition for storage, API and UI
 _ORDER_LABELS = {"desc": "descending", "asc": "ascending"}
 _PAGE = "search.page"  # not a widget: survives visits to other pages
 _TABLE_GENERATION = "search.table_generation"  # bumped to clear the table's row selection
