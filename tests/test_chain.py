@@ -63,6 +63,60 @@ def _row(**values: object) -> dict:
 
 
 # -- canonical form (pure) -------------------------------------------------------------------
+def _canonical_by_definition(row: dict) -> bytes:
+    """The canonical form as docs/audit.md defines it, written the plain way: the JSON (keys
+    sorted, no spaces) of every non-empty hashed column, maps as sorted [key, value] pairs,
+    floats as their repr, datetimes as unix ns, booleans as 0/1, and "v"."""
+    from datetime import datetime as dt
+
+    from flightlog.collector.audit.chain import CHAIN_VERSION
+    from flightlog.storage.audit import HASHED_COLUMNS
+    from flightlog.storage.timewindow import to_ns
+
+    def plain(value: object) -> object:
+        if isinstance(value, dict):
+            return [[str(k), plain(v)] for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))]
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, dt):
+            return to_ns(value)
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, float):
+            return repr(value)
+        return value
+
+    body = {c: plain(row[c]) for c in HASHED_COLUMNS
+            if c in row and row[c] not in (None, "", 0, [], {}, ())}
+    body["v"] = CHAIN_VERSION
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def test_the_writers_fast_form_hashes_exactly_the_defined_bytes() -> None:
+    """The writer hashes rows as value lists (canonical_values), verify and exports as dicts
+    (canonical): both must give the defined bytes, for every type a column can hold."""
+    from datetime import datetime as dt, timezone as tz
+
+    from flightlog.collector import demo
+    from flightlog.collector.audit.chain import canonical_values
+    from flightlog.collector.ingest.decode import spans_from_request
+    from flightlog.collector.ingest.pipeline import rows_from_spans
+    from flightlog.collector.pricing import load_prices
+
+    rows = [r for request in demo.build_demo_requests()[:3]
+            for r in rows_from_spans(spans_from_request(request), project="p", prices=load_prices())]
+    rows = [dict(zip(SPAN_COLUMNS, span_row_values(r))) for r in rows]
+    rows += [_row(SpanAttributes={"b": "x", "a": "é ünïcode", "c": ""}, Duration=0, CostUsd=0.5),
+             _row(SpanAttributes={2: "two", 10: "ten"}, Timestamp=dt(2026, 1, 1, tzinfo=tz.utc)),
+             _row(**{"Events.Attributes": [{"k": "v"}, {}], "Events.Name": ("a", "b")}),
+             _row(Streamed=True, TimeToFirstChunkMs=12.5)]
+    assert len(rows) > 20
+    for row in rows:
+        expected = _canonical_by_definition(row)
+        assert canonical(row) == expected
+        assert canonical_values([row[c] for c in SPAN_COLUMNS]) == expected
+
+
 def test_canonical_ignores_map_order() -> None:
     assert span_hash(_row(SpanAttributes={"a": "1", "b": "2"})) == span_hash(_row(SpanAttributes={"b": "2", "a": "1"}))
 

@@ -53,6 +53,8 @@ COST_TOLERANCE = 1e-9  # USD: a recomputed cost equal to the stored one within f
 
 def _norm(value: Any) -> Any:
     if isinstance(value, dict):
+        if all(type(k) is str for k in value):  # maps of the schema: sorting the items sorts by key
+            return [[k, v if type(v) is str else _norm(v)] for k, v in sorted(value.items())]
         return [[str(k), _norm(v)] for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))]
     if isinstance(value, (list, tuple)):
         return [_norm(v) for v in value]
@@ -71,11 +73,58 @@ def _empty(value: Any) -> bool:
     return value is None or value == "" or value == 0 or value == [] or value == {} or value == ()
 
 
+def _kept(value: Any) -> bool:
+    """``not _empty(value)``, by type first (this runs for every hashed column of every span)."""
+    kind = type(value)
+    if kind is str:
+        return value != ""
+    if kind is int or kind is float or kind is bool:
+        return value != 0
+    if kind is list or kind is tuple or kind is dict:
+        return len(value) > 0
+    return not _empty(value)
+
+
+def _plain(value: Any) -> Any:
+    """``_norm(value)``, with the common types (text, integers) passed through at once."""
+    kind = type(value)
+    return value if kind is str or kind is int else _norm(value)
+
+
+# The hashed columns in key order, with "v" among them: dumping a dict built in this order without
+# sort_keys gives the same bytes as sort_keys=True (nested dicts are lists by then), at less cost.
+_SORTED = tuple(sorted((*db.HASHED_COLUMNS, "v")))
+_SORTED_INDEX = tuple((c, SPAN_COLUMNS.index(c) if c != "v" else -1) for c in _SORTED)
+_DUMP = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def canonical(row: dict[str, Any]) -> bytes:
-    """The canonical bytes of a span given as {column: value} (extra columns are ignored)."""
-    body = {col: _norm(row[col]) for col in db.HASHED_COLUMNS if col in row and not _empty(row[col])}
-    body["v"] = CHAIN_VERSION
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """The canonical bytes of a span given as {column: value} (extra columns are ignored): the
+    JSON, keys sorted, of its non-empty hashed columns and ``"v"`` (the chain version)."""
+    body: dict[str, Any] = {}
+    for col in _SORTED:
+        if col == "v":
+            body["v"] = CHAIN_VERSION
+        elif col in row and _kept(value := row[col]):
+            body[col] = _plain(value)
+    return _DUMP(body).encode("utf-8")
+
+
+def canonical_values(values: list[Any]) -> bytes:
+    """:func:`canonical` of a row given as values in ``SPAN_COLUMNS`` order (the writer's form)."""
+    body: dict[str, Any] = {}
+    for col, index in _SORTED_INDEX:
+        if index < 0:
+            body["v"] = CHAIN_VERSION
+            continue
+        value = values[index]
+        kind = type(value)
+        if kind is str or kind is int:  # most columns: no call at all
+            if value:
+                body[col] = value
+        elif _kept(value):
+            body[col] = _norm(value)
+    return _DUMP(body).encode("utf-8")
 
 
 def span_hash(row: dict[str, Any]) -> str:
@@ -112,7 +161,7 @@ class ChainWriter:
         rows = [pad_span_values(list(r)) for r in rows]
         groups: dict[str, list[tuple[list[Any], str]]] = defaultdict(list)
         for row in rows:
-            digest = span_hash(dict(zip(SPAN_COLUMNS, row, strict=True)))
+            digest = hashlib.sha256(canonical_values(row)).hexdigest()
             groups[row[_I_PROJECT]].append((row, digest))
         with self._lock:
             for project, members in groups.items():
