@@ -311,7 +311,10 @@ def redact_row(row: dict[str, Any], rules: Iterable[Rule] = SECRET_RULES) -> dic
     for column in MAP_LIST_COLUMNS:
         for values in row.get(column) or ():
             texts.extend(values.values())
-    if not _precheck(rules)("\n\x00".join(t for t in texts if isinstance(t, str))):
+    # Each distinct text once (a prompt sits in an attribute and in InputText), and only texts
+    # long enough to be redacted at all.
+    distinct = dict.fromkeys(t for t in texts if isinstance(t, str) and len(t) >= MIN_LENGTH)
+    if not distinct or not _precheck(rules)("\n\x00".join(distinct)):
         return {}
     found: dict[str, set[str]] = {}
     for column in TEXT_COLUMNS:
