@@ -182,6 +182,15 @@ def fix_timestamps(start: Any, end: Any, limits: Limits, *, now_ns: int) -> tupl
 def limit_attributes(attrs: Mapping[str, Any], limits: Limits, counter: "_Counter | None" = None,
                      what: str = "attributes") -> dict[str, Any]:
     """The first ``max_attributes`` entries of ``attrs``, each value within size and depth."""
+    if len(attrs) <= limits.max_attributes:
+        short = limits.max_value_bytes // 4  # no string this short can be over the limit
+        for key, value in attrs.items():
+            kind = type(value)
+            if (type(key) is not str or len(key) > short or (kind is str and len(value) > short)
+                    or kind is list or kind is dict or kind is tuple):
+                break
+        else:  # the common case: nothing to cut, count or flatten
+            return dict(attrs)
     counter = counter if counter is not None else _Counter()
     out: dict[str, Any] = {}
     for i, (key, value) in enumerate(attrs.items()):

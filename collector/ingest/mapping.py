@@ -457,7 +457,8 @@ def _first_text(attrs: Mapping[str, Any], keys: Iterable[str]) -> str:
 
 
 def _string_map(attrs: Mapping[str, Any]) -> dict[str, str]:
-    return {str(key): stringify(value) for key, value in attrs.items()}
+    return {key if type(key) is str else str(key): value if type(value) is str else stringify(value)
+            for key, value in attrs.items()}
 
 
 def _enum_name(names: tuple[str, ...], value: Any, default: str = "Unspecified") -> str:
