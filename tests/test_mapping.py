@@ -675,3 +675,14 @@ def test_fixture_rows_equal_through_collector_decode():
             rows = [normalise(raw, project="p") for raw in
                     decode.decode_traces(body, content_type, None)]
             assert rows == expected, (name, suffix)
+
+
+@pytest.mark.parametrize("value", [True, False, 0, -5, 10**30, 1.5, 1e300, 0.1, -0.0, float("nan"), float("inf"),
+                                   "text", "", [1, "a"], {"a": [1, 2]}, None])
+def test_attribute_values_become_their_json_text_in_the_attribute_map(value):
+    """Strings stay as sent; every other value is its JSON (the fast paths for scalars included)."""
+    import json
+
+    from flightlog.collector.genai.render import stringify
+
+    assert stringify(value) == (value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))

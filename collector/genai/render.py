@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
+from operator import methodcaller
 from typing import Any
 
 from flightlog import semconv as sc
@@ -26,6 +27,15 @@ _DETAILS_EVENT = sc.EVENT_INFERENCE_DETAILS
 
 def stringify(value: Any) -> str:
     """Map-column form of an attribute value: strings as they are, anything else as JSON."""
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is bool:  # the JSON of the scalars, without the encoder's set-up
+        return "true" if value else "false"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
     if isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False, default=str)
@@ -81,9 +91,10 @@ def unflatten(attrs: Mapping[str, Any], prefix: str) -> list[Any]:
     """
     root: dict[str, Any] = {}
     start = prefix + "."
-    for key, value in attrs.items():
-        if not key.startswith(start):
-            continue
+    # The keys under the prefix, found at C speed (this runs several times per span, over every
+    # attribute, and most spans have none of them).
+    for key in list(filter(methodcaller("startswith", start), attrs)):
+        value = attrs[key]
         parts = key[len(start):].split(".")
         if not parts[0].isdigit() or len(parts) > _MAX_KEY_DEPTH:
             continue
