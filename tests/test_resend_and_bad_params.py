@@ -100,6 +100,8 @@ BAD_READS = [
     ("/api/audit/verify", {"start": "2961-01-01"}, "outside the storable range"),
     ("/api/audit/chain", {"seq": "-1"}, "seq"),
     ("/api/spans", {"start": "yesterday"}, "start"),
+    ("/api/spans", {"start": "20261201"}, "ISO 8601 time such as 2026-12-01T08:00:00Z, not a number"),
+    ("/api/cost", {"end": "1764547200"}, "not a number"),
     ("/api/traces/zz", {}, "32 hex characters"),
 ]
 

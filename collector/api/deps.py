@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Query, Request
+from pydantic import BeforeValidator
 
 from flightlog.storage import InvalidQuery
 from flightlog.storage.keys import KeyRecord
@@ -99,9 +100,20 @@ def _trace_id_path(trace_id: str) -> str:
 TraceIdPath = Annotated[str, Depends(_trace_id_path)]
 
 
+def _iso_not_a_number(value: object) -> object:
+    """A bare number is not taken for a time: pydantic would read ``20261201`` as seconds since
+    1970 (August 1970), silently; the API's times are ISO 8601."""
+    if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit()):
+        raise ValueError("give an ISO 8601 time such as 2026-12-01T08:00:00Z, not a number")
+    return value
+
+
+IsoTime = Annotated[datetime, BeforeValidator(_iso_not_a_number)]
+
+
 def time_window(
-    start: Annotated[datetime | None, Query(description="ISO 8601; from this time on (naive = UTC)")] = None,
-    end: Annotated[datetime | None, Query(description="ISO 8601; before this time (naive = UTC)")] = None,
+    start: Annotated[IsoTime | None, Query(description="ISO 8601; from this time on (naive = UTC)")] = None,
+    end: Annotated[IsoTime | None, Query(description="ISO 8601; before this time (naive = UTC)")] = None,
 ) -> Window:
     """The ``start`` / ``end`` query parameters as a :class:`Window` (400 when out of range)."""
     try:
