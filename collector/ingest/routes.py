@@ -1,6 +1,6 @@
 """OTLP/HTTP ingest routes: ``POST /v1/traces``, ``POST /v1/logs``, ``POST /v1/metrics``, and
 Langfuse's OTLP path ``POST /api/public/otel/v1/traces`` (Basic auth: the Langfuse secret key is
-a Flightlog ingest key, docs/connect/langfuse.md).
+a Flightlog ingest key, docs/connect/index.md (Langfuse SDK)).
 
 Thin: read a bounded body, authorise, call the pure decode/normalise
 functions, hand rows to the batch writer and answer once they are stored.
