@@ -35,6 +35,28 @@ def peak_rss_mb(pid: int) -> float:
     return int(found.group(1)) / 1024 if found else float("nan")
 
 
+def children(pid: int) -> list[int]:
+    """The process's child processes (ingest workers and their helpers)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def family_cpu_seconds(pid: int) -> float:
+    """CPU of the process and its live children."""
+    total = cpu_seconds(pid)
+    for child in children(pid):
+        try:
+            total += cpu_seconds(child)
+        except OSError:
+            continue
+    return total
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of the process, all its threads (engine threads included)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

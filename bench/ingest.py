@@ -46,7 +46,7 @@ import click
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from collector_process import Collector, cpu_seconds, peak_rss_mb  # noqa: E402
+from collector_process import Collector, children, family_cpu_seconds, peak_rss_mb  # noqa: E402
 
 DUMP_MAGIC = b"OTLPGEN1\n"
 PROTOBUF = "application/x-protobuf"
@@ -181,10 +181,12 @@ def raw_insert_rate(requests: list[tuple[int, bytes]], tmp: Path) -> dict[str, f
 @click.option("--concurrency", default=4, show_default=True, help="Concurrent senders.")
 @click.option("--raw-insert", type=click.Choice(["yes", "no"]), default="yes", show_default=True,
               help="Also measure the raw insert rate of the same rows.")
+@click.option("--ingest-workers", default=0, show_default=True,
+              help="The collector's --ingest-workers (worker processes for decode and per-span work).")
 @click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the figures as JSON.")
 @click.pass_context
 def main(ctx: click.Context, dump: Path | None, spans: int, batch_spans: int, seed: int, concurrency: int,
-         raw_insert: str, json_out: Path | None) -> None:
+         raw_insert: str, ingest_workers: int, json_out: Path | None) -> None:
     """Send a whole load to a fresh collector and report how fast it was stored."""
     if ctx.invoked_subcommand:
         return
@@ -194,14 +196,14 @@ def main(ctx: click.Context, dump: Path | None, spans: int, batch_spans: int, se
     click.echo(f"load: {source}: {sent} spans in {len(requests)} requests "
                f"({sum(len(b) for _, b in requests) / 1e6:.1f} MB protobuf), concurrency {concurrency}")
     tmp = Path(tempfile.mkdtemp(prefix="flightlog-ingest-bench-"))
-    collector = Collector(tmp / "data")
+    collector = Collector(tmp / "data", env={"FLIGHTLOG_INGEST_WORKERS": str(ingest_workers)})
     try:
-        clocks_before, cpu_before = _stage_clocks(collector), cpu_seconds(collector.pid)
+        clocks_before, cpu_before = _stage_clocks(collector), family_cpu_seconds(collector.pid)
         t0, latencies, statuses = send_all(collector, requests, concurrency)
         sent_s = time.perf_counter() - t0
         stored, done = wait_stored(collector, sent, timeout=900)
         end_to_end_s = done - t0
-        cpu = cpu_seconds(collector.pid) - cpu_before
+        cpu = family_cpu_seconds(collector.pid) - cpu_before
         clocks = {k: v - clocks_before.get(k, 0.0) for k, v in _stage_clocks(collector, inserted=stored).items()}
         marker = meta.get("marker")
         search_ms = None
@@ -210,6 +212,7 @@ def main(ctx: click.Context, dump: Path | None, spans: int, batch_spans: int, se
             collector.read("/api/spans", q=marker, limit=50)
             search_ms = (time.perf_counter() - started) * 1000
         rss = peak_rss_mb(collector.pid)
+        worker_rss = sum(peak_rss_mb(child) for child in children(collector.pid))
     finally:
         collector.stop()
     raw = raw_insert_rate(requests, tmp) if raw_insert == "yes" else None
@@ -225,6 +228,8 @@ def main(ctx: click.Context, dump: Path | None, spans: int, batch_spans: int, se
         "stage_cpu_us_per_span": {k: round(v / sent * 1e6, 1) for k, v in clocks.items()},
         "other_cpu_us_per_span": round((cpu - sum(clocks.values())) / sent * 1e6, 1),
         "collector_peak_rss_mb": round(rss),
+        "ingest_workers": ingest_workers,
+        "workers_peak_rss_mb": round(worker_rss),
         "marker_search_ms": round(search_ms, 1) if search_ms is not None else None,
     }
     if raw:

@@ -53,6 +53,7 @@ class Collector:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self.store = store
+        self.ingest_workers: Any = None  # IngestWorkers when --ingest-workers > 0 (set in start)
         self.auth = Authenticator(store, snapshot_path=Path(settings.data_dir) / KEY_SNAPSHOT_FILE)
         self.dev_keys: dict[str, str] = {}
         self._stopping = threading.Event()
@@ -90,6 +91,11 @@ class Collector:
         background; until then ingest is spooled and the readiness check says why.
         """
         self.store.on_connect(self._connected)
+        if self.settings.ingest_workers > 0:
+            from flightlog.collector.ingest.workers import IngestWorkers
+
+            self.ingest_workers = IngestWorkers(self.settings, self.settings.ingest_workers)
+            self.ingest_workers.warm_up()
         self.writer.start()
         self.audit.start()
         self.control.start()
@@ -113,6 +119,8 @@ class Collector:
 
     def close(self) -> None:
         self._stopping.set()
+        if self.ingest_workers is not None:
+            self.ingest_workers.close()
         self.control.close()
         self.writer.close()
         self.audit.close()  # audit: after the writer, so the last batches are chained

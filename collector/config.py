@@ -59,6 +59,10 @@ class Settings:
     min_free_disk_bytes: int = field(default=16 * 1024 * 1024, metadata=_meta(
         "FLIGHTLOG_MIN_FREE_DISK_BYTES",
         "Free space the spool leaves on its filesystem; below it ingest answers 503 with Retry-After."))
+    ingest_workers: int = field(default=0, metadata=_meta(
+        "FLIGHTLOG_INGEST_WORKERS",
+        "Processes that decode, limit, normalise and redact OTLP/HTTP trace requests beside the collector "
+        "(0: in the collector's own threads). One per spare core (docs/performance.md)."))
     max_spans_per_request: int = field(default=50_000, metadata=_meta(
         "FLIGHTLOG_MAX_SPANS_PER_REQUEST", "Requests with more spans are rejected with 400."))
     max_attributes_per_span: int = field(default=1000, metadata=_meta(

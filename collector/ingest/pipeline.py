@@ -81,8 +81,17 @@ def rows_and_facts(raw_spans: Sequence[Mapping[str, Any]], *, project: str, pric
     price. ``settings`` (collector Settings) supplies the limits and the optional redactions;
     None means the defaults.
     """
+    rows = prepare_rows(raw_spans, project=project, settings=settings)
+    return finish_rows(rows, project=project, prices=prices, facts=facts)
+
+
+def prepare_rows(raw_spans: Sequence[Mapping[str, Any]], *, project: str, settings: Any = None,
+                 now_ns: int | None = None) -> list[dict[str, Any]]:
+    """The per-span work that needs nothing but the spans and the settings (ids, limits,
+    normalise, redact): pure, so ingest workers can run it in other processes
+    (``--ingest-workers``, :mod:`.workers`)."""
     count = len(raw_spans)
-    now_ns = time.time_ns()
+    now_ns = time.time_ns() if now_ns is None else now_ns
     with stages.timed("limits", count):
         for index, raw in enumerate(raw_spans):
             reason = span_limits.reject_reason(raw, index)
@@ -102,6 +111,17 @@ def rows_and_facts(raw_spans: Sequence[Mapping[str, Any]], *, project: str, pric
         rules = redact.rules_from_settings(settings)
         for row in rows:
             redact.redact_row(row, rules)
+        now_ms = now_ns // 1_000_000
+        for row in rows:
+            row["IngestTime"] = now_ms
+    return rows
+
+
+def finish_rows(rows: list[dict[str, Any]], *, project: str, prices: PriceTable,
+                facts: TraceFacts | None = None) -> tuple[list[dict[str, Any]], list[list[Any]]]:
+    """The work that needs the collector's state: trace facts (this request, then what ``facts``
+    knows of earlier ones), usage counted once, price. Returns the rows and the ``trace_facts``
+    rows they teach."""
     with stages.timed("normalise"):
         traces = sorted({r["TraceId"] for r in rows})
         known: dict[str, tuple[trace_facts.Facts, bool]] = {}
@@ -120,9 +140,7 @@ def rows_and_facts(raw_spans: Sequence[Mapping[str, Any]], *, project: str, pric
                 if after != before or leaf_after != leaf_before:
                     fact_rows.extend(trace_facts.fact_row(project, trace, after, leaf_after))
                 facts.remember(project, trace, after, leaf_after)
-    with stages.timed("price", count):
-        now_ms = now_ns // 1_000_000
+    with stages.timed("price", len(rows)):
         for row in rows:
             prices.price(row)
-            row["IngestTime"] = now_ms
     return rows, fact_rows

@@ -27,7 +27,7 @@ from flightlog.collector.auth import INGEST_ROLES
 from flightlog.collector.ingest.decode import JSON, PROTOBUF, decode_logs, decode_traces, media_type
 from flightlog.collector.errors import BadRequest, PayloadTooLarge, Unauthorized, UnsupportedMediaType
 from flightlog.collector.ingest.metrics import decode_metrics, metric_rows
-from flightlog.collector.ingest.pipeline import rows_and_facts
+from flightlog.collector.ingest.pipeline import finish_rows, rows_and_facts
 
 router = APIRouter(tags=["ingest"], route_class=ContractRoute)
 
@@ -104,6 +104,20 @@ async def accept_spans(collector: Any, project: str, raw: Sequence[Mapping[str, 
     return stored
 
 
+async def accept_rows(collector: Any, project: str, rows: list[dict[str, Any]]) -> int:
+    """The rest of :func:`accept_spans` for rows an ingest worker prepared: trace facts, usage
+    counted once, price, spool. Returns when they are durable."""
+
+    def finish_and_spool() -> int:
+        finished, facts = finish_rows(rows, project=project, prices=collector.prices,
+                                      facts=getattr(collector, "trace_facts", None))
+        return collector.writer.submit(finished, facts)
+
+    stored = await run_in_threadpool(finish_and_spool)
+    collector.metrics.spans_received.inc(stored)
+    return stored
+
+
 async def accept_logs(collector: Any, project: str, records: list[Any]) -> int:
     """The one log-record ingest path (OTLP/HTTP and OTLP/gRPC): redact, spool, answer when durable."""
 
@@ -150,10 +164,13 @@ async def _export_traces(request: Request, headers: Mapping[str, str]) -> Respon
     key = collector.auth.require(headers, INGEST_ROLES)
     kind = _check_content_type(request)
     body = await read_body(request, collector.settings.max_body_bytes)
-    raw = await run_in_threadpool(
-        decode_traces, body, kind, request.headers.get("content-encoding"),
-        max_bytes=collector.settings.max_body_bytes,
-    )
+    encoding = request.headers.get("content-encoding")
+    workers = getattr(collector, "ingest_workers", None)
+    if workers is not None:  # decode + per-span work in a worker process (docs/performance.md)
+        rows = await run_in_threadpool(workers.prepare, body, kind, encoding, key.project)
+        await accept_rows(collector, key.project, rows)
+        return _answer(kind, ExportTraceServiceResponse())
+    raw = await run_in_threadpool(decode_traces, body, kind, encoding, max_bytes=collector.settings.max_body_bytes)
     await accept_spans(collector, key.project, raw)
     return _answer(kind, ExportTraceServiceResponse())
 

@@ -46,3 +46,13 @@ def snapshot() -> dict[str, tuple[float, int]]:
     """stage → (CPU seconds, spans) since the process started."""
     with _lock:
         return {stage: (_cpu_ns[stage] / 1e9, _spans[stage]) for stage in STAGES}
+
+
+def take() -> dict[str, tuple[int, int]]:
+    """stage → (CPU ns, spans) counted since the last ``take``, and start again from zero (an
+    ingest worker process reports its share of each request this way)."""
+    with _lock:
+        taken = {stage: (_cpu_ns[stage], _spans[stage]) for stage in STAGES if _cpu_ns[stage] or _spans[stage]}
+        for stage in STAGES:
+            _cpu_ns[stage] = _spans[stage] = 0
+    return taken

@@ -1,0 +1,125 @@
+"""Ingest workers (``--ingest-workers N``): OTLP/HTTP trace requests decoded, limited, normalised
+and redacted in worker processes. What a user sees must not change: the same spans stored
+the same way as without workers, bad input still a 400 naming the problem, the stage clocks
+in /metrics still whole, and a worker killed mid-run costs at most a retried request."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import RunningCollector, fixture_bytes, start_collector, wait_until
+
+pytestmark = pytest.mark.slow
+
+PROTOBUF = "application/x-protobuf"
+VOLATILE = {"ingest_time", "chain_hash"}  # when each collector stored the span, and its own chain
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningCollector, RunningCollector]]:
+    plain = start_collector(tmp_path_factory.mktemp("plain"))
+    workers = start_collector(tmp_path_factory.mktemp("workers"), args=["--ingest-workers", "2"])
+    yield plain, workers
+    workers.stop()
+    plain.stop()
+
+
+@pytest.fixture(scope="module")
+def demo_requests() -> list:
+    from flightlog.collector import demo
+
+    return demo.build_demo_requests()[:12]  # built once: both collectors get the very same spans
+
+
+def _send_demo(collector: RunningCollector, requests: list) -> list[str]:
+    traces = []
+    for request in requests:
+        assert collector.post("/v1/traces", request.SerializeToString(), PROTOBUF).status_code == 200
+        traces.extend(s.trace_id.hex() for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans)
+    for name in ("openinference-langgraph", "langfuse"):
+        assert collector.post("/v1/traces", fixture_bytes(f"{name}.pb"), PROTOBUF).status_code == 200
+    collector.drain()
+    return sorted(set(traces))
+
+
+def _stored(collector: RunningCollector, trace_id: str) -> list[dict]:
+    spans = collector.api(f"/api/traces/{trace_id}")["spans"]
+    return sorted(({k: v for k, v in s.items() if k not in VOLATILE} for s in spans), key=lambda s: s["span_id"])
+
+
+def _worker_pids(collector: RunningCollector) -> list[int]:
+    """The collector's worker processes (spawned children running multiprocessing's entry point)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == collector.proc.pid and b"multiprocessing" in cmdline and b"resource_tracker" not in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_the_same_spans_are_stored_the_same_way_with_workers(pair, demo_requests) -> None:
+    plain, workers = pair
+    traces = _send_demo(plain, demo_requests)
+    assert _send_demo(workers, demo_requests) == traces
+    assert workers.api("/api/spans", limit=1)["total"] == plain.api("/api/spans", limit=1)["total"] > 0
+    for trace_id in traces[:25]:
+        assert _stored(workers, trace_id) == _stored(plain, trace_id), trace_id
+    facets = workers.api("/api/facets")
+    assert facets == plain.api("/api/facets")
+    assert len(_worker_pids(workers)) == 2 and not _worker_pids(plain)
+
+
+def test_bad_input_is_still_a_400_that_names_the_problem(pair) -> None:
+    _, workers = pair
+    resp = workers.post("/v1/traces", b"\x0a\xff\xff not protobuf", PROTOBUF)
+    assert resp.status_code == 400 and "not a valid OTLP" in resp.text, resp.text
+    bad_id = ('{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz","spanId":"0011223344556677",'
+              '"name":"x","startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}')
+    resp = workers.post("/v1/traces", bad_id.encode(), "application/json")
+    assert resp.status_code == 400 and "trace" in resp.json()["error"].lower(), resp.text
+    assert workers.get("/healthz").status_code == 200
+
+
+def test_stage_clocks_count_the_workers_share(pair) -> None:
+    _, workers = pair
+    text = workers.get("/metrics", key=workers.read_key).text
+
+    def spans(stage: str) -> float:
+        line = next(x for x in text.splitlines() if x.startswith(f'flightlog_ingest_stage_spans_total{{stage="{stage}"}}'))
+        return float(line.split()[-1])
+
+    stored = workers.api("/api/spans", limit=1)["total"]
+    assert spans("decode") >= stored and spans("normalise") >= stored and spans("redact") >= stored
+
+
+def test_a_killed_worker_costs_at_most_a_retried_request(pair) -> None:
+    _, workers = pair
+    before = workers.api("/api/spans", limit=1)["total"]
+    (victim, *_) = _worker_pids(workers)
+    os.kill(victim, signal.SIGKILL)
+    body = fixture_bytes("openinference-openai.pb")  # spans this collector has not seen
+    statuses = []
+
+    def accepted() -> bool:
+        resp = workers.post("/v1/traces", body, PROTOBUF)
+        statuses.append(resp.status_code)
+        assert resp.status_code in (200, 503), resp.text  # 503 + Retry-After: the exporter retries
+        return resp.status_code == 200
+
+    wait_until(accepted, timeout=60, interval=0.2, what="a request accepted after the worker died")
+    assert statuses.count(503) <= 1, statuses
+    workers.drain()
+    assert workers.api("/api/spans", limit=1)["total"] >= before + 1
+    wait_until(lambda: len(_worker_pids(workers)) == 2, timeout=60, what="the pool back at two workers")
