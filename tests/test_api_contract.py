@@ -12,7 +12,9 @@
 
 ``FLIGHTLOG_SCHEMATHESIS_EXAMPLES`` (default 25) sets the examples per operation and role;
 ``FLIGHTLOG_SCHEMATHESIS_PHASES`` (default ``fuzzing``; e.g. ``examples,coverage,fuzzing``)
-the schemathesis phases; ``FLIGHTLOG_SCHEMATHESIS_SEED`` the seed. For a long run by hand::
+the schemathesis phases; ``FLIGHTLOG_SCHEMATHESIS_SEED`` the seed;
+``FLIGHTLOG_SCHEMATHESIS_COUNT_FILE`` a file that gets one line per case sent (role, method,
+path), to count a run. For a long run by hand::
 
     FLIGHTLOG_SCHEMATHESIS_EXAMPLES=500 FLIGHTLOG_SCHEMATHESIS_PHASES=coverage,fuzzing \\
         python -m pytest tests/test_api_contract.py -k schemathesis
@@ -58,6 +60,7 @@ from flightlog.policy import arguments_hash
 EXAMPLES = int(os.environ.get("FLIGHTLOG_SCHEMATHESIS_EXAMPLES", "25"))
 PHASES = frozenset(p.strip() for p in os.environ.get("FLIGHTLOG_SCHEMATHESIS_PHASES", "fuzzing").split(",") if p.strip())
 SEED = int(os.environ.get("FLIGHTLOG_SCHEMATHESIS_SEED", "20261201"))
+COUNT_FILE = os.environ.get("FLIGHTLOG_SCHEMATHESIS_COUNT_FILE", "")  # one line per case sent, when set
 
 ROLES = ("ingest", "engineer", "auditor", "admin")
 READ = frozenset({"engineer", "auditor", "admin"})
@@ -539,6 +542,9 @@ def _schemathesis_as(role: str) -> Any:
         if isinstance(case.body, dict) and "webhook_url" in case.body:
             case.body["webhook_url"] = ""  # budget alerts are posted to it: nothing may leave the machine
         case.call_and_validate(headers={"Authorization": f"Bearer {stack.keys[role]}"}, checks=CHECKS, timeout=120)
+        if COUNT_FILE:  # docs/reliability.md: how many cases a long run sent per role
+            with open(COUNT_FILE, "a") as counted:
+                counted.write(f"{role} {case.method} {case.path}\n")
 
     run.__doc__ = f"schemathesis: every operation with the {role} key (no 5xx, documented statuses and answers)"
     return run
