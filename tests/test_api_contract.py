@@ -537,6 +537,7 @@ CHECKS = [st_checks.not_a_server_error, st_checks.status_code_conformance, st_ch
 
 def _schemathesis_as(role: str) -> Any:
     @schema.parametrize()
+    @pytest.mark.timeout(300 + 20 * EXAMPLES)  # every operation of the schema in one test item
     @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
     def run(case: Any, stack: Stack) -> None:
         if isinstance(case.body, dict) and "webhook_url" in case.body:
