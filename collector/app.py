@@ -23,6 +23,7 @@ from google.rpc.status_pb2 import Status
 from flightlog.storage import InvalidQuery, QueryTimeout, Store, StorageError, open_store
 from flightlog.storage.audit import record_price_table
 from flightlog.storage.dsn import parse_dsn
+from flightlog.storage.leases import Lease
 
 from flightlog.collector.api import admin, approvals, audit, budgets, control, insights, models, query
 from flightlog.collector.audit import anchors
@@ -34,7 +35,7 @@ from flightlog.collector.ingest import redact
 from flightlog.collector.ingest import routes as ingest
 from flightlog.collector.auth import KEY_SNAPSHOT_FILE, READ_ROLES, Authenticator
 from flightlog.collector.bootstrap import bootstrap
-from flightlog.collector.config import Settings
+from flightlog.collector.config import Settings, instance_id
 from flightlog.collector.contract import ContractRoute, errors, respond, without_422
 from flightlog.collector.ingest.decode import PROTOBUF, media_type
 from flightlog.collector.errors import RETRY_AFTER_S, CollectorError
@@ -71,11 +72,14 @@ class Collector:
         if self.spool.replayed_segments:
             log.warning("replaying %d spool segments left by the previous run", self.spool.replayed_segments)
         self.metrics = Metrics(self.spool.stats)
+        # who this collector is among those sharing the store (kept in its data dir)
+        self.instance_id = instance_id(Path(settings.data_dir))
+        self.span_lease = Lease(store, "spans", self.instance_id, ttl_s=settings.store_lease_s)
         # audit: chains each batch before insert, buffers the access log, runs retention/budgets
         self.audit = AuditServices(store, settings, anchorer=_anchorer(settings, store))
         self.writer = BatchWriter(
             store, self.spool, on_stored=self.metrics.spans_stored.inc, on_retry=self.metrics.write_retries.inc,
-            prepare=self.audit.prepare,
+            prepare=self.audit.prepare, lease=self.span_lease,
         )
         # control loop: approvals, pauses, policies, notifications; its events are spans, spooled
         # and chained like ingested ones
