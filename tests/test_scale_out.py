@@ -177,3 +177,107 @@ def test_the_same_spans_sent_to_two_collectors_are_stored_and_counted_once(
         assert c.api("/api/spans", agent="scale-both", limit=1)["total"] == len(shared)
     report = verify_ok(ch.dsn("flightlog"))
     assert report["spans_ok"] == len(everything)
+
+
+def restart(collector: RunningCollector, env: dict[str, str]) -> RunningCollector:
+    """The same collector (data dir, port, instance id) started again; it replays its spool."""
+    port = int(collector.url.rsplit(":", 1)[1])
+    again = start_collector(collector.data_dir, env=env, port=port, wait_for_keys=False)
+    again.ingest_key, again.read_key, again.admin_key = collector.ingest_key, collector.read_key, collector.admin_key
+    return again
+
+
+def test_a_collector_killed_mid_load_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> None:
+    ch = start_harness(tmp_path / "ch")
+    a, b = start_pair(tmp_path, ch)
+    try:
+        shared = make_spans("kill", 50)
+        parts = batches(shared, 5)
+        kill_at = len(parts) // 3
+        to_a = exporter(a, a.ingest_key, timeout=2)
+        to_b = exporter(b, b.ingest_key)
+
+        def a_until_killed() -> list[Sequence[ReadableSpan]]:
+            done = []
+            for i, part in enumerate(parts):
+                if i == kill_at:
+                    os.kill(a.proc.pid, signal.SIGKILL)  # no drain, no clean shutdown
+                    a.proc.wait(10)
+                if to_a.export(part) == SpanExportResult.SUCCESS:
+                    done.append(part)
+            return done
+
+        acked_a, acked_b = in_parallel(a_until_killed, lambda: send_all(to_b, parts[::-1]))
+        assert len(acked_a) == kill_at, "acknowledged until the kill, refused after"
+        assert acked_b == parts[::-1]
+        a = restart(a, {**COLLECTOR_ENV, "FLIGHTLOG_DSN": ch.dsn("flightlog")})
+        assert send_all(exporter(a, a.ingest_key), parts[kill_at:]) == parts[kill_at:], "the exporter's retry"
+        a.drain()
+        b.drain()
+        got = stored(ch)
+        assert got["keys"] == ids(shared)
+        assert got["rows"] == got["distinct"] == got["rollup_spans"] == got["daily_spans"] == len(shared)
+        assert got["tokens_in"] == TOKENS_IN * llm_count(shared)
+        verify_ok(ch.dsn("flightlog"))
+    finally:
+        a.stop()
+        b.stop()
+        ch.stop()
+
+
+def post_spans(collector: RunningCollector, spans: Sequence[ReadableSpan]) -> httpx.Response:
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    return collector.post("/v1/traces", encode_spans(spans).SerializeToString(), "application/x-protobuf")
+
+
+def spool_bytes(collector: RunningCollector) -> float:
+    resp = httpx.get(collector.url + "/readyz", timeout=10)
+    return float(resp.json()["spool"]["bytes"])
+
+
+def test_server_killed_mid_load_every_collector_spools_429_only_when_full_then_drains(tmp_path: Path) -> None:
+    ch = start_harness(tmp_path / "ch")
+    small = 40_000  # B's spool holds a few dozen of these spans
+    a, b = start_pair(tmp_path, ch)
+    b.stop()
+    env_b = {**COLLECTOR_ENV, "FLIGHTLOG_DSN": ch.dsn("flightlog"), "FLIGHTLOG_MAX_SPOOL_BYTES": str(small)}
+    b = restart(b, env_b)
+    wait_until(lambda: ready(b), timeout=60, what="B ready")
+    try:
+        before = make_spans("before", 10)
+        during = make_spans("during", 40)
+        to_a = exporter(a, a.ingest_key)
+        assert in_parallel(lambda: send_all(to_a, batches(before, 5)),
+                           lambda: send_all(exporter(b, b.ingest_key), batches(before, 5)[::-1])) \
+            == [batches(before, 5), batches(before, 5)[::-1]]
+        ch.kill()  # mid-load: the writers may be half way through a segment
+        # A spools everything; B answers 200 until its spool is full, then 429 with Retry-After.
+        acked_a = send_all(to_a, batches(during, 5))
+        assert acked_a == batches(during, 5)
+        statuses, acked_b, refused = [], [], []
+        for part in batches(during, 3):
+            resp = post_spans(b, part)
+            statuses.append(resp.status_code)
+            if resp.status_code == 200:
+                acked_b.append(part)
+            else:
+                assert resp.status_code == 429 and int(resp.headers["Retry-After"]) > 0, resp.text
+                assert spool_bytes(b) > small * 0.5, "429 only with a (nearly) full spool"
+                refused.append(part)
+        assert acked_b and refused, f"B took some and refused the rest: {statuses}"
+        assert statuses == sorted(statuses), f"no 429 before the spool filled: {statuses}"
+        ch.start()
+        a.drain(timeout=90)
+        b.drain(timeout=90)
+        assert post_spans(b, refused[0]).status_code == 200, "B takes spans again once drained"
+        b.drain()
+        got = stored(ch)
+        everything = [*before, *during]
+        assert got["keys"] == ids(everything), "nothing acknowledged is lost"
+        assert got["rows"] == got["distinct"] == got["rollup_spans"] == len(everything), "nothing counted twice"
+        verify_ok(ch.dsn("flightlog"))
+    finally:
+        a.stop()
+        b.stop()
+        ch.stop()
