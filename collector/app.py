@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from google.rpc.status_pb2 import Status
 
 from flightlog.storage import InvalidQuery, QueryTimeout, Store, StorageError, open_store
+from flightlog.storage import generations
 from flightlog.storage.audit import record_price_table
 from flightlog.storage.dsn import parse_dsn
 from flightlog.storage.leases import Lease
@@ -85,7 +86,8 @@ class Collector:
         # and chained like ingested ones
         rules = redact.rules_from_settings(settings)
         self.control = ControlServices(store, emit=self.writer.submit,
-                                       redact=lambda value: redact.redact_value(value, rules, {}))
+                                       redact=lambda value: redact.redact_value(value, rules, {}),
+                                       owner=self.instance_id, lease_s=settings.store_lease_s)
 
     def start(self) -> None:
         """Start the background threads: the writer drains the spool, the audit jobs run.
@@ -100,6 +102,21 @@ class Collector:
         if not self.store.connected:
             self._connector = threading.Thread(target=self._connect_store, name="flightlog-connect", daemon=True)
             self._connector.start()
+        if not self.store.settings.embedded:  # other collectors may change what this one caches
+            threading.Thread(target=self._watch_generations, name="flightlog-generations", daemon=True).start()
+
+    def _watch_generations(self) -> None:
+        """Drop cached keys when a key changed anywhere on the store (storage/generations.py)."""
+        seen: dict[str, int] | None = None
+        while not self._stopping.wait(self.settings.cache_poll_ms / 1000):
+            try:
+                now = generations.current(self.store)
+            except StorageError:
+                continue  # the store is away: keys come from the snapshot meanwhile
+            if seen is not None and now.get(generations.KEYS) != seen.get(generations.KEYS):
+                log.info("keys changed on the store: cached key lookups dropped")
+                self.auth.forget()
+            seen = now
 
     def _connect_store(self) -> None:
         while not self.store.connected and not self._stopping.is_set():

@@ -85,6 +85,10 @@ class Lease:
         """Hold the lease for the block if nobody else holds it now, else yield None."""
         return self._try()
 
+    def usable(self) -> bool:
+        """Whether the holder may still act under the lease (see :meth:`check`)."""
+        return not self.shared or time.monotonic() < self._usable_until
+
     def check(self) -> None:
         """Raise :class:`LeaseLost` if the lease may have run out (the guarded write must not go on)."""
         if self.shared and time.monotonic() >= self._usable_until:

@@ -281,3 +281,59 @@ def test_server_killed_mid_load_every_collector_spools_429_only_when_full_then_d
         a.stop()
         b.stop()
         ch.stop()
+
+
+def test_a_key_revoked_through_one_collector_stops_working_on_the_other_within_5_s(
+        cluster: tuple[Harness, list[RunningCollector]]) -> None:
+    from test_control_api import call, new_key
+
+    _, (a, b) = cluster
+    key = new_key(a, "engineer", "Temp Reader")
+    assert call(b, "GET", "/api/spans", key).status_code == 200, "B knows the key (and caches it)"
+    key_id = next(k["key_id"] for k in call(a, "GET", "/api/admin/keys", a.admin_key).json()["keys"]
+                  if k["name"] == "Temp Reader")
+    assert call(a, "DELETE", f"/api/admin/keys/{key_id}", a.admin_key).status_code == 200
+    wait_until(lambda: call(b, "GET", "/api/spans", key).status_code == 401, timeout=5,
+               what="the revoked key to be refused by the other collector")
+
+
+def test_an_approval_decided_on_two_collectors_at_once_is_decided_and_notified_once(
+        cluster: tuple[Harness, list[RunningCollector]]) -> None:
+    from test_control_api import Receiver, call, new_key, propose
+
+    ch, (a, b) = cluster
+    hook = Receiver()
+    assert call(a, "PUT", "/api/admin/notifications", a.admin_key,
+                json={"targets": [{"url": hook.url}]}).status_code == 200
+    dana = new_key(a, "engineer", "Dana Reviewer", ["approve"])
+    sam = new_key(a, "engineer", "Sam Reviewer", ["approve"])
+    approvals = [propose(a if n % 2 else b, f"race-{n}", {"order": n}).json() for n in range(4)]
+    assert len({x["id"] for x in approvals}) == 4
+    again = propose(b, "race-1", {"order": 1})
+    assert again.status_code == 200 and again.json()["id"] == approvals[1]["id"], "one approval per idempotency key"
+    barrier = threading.Barrier(2)
+
+    def decide(collector: RunningCollector, key: str, approval_id: str, decision: str) -> int:
+        barrier.wait(30)
+        return call(collector, "POST", f"/api/approvals/{approval_id}/decide", key,
+                    json={"decision": decision, "reason": "race"}).status_code
+
+    for approval in approvals:
+        codes = in_parallel(lambda aid=approval["id"]: decide(a, dana, aid, "approve"),
+                            lambda aid=approval["id"]: decide(b, sam, aid, "reject"))
+        assert sorted(codes) == [200, 409], f"decided once: {codes}"
+    ids_ = {x["id"] for x in approvals}
+
+    def decided() -> list[dict[str, Any]]:
+        return [r for r in hook.delivered("approval.decided") if r["body"]["approval"]["id"] in ids_]
+
+    wait_until(lambda: len(decided()) >= 4, timeout=30, what="a webhook per decision")
+    deliveries = lambda: call(a, "GET", "/api/admin/notifications/deliveries", a.admin_key).json()["deliveries"]  # noqa: E731
+    wait_until(lambda: all(d["status"] == "delivered" for d in deliveries()), timeout=30,
+               what="the whole outbox delivered")
+    assert len(decided()) == 4, "each decision posted once, by one collector"
+    assert sorted(r["body"]["approval"]["id"] for r in hook.delivered("approval.requested")) == sorted(ids_)
+    for approval in approvals:  # both collectors tell the same decision
+        assert call(a, "GET", f"/api/approvals/{approval['id']}", a.read_key).json()["status"] == \
+            call(b, "GET", f"/api/approvals/{approval['id']}", b.read_key).json()["status"]
+    hook.shutdown()
