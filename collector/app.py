@@ -21,8 +21,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from google.rpc.status_pb2 import Status
 
 from flightlog.storage import InvalidQuery, QueryTimeout, Store, StorageError, open_store
+from flightlog.storage import generations
 from flightlog.storage.audit import record_price_table
 from flightlog.storage.dsn import parse_dsn
+from flightlog.storage.leases import Lease
 
 from flightlog.collector.api import admin, approvals, audit, budgets, control, insights, models, query
 from flightlog.collector.audit import anchors
@@ -34,7 +36,7 @@ from flightlog.collector.ingest import redact
 from flightlog.collector.ingest import routes as ingest
 from flightlog.collector.auth import KEY_SNAPSHOT_FILE, READ_ROLES, Authenticator
 from flightlog.collector.bootstrap import bootstrap
-from flightlog.collector.config import Settings
+from flightlog.collector.config import Settings, instance_id
 from flightlog.collector.contract import ContractRoute, errors, respond, without_422
 from flightlog.collector.ingest.decode import PROTOBUF, media_type
 from flightlog.collector.errors import RETRY_AFTER_S, CollectorError
@@ -72,17 +74,21 @@ class Collector:
         if self.spool.replayed_segments:
             log.warning("replaying %d spool segments left by the previous run", self.spool.replayed_segments)
         self.metrics = Metrics(self.spool.stats)
+        # who this collector is among those sharing the store (kept in its data dir)
+        self.instance_id = instance_id(Path(settings.data_dir))
+        self.span_lease = Lease(store, "spans", self.instance_id, ttl_s=settings.store_lease_s)
         # audit: chains each batch before insert, buffers the access log, runs retention/budgets
         self.audit = AuditServices(store, settings, anchorer=_anchorer(settings, store))
         self.writer = BatchWriter(
             store, self.spool, on_stored=self.metrics.spans_stored.inc, on_retry=self.metrics.write_retries.inc,
-            prepare=self.audit.prepare,
+            prepare=self.audit.prepare, lease=self.span_lease,
         )
         # control loop: approvals, pauses, policies, notifications; its events are spans, spooled
         # and chained like ingested ones
         rules = redact.rules_from_settings(settings)
         self.control = ControlServices(store, emit=self.writer.submit,
-                                       redact=lambda value: redact.redact_value(value, rules, {}))
+                                       redact=lambda value: redact.redact_value(value, rules, {}),
+                                       owner=self.instance_id, lease_s=settings.store_lease_s)
 
     def start(self) -> None:
         """Start the background threads: the writer drains the spool, the audit jobs run.
@@ -102,6 +108,21 @@ class Collector:
         if not self.store.connected:
             self._connector = threading.Thread(target=self._connect_store, name="flightlog-connect", daemon=True)
             self._connector.start()
+        if not self.store.settings.embedded:  # other collectors may change what this one caches
+            threading.Thread(target=self._watch_generations, name="flightlog-generations", daemon=True).start()
+
+    def _watch_generations(self) -> None:
+        """Drop cached keys when a key changed anywhere on the store (storage/generations.py)."""
+        seen: dict[str, int] | None = None
+        while not self._stopping.wait(self.settings.cache_poll_ms / 1000):
+            try:
+                now = generations.current(self.store)
+            except StorageError:
+                continue  # the store is away: keys come from the snapshot meanwhile
+            if seen is not None and now.get(generations.KEYS) != seen.get(generations.KEYS):
+                log.info("keys changed on the store: cached key lookups dropped")
+                self.auth.forget()
+            seen = now
 
     def _connect_store(self) -> None:
         while not self.store.connected and not self._stopping.is_set():

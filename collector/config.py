@@ -86,6 +86,14 @@ class Settings:
         "Ed25519 private key (PEM) that signs the anchors (default: <data dir>/anchor-key.pem, created on first start)."))
     prices_file: str = field(default="", metadata=_meta(
         "FLIGHTLOG_PRICES_FILE", "JSON price table that replaces the shipped one (same format as collector/prices.json)."))
+    store_lease_s: int = field(default=10, metadata=_meta(
+        "FLIGHTLOG_STORE_LEASE_S",
+        "Collectors sharing a ClickHouse server take turns to store spans; a turn of a collector that died "
+        "runs out after this many seconds."))
+    cache_poll_ms: int = field(default=1000, metadata=_meta(
+        "FLIGHTLOG_CACHE_POLL_MS",
+        "How often a collector asks the store whether keys, control state, policies or prices changed "
+        "elsewhere (cached copies are dropped then)."))
     strict_responses: int = field(default=0, metadata=_meta(
         "FLIGHTLOG_STRICT_RESPONSES",
         "1 to check every JSON answer against its documented model (no extra keys) and answer 500 on a mismatch; for tests."))
@@ -111,6 +119,27 @@ class Settings:
                     values[f.name] = raw
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+INSTANCE_ID_FILE = "instance-id"
+
+
+def instance_id(data_dir: Path) -> str:
+    """This collector's id among those sharing a store: made on first start, kept in the data dir."""
+    path = data_dir / INSTANCE_ID_FILE
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        pass
+    import socket
+    import uuid
+
+    value = f"{socket.gethostname()[:32]}-{uuid.uuid4().hex[:12]}"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(value + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return value
 
 
 def setting_table() -> list[tuple[str, str, str, str]]:

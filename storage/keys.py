@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from .errors import InvalidQuery
+from .generations import KEYS, bump
 from .store import Store
 
 ROLES = ("ingest", "engineer", "auditor", "admin")
@@ -76,6 +77,7 @@ def create_key(store: Store, project: str, role: str, name: str = "",
         [[key_id, hash_key(secret), project, role, name, 0, now, now, list(permissions)]],
         ["KeyId", "KeyHash", "Project", "Role", "Name", "Revoked", "CreatedAt", "UpdatedAt", "Permissions"],
     )
+    bump(store, KEYS)
     return KeyRecord(key_id, project, role, name, False, now, permissions), secret
 
 
@@ -127,5 +129,6 @@ def revoke_key(store: Store, key_id: str) -> KeyRecord:
         [[kid, khash, project, role, name, 1, created, datetime.now(timezone.utc), list(permissions)]],
         ["KeyId", "KeyHash", "Project", "Role", "Name", "Revoked", "CreatedAt", "UpdatedAt", "Permissions"],
     )
+    bump(store, KEYS)  # other collectors drop their cached lookups (storage/generations.py)
     created = created if created.tzinfo else created.replace(tzinfo=timezone.utc)
     return KeyRecord(kid, project, role, name, True, created, tuple(permissions))

@@ -8,6 +8,7 @@ kind, following the store's DSN options.
 from __future__ import annotations
 
 import re
+import uuid
 from importlib import resources
 
 from .ddl import DdlOptions, render_all, render_statement
@@ -58,11 +59,25 @@ def rendered_migrations(options: DdlOptions) -> list[tuple[int, str, list[str]]]
     return [(v, name, render_all(split_statements(sql), options)) for v, name, sql in migration_files()]
 
 
+MIGRATION_LEASE_TTL_S = 300.0
+
+
 def apply_migrations(store: Store) -> list[int]:
-    """Apply pending migrations; return the versions applied by this call."""
+    """Apply pending migrations; return the versions applied by this call.
+
+    Collectors starting together on one server take turns (the ``migrations`` lease), so a
+    backfill never runs twice."""
+    from .leases import LEASES_TABLE, Lease
+
     options = ddl_options(store)
-    for statement in render_statement(MIGRATIONS_TABLE, options):
+    for statement in [*render_statement(MIGRATIONS_TABLE, options), *render_statement(LEASES_TABLE, options)]:
         store.command(statement)
+    lease = Lease(store, "migrations", f"migrate-{uuid.uuid4().hex}", ttl_s=MIGRATION_LEASE_TTL_S)
+    with lease.hold(timeout=MIGRATION_LEASE_TTL_S):
+        return _apply_pending(store, options)
+
+
+def _apply_pending(store: Store, options: DdlOptions) -> list[int]:
     done = {row[0] for row in store.query_rows("SELECT Version FROM schema_migrations")}
     applied = []
     for version, name, sql in migration_files():

@@ -215,6 +215,18 @@ class Store:
         with self._write_lock, _translated(f"insert into {table}"):
             self._writer.insert(table, list(rows), column_names=list(columns), settings=settings)
 
+    def insert_native(self, table: str, columns: Sequence[str], data: bytes, *, dedup_token: str = "") -> None:
+        """Insert rows given as a Native-format byte block (what :meth:`raw_select` returns), as
+        they are: rows of one key in the block are not collapsed (``optimize_on_insert=0``)."""
+        if not data:
+            return
+        settings: dict[str, Any] = {"optimize_on_insert": 0}
+        if dedup_token:
+            settings["insert_deduplication_token"] = dedup_token
+        self._ensure()
+        with self._write_lock, _translated(f"insert into {table}"):
+            self._writer.raw_insert(table, list(columns), insert_block=data, settings=settings, fmt="Native")
+
     def insert_spans(self, rows: Sequence[Sequence[Any]], columns: Sequence[str] = SPAN_COLUMNS) -> int:
         """Insert the span rows that are not stored yet (:meth:`unseen_spans`); returns how many."""
         fresh = self.unseen_spans(rows, columns)
@@ -307,6 +319,11 @@ class Store:
         """Like :meth:`query` but returns plain tuples (for scalar lookups)."""
         with self._reader() as client, _translated("query"):
             return list(client.query(sql, parameters=parameters or {}, settings=self.read_settings).result_rows)
+
+    def raw_select(self, sql: str, parameters: dict[str, Any] | None = None) -> bytes:
+        """A read's result as Native-format bytes (for copying rows between stores unchanged)."""
+        with self._reader() as client, _translated("query"):
+            return bytes(client.raw_query(sql, parameters=parameters or {}, settings=self.read_settings, fmt="Native"))
 
     def query_rows_later(self, sql: str, parameters: dict[str, Any] | None = None) -> Future[list[tuple[Any, ...]]]:
         """:meth:`query_rows` on another reader while the caller goes on; ``.result()`` waits."""

@@ -155,6 +155,9 @@ class ChainWriter:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._heads: dict[str, tuple[int, str]] = {}
+        # On a server other collectors extend the same chains (each under the store's spans
+        # lease, docs/decisions/0030): the head is read from the store every time.
+        self._shared = not store.settings.embedded
         self._lock = threading.Lock()
 
     def prepare(self, rows: list[list[Any]]) -> list[list[Any]]:
@@ -176,7 +179,8 @@ class ChainWriter:
         found = db.find_batch(self._store, project, bid)
         if found is not None:
             return found[0]
-        head = self._heads.get(project) or db.chain_head(self._store, project) or (0, GENESIS)
+        cached = None if self._shared else self._heads.get(project)
+        head = cached or db.chain_head(self._store, project) or (0, GENESIS)
         seq, new_hash = head[0] + 1, link_hash(head[1], bid)
         times = [int(to_ns(r[_I_TS]) or 0) for r, _ in members]
         span_rows, seen = [], set()

@@ -375,6 +375,7 @@ def _register_extra_commands() -> None:
     from flightlog.collector.cli import storage as cli_storage
 
     main.add_command(cli_storage.prices)
+    main.add_command(cli_storage.store)
     if hasattr(cli_storage, "bench"):
         main.add_command(cli_storage.bench)
     cli_audit.register(main)

@@ -1,4 +1,5 @@
-"""Storage commands of the ``flightlog`` CLI: ``prices recompute``, ``prices unknown``, ``bench``.
+"""Storage commands of the ``flightlog`` CLI: ``prices recompute``, ``prices unknown``, ``store copy``,
+``bench``.
 
 Registered by :mod:`.cli` (``main.add_command(prices)``, ``main.add_command(bench)``). They
 open the store themselves, so with the embedded engine they must run while the collector
@@ -19,7 +20,9 @@ from typing import Any
 import click
 
 from flightlog.storage import StorageError, open_store
+from flightlog.storage.copy import DEFAULT_PAGE_ROWS, copy_plan, copy_store, count_rows
 from flightlog.storage.costs import unknown_models
+from flightlog.storage.dsn import parse_dsn
 from flightlog.storage.audit import record_price_table
 from flightlog.storage.governance import log_change
 from flightlog.storage.reprice import PriceWindow, models_seen, reprice
@@ -113,6 +116,54 @@ def unknown(data_dir: str | None, dsn: str | None, project: str | None) -> None:
             click.echo(json.dumps(row))
     finally:
         store.close()
+
+
+@click.group("store")
+def store() -> None:
+    """Whole-store operations: copy an embedded store to a ClickHouse server."""
+
+
+@store.command("copy")
+@click.option("--from", "source_dsn", required=True,
+              help="The store to copy, e.g. chdb:///home/me/.local/share/flightlog/store (stop its collector first).")
+@click.option("--to", "target_dsn", required=True, help="The store to fill, e.g. http://user:pass@clickhouse:8123/flightlog.")
+@click.option("--page-rows", type=click.IntRange(min=100), default=DEFAULT_PAGE_ROWS, show_default=True,
+              help="Rows per copied page (one insert each).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def copy(source_dsn: str, target_dsn: str, page_rows: int, quiet: bool) -> None:
+    """Copy every table (spans, logs, rollups, keys, chain, approvals, policies, …) into another store.
+
+    Idempotent: running it again inserts nothing twice. Run it before collectors write to the
+    target; then check the target with `flightlog verify --dsn TARGET --project P`."""
+    try:
+        parse_dsn(source_dsn)
+        parse_dsn(target_dsn)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if source_dsn == target_dsn:
+        raise click.ClickException("--from and --to name the same store")
+    try:
+        source = open_store(source_dsn)
+    except StorageError as exc:
+        raise click.ClickException(f"{exc}\nWith the embedded store, stop its collector first.") from exc
+    try:
+        target = open_store(target_dsn)
+    except StorageError as exc:
+        source.close()
+        raise click.ClickException(str(exc)) from exc
+    try:
+        plan = copy_plan()
+        total = sum(count_rows(source, t) for t in plan.tables + plan.view_filled)
+        with click.progressbar(length=total, label="copying", file=sys.stderr, show_pos=True,
+                               hidden=quiet) as bar:
+            report = copy_store(source, target, page_rows=page_rows, progress=lambda _t, n: bar.update(n))
+    except StorageError as exc:
+        raise click.ClickException(f"copy stopped: {exc}; run it again to go on (nothing is copied twice)") from exc
+    finally:
+        source.close()
+        target.close()
+    click.echo(json.dumps({"from": parse_dsn(source_dsn).display(), "to": parse_dsn(target_dsn).display(),
+                           "tables": report.to_dict()}))
 
 
 BENCH_SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "storage_bench.py"

@@ -23,6 +23,7 @@ from flightlog import semconv as sc
 from flightlog.policy import arguments_hash
 from flightlog.storage import Store
 from flightlog.storage import control as db
+from flightlog.storage.leases import Lease
 from flightlog.storage.governance import log_change
 from flightlog.storage.keys import KeyRecord
 
@@ -71,12 +72,15 @@ class ApprovalService:
     """Creates, decides, consumes and expires approvals; wakes long-polling waiters."""
 
     def __init__(self, store: Store, *, emit: Emit, notify: Callable[[str, str, dict[str, Any]], object],
-                 redact: Callable[[Any], Any] = lambda value: value) -> None:
+                 redact: Callable[[Any], Any] = lambda value: value, lease: Lease | None = None) -> None:
         self.store = store
         self._emit = emit
         self._notify = notify
         self._redact = redact
-        self._lock = threading.Lock()  # one decision at a time in this process: each is made once
+        # One decision at a time, so each is made once: in this process, and with a lease among every
+        # collector on a shared server (docs/decisions/0030).
+        local = threading.Lock()
+        self._lock = lease.hold if lease is not None else (lambda: local)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiters: dict[str, asyncio.Event] = {}
 
@@ -84,7 +88,7 @@ class ApprovalService:
     def create(self, key: KeyRecord, request: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """A new approval, or the existing one with the same idempotency key; (approval, created)."""
         project = key.project
-        with self._lock:
+        with self._lock():
             existing = db.find_by_idempotency_key(self.store, project, request["idempotency_key"])
             if existing is not None:
                 return public(existing), False
@@ -154,7 +158,7 @@ class ApprovalService:
             raise Forbidden("deciding approvals needs an admin key or a key with the approve permission")
         if decision not in ("approve", "reject"):
             raise BadRequest("decision must be 'approve' or 'reject'")
-        with self._lock:
+        with self._lock():
             row = self._pending(key.project, approval_id)
             if row["Tier"] != 3:
                 raise Conflict(f"approval {approval_id} is a tier-{row['Tier']} notification; nothing to decide")
@@ -174,7 +178,7 @@ class ApprovalService:
 
     def consume(self, key: KeyRecord, approval_id: str, used_hash: str) -> dict[str, Any]:
         """The agent takes its decision, once, for the arguments it will use (approved or edited)."""
-        with self._lock:
+        with self._lock():
             row = db.get_approval(self.store, key.project, approval_id)
             if row is None:
                 raise NotFound(f"no approval {approval_id!r} in project {key.project!r}")
@@ -201,7 +205,7 @@ class ApprovalService:
                 after = escalate_after(due["Project"])
                 if after is None or due["Tier"] != 3 or due["RequestedAt"] > now - after:
                     continue
-            with self._lock:
+            with self._lock():
                 row = db.get_approval(self.store, due["Project"], due["ApprovalId"])
                 if row is None or row["Status"] != "pending":
                     continue

@@ -22,6 +22,7 @@ import httpx
 
 from flightlog.storage import StorageError, Store
 from flightlog.storage import control as db
+from flightlog.storage.leases import Lease
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +95,10 @@ def slack_text(event: str, payload: dict[str, Any], link: str) -> str:
 class Notifier:
     """Queues events per target and delivers the outbox on its own thread."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, lease: Lease | None = None) -> None:
         self.store = store
+        # Collectors sharing a server deliver the outbox one at a time: each row is posted once.
+        self._lease = lease
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="flightlog-notify", daemon=True)
         self._wake = threading.Event()
@@ -133,9 +136,18 @@ class Notifier:
         return event_id
 
     def deliver_due(self) -> int:
-        """Post every due outbox row once; returns how many were delivered."""
+        """Post every due outbox row once; returns how many were delivered (0 while another
+        collector delivers)."""
+        if self._lease is None:
+            return self._deliver()
+        with self._lease.try_hold() as held:
+            return self._deliver() if held is not None else 0
+
+    def _deliver(self) -> int:
         delivered = 0
         for row in db.due_notifications(self.store):
+            if self._lease is not None and not self._lease.usable():
+                break  # the turn is nearly over: the rest waits for the next one
             attempts = int(row["Attempts"]) + 1
             try:
                 resp = httpx.post(row["Url"], content=row["Payload"].encode(), timeout=TIMEOUT_S,

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flightlog.storage import StorageError, Store
+from flightlog.storage.leases import Lease
 
 from flightlog.collector.control.approvals import ApprovalService
 from flightlog.collector.control.events import Emit
@@ -20,10 +21,15 @@ EXPIRY_CHECK_S = 1.0
 
 
 class ControlServices:
-    def __init__(self, store: Store, *, emit: Emit, redact: Callable[[Any], Any]) -> None:
-        self.notifier = Notifier(store)
-        self.approvals = ApprovalService(store, emit=emit, notify=self.notifier.queue, redact=redact)
-        self.state = ControlState(store, emit=emit, notify=self.notifier.queue)
+    def __init__(self, store: Store, *, emit: Emit, redact: Callable[[Any], Any], owner: str = "",
+                 lease_s: float = 10.0) -> None:
+        # With other collectors on the store, decisions and deliveries take turns (docs/decisions/0030).
+        shared = bool(owner) and not store.settings.embedded
+        control = Lease(store, "control", owner, ttl_s=lease_s) if shared else None
+        notify = Lease(store, "notify", owner, ttl_s=max(lease_s, 60.0)) if shared else None
+        self.notifier = Notifier(store, lease=notify)
+        self.approvals = ApprovalService(store, emit=emit, notify=self.notifier.queue, redact=redact, lease=control)
+        self.state = ControlState(store, emit=emit, notify=self.notifier.queue, lease=control)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="flightlog-control", daemon=True)
 

@@ -20,6 +20,7 @@ from flightlog import semconv as sc
 from flightlog.policy import parse_policy
 from flightlog.storage import Store
 from flightlog.storage import control as db
+from flightlog.storage.leases import Lease
 from flightlog.storage.governance import log_change
 from flightlog.storage.keys import KeyRecord
 
@@ -44,11 +45,13 @@ def scope_text(agent: str, agent_version: str, tool: str) -> str:
 class ControlState:
     """Pauses and policies of every project; wakes long-polling agents when they change."""
 
-    def __init__(self, store: Store, *, emit: Emit, notify: Callable[[str, str, dict[str, Any]], object]) -> None:
+    def __init__(self, store: Store, *, emit: Emit, notify: Callable[[str, str, dict[str, Any]], object],
+                 lease: Lease | None = None) -> None:
         self.store = store
         self._emit = emit
         self._notify = notify
-        self._lock = threading.Lock()
+        local = threading.Lock()  # a policy version is numbered once: with a lease across collectors
+        self._lock = lease.hold if lease is not None else (lambda: local)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._changed: dict[str, asyncio.Event] = {}
 
@@ -96,7 +99,7 @@ class ControlState:
                   reason: str) -> dict[str, Any]:
         if (agent_version or tool) and not agent:
             raise BadRequest("an agent version or a tool is paused within an agent: name the agent")
-        with self._lock:
+        with self._lock():
             db.set_pause(self.store, key.project, agent, agent_version, tool, paused=paused, reason=reason,
                          by=key.display_name)
         event = "agent.paused" if paused else "agent.resumed"
@@ -117,7 +120,7 @@ class ControlState:
             raise BadRequest(f"invalid policy: {exc}") from exc
         body = json.dumps(policy.to_dict(), sort_keys=True)
         digest = hashlib.sha256(body.encode()).hexdigest()
-        with self._lock:
+        with self._lock():
             version = db.put_policy(self.store, key.project, policy.agent, policy.agent_version, body, digest,
                                     key.display_name)
         self._emit([event_row(key.project, "policy.set", {

@@ -12,6 +12,10 @@ and deletes a segment only after its inserts succeeded:
 3. inserted with a deduplication token named after the segment, so a segment stored again
    after a crash is a no-op.
 
+Steps 1–3 run under the store's ``spans`` lease when collectors share a server (``lease``):
+one collector at a time, so a span sent to two of them is stored by one
+(docs/decisions/0030-one-writer-at-a-time-through-a-store-lease.md).
+
 Store errors are retried with capped exponential backoff and jitter while the spool keeps
 accepting; when the spool reaches its byte limit, submits fail with :class:`TooManyRequests`
 (429 + Retry-After), and when its disk cannot take writes with :class:`Unavailable` (503).
@@ -19,6 +23,7 @@ accepting; when the spool reaches its byte limit, submits fail with :class:`TooM
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -28,6 +33,7 @@ from typing import Any
 
 from flightlog.storage import StorageError, Store
 from flightlog.storage.facts import FACT_COLUMNS
+from flightlog.storage.leases import Lease
 from flightlog.storage.logs import LOG_COLUMNS, pad_log_values
 from flightlog.storage.metrics import METRIC_COLUMNS
 from flightlog.storage.schema import SPAN_COLUMNS, SpanRow, span_row_values
@@ -49,8 +55,10 @@ class BatchWriter:
     def __init__(self, store: Store, spool: Spool, *,
                  on_stored: Callable[[int], None] | None = None,
                  on_retry: Callable[[], None] | None = None,
-                 prepare: Callable[[Rows], Rows] | None = None) -> None:
+                 prepare: Callable[[Rows], Rows] | None = None, lease: Lease | None = None) -> None:
         self.store = store
+        # Collectors sharing a server take turns for dedupe + chain + insert (docs/decisions/0030).
+        self._lease = lease
         # Called on each batch's new spans (rows in SPAN_COLUMNS order) right before their
         # insert, in the writer thread; a retried batch is prepared again, so it must be
         # deterministic.
@@ -110,14 +118,17 @@ class BatchWriter:
         inserted = 0
         spans = parts.get("spans") or []
         if spans:
-            with stages.timed("dedupe", len(spans)):
-                fresh = self.store.unseen_spans(spans)
+            with self._lease.hold() if self._lease else contextlib.nullcontext():
+                with stages.timed("dedupe", len(spans)):
+                    fresh = self.store.unseen_spans(spans)
+                if fresh:
+                    with stages.timed("chain", len(fresh)):
+                        prepared = self._prepare(fresh)
+                    if self._lease:
+                        self._lease.check()  # the lease must still be ours when the rows land
+                    with stages.timed("insert", len(fresh)):
+                        self.store.insert("spans", prepared, SPAN_COLUMNS, dedup_token=f"{seg.path.stem}:spans")
             self.stats["duplicates_skipped"] += len(spans) - len(fresh)
-            if fresh:
-                with stages.timed("chain", len(fresh)):
-                    prepared = self._prepare(fresh)
-                with stages.timed("insert", len(fresh)):
-                    self.store.insert("spans", prepared, SPAN_COLUMNS, dedup_token=f"{seg.path.stem}:spans")
             inserted = len(fresh)
         logs = parts.get("logs") or []
         if logs:
