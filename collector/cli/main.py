@@ -294,7 +294,7 @@ def _admin_call(url: str, admin_key: str, method: str, path: str, body: dict[str
 @click.option("--role", required=True, type=click.Choice(["ingest", "engineer", "auditor", "admin"]),
               help="What the key may do.")
 @click.option("--name", default="", help="Who the key is (decisions are recorded under it).")
-@click.option("--permission", "permissions", multiple=True, type=click.Choice(["approve"]),
+@click.option("--permission", "permissions", multiple=True, type=click.Choice(["alerts", "approve"]),
               help="Beyond the role: approve (may decide approvals; needs --name). Repeatable.")
 @_remote_options
 @_store_options

@@ -1,4 +1,5 @@
-"""Webhook notifications of control events (docs/control.md, "Notifications").
+"""Webhook notifications of control events and alerts (docs/control.md, "Notifications";
+docs/alerts.md).
 
 A project's settings (``PUT /api/admin/notifications``) list targets — a URL, a format (``json``
 or ``slack``: a message with a link to the approval in the UI) and the events it wants — and an
@@ -26,7 +27,7 @@ from flightlog.storage import control as db
 log = logging.getLogger(__name__)
 
 EVENTS = ("approval.requested", "checkpoint.notified", "approval.decided", "approval.expired", "approval.escalated",
-          "approval.consumed", "agent.paused", "agent.resumed")
+          "approval.consumed", "agent.paused", "agent.resumed", "alert.firing", "alert.resolved")
 DEFAULT_EVENTS = tuple(e for e in EVENTS if e != "approval.consumed")
 FORMATS = ("json", "slack")
 MAX_ATTEMPTS = 10
@@ -73,7 +74,15 @@ def validate_settings(body: dict[str, Any]) -> dict[str, Any]:
 
 def slack_text(event: str, payload: dict[str, Any], link: str) -> str:
     """The one-line message of the Slack-compatible form."""
-    if "approval" in payload:
+    if "alert" in payload:
+        a = payload["alert"]
+        value = "no value" if a.get("value") is None else f"{a['value']:.4g}"
+        against = "" if a.get("reference") is None else f" (against {a['reference']:.4g}, {a['compare']})"
+        scope = ", ".join(f"{k} {v}" for k, v in sorted((a.get("scope") or {}).items())) or "the whole project"
+        head = "FIRING" if event == "alert.firing" else "RESOLVED"
+        text = (f"[{head}] {a['name']}: {a['metric']} {value}{against}, {a['op']} {a['threshold']:.4g} over "
+                f"{a['window']} for {scope} ({a['samples']} samples)")
+    elif "approval" in payload:
         a = payload["approval"]
         who = f"{a['agent']} {a['agent_version']}".strip() or "an agent"
         verbs = {"approval.requested": "asks for approval", "checkpoint.notified": "notifies (tier 2)",
@@ -117,6 +126,8 @@ class Notifier:
         link = ""
         if settings.get("ui_url") and "approval" in payload:
             link = f"{settings['ui_url']}/approvals?id={payload['approval']['id']}"
+        elif settings.get("ui_url") and "alert" in payload:
+            link = f"{settings['ui_url']}{payload['alert']['link']}"
         document = {"event": event, "event_id": event_id, "project": project, "at": db.utc_now().isoformat(),
                     "link": link or None, **payload}
         rows = []

@@ -1,5 +1,5 @@
-"""The control loop's services in one process: approvals, the control state, notifications and
-the job that expires and escalates approvals (built by :mod:`flightlog.collector.app`)."""
+"""The control loop's services in one process: approvals, the control state, notifications, the
+job that expires and escalates approvals, and alert evaluation (built by :mod:`flightlog.collector.app`)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from flightlog.storage import StorageError, Store
 
+from flightlog.collector.control.alerts import AlertService
 from flightlog.collector.control.approvals import ApprovalService
 from flightlog.collector.control.events import Emit
 from flightlog.collector.control.notify import Notifier
@@ -20,8 +21,10 @@ EXPIRY_CHECK_S = 1.0
 
 
 class ControlServices:
-    def __init__(self, store: Store, *, emit: Emit, redact: Callable[[Any], Any]) -> None:
+    def __init__(self, store: Store, *, emit: Emit, redact: Callable[[Any], Any],
+                 alert_interval_s: float = 60.0) -> None:
         self.notifier = Notifier(store)
+        self.alerts = AlertService(store, self.notifier, interval_s=alert_interval_s)
         self.approvals = ApprovalService(store, emit=emit, notify=self.notifier.queue, redact=redact)
         self.state = ControlState(store, emit=emit, notify=self.notifier.queue)
         self._stop = threading.Event()
@@ -30,6 +33,7 @@ class ControlServices:
     def start(self) -> None:
         self.notifier.start()
         self._thread.start()
+        self.alerts.start()
 
     def _run(self) -> None:
         while not self._stop.wait(EXPIRY_CHECK_S):
@@ -42,6 +46,7 @@ class ControlServices:
 
     def close(self) -> None:
         self._stop.set()
+        self.alerts.close()
         if self._thread.ident is not None:
             self._thread.join(10)
         self.notifier.close()
