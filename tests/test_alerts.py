@@ -98,3 +98,107 @@ def test_an_error_rate_regression_fires_once_resolves_once_and_is_delivered_once
     finally:
         call(live, "PUT", "/api/admin/notifications", live.admin_key, json={"targets": []})
         hook.shutdown()
+
+
+def test_a_silenced_rule_records_its_transitions_but_sends_nothing(live: RunningCollector) -> None:
+    hook = Receiver()
+    try:
+        call(live, "PUT", "/api/admin/notifications", live.admin_key, json={"targets": [{"url": hook.url}]})
+        created = rule(live, name="quiet-bot errors", metric="error_rate", scope={"agent": "quiet-bot"}, window="15m",
+                       threshold=0.5, min_samples=2)
+        resp = call(live, "POST", f"/api/alerts/rules/{created['id']}/silence", live.admin_key,
+                    json={"for": "2h", "reason": "known: the orders API is being migrated"})
+        assert resp.status_code == 200, resp.text
+        silenced = resp.json()
+        assert silenced["silenced"] and silenced["silence"]["by"] and "orders API" in silenced["silence"]["reason"]
+        send(live, [Run(agent="quiet-bot", failed=True), Run(agent="quiet-bot", failed=True)])
+        wait_until(lambda: state(live, created["id"])["state"] == "firing", timeout=60, what="the silenced rule to fire")
+        firing = [e for e in history(live, created["id"]) if e["kind"] == "firing"]
+        assert [(e["silenced"], e["notified"], e["samples"]) for e in firing] == [(True, False, 2)]
+        evaluated_after(live, created["id"], state(live, created["id"])["since"])
+        assert hook.attempts("alert.firing") == []
+
+        resp = call(live, "POST", f"/api/alerts/rules/{created['id']}/unsilence", live.admin_key, json={})
+        assert resp.status_code == 200 and not resp.json()["silenced"]
+        send(live, [Run(agent="quiet-bot") for _ in range(8)])
+        wait_until(lambda: hook.delivered("alert.resolved"), timeout=60, what="the resolution, sent once unsilenced")
+        kinds = [e["kind"] for e in history(live, created["id"])]
+        assert kinds == ["resolved", "unsilenced", "firing", "silenced"]
+    finally:
+        call(live, "PUT", "/api/admin/notifications", live.admin_key, json={"targets": []})
+        hook.shutdown()
+
+
+def test_drift_against_the_previous_window_and_a_baseline_version(live: RunningCollector) -> None:
+    # previous 10 minutes: 1 failure in 5 runs (0.2); these 10 minutes: 3 in 5 (0.6): +200%
+    send(live, [Run(agent="drift-bot", failed=i == 0, ago_s=900) for i in range(5)]
+         + [Run(agent="drift-bot", failed=i < 3, ago_s=2) for i in range(5)])
+    previous = rule(live, name="drift vs before", metric="error_rate", scope={"agent": "drift-bot"}, window="10m",
+                    compare="previous_window", op="above", threshold=1.5, min_samples=5)
+    # baseline 1.0.0 over 7 days: 1 in 4 failed (0.25); 2.0.0 now: 3 in 4 (0.75): +200%
+    send(live, [Run(agent="base-bot", version="1.0.0", failed=i == 0, ago_s=3600) for i in range(4)]
+         + [Run(agent="base-bot", version="2.0.0", failed=i < 3) for i in range(4)])
+    baseline = rule(live, name="2.0.0 vs 1.0.0", metric="error_rate",
+                    scope={"agent": "base-bot", "agent_version": "2.0.0"}, window="15m", compare="baseline",
+                    baseline={"agent_version": "1.0.0"}, threshold=1.0, min_samples=4)
+    not_enough = rule(live, name="needs more runs", metric="error_rate", scope={"agent": "base-bot"}, window="15m",
+                      threshold=0.1, min_samples=50)
+    for created, value, reference in ((previous, 0.6, 0.2), (baseline, 0.75, 0.25)):
+        fired = wait_until(lambda c=created: state(live, c["id"])["state"] == "firing" and state(live, c["id"]),
+                           timeout=60, what=f"{created['name']} to fire")
+        assert fired["last_evaluation"]["value"] == pytest.approx(value)
+        assert fired["last_evaluation"]["reference"] == pytest.approx(reference)
+    evaluated_after(live, not_enough["id"], state(live, baseline["id"])["since"])
+    held = state(live, not_enough["id"])
+    assert held["state"] == "ok" and held["last_evaluation"]["breached"] is None
+    assert held["last_evaluation"]["samples"] == 4
+
+
+BAD_RULES = [
+    ({"metric": "error_rate", "window": "15m", "threshold": 0.5}, "name"),
+    ({"name": "x", "metric": "errors", "window": "15m", "threshold": 0.5}, "metric must be one of"),
+    ({"name": "x", "metric": "error_rate", "window": "fortnight", "threshold": 0.5}, "window must be a duration"),
+    ({"name": "x", "metric": "error_rate", "window": "10s", "threshold": 0.5}, "between 1m and 30d"),
+    ({"name": "x", "metric": "error_rate", "window": "15m", "threshold": "high"}, "threshold must be a number"),
+    ({"name": "x", "metric": "error_rate", "window": "15m", "threshold": 1, "op": "over"}, "op must be one of"),
+    ({"name": "x", "metric": "error_rate", "window": "15m", "threshold": 1, "scope": {"team": "a"}}, "unknown key"),
+    ({"name": "x", "metric": "tool_error_rate", "window": "15m", "threshold": 1, "scope": {"model": "m"}},
+     "cannot be scoped by ['model']"),
+    ({"name": "x", "metric": "error_rate", "window": "15m", "threshold": 1, "compare": "baseline"},
+     "needs a baseline"),
+    ({"name": "x", "metric": "error_rate", "window": "15m", "threshold": 1, "min_samples": 0}, "min_samples"),
+    ({"name": "x", "metric": "error_rate", "window": "15m", "threshold": 1, "colour": "red"}, "unknown field"),
+    ([1, 2], "JSON object"),
+]
+
+
+@pytest.mark.parametrize(("body", "says"), BAD_RULES, ids=[s for _, s in BAD_RULES])
+def test_a_bad_rule_is_refused_with_a_400_naming_the_problem(live: RunningCollector, body: Any, says: str) -> None:
+    resp = call(live, "POST", "/api/alerts/rules", live.admin_key, json=body)
+    assert resp.status_code == 400, resp.text
+    assert says in resp.json()["error"]
+
+
+def test_who_may_change_rules_and_silences(live: RunningCollector) -> None:
+    body = {"name": "perm", "metric": "error_rate", "window": "15m", "threshold": 0.5}
+    assert call(live, "POST", "/api/alerts/rules", live.read_key, json=body).status_code == 403
+    assert call(live, "POST", "/api/alerts/rules", live.ingest_key, json=body).status_code == 403
+    made = call(live, "POST", "/api/admin/keys", live.admin_key,
+                json={"role": "engineer", "name": "Olu On-call", "permissions": ["alerts"]})
+    assert made.status_code == 200, made.text
+    oncall = made.json()["key"]
+    unnamed = call(live, "POST", "/api/admin/keys", live.admin_key, json={"role": "engineer", "permissions": ["alerts"]})
+    assert unnamed.status_code == 400 and "needs a name" in unnamed.json()["error"]
+    created = call(live, "POST", "/api/alerts/rules", oncall, json=body)
+    assert created.status_code == 200 and created.json()["changed_by"] == "Olu On-call"
+    rule_id = created.json()["id"]
+    silenced = call(live, "POST", f"/api/alerts/rules/{rule_id}/silence", oncall,
+                    json={"until": "2999-01-01T00:00:00Z", "reason": "deploy"})
+    assert silenced.status_code == 200 and silenced.json()["silence"]["by"] == "Olu On-call"
+    assert call(live, "POST", f"/api/alerts/rules/{rule_id}/silence", oncall,
+                json={"until": "2000-01-01T00:00:00Z", "reason": "past"}).status_code == 400
+    assert call(live, "POST", f"/api/alerts/rules/{rule_id}/unsilence", live.read_key, json={}).status_code == 403
+    assert call(live, "DELETE", f"/api/alerts/rules/{rule_id}", live.read_key).status_code == 403
+    assert call(live, "DELETE", f"/api/alerts/rules/{rule_id}", oncall).status_code == 200
+    assert call(live, "GET", f"/api/alerts/rules/{rule_id}", live.read_key).status_code == 404
+    assert rule_id not in [r["id"] for r in call(live, "GET", "/api/alerts/rules", live.read_key).json()["rules"]]
