@@ -5,6 +5,9 @@ that names the problem."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -202,3 +205,36 @@ def test_who_may_change_rules_and_silences(live: RunningCollector) -> None:
     assert call(live, "DELETE", f"/api/alerts/rules/{rule_id}", oncall).status_code == 200
     assert call(live, "GET", f"/api/alerts/rules/{rule_id}", live.read_key).status_code == 404
     assert rule_id not in [r["id"] for r in call(live, "GET", "/api/alerts/rules", live.read_key).json()["rules"]]
+
+
+def cli(collector: RunningCollector, *args: str, key: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "flightlog.collector.cli", "alerts", *args, "--url", collector.url,
+                           "--key", key], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_the_cli_creates_lists_silences_and_deletes_rules_and_reads_the_history(live: RunningCollector) -> None:
+    made = json.loads(cli(live, "create", "--name", "cli-bot latency", "--metric", "latency_p95_ms", "--agent",
+                          "cli-bot", "--window", "1h", "--above", "2000", "--min-samples", "1", "--json",
+                          key=live.admin_key))
+    assert (made["metric"], made["scope"], made["threshold"], made["window"]) == (
+        "latency_p95_ms", {"agent": "cli-bot"}, 2000.0, "1h")
+    send(live, [Run(agent="cli-bot", duration_ms=5000)])
+    wait_until(lambda: state(live, made["id"])["state"] == "firing", timeout=60, what="the CLI's rule to fire")
+    listed = cli(live, "list", key=live.read_key)
+    assert listed.splitlines()[0].startswith(f"{made['id']}  FIRING") and "now 5000 (1 samples)" in listed
+    assert "silenced until" in cli(live, "silence", made["id"], "--for", "1h", "--reason", "load test",
+                                   key=live.admin_key)
+    assert "FIRING (silenced)" in cli(live, "list", key=live.read_key)
+    assert "no longer silenced (firing)" in cli(live, "unsilence", made["id"], key=live.admin_key)
+    shown = json.loads(cli(live, "show", made["id"], key=live.read_key))
+    assert shown["state"] == "firing" and shown["last_evaluation"]["value"] == 5000.0
+    lines = cli(live, "history", "--rule", made["id"], key=live.read_key).splitlines()
+    assert [line.split()[1] for line in lines] == ["unsilenced", "silenced", "firing"]
+    assert "/monitoring?range=1h&bucket=hour&agent=cli-bot" in lines[2]
+    assert "deleted" in cli(live, "delete", made["id"], key=live.admin_key)
+    refused = subprocess.run([sys.executable, "-m", "flightlog.collector.cli", "alerts", "create", "--name", "x",
+                              "--metric", "error_rate", "--window", "fortnight", "--above", "1", "--url", live.url,
+                              "--key", live.admin_key], capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "HTTP 400" in refused.stderr and "window must be a duration" in refused.stderr

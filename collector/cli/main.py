@@ -369,7 +369,8 @@ def keys_revoke(key_id: str, url: str, admin_key: str, **overrides: Any) -> None
 
 
 def _register_extra_commands() -> None:
-    """Commands that live in their own modules: storage (prices, bench), audit and control."""
+    """Commands that live in their own modules: storage (prices, bench), audit, control and alerts."""
+    from flightlog.collector.cli import alerts as cli_alerts
     from flightlog.collector.cli import audit as cli_audit
     from flightlog.collector.cli import control as cli_control
     from flightlog.collector.cli import storage as cli_storage
@@ -379,6 +380,7 @@ def _register_extra_commands() -> None:
         main.add_command(cli_storage.bench)
     cli_audit.register(main)
     cli_control.register(main)
+    cli_alerts.register(main)
 
 
 _register_extra_commands()
