@@ -186,6 +186,22 @@ def review_mean_score(store: Store, project: str, window: Window, scope: Scope) 
     return Measure(float(row["m"]) if n else None, n)
 
 
+def tool_argument_max(store: Store, project: str, window: Window, scope: Scope, options: Mapping[str, Any]) -> Measure:
+    """The largest value of one argument (``options["argument"]``, dotted for nested keys) of
+    one tool's calls (``options["tool"]``): a refund amount, a transfer's size. Calls whose
+    arguments lack it are not counted."""
+    keys = [k for k in str(options["argument"]).split(".") if k]
+    params: dict[str, Any] = {"tool": str(options["tool"])}
+    params.update({f"arg{i}": k for i, k in enumerate(keys)})
+    path = ", ".join(f"{{arg{i}:String}}" for i in range(len(keys)))
+    source = _source("ToolName, ToolArgs", project, window, scope, params, span_types=("tool",))
+    row = store.query(
+        f"SELECT max(JSONExtractFloat(ToolArgs, {path})) AS m, count() AS n FROM {source}"
+        f" WHERE ToolName = {{tool:String}} AND JSONHas(ToolArgs, {path})", params)[0]
+    n = int(row["n"])
+    return Measure(float(row["m"]) if n else None, n)
+
+
 MetricFn = Callable[[Store, str, Window, Scope], Measure]
 
 SCORE_SOURCE: dict[str, Any] = {"measure": review_mean_score, "scopes": frozenset({"agent", "prompt_version"})}
@@ -211,6 +227,8 @@ METRICS: dict[str, tuple[MetricFn, Callable[[], frozenset[str]], str]] = {
                                    "checkpoints escalated to a person (tier >= 2) / checkpoints"),
     "tool_error_rate": (tool_error_rate, lambda: RUN_SCOPES, "failed tool calls / tool calls"),
     "mean_score": (_mean_score, lambda: SCORE_SOURCE["scopes"], "mean review score"),
+    "tool_argument_max": (lambda *_: Measure(None, 0), lambda: RUN_SCOPES,
+                          "the largest value of a tool call argument (needs tool and argument)"),
 }
 """Metric name → (function, the scope keys it supports, what it is)."""
 
@@ -219,8 +237,14 @@ def supported_scopes(metric: str) -> frozenset[str]:
     return METRICS[metric][1]()
 
 
-def measure(store: Store, project: str, metric: str, scope: Scope, start: datetime, end: datetime) -> Measure:
-    """``metric`` over ``[start, end)`` in ``scope`` (InvalidQuery for an unknown metric or scope key)."""
+OPTION_METRICS = {"tool_argument_max": ("tool", "argument")}
+"""Metrics that need more than a scope: the options they read."""
+
+
+def measure(store: Store, project: str, metric: str, scope: Scope, start: datetime, end: datetime,
+            options: Mapping[str, Any] | None = None) -> Measure:
+    """``metric`` over ``[start, end)`` in ``scope`` (InvalidQuery for an unknown metric or scope
+    key, or missing options)."""
     if metric not in METRICS:
         raise InvalidQuery(f"metric must be one of {sorted(METRICS)}, got {metric!r}")
     extra = sorted(k for k, v in scope.items() if v and k not in supported_scopes(metric))
@@ -228,4 +252,9 @@ def measure(store: Store, project: str, metric: str, scope: Scope, start: dateti
         raise InvalidQuery(f"metric {metric} cannot be scoped by {extra}; it supports "
                            f"{sorted(supported_scopes(metric))}")
     window = Window(start, end)
+    if metric in OPTION_METRICS:
+        missing = [k for k in OPTION_METRICS[metric] if not (options or {}).get(k)]
+        if missing:
+            raise InvalidQuery(f"metric {metric} needs {missing}")
+        return tool_argument_max(store, project, window, dict(scope), options or {})
     return METRICS[metric][0](store, project, window, dict(scope))

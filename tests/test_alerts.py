@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -222,8 +223,11 @@ def test_the_cli_creates_lists_silences_and_deletes_rules_and_reads_the_history(
         "latency_p95_ms", {"agent": "cli-bot"}, 2000.0, "1h")
     send(live, [Run(agent="cli-bot", duration_ms=5000)])
     wait_until(lambda: state(live, made["id"])["state"] == "firing", timeout=60, what="the CLI's rule to fire")
-    listed = cli(live, "list", key=live.read_key)
-    assert listed.splitlines()[0].startswith(f"{made['id']}  FIRING") and "now 5000 (1 samples)" in listed
+    listed = cli(live, "list", key=live.read_key).splitlines()
+    mine = next(line for line in listed if line.startswith(made["id"]))
+    assert mine.startswith(f"{made['id']}  FIRING") and "now 5000 (1 samples)" in mine
+    states = [line.split()[1] for line in listed]
+    assert states == sorted(states, key=lambda s: s != "FIRING"), "firing rules come first"
     assert "silenced until" in cli(live, "silence", made["id"], "--for", "1h", "--reason", "load test",
                                    key=live.admin_key)
     assert "FIRING (silenced)" in cli(live, "list", key=live.read_key)
@@ -238,3 +242,33 @@ def test_the_cli_creates_lists_silences_and_deletes_rules_and_reads_the_history(
                               "--metric", "error_rate", "--window", "fortnight", "--above", "1", "--url", live.url,
                               "--key", live.admin_key], capture_output=True, text=True, timeout=120)
     assert refused.returncode != 0 and "HTTP 400" in refused.stderr and "window must be a duration" in refused.stderr
+
+
+def test_the_demo_refund_amount_rule_fired_on_the_v7_rollout_and_resolved_after_the_rollback(
+        tmp_path) -> None:
+    from flightlog.collector import demo
+
+    collector = start_collector(tmp_path / "demo")
+    try:
+        done = subprocess.run([sys.executable, "-m", "flightlog.collector.cli", "demo", "--url", collector.url,
+                               "--key", collector.ingest_key, "--admin-key", collector.admin_key],
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+        rules = {r["name"]: r for r in call(collector, "GET", "/api/alerts/rules", collector.read_key).json()["rules"]}
+        amount, errors = rules["refund-bot refund amount"], rules["refund-bot error rate"]
+        events = history(collector, amount["id"])
+        assert [e["kind"] for e in events] == ["resolved", "firing"]
+        resolved, fired = events
+        assert fired["value"] == 4950.0 and fired["samples"] >= 1 and not fired["notified"]
+        assert "replayed by" in fired["reason"]
+        incident = call(collector, "GET", f"/api/traces/{demo.INCIDENT_TRACE_ID}", collector.read_key).json()
+        refund = next(s for s in incident["spans"] if s.get("tool_name") == "issue_refund")
+        def ns(iso: str) -> int:
+            return int(datetime.fromisoformat(iso).timestamp() * 1e9)
+
+        assert ns(fired["window_start"]) <= refund["start_ns"] < ns(fired["window_end"])  # it holds the v7 refund
+        assert resolved["at"] > fired["at"] and resolved["value"] < 1000
+        assert amount["state"] == "ok" and errors["state"] == "ok"
+        assert history(collector, errors["id"]) == []  # the incident was no error: the amount rule is what caught it
+    finally:
+        collector.stop()

@@ -89,6 +89,30 @@ async def unsilence(key: ReadKey, collector: CollectorDep, rule_id: str, body: U
         key, rule_id, until=None, reason=body.reason or "silence lifted")))
 
 
+class ReplayBody(BaseModel):
+    start: datetime = Field(description="From this time (ISO 8601; naive = UTC).")
+    end: datetime | None = Field(default=None, description="Until this time (default: now).")
+    step: str = Field(default="", max_length=20, description="Evaluate every this long (default: the window).")
+
+
+@router.post("/rules/{rule_id}/replay", summary="Evaluate a new rule over the stored past and record its transitions",
+             response_model=models.AlertReplay, responses=errors(400, 401, 403, 404, 409, 503))
+async def replay(key: ReadKey, collector: CollectorDep, rule_id: str, body: ReplayBody) -> Response:
+    service = collector.control.alerts
+    rule = await run_in_threadpool(service.get, key.project, rule_id)
+    now = datetime.now(timezone.utc)
+    start = body.start if body.start.tzinfo else body.start.replace(tzinfo=timezone.utc)
+    end = body.end or now
+    end = end if end.tzinfo else end.replace(tzinfo=timezone.utc)
+    try:
+        step = parse_duration(body.step or rule["window"], "step")
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from exc
+    events = await run_in_threadpool(lambda: service.replay(key, rule_id, start=start, end=min(end, now), step=step))
+    return respond({"rule_id": rule_id, "evaluations": int((min(end, now) - start) / step) + 1,
+                    "events": events})
+
+
 @router.get("/history", summary="Transitions (firing, resolved) and silence changes, newest first",
             response_model=models.AlertHistory, responses=errors(400, 401, 403, 503))
 async def history(key: ReadKey, collector: CollectorDep, rule_id: str = "",

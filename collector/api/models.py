@@ -1230,8 +1230,11 @@ class AlertRule(ApiModel):
     name: str
     description: str
     metric: Literal["error_rate", "success_rate", "latency_p95_ms", "cost_per_hour", "cost_per_day",
-                    "tokens_per_run", "checkpoint_escalation_rate", "tool_error_rate", "mean_score"]
+                    "tokens_per_run", "checkpoint_escalation_rate", "tool_error_rate", "mean_score",
+                    "tool_argument_max"]
     scope: dict[str, str] = Field(description="agent, agent_version, prompt_id, prompt_version, model ({} = project).")
+    tool: str | None = Field(description="tool_argument_max: the tool whose calls are watched.")
+    argument: str | None = Field(description="tool_argument_max: the argument (dotted for a nested one).")
     window: str = Field(description="The sliding window, e.g. '15m', '1h', '7d'.")
     op: Literal["above", "below"]
     threshold: float = Field(description="For compare 'value' the metric's own unit; else a relative change "
@@ -1281,4 +1284,12 @@ class AlertEvent(ApiModel):
 
 
 class AlertHistory(ApiModel):
+    events: list[AlertEvent]
+
+
+class AlertReplay(ApiModel):
+    """``POST /api/alerts/rules/{id}/replay``: the transitions the rule would have made, recorded."""
+
+    rule_id: str
+    evaluations: int
     events: list[AlertEvent]

@@ -49,7 +49,9 @@ def alerts() -> None:
 @click.option("--name", required=True, help="What the rule is called (in messages and the UI).")
 @click.option("--metric", required=True, type=click.Choice([
     "error_rate", "success_rate", "latency_p95_ms", "cost_per_hour", "cost_per_day", "tokens_per_run",
-    "checkpoint_escalation_rate", "tool_error_rate", "mean_score"]), help="The figure to watch.")
+    "checkpoint_escalation_rate", "tool_error_rate", "mean_score", "tool_argument_max"]), help="The figure to watch.")
+@click.option("--tool", default="", help="tool_argument_max: the tool whose calls are watched.")
+@click.option("--argument", default="", help="tool_argument_max: the argument (dotted for a nested one).")
 @click.option("--agent", default="", help="Scope: only this agent.")
 @click.option("--agent-version", default="", help="Scope: only this agent version.")
 @click.option("--prompt-id", default="", help="Scope: only LLM calls with this prompt.")
@@ -68,8 +70,8 @@ def alerts() -> None:
 @click.option("--description", default="", help="What to do when it fires.")
 @click.option("--json", "as_json", is_flag=True, help="Print the stored rule as JSON.")
 @_options
-def create(name: str, metric: str, agent: str, agent_version: str, prompt_id: str, prompt_version: str, model: str,
-           window: str, above: float | None, below: float | None, compare: str, baseline_version: str,
+def create(name: str, metric: str, tool: str, argument: str, agent: str, agent_version: str, prompt_id: str,
+           prompt_version: str, model: str, window: str, above: float | None, below: float | None, compare: str, baseline_version: str,
            baseline_window: str, min_samples: int, description: str, as_json: bool, url: str, key: str) -> None:
     """Create a rule (admin key or the alerts permission)."""
     if (above is None) == (below is None):
@@ -80,6 +82,7 @@ def create(name: str, metric: str, agent: str, agent_version: str, prompt_id: st
                             "op": "above" if above is not None else "below",
                             "threshold": above if above is not None else below, "compare": compare,
                             "min_samples": min_samples, "description": description}
+    body.update({k: v for k, v in (("tool", tool), ("argument", argument)) if v})
     if compare == "baseline":
         if not baseline_version:
             raise click.UsageError("--compare baseline needs --baseline-version")
@@ -142,6 +145,21 @@ def unsilence(rule_id: str, reason: str, url: str, key: str) -> None:
     """Lift a rule's silence."""
     rule = _call(url, key, "POST", f"/api/alerts/rules/{rule_id}/unsilence", body={"reason": reason})
     click.echo(f"alert rule {rule['id']} is no longer silenced ({rule['state']})")
+
+
+@alerts.command("replay")
+@click.argument("rule_id")
+@click.option("--since", required=True, help="From when (ISO 8601, UTC if no offset).")
+@click.option("--until", default="", help="Until when (default: now).")
+@click.option("--step", default="", help="Evaluate every this long (default: the rule's window).")
+@_options
+def replay(rule_id: str, since: str, until: str, step: str, url: str, key: str) -> None:
+    """Evaluate a new rule over the stored past; its transitions are recorded (never sent)."""
+    body = {"start": since, **({"end": until} if until else {}), **({"step": step} if step else {})}
+    done = _call(url, key, "POST", f"/api/alerts/rules/{rule_id}/replay", body=body)
+    for e in done["events"]:
+        click.echo(_event_row(e))
+    click.echo(f"{done['evaluations']} evaluations, {len(done['events'])} transitions recorded", err=True)
 
 
 @alerts.command("history")

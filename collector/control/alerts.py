@@ -31,7 +31,7 @@ from flightlog.storage.governance import log_change
 from flightlog.storage.keys import KeyRecord
 
 from flightlog.collector.control.notify import Notifier
-from flightlog.collector.errors import BadRequest, Forbidden, NotFound
+from flightlog.collector.errors import BadRequest, CollectorError, Forbidden, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +44,18 @@ DEFAULT_MIN_SAMPLES = 10
 MAX_SETTLE_S = 2.0
 CLAIM_FRESH_S = 60.0
 RULE_FIELDS = {"name", "description", "metric", "scope", "window", "op", "threshold", "compare", "baseline",
-               "baseline_window", "min_samples"}
+               "baseline_window", "min_samples", "tool", "argument"}
+MAX_REPLAY_STEPS = 2000
 _DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 #: The Monitoring page's time ranges (ui/filters.py TIME_RANGES), smallest first.
 MONITORING_RANGES = (("15m", 900), ("1h", 3600), ("24h", 86400), ("7d", 7 * 86400), ("30d", 30 * 86400))
+
+
+class Conflict(CollectorError):
+    """The rule is not in a state that allows this (a replay of a rule that already fired)."""
+
+    status = 409
 
 
 def parse_duration(text: Any, what: str) -> timedelta:
@@ -98,6 +105,16 @@ def validate_rule(body: Any) -> dict[str, Any]:
     rule: dict[str, Any] = {"name": name.strip(), "description": description, "metric": metric, "scope": scope,
                             "window": body["window"], "op": op, "threshold": float(threshold), "compare": compare,
                             "min_samples": min_samples}
+    needs = metrics.OPTION_METRICS.get(metric, ())
+    for option in ("tool", "argument"):
+        value = body.get(option)
+        if option in needs:
+            if not isinstance(value, str) or not value.strip() or len(value) > 200:
+                raise ValueError(f"metric {metric} needs '{option}': the tool's name and the argument (dotted "
+                                 "for a nested one), e.g. \"tool\": \"issue_refund\", \"argument\": \"amount\"")
+            rule[option] = value.strip()
+        elif value is not None:
+            raise ValueError(f"'{option}' goes with metric tool_argument_max only")
     if compare == "baseline":
         baseline = _scope(body.get("baseline") or {}, "baseline")
         if not baseline:
@@ -167,14 +184,15 @@ def evaluate(store: Store, project: str, rule: dict[str, Any], now: datetime) ->
     """The rule over the window ending ``now``."""
     window = parse_duration(rule["window"], "window")
     start = now - window
-    current = metrics.measure(store, project, rule["metric"], rule["scope"], start, now)
+    options = {k: rule[k] for k in ("tool", "argument") if k in rule}
+    current = metrics.measure(store, project, rule["metric"], rule["scope"], start, now, options)
     reference: metrics.Measure | None = None
     if rule["compare"] == "previous_window":
-        reference = metrics.measure(store, project, rule["metric"], rule["scope"], start - window, start)
+        reference = metrics.measure(store, project, rule["metric"], rule["scope"], start - window, start, options)
     elif rule["compare"] == "baseline":
         lookback = parse_duration(rule["baseline_window"], "baseline_window")
         reference = metrics.measure(store, project, rule["metric"], {**rule["scope"], **rule["baseline"]},
-                                    now - lookback, now)
+                                    now - lookback, now, options)
     enough = current.value is not None and current.samples >= rule["min_samples"] and (
         reference is None or (reference.value is not None and reference.samples >= rule["min_samples"]))
     breached: bool | None = None
@@ -280,7 +298,8 @@ class AlertService:
         firing = last is not None and last["Kind"] == "firing"
         return {
             "id": row["RuleId"], **rule, "baseline": rule.get("baseline"),
-            "baseline_window": rule.get("baseline_window"),
+            "baseline_window": rule.get("baseline_window"), "tool": rule.get("tool"),
+            "argument": rule.get("argument"),
             "state": "firing" if firing else "ok", "since": _iso(last["At"]) if last else None,
             "transitions": int(last["Seq"]) if last else 0,
             "silenced": silenced,
@@ -306,6 +325,33 @@ class AlertService:
             "reason": row["Reason"], "link": row["Link"],
         }
 
+    def replay(self, key: KeyRecord, rule_id: str, *, start: datetime, end: datetime,
+               step: timedelta) -> list[dict[str, Any]]:
+        """Evaluate a new rule at every ``step`` from ``start`` to ``end`` over the stored spans
+        and record the transitions it would have made, at their times, as history (never sent):
+        how a rule would have behaved, and a history for it from day one. Only for a rule that
+        has no transitions yet."""
+        may_manage(key)
+        row = self._rule(key.project, rule_id)
+        if step <= timedelta(0) or start >= end:
+            raise BadRequest("a replay needs start < end and a positive step")
+        if (end - start) / step > MAX_REPLAY_STEPS:
+            raise BadRequest(f"a replay evaluates at most {MAX_REPLAY_STEPS} times: use a larger step")
+        if end > db.utc_now():
+            raise BadRequest("a replay ends now at the latest")
+        if db.latest_transition(self.store, key.project, rule_id) is not None:
+            raise Conflict(f"alert rule {rule_id} already has transitions: replay a new rule")
+        made = []
+        at = start
+        while at <= end:
+            event = self.evaluate_rule(row, at, replay_by=key.display_name)
+            if event is not None:
+                made.append(self.public_event(event))
+            at += step
+        log_change(self.store, key.project, key.key_id, "alert.replayed",
+                   {"rule_id": rule_id, "start": start.isoformat(), "end": end.isoformat(), "transitions": len(made)})
+        return made
+
     # -- evaluation -------------------------------------------------------------------------------------
     def evaluate_all(self, now: datetime | None = None) -> int:
         """Evaluate every rule of every project once; returns how many transitions this process decided."""
@@ -319,12 +365,15 @@ class AlertService:
                 log.exception("alert rule %s of project %s could not be evaluated", row["RuleId"], row["Project"])
         return decided
 
-    def evaluate_rule(self, row: dict[str, Any], now: datetime) -> dict[str, Any] | None:
-        """Evaluate one rule; the history row of the transition this process decided, if any."""
+    def evaluate_rule(self, row: dict[str, Any], now: datetime, *, replay_by: str = "") -> dict[str, Any] | None:
+        """Evaluate one rule as of ``now``; the history row of the transition this process
+        decided, if any (``replay_by``: a replay of the past, recorded and never sent)."""
         project, rule_id, rule = row["Project"], row["RuleId"], json.loads(row["Body"])
         result = evaluate(self.store, project, rule, now)
-        db.put_evaluation(self.store, project, rule_id, at=now, value=_finite(result.value),
-                          reference=_finite(result.reference), samples=result.samples, breached=result.breached)
+        if not replay_by:
+            db.put_evaluation(self.store, project, rule_id, at=now, value=_finite(result.value),
+                              reference=_finite(result.reference), samples=result.samples,
+                              breached=result.breached)
         if result.breached is None:
             return None  # too few samples: the state stays as it is
         last = db.latest_transition(self.store, project, rule_id)
@@ -337,14 +386,15 @@ class AlertService:
         kind = "firing" if result.breached else "resolved"
         silenced = row["SilencedUntil"] is not None and row["SilencedUntil"] > now
         link = monitoring_link(rule)
+        reason = f"replayed by {replay_by}: not sent" if replay_by else row["SilenceReason"] if silenced else ""
         event = {"Project": project, "RuleId": rule_id, "Seq": seq, "EventId": f"{rule_id}-{seq}", "Kind": kind,
                  "At": now, "Value": _finite(result.value), "Reference": _finite(result.reference),
                  "Threshold": rule["threshold"], "Samples": result.samples, "WindowStart": result.window_start,
-                 "WindowEnd": result.window_end, "Silenced": int(silenced), "Notified": int(not silenced),
-                 "Actor": self.instance, "Reason": row["SilenceReason"] if silenced else "", "Link": link,
-                 "Rule": row["Body"]}
+                 "WindowEnd": result.window_end, "Silenced": int(silenced),
+                 "Notified": int(not silenced and not replay_by), "Actor": self.instance, "Reason": reason,
+                 "Link": link, "Rule": row["Body"]}
         db.add_event(self.store, event)
-        if not silenced:
+        if not silenced and not replay_by:
             try:
                 self.notifier.queue(project, f"alert.{kind}", {"alert": {
                     **self.public_event(event), "op": rule["op"], "compare": rule["compare"],
