@@ -279,6 +279,11 @@ def _seed_alerts(stack: Stack) -> None:
     gone = stack.write("POST", "/api/alerts/rules", json={
         "name": "gone", "metric": "cost_per_day", "window": "1d", "threshold": 100}).json()
     stack.write("DELETE", f"/api/alerts/rules/{gone['id']}")
+    replayed = stack.write("POST", "/api/alerts/rules", json={
+        "name": "refund amounts", "metric": "tool_argument_max", "tool": "issue_refund", "argument": "amount",
+        "scope": {"agent": demo.INCIDENT_AGENT}, "window": "6h", "threshold": 1000, "min_samples": 1}).json()
+    stack.write("POST", f"/api/alerts/rules/{replayed['id']}/replay", json={
+        "start": (datetime.now(timezone.utc) - timedelta(days=demo.DEMO_DAYS)).isoformat(), "step": "3h"})
     stack.alert_rule = firing["id"]
     wait_until(lambda: stack.call("GET", f"/api/alerts/rules/{firing['id']}").json()["state"] == "firing",
                timeout=120, what="the contract's alert rule to fire")

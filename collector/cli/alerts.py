@@ -71,8 +71,8 @@ def alerts() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the stored rule as JSON.")
 @_options
 def create(name: str, metric: str, tool: str, argument: str, agent: str, agent_version: str, prompt_id: str,
-           prompt_version: str, model: str, window: str, above: float | None, below: float | None, compare: str, baseline_version: str,
-           baseline_window: str, min_samples: int, description: str, as_json: bool, url: str, key: str) -> None:
+           prompt_version: str, model: str, window: str, above: float | None, below: float | None, compare: str,
+           baseline_version: str, baseline_window: str, min_samples: int, description: str, as_json: bool, url: str, key: str) -> None:
     """Create a rule (admin key or the alerts permission)."""
     if (above is None) == (below is None):
         raise click.UsageError("give exactly one of --above and --below")

@@ -184,7 +184,7 @@ def evaluate(store: Store, project: str, rule: dict[str, Any], now: datetime) ->
     """The rule over the window ending ``now``."""
     window = parse_duration(rule["window"], "window")
     start = now - window
-    options = {k: rule[k] for k in ("tool", "argument") if k in rule}
+    options: dict[str, Any] = {k: rule[k] for k in ("tool", "argument") if k in rule}
     current = metrics.measure(store, project, rule["metric"], rule["scope"], start, now, options)
     reference: metrics.Measure | None = None
     if rule["compare"] == "previous_window":
@@ -398,7 +398,8 @@ class AlertService:
             try:
                 self.notifier.queue(project, f"alert.{kind}", {"alert": {
                     **self.public_event(event), "op": rule["op"], "compare": rule["compare"],
-                    "window": rule["window"], "state": "firing" if kind == "firing" else "ok"}})
+                    "window": rule["window"], "state": "firing" if kind == "firing" else "ok"}},
+                    event_id=event["EventId"])
             except Exception:  # the transition is recorded; a notification problem is logged
                 log.exception("could not queue the alert.%s notification of rule %s", kind, rule_id)
         log.info("alert rule %s (%s) %s: value %s, %d samples", rule_id, rule["name"], kind, result.value,

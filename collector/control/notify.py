@@ -7,6 +7,8 @@ escalation: targets told when a tier-3 approval is still undecided after ``after
 Each event is written to the ``notifications`` outbox once per target; a delivery thread posts
 due rows, retries failures with exponential backoff (up to :data:`MAX_ATTEMPTS`) and records
 the outcome, so every event is delivered once per target, and a restart resumes the outbox.
+With several collectors on one store, a row is delivered by the collector that queued it, or
+by any once it has been due for :data:`TAKEOVER_S` (its owner stopped).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ FORMATS = ("json", "slack")
 MAX_ATTEMPTS = 10
 MAX_BACKOFF_S = 300.0
 TIMEOUT_S = 10.0
+TAKEOVER_S = 120.0
 
 
 def validate_settings(body: dict[str, Any]) -> dict[str, Any]:
@@ -103,8 +106,9 @@ def slack_text(event: str, payload: dict[str, Any], link: str) -> str:
 class Notifier:
     """Queues events per target and delivers the outbox on its own thread."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, instance: str = "") -> None:
         self.store = store
+        self.instance = instance or f"collector-{uuid.uuid4().hex[:8]}"
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="flightlog-notify", daemon=True)
         self._wake = threading.Event()
@@ -118,11 +122,12 @@ class Notifier:
         minutes = self.settings(project)["escalation"]["after_min"]
         return timedelta(minutes=minutes) if minutes else None
 
-    def queue(self, project: str, event: str, payload: dict[str, Any]) -> str:
-        """Put ``event`` in the outbox once for every target that wants it; returns the event id."""
+    def queue(self, project: str, event: str, payload: dict[str, Any], *, event_id: str = "") -> str:
+        """Put ``event`` in the outbox once for every target that wants it; returns the event id
+        (``event_id``, or a new one)."""
         settings = self.settings(project)
         targets = settings["escalation"]["targets"] if event == "approval.escalated" else settings["targets"]
-        event_id = uuid.uuid4().hex
+        event_id = event_id or uuid.uuid4().hex
         link = ""
         if settings.get("ui_url") and "approval" in payload:
             link = f"{settings['ui_url']}/approvals?id={payload['approval']['id']}"
@@ -139,14 +144,14 @@ class Notifier:
             rows.append({"Project": project, "EventId": event_id, "TargetId": target["id"], "Event": event,
                          "Url": target["url"], "Format": target["format"], "Payload": json.dumps(body, default=str)})
         if rows:
-            db.enqueue_notifications(self.store, rows)
+            db.enqueue_notifications(self.store, rows, owner=self.instance)
             self._wake.set()
         return event_id
 
     def deliver_due(self) -> int:
         """Post every due outbox row once; returns how many were delivered."""
         delivered = 0
-        for row in db.due_notifications(self.store):
+        for row in db.due_notifications(self.store, owner=self.instance, takeover_s=TAKEOVER_S):
             attempts = int(row["Attempts"]) + 1
             try:
                 resp = httpx.post(row["Url"], content=row["Payload"].encode(), timeout=TIMEOUT_S,
@@ -156,14 +161,15 @@ class Notifier:
             except httpx.HTTPError as exc:
                 status, error = 0, str(exc)[:300]
             if 200 <= status < 300:
-                db.update_notification(self.store, {**row, "Status": "delivered", "Attempts": attempts,
-                                                    "LastStatus": status, "LastError": "",
+                db.update_notification(self.store, {**row, "Owner": self.instance, "Status": "delivered",
+                                                    "Attempts": attempts, "LastStatus": status, "LastError": "",
                                                     "DeliveredAt": db.utc_now()})
                 delivered += 1
                 continue
             give_up = attempts >= MAX_ATTEMPTS
             backoff = min(2.0 ** attempts, MAX_BACKOFF_S)
-            db.update_notification(self.store, {**row, "Status": "failed" if give_up else "pending",
+            db.update_notification(self.store, {**row, "Owner": self.instance,
+                                                "Status": "failed" if give_up else "pending",
                                                 "Attempts": attempts, "LastStatus": status, "LastError": error,
                                                 "NextAt": db.utc_now() + timedelta(seconds=backoff)})
             log.warning("notification %s of %s to %s failed (attempt %d%s): %s", row["EventId"], row["Event"],

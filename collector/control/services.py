@@ -24,7 +24,7 @@ class ControlServices:
     def __init__(self, store: Store, *, emit: Emit, redact: Callable[[Any], Any],
                  alert_interval_s: float = 60.0) -> None:
         self.notifier = Notifier(store)
-        self.alerts = AlertService(store, self.notifier, interval_s=alert_interval_s)
+        self.alerts = AlertService(store, self.notifier, interval_s=alert_interval_s, instance=self.notifier.instance)
         self.approvals = ApprovalService(store, emit=emit, notify=self.notifier.queue, redact=redact)
         self.state = ControlState(store, emit=emit, notify=self.notifier.queue)
         self._stop = threading.Event()
