@@ -72,7 +72,8 @@ def alerts() -> None:
 @_options
 def create(name: str, metric: str, tool: str, argument: str, agent: str, agent_version: str, prompt_id: str,
            prompt_version: str, model: str, window: str, above: float | None, below: float | None, compare: str,
-           baseline_version: str, baseline_window: str, min_samples: int, description: str, as_json: bool, url: str, key: str) -> None:
+           baseline_version: str, baseline_window: str, min_samples: int, description: str, as_json: bool, url: str,
+           key: str) -> None:
     """Create a rule (admin key or the alerts permission)."""
     if (above is None) == (below is None):
         raise click.UsageError("give exactly one of --above and --below")
