@@ -172,7 +172,7 @@ def _send_odd_spans(collector: RunningCollector, upstream: dict[str, Any]) -> st
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = start_collector(tmp_path_factory.mktemp("contract"), env={"FLIGHTLOG_ALERT_INTERVAL_S": "1"})
+    running = start_collector(tmp_path_factory.mktemp("contract"), env={"FLIGHTLOG_ALERT_INTERVAL_S": "2"})
     try:
         for request in demo.build_demo_requests():
             resp = running.post("/v1/traces", request.SerializeToString(), "application/x-protobuf")
@@ -264,12 +264,13 @@ def _seed_alerts(stack: Stack) -> None:
     """Alert rules: one that fires on the demo's runs (a drift rule with a baseline), one silenced
     and unsilenced, one deleted; evaluated once through the running collector's loop."""
     firing = stack.write("POST", "/api/alerts/rules", json={
-        "name": "any run at all", "metric": "tokens_per_run", "window": "30d", "op": "above", "threshold": 0,
+        "name": "any run at all", "metric": "tokens_per_run", "window": "1d", "op": "above", "threshold": 0,
         "min_samples": 1}).json()
     stack.write("POST", "/api/alerts/rules", json={
         "name": "refund-bot vs 2.2.0", "metric": "error_rate", "scope": {"agent": demo.INCIDENT_AGENT,
                                                                          "agent_version": "2.3.0"},
-        "window": "30d", "compare": "baseline", "baseline": {"agent_version": "2.2.0"}, "threshold": 0.5})
+        "window": "1d", "compare": "baseline", "baseline": {"agent_version": "2.2.5"}, "baseline_window": "1d",
+        "threshold": 0.5})
     quiet = stack.write("POST", "/api/alerts/rules", json={
         "name": "quiet", "metric": "mean_score", "window": "7d", "op": "below", "threshold": 3}).json()
     stack.write("POST", f"/api/alerts/rules/{quiet['id']}/silence", json={"for": "1h", "reason": "contract"})

@@ -1277,7 +1277,8 @@ class AlertEvent(ApiModel):
     window_start: str
     window_end: str
     silenced: bool = Field(description="The rule was silenced: recorded, not sent.")
-    notified: bool
+    notified: bool = Field(description="Queued for the project's notification targets, if it has any "
+                                       "(false: silenced, replayed, or a silence change).")
     actor: str = Field(description="The collector that decided a transition, or who changed a silence.")
     reason: str
     link: str

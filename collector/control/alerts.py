@@ -46,6 +46,7 @@ CLAIM_FRESH_S = 60.0
 RULE_FIELDS = {"name", "description", "metric", "scope", "window", "op", "threshold", "compare", "baseline",
                "baseline_window", "min_samples", "tool", "argument"}
 MAX_REPLAY_STEPS = 2000
+MAX_RULES = 500  # per project: each is evaluated by every collector every interval
 _DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 #: The Monitoring page's time ranges (ui/filters.py TIME_RANGES), smallest first.
@@ -238,6 +239,9 @@ class AlertService:
             rule = validate_rule(body)
         except ValueError as exc:
             raise BadRequest(f"invalid alert rule: {exc}") from exc
+        if len(db.rules(self.store, key.project)) >= MAX_RULES:
+            raise BadRequest(f"project {key.project!r} has {MAX_RULES} alert rules, the most it may have: "
+                             "delete one first")
         row = db.put_rule(self.store, {"Project": key.project, "RuleId": uuid.uuid4().hex[:16],
                                        "Body": json.dumps(rule, sort_keys=True), "ChangedBy": key.display_name})
         log_change(self.store, key.project, key.key_id, "alert.rule_created", {"rule_id": row["RuleId"], **rule})
