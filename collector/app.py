@@ -26,7 +26,7 @@ from flightlog.storage.audit import record_price_table
 from flightlog.storage.dsn import parse_dsn
 from flightlog.storage.leases import Lease
 
-from flightlog.collector.api import admin, approvals, audit, budgets, control, insights, models, query
+from flightlog.collector.api import admin, alerts, approvals, audit, budgets, control, insights, models, query
 from flightlog.collector.audit import anchors
 from flightlog.collector.audit.access_log import AccessLogMiddleware
 from flightlog.collector.audit.anchors import Anchorer, load_or_create_key
@@ -88,7 +88,8 @@ class Collector:
         rules = redact.rules_from_settings(settings)
         self.control = ControlServices(store, emit=self.writer.submit,
                                        redact=lambda value: redact.redact_value(value, rules, {}),
-                                       owner=self.instance_id, lease_s=settings.store_lease_s)
+                                       owner=self.instance_id, lease_s=settings.store_lease_s,
+                                       alert_interval_s=settings.alert_interval_s)
 
     def start(self) -> None:
         """Start the background threads: the writer drains the spool, the audit jobs run.
@@ -286,7 +287,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         return Response(collector.metrics.render(), media_type=CONTENT_TYPE)
 
     app.include_router(ingest.router)
-    for api in (query, insights, audit, admin, budgets, approvals, control):
+    for api in (query, insights, audit, admin, budgets, approvals, control, alerts):
         app.include_router(api.router)
     app.add_middleware(AccessLogMiddleware)
     return app

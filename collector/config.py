@@ -84,6 +84,8 @@ class Settings:
     anchor_key: str = field(default="", metadata=_meta(
         "FLIGHTLOG_ANCHOR_KEY",
         "Ed25519 private key (PEM) that signs the anchors (default: <data dir>/anchor-key.pem, created on first start)."))
+    alert_interval_s: int = field(default=60, metadata=_meta(
+        "FLIGHTLOG_ALERT_INTERVAL_S", "Seconds between evaluations of every alert rule (0 turns alert evaluation off)."))
     prices_file: str = field(default="", metadata=_meta(
         "FLIGHTLOG_PRICES_FILE", "JSON price table that replaces the shipped one (same format as collector/prices.json)."))
     store_lease_s: int = field(default=10, metadata=_meta(

@@ -26,7 +26,7 @@ PAUSE_COLUMNS = ("Project", "AgentName", "AgentVersion", "ToolName", "Paused", "
                  "Version")
 POLICY_COLUMNS = ("Project", "AgentName", "AgentVersion", "PolicyVersion", "Body", "Sha256", "ChangedBy")
 NOTIFICATION_COLUMNS = ("Project", "EventId", "TargetId", "Event", "Url", "Format", "Payload", "Status", "Attempts",
-                        "LastStatus", "LastError", "CreatedAt", "NextAt", "DeliveredAt", "Version")
+                        "LastStatus", "LastError", "CreatedAt", "NextAt", "DeliveredAt", "Version", "Owner")
 MAX_PAGE = 500
 
 
@@ -168,19 +168,26 @@ def notification_settings(store: Store, project: str) -> str | None:
     return rows[0][1] if rows else None
 
 
-def enqueue_notifications(store: Store, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Outbox rows (one per event and target), ready to send now."""
+def enqueue_notifications(store: Store, rows: Sequence[Mapping[str, Any]], *, owner: str = "") -> None:
+    """Outbox rows (one per event and target), ready to send now by ``owner`` (a collector)."""
     now, version = utc_now(), version_now()
     store.insert("notifications", [[{**r, "Status": "pending", "Attempts": 0, "LastStatus": 0, "LastError": "",
                                      "CreatedAt": now, "NextAt": now, "DeliveredAt": None,
-                                     "Version": version}[c] for c in NOTIFICATION_COLUMNS] for r in rows],
+                                     "Version": version, "Owner": owner}[c] for c in NOTIFICATION_COLUMNS]
+                                   for r in rows],
                  NOTIFICATION_COLUMNS)
 
 
-def due_notifications(store: Store, *, limit: int = 100) -> list[dict[str, Any]]:
+def due_notifications(store: Store, *, owner: str = "", takeover_s: float = 120.0,
+                      limit: int = 100) -> list[dict[str, Any]]:
+    """Pending rows due now that ``owner`` delivers: its own, those without an owner, and those
+    due for longer than ``takeover_s`` (their owner stopped)."""
     rows = store.query(
         "SELECT * FROM (SELECT * FROM notifications ORDER BY Version DESC LIMIT 1 BY Project, EventId, TargetId)"
-        " WHERE Status = 'pending' AND NextAt <= now64(3) ORDER BY NextAt LIMIT {limit:UInt32}", {"limit": limit})
+        " WHERE Status = 'pending' AND NextAt <= now64(3)"
+        " AND (Owner = {owner:String} OR Owner = '' OR NextAt <= now64(3) - toIntervalMillisecond({takeover:UInt64}))"
+        " ORDER BY NextAt LIMIT {limit:UInt32}",
+        {"limit": limit, "owner": owner, "takeover": int(takeover_s * 1000)})
     return [_aware(r) for r in rows]
 
 

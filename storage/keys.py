@@ -16,8 +16,9 @@ from .generations import KEYS, bump
 from .store import Store
 
 ROLES = ("ingest", "engineer", "auditor", "admin")
-#: Permissions a key may hold beyond its role. "approve": decide approvals (docs/control.md).
-PERMISSIONS = ("approve",)
+#: Permissions a key may hold beyond its role. "approve": decide approvals (docs/control.md);
+#: "alerts": create, delete and silence alert rules (docs/alerts.md).
+PERMISSIONS = ("alerts", "approve")
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,9 @@ def create_key(store: Store, project: str, role: str, name: str = "",
         raise InvalidQuery("an ingest key cannot hold permissions: agents never decide for themselves")
     if "approve" in permissions and not name.strip():
         raise InvalidQuery("a key with the approve permission needs a name: decisions are made by a named person")
+    if "alerts" in permissions and not name.strip():
+        raise InvalidQuery("a key with the alerts permission needs a name: rule changes and silences are "
+                           "recorded under it")
     ensure_project(store, project)
     secret = f"fl_{role}_{secrets.token_urlsafe(24)}"
     key_id = hash_key(secret)[:12]

@@ -48,7 +48,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 from pydantic import BaseModel
 from schemathesis import checks as st_checks
 
-from conftest import RunningCollector, start_collector
+from conftest import RunningCollector, start_collector, wait_until
 from flightlog import semconv as sc
 from flightlog.collector import demo
 from flightlog.collector.api import models
@@ -90,6 +90,7 @@ class Stack:
     incident_spans: list[dict[str, Any]]
     linked_span_id: str
     pending_approval: str = ""
+    alert_rule: str = ""
     written: list[tuple[str, str, httpx.Response]] = field(default_factory=list)
 
     def call(self, method: str, path: str, role: str | None = "admin", **kwargs: Any) -> httpx.Response:
@@ -174,7 +175,7 @@ def _send_odd_spans(collector: RunningCollector, upstream: dict[str, Any]) -> st
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = start_collector(tmp_path_factory.mktemp("contract"))
+    running = start_collector(tmp_path_factory.mktemp("contract"), env={"FLIGHTLOG_ALERT_INTERVAL_S": "2"})
     try:
         for request in demo.build_demo_requests():
             resp = running.post("/v1/traces", request.SerializeToString(), "application/x-protobuf")
@@ -259,6 +260,37 @@ def _seed_control(stack: Stack) -> None:
     stack.write("POST", "/api/control/resume", json={"agent": CONTROL_AGENT, "tool": "issue_refund", "reason": "r"})
     stack.write("POST", "/api/control/pause", json={"agent": CONTROL_AGENT, "agent_version": "1.0.0",
                                                     "reason": "refunds 100x too large"})
+    _seed_alerts(stack)
+
+
+def _seed_alerts(stack: Stack) -> None:
+    """Alert rules: one that fires on the demo's runs (a drift rule with a baseline), one silenced
+    and unsilenced, one deleted; evaluated once through the running collector's loop."""
+    firing = stack.write("POST", "/api/alerts/rules", json={
+        "name": "any run at all", "metric": "tokens_per_run", "window": "1d", "op": "above", "threshold": 0,
+        "min_samples": 1}).json()
+    stack.write("POST", "/api/alerts/rules", json={
+        "name": "refund-bot vs 2.2.0", "metric": "error_rate", "scope": {"agent": demo.INCIDENT_AGENT,
+                                                                         "agent_version": "2.3.0"},
+        "window": "1d", "compare": "baseline", "baseline": {"agent_version": "2.2.5"}, "baseline_window": "1d",
+        "threshold": 0.5})
+    quiet = stack.write("POST", "/api/alerts/rules", json={
+        "name": "quiet", "metric": "mean_score", "window": "7d", "op": "below", "threshold": 3}).json()
+    stack.write("POST", f"/api/alerts/rules/{quiet['id']}/silence", json={"for": "1h", "reason": "contract"})
+    stack.write("POST", f"/api/alerts/rules/{quiet['id']}/unsilence", json={})
+    stack.write("POST", f"/api/alerts/rules/{quiet['id']}/silence", json={"until": "2999-01-01T00:00:00Z",
+                                                                          "reason": "contract"})
+    gone = stack.write("POST", "/api/alerts/rules", json={
+        "name": "gone", "metric": "cost_per_day", "window": "1d", "threshold": 100}).json()
+    stack.write("DELETE", f"/api/alerts/rules/{gone['id']}")
+    replayed = stack.write("POST", "/api/alerts/rules", json={
+        "name": "refund amounts", "metric": "tool_argument_max", "tool": "issue_refund", "argument": "amount",
+        "scope": {"agent": demo.INCIDENT_AGENT}, "window": "6h", "threshold": 1000, "min_samples": 1}).json()
+    stack.write("POST", f"/api/alerts/rules/{replayed['id']}/replay", json={
+        "start": (datetime.now(timezone.utc) - timedelta(days=demo.DEMO_DAYS)).isoformat(), "step": "3h"})
+    stack.alert_rule = firing["id"]
+    wait_until(lambda: stack.call("GET", f"/api/alerts/rules/{firing['id']}").json()["state"] == "firing",
+               timeout=120, what="the contract's alert rule to fire")
 
 
 # -- (a) the schema documents every route ---------------------------------------------------------------
@@ -387,6 +419,8 @@ def _cases(stack: Stack) -> list[tuple[str, dict[str, Any], frozenset[str]]]:
         (f"/api/policies/{CONTROL_AGENT}", {"agent_version": "1.0.0"}, CONTROL_READ),
         (f"/api/policies/{CONTROL_AGENT}/history", {}, CONTROL_READ),
         ("/api/admin/notifications", {}, ADMIN), ("/api/admin/notifications/deliveries", {}, ADMIN),
+        ("/api/alerts/rules", {}, READ), (f"/api/alerts/rules/{stack.alert_rule}", {}, READ),
+        ("/api/alerts/history", {}, READ), ("/api/alerts/history", {"rule_id": stack.alert_rule, "limit": 5}, READ),
         ("/api/whoami", {}, ANY_KEY),
         ("/api/metrics", {}, READ), ("/api/metrics/series", {"name": "gen_ai.client.token.usage"}, READ),
         ("/api/metrics/series", {"name": "gen_ai.client.token.usage", "group_by": "token_type"}, READ),

@@ -24,6 +24,7 @@ page = st.navigation(
         st.Page(session.COST_PAGE, title="Cost", icon=":material/payments:"),
         st.Page(session.TRACEBACK_PAGE, title="Trace-back", icon=":material/manage_search:"),
         st.Page(session.MONITORING_PAGE, title="Monitoring", icon=":material/monitoring:"),
+        st.Page(session.ALERTS_PAGE, title="Alerts", icon=":material/notifications:"),  # docs/alerts.md
         st.Page("views/audit.py", title="Audit", icon=":material/verified_user:"),  # audit (docs/audit.md)
         st.Page("views/reviews.py", title="Reviews", icon=":material/rate_review:"),  # audit (docs/audit.md)
         # the control loop (docs/control.md)

@@ -372,6 +372,30 @@ class ApiClient:
         body = self._get(f"/api/policies/{_path(agent, 'agent')}/history", [])
         return cast("list[api.PolicyDoc]", list(body.get("policies") or []))
 
+    # -- alerts (docs/alerts.md) ------------------------------------------------------
+
+    def alert_rules(self) -> list[api.AlertRule]:
+        """``GET /api/alerts/rules``: the rules with their state, firing first."""
+        return cast("list[api.AlertRule]", list(self._get("/api/alerts/rules", []).get("rules") or []))
+
+    def alert_history(self, *, rule_id: str = "", limit: int = 100) -> list[api.AlertEvent]:
+        """``GET /api/alerts/history``: transitions and silence changes, newest first."""
+        body = self._get("/api/alerts/history", _query_params({"rule_id": rule_id, "limit": limit}))
+        return cast("list[api.AlertEvent]", list(body.get("events") or []))
+
+    def silence_alert(self, rule_id: str, *, reason: str, api_key: str, duration: str = "",
+                      until: str = "") -> api.AlertRule:
+        """``POST /api/alerts/rules/{id}/silence`` as the person whose key is ``api_key`` (an admin,
+        or a key with the alerts permission): for ``duration`` ('2h') or until ``until``."""
+        body = {"reason": reason, **({"for": duration} if duration else {"until": until})}
+        return cast(api.AlertRule, self._send("POST", f"/api/alerts/rules/{_path(rule_id, 'rule id')}/silence",
+                                              json_body=body, api_key=_person(api_key)))
+
+    def unsilence_alert(self, rule_id: str, *, api_key: str, reason: str = "") -> api.AlertRule:
+        """``POST /api/alerts/rules/{id}/unsilence`` as the person whose key is ``api_key``."""
+        return cast(api.AlertRule, self._send("POST", f"/api/alerts/rules/{_path(rule_id, 'rule id')}/unsilence",
+                                              json_body={"reason": reason}, api_key=_person(api_key)))
+
     # -- plumbing -----------------------------------------------------------------
 
     def _get(self, path: str, params: list[tuple[str, str]]) -> dict[str, Any]:

@@ -33,6 +33,7 @@ MONITORING_PAGE = "views/monitoring.py"
 APPROVALS_PAGE = "views/approvals.py"
 CONTROL_PAGE = "views/control.py"
 POLICIES_PAGE = "views/policies.py"
+ALERTS_PAGE = "views/alerts.py"
 
 _FILTERS = "flightlog.search_filters"
 _TRACE_ID = "flightlog.trace_id"

@@ -23,6 +23,13 @@ __all__ = [
     "AccessLogPage",
     "AdminBudget",
     "AdminBudgets",
+    "AlertEvaluation",
+    "AlertEvent",
+    "AlertHistory",
+    "AlertReplay",
+    "AlertRule",
+    "AlertRuleList",
+    "AlertSilence",
     "AlteredFinding",
     "AlteredSpan",
     "Approval",
@@ -1321,3 +1328,96 @@ class DeliveryList(TypedDict):
     """"""
 
     deliveries: list[Delivery]
+
+
+# -- alerts ----------------------------------------------------------------------------------
+class AlertSilence(TypedDict):
+    """"""
+
+    until: str
+    reason: str
+    by: str
+
+
+class AlertEvaluation(TypedDict):
+    """The rule's last evaluation (by any collector on the store)."""
+
+    at: str
+    value: float | None
+    reference: float | None
+    samples: int
+    breached: bool | None
+
+
+class AlertRule(TypedDict):
+    """An alert rule, its definition and its current state."""
+
+    id: str
+    name: str
+    description: str
+    metric: Literal["error_rate", "success_rate", "latency_p95_ms", "cost_per_hour", "cost_per_day",
+                    "tokens_per_run", "checkpoint_escalation_rate", "tool_error_rate", "mean_score",
+                    "tool_argument_max"]
+    scope: dict[str, str]
+    tool: str | None
+    argument: str | None
+    window: str
+    op: Literal["above", "below"]
+    threshold: float
+    compare: Literal["value", "previous_window", "baseline"]
+    baseline: dict[str, str] | None
+    baseline_window: str | None
+    min_samples: int
+    state: Literal["ok", "firing"]
+    since: str | None
+    transitions: int
+    silenced: bool
+    silence: AlertSilence | None
+    last_evaluation: AlertEvaluation | None
+    link: str
+    changed_by: str
+    changed_at: str
+
+
+class AlertRuleList(TypedDict):
+    """"""
+
+    rules: list[AlertRule]
+
+
+class AlertEvent(TypedDict):
+    """A transition (firing, resolved) or a silence change of a rule."""
+
+    rule_id: str
+    event_id: str
+    seq: int
+    kind: Literal["firing", "resolved", "silenced", "unsilenced"]
+    at: str
+    name: str
+    metric: str
+    scope: dict[str, str]
+    value: float | None
+    reference: float | None
+    threshold: float
+    samples: int
+    window_start: str
+    window_end: str
+    silenced: bool
+    notified: bool
+    actor: str
+    reason: str
+    link: str
+
+
+class AlertHistory(TypedDict):
+    """"""
+
+    events: list[AlertEvent]
+
+
+class AlertReplay(TypedDict):
+    """``POST /api/alerts/rules/{id}/replay``: the transitions the rule would have made, recorded."""
+
+    rule_id: str
+    evaluations: int
+    events: list[AlertEvent]

@@ -1204,3 +1204,93 @@ class Delivery(ApiModel):
 
 class DeliveryList(ApiModel):
     deliveries: list[Delivery]
+
+
+# -- alerts ---------------------------------------------------------------------------------------------
+class AlertSilence(ApiModel):
+    until: str
+    reason: str
+    by: str = Field(description="Who silenced the rule (the key's name).")
+
+
+class AlertEvaluation(ApiModel):
+    """The rule's last evaluation (by any collector on the store)."""
+
+    at: str
+    value: float | None = Field(description="The metric over the window (null: nothing to measure).")
+    reference: float | None = Field(description="The previous window's or the baseline's value (null: none).")
+    samples: int
+    breached: bool | None = Field(description="null: fewer samples than min_samples, the state stays as it is.")
+
+
+class AlertRule(ApiModel):
+    """An alert rule, its definition and its current state."""
+
+    id: str
+    name: str
+    description: str
+    metric: Literal["error_rate", "success_rate", "latency_p95_ms", "cost_per_hour", "cost_per_day",
+                    "tokens_per_run", "checkpoint_escalation_rate", "tool_error_rate", "mean_score",
+                    "tool_argument_max"]
+    scope: dict[str, str] = Field(description="agent, agent_version, prompt_id, prompt_version, model ({} = project).")
+    tool: str | None = Field(description="tool_argument_max: the tool whose calls are watched.")
+    argument: str | None = Field(description="tool_argument_max: the argument (dotted for a nested one).")
+    window: str = Field(description="The sliding window, e.g. '15m', '1h', '7d'.")
+    op: Literal["above", "below"]
+    threshold: float = Field(description="For compare 'value' the metric's own unit; else a relative change "
+                                         "(0.5 = +50%).")
+    compare: Literal["value", "previous_window", "baseline"]
+    baseline: dict[str, str] | None = Field(description="compare 'baseline': the scope keys replaced, "
+                                                        "e.g. {'agent_version': '2.2.0'}.")
+    baseline_window: str | None
+    min_samples: int
+    state: Literal["ok", "firing"]
+    since: str | None = Field(description="When the current state began (null: never fired).")
+    transitions: int = Field(description="Transitions so far (firing and resolved).")
+    silenced: bool
+    silence: AlertSilence | None
+    last_evaluation: AlertEvaluation | None
+    link: str = Field(description="The Monitoring page filtered to the scope and window (a path of the UI).")
+    changed_by: str
+    changed_at: str
+
+
+class AlertRuleList(ApiModel):
+    rules: list[AlertRule]
+
+
+class AlertEvent(ApiModel):
+    """A transition (firing, resolved) or a silence change of a rule."""
+
+    rule_id: str
+    event_id: str
+    seq: int = Field(description="The transition's number for its rule (0: a silence change).")
+    kind: Literal["firing", "resolved", "silenced", "unsilenced"]
+    at: str
+    name: str
+    metric: str
+    scope: dict[str, str]
+    value: float | None
+    reference: float | None
+    threshold: float
+    samples: int
+    window_start: str
+    window_end: str
+    silenced: bool = Field(description="The rule was silenced: recorded, not sent.")
+    notified: bool = Field(description="Queued for the project's notification targets, if it has any "
+                                       "(false: silenced, replayed, or a silence change).")
+    actor: str = Field(description="The collector that decided a transition, or who changed a silence.")
+    reason: str
+    link: str
+
+
+class AlertHistory(ApiModel):
+    events: list[AlertEvent]
+
+
+class AlertReplay(ApiModel):
+    """``POST /api/alerts/rules/{id}/replay``: the transitions the rule would have made, recorded."""
+
+    rule_id: str
+    evaluations: int
+    events: list[AlertEvent]

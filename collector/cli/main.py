@@ -196,7 +196,8 @@ def ui(api_url: str, api_key: str, host: str, port: int) -> None:
 
 def _send_demo(base_url: str, ingest_key: str, admin_key: str = "") -> int:
     """Send the demo traces; with an admin key, also set up the demo's control loop (the refund
-    policy, a pending, a decided and an expired approval, and a paused agent version)."""
+    policy, a pending, a decided and an expired approval, and a paused agent version) and its
+    alert rules (replayed over the demo's days: the refund-amount rule fires on the v7 rollout)."""
     from flightlog.collector.demo.control import seed_control
     from flightlog.collector.demo.scenario import build_demo_requests
 
@@ -220,6 +221,13 @@ def _send_demo(base_url: str, ingest_key: str, admin_key: str = "") -> int:
         except RuntimeError as exc:
             raise click.ClickException(str(exc)) from exc
     _wait_stored(base_url)
+    if admin_key:  # the demo's alert rules replay over the stored spans
+        from flightlog.collector.demo.alerts import seed_alerts
+
+        try:
+            seed_alerts(base_url, admin_key)
+        except RuntimeError as exc:
+            raise click.ClickException(str(exc)) from exc
     return sent
 
 
@@ -243,7 +251,7 @@ def _wait_stored(base_url: str, timeout_s: float = HEALTH_TIMEOUT_S) -> None:
 @click.option("--url", default="http://127.0.0.1:4318", show_default=True, help="Collector base URL.")
 @click.option("--key", envvar="FLIGHTLOG_API_KEY", required=True, help="Ingest key [env FLIGHTLOG_API_KEY]")
 @click.option("--admin-key", envvar="FLIGHTLOG_ADMIN_KEY", default="",
-              help="Admin key: also set up the demo's approvals, policy and pause [env FLIGHTLOG_ADMIN_KEY]")
+              help="Admin key: also set up the demo's approvals, policy, pause and alert rules [env FLIGHTLOG_ADMIN_KEY]")
 def demo(url: str, key: str, admin_key: str) -> None:
     """Send the demo traces to a running collector over OTLP/HTTP."""
     click.echo(f"Sent {_send_demo(url.rstrip('/'), key, admin_key)} demo spans.")
@@ -294,7 +302,7 @@ def _admin_call(url: str, admin_key: str, method: str, path: str, body: dict[str
 @click.option("--role", required=True, type=click.Choice(["ingest", "engineer", "auditor", "admin"]),
               help="What the key may do.")
 @click.option("--name", default="", help="Who the key is (decisions are recorded under it).")
-@click.option("--permission", "permissions", multiple=True, type=click.Choice(["approve"]),
+@click.option("--permission", "permissions", multiple=True, type=click.Choice(["alerts", "approve"]),
               help="Beyond the role: approve (may decide approvals; needs --name). Repeatable.")
 @_remote_options
 @_store_options
@@ -369,7 +377,8 @@ def keys_revoke(key_id: str, url: str, admin_key: str, **overrides: Any) -> None
 
 
 def _register_extra_commands() -> None:
-    """Commands that live in their own modules: storage (prices, bench), audit and control."""
+    """Commands that live in their own modules: storage (prices, bench), audit, control and alerts."""
+    from flightlog.collector.cli import alerts as cli_alerts
     from flightlog.collector.cli import audit as cli_audit
     from flightlog.collector.cli import control as cli_control
     from flightlog.collector.cli import storage as cli_storage
@@ -380,6 +389,7 @@ def _register_extra_commands() -> None:
         main.add_command(cli_storage.bench)
     cli_audit.register(main)
     cli_control.register(main)
+    cli_alerts.register(main)
 
 
 _register_extra_commands()

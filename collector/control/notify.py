@@ -1,4 +1,5 @@
-"""Webhook notifications of control events (docs/control.md, "Notifications").
+"""Webhook notifications of control events and alerts (docs/control.md, "Notifications";
+docs/alerts.md).
 
 A project's settings (``PUT /api/admin/notifications``) list targets — a URL, a format (``json``
 or ``slack``: a message with a link to the approval in the UI) and the events it wants — and an
@@ -6,6 +7,8 @@ escalation: targets told when a tier-3 approval is still undecided after ``after
 Each event is written to the ``notifications`` outbox once per target; a delivery thread posts
 due rows, retries failures with exponential backoff (up to :data:`MAX_ATTEMPTS`) and records
 the outcome, so every event is delivered once per target, and a restart resumes the outbox.
+With several collectors on one store, a row is delivered by the collector that queued it, or
+by any once it has been due for :data:`TAKEOVER_S` (its owner stopped).
 """
 
 from __future__ import annotations
@@ -27,12 +30,13 @@ from flightlog.storage.leases import Lease
 log = logging.getLogger(__name__)
 
 EVENTS = ("approval.requested", "checkpoint.notified", "approval.decided", "approval.expired", "approval.escalated",
-          "approval.consumed", "agent.paused", "agent.resumed")
+          "approval.consumed", "agent.paused", "agent.resumed", "alert.firing", "alert.resolved")
 DEFAULT_EVENTS = tuple(e for e in EVENTS if e != "approval.consumed")
 FORMATS = ("json", "slack")
 MAX_ATTEMPTS = 10
 MAX_BACKOFF_S = 300.0
 TIMEOUT_S = 10.0
+TAKEOVER_S = 120.0
 
 
 def validate_settings(body: dict[str, Any]) -> dict[str, Any]:
@@ -74,7 +78,15 @@ def validate_settings(body: dict[str, Any]) -> dict[str, Any]:
 
 def slack_text(event: str, payload: dict[str, Any], link: str) -> str:
     """The one-line message of the Slack-compatible form."""
-    if "approval" in payload:
+    if "alert" in payload:
+        a = payload["alert"]
+        value = "no value" if a.get("value") is None else f"{a['value']:.4g}"
+        against = "" if a.get("reference") is None else f" (against {a['reference']:.4g}, {a['compare']})"
+        scope = ", ".join(f"{k} {v}" for k, v in sorted((a.get("scope") or {}).items())) or "the whole project"
+        head = "FIRING" if event == "alert.firing" else "RESOLVED"
+        text = (f"[{head}] {a['name']}: {a['metric']} {value}{against}, {a['op']} {a['threshold']:.4g} over "
+                f"{a['window']} for {scope} ({a['samples']} samples)")
+    elif "approval" in payload:
         a = payload["approval"]
         who = f"{a['agent']} {a['agent_version']}".strip() or "an agent"
         verbs = {"approval.requested": "asks for approval", "checkpoint.notified": "notifies (tier 2)",
@@ -95,10 +107,11 @@ def slack_text(event: str, payload: dict[str, Any], link: str) -> str:
 class Notifier:
     """Queues events per target and delivers the outbox on its own thread."""
 
-    def __init__(self, store: Store, *, lease: Lease | None = None) -> None:
+    def __init__(self, store: Store, *, lease: Lease | None = None, instance: str = "") -> None:
         self.store = store
         # Collectors sharing a server deliver the outbox one at a time: each row is posted once.
         self._lease = lease
+        self.instance = instance or f"collector-{uuid.uuid4().hex[:8]}"
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="flightlog-notify", daemon=True)
         self._wake = threading.Event()
@@ -112,14 +125,17 @@ class Notifier:
         minutes = self.settings(project)["escalation"]["after_min"]
         return timedelta(minutes=minutes) if minutes else None
 
-    def queue(self, project: str, event: str, payload: dict[str, Any]) -> str:
-        """Put ``event`` in the outbox once for every target that wants it; returns the event id."""
+    def queue(self, project: str, event: str, payload: dict[str, Any], *, event_id: str = "") -> str:
+        """Put ``event`` in the outbox once for every target that wants it; returns the event id
+        (``event_id``, or a new one)."""
         settings = self.settings(project)
         targets = settings["escalation"]["targets"] if event == "approval.escalated" else settings["targets"]
-        event_id = uuid.uuid4().hex
+        event_id = event_id or uuid.uuid4().hex
         link = ""
         if settings.get("ui_url") and "approval" in payload:
             link = f"{settings['ui_url']}/approvals?id={payload['approval']['id']}"
+        elif settings.get("ui_url") and "alert" in payload:
+            link = f"{settings['ui_url']}{payload['alert']['link']}"
         document = {"event": event, "event_id": event_id, "project": project, "at": db.utc_now().isoformat(),
                     "link": link or None, **payload}
         rows = []
@@ -131,7 +147,7 @@ class Notifier:
             rows.append({"Project": project, "EventId": event_id, "TargetId": target["id"], "Event": event,
                          "Url": target["url"], "Format": target["format"], "Payload": json.dumps(body, default=str)})
         if rows:
-            db.enqueue_notifications(self.store, rows)
+            db.enqueue_notifications(self.store, rows, owner=self.instance)
             self._wake.set()
         return event_id
 
@@ -145,7 +161,7 @@ class Notifier:
 
     def _deliver(self) -> int:
         delivered = 0
-        for row in db.due_notifications(self.store):
+        for row in db.due_notifications(self.store, owner=self.instance, takeover_s=TAKEOVER_S):
             if self._lease is not None and not self._lease.usable():
                 break  # the turn is nearly over: the rest waits for the next one
             attempts = int(row["Attempts"]) + 1
@@ -157,14 +173,15 @@ class Notifier:
             except httpx.HTTPError as exc:
                 status, error = 0, str(exc)[:300]
             if 200 <= status < 300:
-                db.update_notification(self.store, {**row, "Status": "delivered", "Attempts": attempts,
-                                                    "LastStatus": status, "LastError": "",
+                db.update_notification(self.store, {**row, "Owner": self.instance, "Status": "delivered",
+                                                    "Attempts": attempts, "LastStatus": status, "LastError": "",
                                                     "DeliveredAt": db.utc_now()})
                 delivered += 1
                 continue
             give_up = attempts >= MAX_ATTEMPTS
             backoff = min(2.0 ** attempts, MAX_BACKOFF_S)
-            db.update_notification(self.store, {**row, "Status": "failed" if give_up else "pending",
+            db.update_notification(self.store, {**row, "Owner": self.instance,
+                                                "Status": "failed" if give_up else "pending",
                                                 "Attempts": attempts, "LastStatus": status, "LastError": error,
                                                 "NextAt": db.utc_now() + timedelta(seconds=backoff)})
             log.warning("notification %s of %s to %s failed (attempt %d%s): %s", row["EventId"], row["Event"],

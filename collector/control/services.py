@@ -1,5 +1,5 @@
-"""The control loop's services in one process: approvals, the control state, notifications and
-the job that expires and escalates approvals (built by :mod:`flightlog.collector.app`)."""
+"""The control loop's services in one process: approvals, the control state, notifications, the
+job that expires and escalates approvals, and alert evaluation (built by :mod:`flightlog.collector.app`)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from flightlog.storage import StorageError, Store
 from flightlog.storage.leases import Lease
 
+from flightlog.collector.control.alerts import AlertService
 from flightlog.collector.control.approvals import ApprovalService
 from flightlog.collector.control.events import Emit
 from flightlog.collector.control.notify import Notifier
@@ -22,12 +23,13 @@ EXPIRY_CHECK_S = 1.0
 
 class ControlServices:
     def __init__(self, store: Store, *, emit: Emit, redact: Callable[[Any], Any], owner: str = "",
-                 lease_s: float = 10.0) -> None:
+                 lease_s: float = 10.0, alert_interval_s: float = 60.0) -> None:
         # With other collectors on the store, decisions and deliveries take turns (docs/decisions/0030).
         shared = bool(owner) and not store.settings.embedded
         control = Lease(store, "control", owner, ttl_s=lease_s) if shared else None
         notify = Lease(store, "notify", owner, ttl_s=max(lease_s, 60.0)) if shared else None
-        self.notifier = Notifier(store, lease=notify)
+        self.notifier = Notifier(store, lease=notify, instance=owner)
+        self.alerts = AlertService(store, self.notifier, interval_s=alert_interval_s, instance=self.notifier.instance)
         self.approvals = ApprovalService(store, emit=emit, notify=self.notifier.queue, redact=redact, lease=control)
         self.state = ControlState(store, emit=emit, notify=self.notifier.queue, lease=control)
         self._stop = threading.Event()
@@ -36,6 +38,7 @@ class ControlServices:
     def start(self) -> None:
         self.notifier.start()
         self._thread.start()
+        self.alerts.start()
 
     def _run(self) -> None:
         while not self._stop.wait(EXPIRY_CHECK_S):
@@ -48,6 +51,7 @@ class ControlServices:
 
     def close(self) -> None:
         self._stop.set()
+        self.alerts.close()
         if self._thread.ident is not None:
             self._thread.join(10)
         self.notifier.close()

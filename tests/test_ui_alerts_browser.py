@@ -1,0 +1,182 @@
+"""The Alerts page in a real headless Chromium against a real Streamlit and a real collector
+evaluating every second (docs/alerts.md): rules with their state, firing first; a person signed
+in with their own key (the alerts permission) silences and unsilences a firing rule; the history;
+the link to Monitoring filtered to the rule's scope and window; names shown as text.
+
+Every test saves screenshots under its ``tmp_path``.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import START_TIMEOUT_S, RunningCollector, clean_env, free_port, start_collector, wait_until
+from support import control_ui as cu
+from support.spans import Run, traces_request
+from test_ui_control_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, WAIT_MS, screenshot, settled, sign_in
+
+pytestmark = pytest.mark.browser
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+expect = sync_api.expect
+HTML_NAME = "<b>bold</b> checkout latency"
+
+
+@dataclass
+class Stack:
+    collector: RunningCollector
+    ui_url: str
+    oncall: str  # Ola On-call: engineer with the alerts permission
+    engineer: str  # Eve Engineer: engineer without it
+    loud: dict[str, Any]
+    quiet: dict[str, Any]
+
+    def rule(self, rule_id: str) -> dict[str, Any]:
+        resp = httpx.get(f"{self.collector.url}/api/alerts/rules/{rule_id}", headers=cu.auth(self.collector.read_key),
+                         timeout=30)
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
+
+def _rule(collector: RunningCollector, **body: Any) -> dict[str, Any]:
+    resp = httpx.post(f"{collector.url}/api/alerts/rules", headers=cu.auth(collector.admin_key), json=body, timeout=30)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    from flightlog.collector.cli.main import _ui_command
+
+    collector = start_collector(tmp_path_factory.mktemp("alerts-ui-collector"), env={"FLIGHTLOG_ALERT_INTERVAL_S": "1"})
+    ui_proc = None
+    try:
+        url, admin = collector.url, collector.admin_key
+        quiet = _rule(collector, name=HTML_NAME, metric="latency_p95_ms", scope={"agent": "checkout-bot"},
+                      window="1h", threshold=5000, min_samples=1)
+        loud = _rule(collector, name="ui-bot errors", metric="error_rate", scope={"agent": "ui-bot"}, window="15m",
+                     threshold=0.5, min_samples=2, description="Pause ui-bot on the Control page.")
+        body = traces_request([Run(agent="ui-bot", failed=True), Run(agent="ui-bot", failed=True),
+                               Run(agent="checkout-bot", duration_ms=300)])
+        assert collector.post("/v1/traces", body, "application/x-protobuf").status_code == 200
+        stack = Stack(collector, "", cu.new_key(url, admin, "engineer", "Ola On-call", ["alerts"]),
+                      cu.new_key(url, admin, "engineer", "Eve Engineer"), loud, quiet)
+        wait_until(lambda: stack.rule(loud["id"])["state"] == "firing", timeout=60, what="the loud rule to fire")
+        wait_until(lambda: stack.rule(quiet["id"])["last_evaluation"], timeout=60, what="the quiet rule's evaluation")
+        port = free_port()
+        log_path = tmp_path_factory.mktemp("alerts-ui") / "streamlit.log"
+        env = {**clean_env(), "FLIGHTLOG_API_URL": url, "FLIGHTLOG_API_KEY": collector.read_key,
+               "HOME": str(log_path.parent)}
+        ui_proc = subprocess.Popen(_ui_command("127.0.0.1", port), env=env, stdout=log_path.open("wb"),
+                                   stderr=subprocess.STDOUT)
+        stack.ui_url = f"http://127.0.0.1:{port}"
+
+        def healthy() -> bool:
+            if ui_proc.poll() is not None:
+                raise AssertionError(f"streamlit exited: {log_path.read_text(errors='replace')[-3000:]}")
+            try:
+                return httpx.get(f"{stack.ui_url}/_stcore/health", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(healthy, timeout=START_TIMEOUT_S, what="streamlit /_stcore/health")
+        yield stack
+        assert stack.oncall not in log_path.read_text(errors="replace"), "a person's key reached the UI's log"
+    finally:
+        if ui_proc is not None:
+            ui_proc.terminate()
+            try:
+                ui_proc.wait(15)
+            except subprocess.TimeoutExpired:
+                ui_proc.kill()
+        collector.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    yield page
+    context.close()
+
+
+def open_alerts(page, stack: Stack, rule_id: str = "") -> None:
+    page.goto(f"{stack.ui_url}/alerts" + (f"?rule={rule_id}" if rule_id else ""))
+    expect(page.get_by_role("heading", name="Alerts", exact=True)).to_be_visible()
+    expect(page.get_by_role("heading", name="History")).to_be_visible()
+    settled(page)
+
+
+def test_firing_rules_come_first_and_a_person_silences_and_unsilences_one(page, stack: Stack, tmp_path) -> None:
+    with screenshot(page, tmp_path, "alerts-firing"):
+        open_alerts(page, stack)
+        metrics = page.locator('[data-testid="stMetric"]')
+        expect(metrics.filter(has_text="Firing")).to_contain_text("1")
+        # the firing rule is first and chosen
+        expect(page.get_by_role("combobox", name="Rule")).to_have_value("FIRING · ui-bot errors")
+        expect(page.get_by_text(re.compile(r"^ui-bot errors: FIRING since"))).to_be_visible()
+        expect(page.get_by_text("Silencing needs your own key", exact=False)).to_be_visible()
+        expect(page.get_by_role("button", name="Silence")).to_be_disabled()
+
+    with screenshot(page, tmp_path, "alerts-engineer-refused"):
+        sign_in(page, stack.engineer, "Eve Engineer")
+        expect(page.get_by_text("which may not silence alerts", exact=False)).to_be_visible()
+        expect(page.get_by_role("button", name="Silence")).to_be_disabled()
+        page.get_by_role("button", name="Sign out").click()
+        settled(page)
+
+    with screenshot(page, tmp_path, "alerts-silenced"):
+        sign_in(page, stack.oncall, "Ola On-call")
+        form = page.locator('[data-testid="stForm"]').filter(has=page.get_by_role("button", name="Silence"))
+        form.get_by_label("Reason (required)").fill("known: payment provider outage")
+        form.get_by_role("button", name="Silence").click()
+        expect(page.get_by_text(re.compile(r"^Silenced ui-bot errors until .* as Ola On-call"))).to_be_visible()
+        rule = stack.rule(stack.loud["id"])
+        assert rule["silenced"] and rule["silence"]["by"] == "Ola On-call"
+        assert rule["silence"]["reason"] == "known: payment provider outage"
+        expect(page.get_by_text(re.compile(r"Silenced until .* by Ola On-call: known: payment provider outage"))
+               ).to_be_visible()
+        expect(metrics.filter(has_text="Silenced")).to_contain_text("1")
+
+    with screenshot(page, tmp_path, "alerts-unsilenced"):
+        page.get_by_role("button", name="Unsilence").click()
+        expect(page.get_by_text("ui-bot errors is no longer silenced", exact=False)).to_be_visible()
+        assert not stack.rule(stack.loud["id"])["silenced"]
+        resp = httpx.get(f"{stack.collector.url}/api/alerts/history", headers=cu.auth(stack.collector.read_key),
+                         params={"rule_id": stack.loud["id"]}, timeout=30)
+        assert [e["kind"] for e in resp.json()["events"]] == ["unsilenced", "silenced", "firing"]
+        assert {e["actor"] for e in resp.json()["events"][:2]} == {"Ola On-call"}
+
+
+def test_the_monitoring_link_carries_the_scope_and_window(page, stack: Stack, tmp_path) -> None:
+    with screenshot(page, tmp_path, "alerts-to-monitoring"):
+        open_alerts(page, stack, stack.loud["id"])
+        page.get_by_role("link", name="Open Monitoring for this scope and window").click()
+        page.wait_for_url(re.compile(r"/monitoring\?"))
+        expect(page.get_by_role("heading", name="Monitoring")).to_be_visible()
+        settled(page)
+        assert "range=15m" in page.url and "agent=ui-bot" in page.url and "bucket=hour" in page.url
+        expect(page.get_by_role("combobox", name="Agent")).to_have_value("ui-bot")
+
+
+def test_rule_names_are_shown_as_text_and_the_url_selects_a_rule(page, stack: Stack, tmp_path) -> None:
+    with screenshot(page, tmp_path, "alerts-html-name"):
+        open_alerts(page, stack, stack.quiet["id"])
+        expect(page.get_by_text(f"{HTML_NAME}: ok", exact=False)).to_be_visible()
+        assert page.locator('[data-testid="stMain"] b', has_text="bold").count() == 0
+        expect(page.get_by_text(re.compile(r"Now: 300 from 1 samples"))).to_be_visible()
+        assert f"rule={stack.quiet['id']}" in page.url
