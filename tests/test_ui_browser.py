@@ -68,7 +68,7 @@ def screenshot(page, tmp_path: Path, name: str) -> Iterator[Path]:
 
 
 def _search(page, base_url: str, word: str) -> None:
-    page.goto(base_url + "/")
+    page.goto(base_url + "/search")
     box = page.get_by_role("textbox", name="Search text")
     expect(box).to_be_visible()
     box.fill(word)

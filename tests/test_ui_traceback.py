@@ -141,6 +141,7 @@ def test_trace_page_button_opens_the_llm_call_that_decided_a_step(collector_env,
     at.button(key="trace.decided_by").click().run()
     assert not at.exception
     assert at.query_params["span_id"] == deciding
-    details = {row["field"]: row["value"] for row in at.dataframe[-1].value.to_dict("records")}
+    table = at.table[0].value
+    details = dict(zip(table.index, table["value"]))
     assert details["type"] == "llm"
     assert details["prompt version"] == demo.INCIDENT_PROMPT_VERSION

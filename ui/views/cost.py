@@ -5,7 +5,6 @@ URL: ``/cost?range=30d`` (the time range is shared with the Search page).
 """
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -99,15 +98,14 @@ def render() -> None:
         session.remember_filters(remembered.with_changes(range=range_key, page=1))
     session.sync_url({"range": range_key} if range_key != DEFAULT_RANGE else {})
 
-    start, end = time_window(range_key, dt.datetime.now(dt.timezone.utc))
-    api = session.get_client()
+    start, end = time_window(range_key, session.now())
     try:
         with st.spinner("Loading costs…"):
-            by_day = api.cost(["day", "model"], start, end)
-            by_agent = api.cost(["agent"], start, end)
-            per_run = api.cost_per_run(start=start, end=end, by="agent")
-            top = api.top_traces(start=start, end=end, limit=TOP_TRACES)
-            budgets = api.budgets()
+            by_day = session.cached("cost", ("day", "model"), start, end)
+            by_agent = session.cached("cost", ("agent",), start, end)
+            per_run = session.cached("cost_per_run", start=start, end=end, by="agent")
+            top = session.cached("top_traces", start=start, end=end, limit=TOP_TRACES)
+            budgets = session.cached("budgets")
     except ApiError as exc:
         session.show_api_error("Costs could not be loaded.", exc)
         return
@@ -126,6 +124,11 @@ def render() -> None:
     totals[3].metric("Output tokens", fmt.format_tokens(sum(int(r.get("output_tokens") or 0) for r in by_agent)))
 
     st.subheader("Cost per model per day")
+    snapshots = st.toggle("Add dated snapshots to their model (gpt-4o-mini-2024-07-18 → gpt-4o-mini)", value=True,
+                          key="cost.snapshots")
+    by_day = fmt.group_models(by_day, snapshots=snapshots)
+    if any(r["model"] == fmt.NO_MODEL for r in by_day):
+        st.caption(f"{fmt.NO_MODEL}: spans with a cost but no model (e.g. a cost sent by the client).")
     budget = charts.daily_cost_budget(budgets)
     st.plotly_chart(charts.cost_by_day_figure(by_day, budget), key="cost.by_day_chart", width="stretch")
     if budget:
@@ -135,7 +138,8 @@ def render() -> None:
         st.subheader("Daily budgets per agent and user")
         st.dataframe(pd.DataFrame(agent_budgets, columns=["scope", "subject", "max_cost_usd", "max_tokens"]),
                      hide_index=True, width="stretch")
-    _table("By day and model", by_day, ("day", "model"), "flightlog-cost-by-day-model.csv")
+    _table("By day and model", by_day, ("day", "model", "snapshots") if snapshots else ("day", "model"),
+           "flightlog-cost-by-day-model.csv")
     by_agent = sorted(by_agent, key=lambda r: -float(r.get("cost_usd") or 0))
     _table("Totals by agent", by_agent, ("agent",), "flightlog-cost-by-agent.csv")
     _per_run(per_run)
