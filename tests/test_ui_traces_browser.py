@@ -17,6 +17,7 @@ from support.control_ui import new_key
 pytestmark = pytest.mark.browser
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 expect = sync_api.expect
+expect.set_options(timeout=WAIT_MS)  # deadline-based waits; a busy machine can be slower than 5 s
 # st.dataframe draws on a canvas: a row's selection box sits this far into the grid.
 GRID_HEADER_PX, GRID_ROW_PX, GRID_CHECKBOX_X_PX = 35, 35, 16
 
@@ -177,7 +178,10 @@ def test_the_selected_span_is_marked_in_the_waterfall_and_the_tree(page, ui_serv
         expect(marked, f"screenshot: {shot}").to_contain_text("execute_tool issue_refund")
         assert page.locator(".js-plotly-plot .shapelayer path").count() >= 1, f"no band; screenshot: {shot}"
         tree = page.locator('[data-testid="stDataFrame"]').first
+        tree.scroll_into_view_if_needed()  # the grid draws (and lists) its rows once on screen
+        expect(tree.locator("td").first, f"screenshot: {shot}").to_be_attached()
         cells = grid_cells(tree, 0)
+        assert len(cells) == len(spans), f"{cells}; screenshot: {shot}"
         assert [c for c in cells if c.startswith("▶")] == [cells[spans.index(refund)]], f"{cells}; screenshot: {shot}"
         columns = drawn_columns(tree)
         for name in ("span", "status", "duration", "cost"):
@@ -202,8 +206,8 @@ def test_traceback_names_the_decider_and_the_checkpoint_in_its_own_words(page, u
         page.goto(f"{ui_server.url}/traceback?trace_id={seeded_stack.incident_trace_id}&span_id={refund['span_id']}")
         expect(page.get_by_role("heading", name="Why it went through"), f"screenshot: {shot}").to_be_visible()
         wait_idle(page)
-        said = page.get_by_text("The checkpoint said").locator("xpath=following::code[1]")
-        did = page.get_by_text("The step did").locator("xpath=following::code[1]")
+        said = page.get_by_text("The checkpoint said", exact=True).locator("xpath=following::code[1]")
+        did = page.get_by_text("The step did", exact=True).locator("xpath=following::code[1]")
         expect(said, f"screenshot: {shot}").to_contain_text("$49.50")
         expect(did, f"screenshot: {shot}").to_contain_text('"amount": 4950')
         evidence = page.locator('[data-testid="stTable"]', has_text="let through by")

@@ -109,7 +109,13 @@ def _detail(span: dict[str, Any], span_ids: set[str]) -> None:
     properties = fmt.span_properties(span)
     # A static table wraps long values (error messages, decided by) instead of cutting them.
     st.table(pd.DataFrame(properties, columns=["field", "value"]).set_index("field"))
+
+
+def _content(span: dict[str, Any]) -> None:
+    """The selected span's messages, texts and raw fields, over the page's full width."""
     messages = transcript.chat_messages(span)
+    if messages or any(span.get(k) for k in ("input_text", "output_text", "tool_args", "tool_result")):
+        st.subheader("What the span said and did")
     if messages:
         st.markdown("**Messages**")
         for role, text in messages:
@@ -264,6 +270,7 @@ def render() -> None:
         )
     with detail_col:
         _detail(spans[row], known)
+    _content(spans[row])
 
 
 if __name__ == "__main__":

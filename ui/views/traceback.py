@@ -55,7 +55,8 @@ def _text(label: str, text: str) -> None:
 
 def _step_detail(step: dict[str, Any]) -> None:
     props = incident.step_properties(step)
-    st.dataframe(pd.DataFrame(props, columns=["field", "value"]), hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame(props, columns=["field", "value"]), hide_index=True, width="stretch",
+                 height=fmt.table_height(len(props), most=30))
     _text("Tool arguments", str(step.get("tool_args") or ""))
     _text("Input", str(step.get("input_text") or "") if step.get("role") != "user input" else "")
     _text("Fed forward", incident.step_content(step))
@@ -87,7 +88,8 @@ def _comparison(back: dict[str, Any]) -> None:
         ),
         axis=None,
     )
-    st.dataframe(styled, hide_index=True, width="stretch", column_config={"trace": _LINK}, key="traceback.compare")
+    st.dataframe(styled, hide_index=True, width="stretch", column_config={"trace": _LINK}, key="traceback.compare",
+                 height=fmt.table_height(len(rows)))
     if step:
         st.text("Step: " + " · ".join(f"{k.replace('_', ' ')}={v}" for k, v in step.items() if v))
 
@@ -211,12 +213,16 @@ def render() -> None:
     _step_detail(target)
     _evidence(back)
     st.subheader("Causal chain (root first)")
-    st.dataframe(pd.DataFrame(incident.chain_rows(back)), hide_index=True, width="stretch", key="traceback.chain")
+    chain = incident.chain_rows(back)
+    st.dataframe(pd.DataFrame(chain), hide_index=True, width="stretch", key="traceback.chain",
+                 height=fmt.table_height(len(chain)))
     st.subheader("Inputs in time order")
     st.caption("Every span of the trace that had finished when this step started, plus upstream agents (links).")
     inputs = [*(back.get("inputs") or []), *(back.get("upstream") or [])]
     if inputs:
-        st.dataframe(pd.DataFrame(incident.input_rows(back)), hide_index=True, width="stretch", key="traceback.inputs")
+        rows = incident.input_rows(back)
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="traceback.inputs",
+                     height=fmt.table_height(len(rows)))
         for n, step in enumerate(inputs, 1):
             with st.expander(f"Input {n}: {step.get('role')} ({step.get('span_type') or 'span'})"):
                 _step_detail(step)
