@@ -119,8 +119,16 @@ def list_traces(
             page,
         )
     else:
-        window = [] if narrows_spans(flt) else Window(flt.start, flt.end).conditions(page)
-        cond = " AND ".join(["Project = {project:String}", *window] + ([matching] if narrows_spans(flt) else []))
+        cond_list = ["Project = {project:String}"]
+        if narrows_spans(flt):
+            cond_list.append(matching)
+        elif flt.start is not None or flt.end is not None:
+            # The traces that start in the range (as counted above); the spans' own range
+            # prunes the days read.
+            cond_list += Window(flt.start, flt.end).conditions(page)
+            cond_list.append("TraceId IN (SELECT TraceId FROM (SELECT TraceId, min(Start) AS s FROM trace_index"
+                             f" WHERE Project = {{project:String}} GROUP BY TraceId HAVING {matching}))")
+        cond = " AND ".join(cond_list)
         ids = store.query_rows(
             f"SELECT TraceId, {TRACE_SORTS[sort]} AS k FROM spans WHERE {cond}"
             f" GROUP BY TraceId ORDER BY k {direction}, TraceId LIMIT {{limit:UInt32}} OFFSET {{offset:UInt32}}",

@@ -5,6 +5,7 @@ transcript across them; bad input answered with a 4xx that says what is wrong.""
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -77,6 +78,11 @@ def test_filters_keep_traces_with_a_matching_span(seeded_stack, spans):
     assert all(r["agent"] == demo.INCIDENT_AGENT for r in found["items"])
     mine = traces(user=demo.INCIDENT_USER_ID)["items"]
     assert mine and {r["user"] for r in mine} == {demo.INCIDENT_USER_ID}
+    since = (datetime.now(timezone.utc) - timedelta(days=3)).isoformat()
+    by_time, by_cost = traces(start=since), traces(start=since, sort="cost")
+    assert 0 < by_time["total"] == by_cost["total"] == len(by_cost["items"]) < len(spans)
+    assert {r["trace_id"] for r in by_time["items"]} == {r["trace_id"] for r in by_cost["items"]}
+    assert all(r["started"] >= since for r in by_cost["items"]), "a time range keeps the runs that start in it"
     none = traces(start="2000-01-01T00:00:00Z", end="2000-01-02T00:00:00Z")
     assert none == {"items": [], "total": 0, "limit": 500, "offset": 0}
     assert traces(q="zz-no-such-word-zz")["total"] == 0

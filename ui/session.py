@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -95,6 +96,21 @@ def cached(method: str, *args: Any, **kwargs: Any) -> Any:
     :data:`API_TTL_SECONDS`: a rerun for a click (selecting a span, opening an expander) does
     not ask the collector again. Failures are not cached."""
     return _cached(*api_settings(), method, args, tuple(sorted(kwargs.items())))
+
+
+@st.cache_data(ttl=API_TTL_SECONDS, show_spinner=False)
+def _cached_together(base_url: str, api_key: str, calls: tuple[tuple[str, tuple[Any, ...], tuple[tuple[str, Any], ...]], ...]
+                     ) -> list[Any]:
+    client = _client(base_url, api_key)
+    with ThreadPoolExecutor(max_workers=len(calls) or 1) as pool:
+        futures = [pool.submit(getattr(client, method), *args, **dict(kwargs)) for method, args, kwargs in calls]
+        return [f.result() for f in futures]
+
+
+def cached_together(*calls: tuple[str, tuple[Any, ...], dict[str, Any]]) -> list[Any]:
+    """Several reads of one page at once (each ``(method, args, kwargs)`` of :class:`ApiClient`),
+    cached together like :func:`cached`: the page waits for the slowest, not for their sum."""
+    return _cached_together(*api_settings(), tuple((m, a, tuple(sorted(k.items()))) for m, a, k in calls))
 
 
 @st.cache_data(ttl=API_TTL_SECONDS, show_spinner=False)

@@ -74,14 +74,14 @@ def _top_traces(rows: list[dict[str, Any]]) -> None:
         return
     st.subheader("Costliest traces")
     columns = ["trace", "started", "agent", "name", "user", "cost_usd", "tokens", "spans", "errors", "trace_id"]
-    table = [{**r, "trace": f"trace?trace_id={r['trace_id']}", "started": fmt.format_time(r.get("started"))}
-             for r in rows]
+    table = [{**r, "trace": f"trace?trace_id={r['trace_id']}", "started": fmt.format_time(r.get("started")),
+              "tokens": int(r.get("input_tokens") or 0) + int(r.get("output_tokens") or 0)} for r in rows]
     st.dataframe(pd.DataFrame(table, columns=columns), hide_index=True, width="stretch", column_config={
         **_COLUMNS,
         "trace": st.column_config.LinkColumn("trace", display_text="open ↗"),
         "cost_usd": st.column_config.NumberColumn("cost (USD)", format="$%.6f"),
     }, key="cost.top_traces")
-    st.download_button("Download CSV", data=fmt.csv_bytes(rows), file_name="flightlog-costliest-traces.csv",
+    st.download_button("Download CSV", data=fmt.csv_bytes(table, columns), file_name="flightlog-costliest-traces.csv",
                        mime="text/csv", key="cost.download.top", icon=":material/download:")
 
 
@@ -101,11 +101,14 @@ def render() -> None:
     start, end = time_window(range_key, session.now())
     try:
         with st.spinner("Loading costs…"):
-            by_day = session.cached("cost", ("day", "model"), start, end)
-            by_agent = session.cached("cost", ("agent",), start, end)
-            per_run = session.cached("cost_per_run", start=start, end=end, by="agent")
-            top = session.cached("top_traces", start=start, end=end, limit=TOP_TRACES)
-            budgets = session.cached("budgets")
+            by_day, by_agent, per_run, top, budgets = session.cached_together(
+                ("cost", (("day", "model"), start, end), {}),
+                ("cost", (("agent",), start, end), {}),
+                ("cost_per_run", (), {"start": start, "end": end, "by": "agent"}),
+                ("list_traces", (), {"start": start, "end": end, "sort": "cost", "limit": TOP_TRACES}),
+                ("budgets", (), {}),
+            )
+            top = [t for t in top["items"] if t["cost_usd"] > 0]
     except ApiError as exc:
         session.show_api_error("Costs could not be loaded.", exc)
         return
