@@ -1,8 +1,9 @@
 """First start: create the default project with an ingest, a read and an admin key.
 
-Keys are stored hashed, so the secrets of these two development keys are also written to
-``<data dir>/dev-keys.json`` (mode 0600) for ``flightlog up`` to print on every start.
-Keys created later with ``flightlog keys create`` are shown once and never written down.
+Keys are stored hashed, so the secrets of these development keys are also written to
+``<data dir>/dev-keys.json`` (mode 0600). They are logged (INFO) and printed by ``flightlog up``
+once, on the start that creates them; later starts say where they are. Keys created later
+with ``flightlog keys create`` are shown once and never written down.
 """
 
 from __future__ import annotations
@@ -23,7 +24,13 @@ def dev_keys_path(data_dir: str) -> Path:
     return Path(data_dir) / DEV_KEYS_FILE
 
 
-def bootstrap(store: Store, data_dir: str, project: str) -> dict[str, str]:
+class DevKeys(dict[str, str]):
+    """``{"project", "ingest_key", "read_key", "admin_key"}``; ``created`` on the start that made them."""
+
+    created: bool = False
+
+
+def bootstrap(store: Store, data_dir: str, project: str) -> DevKeys:
     """Ensure the default project exists; on an empty key table create and record dev keys.
 
     Returns ``{"project", "ingest_key", "read_key", "admin_key"}`` when known, else {}.
@@ -39,10 +46,13 @@ def bootstrap(store: Store, data_dir: str, project: str) -> dict[str, str]:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(keys, fh, indent=2)
-        # Printed once so a server deployment (docker compose logs) can pick the first keys up.
-        log.warning("created project %r with ingest key %s, read key %s and admin key %s (kept in %s)",
-                    project, ingest, read, admin, path)
-        return keys
+        # Logged once, so a server deployment (docker compose logs) can pick the first keys up;
+        # a normal first start, not a problem: INFO.
+        log.info("created project %r with ingest key %s, read key %s and admin key %s (kept in %s)",
+                 project, ingest, read, admin, path)
+        fresh = DevKeys(keys)
+        fresh.created = True
+        return fresh
     if path.exists():
-        return json.loads(path.read_text(encoding="utf-8"))
-    return {}
+        return DevKeys(json.loads(path.read_text(encoding="utf-8")))
+    return DevKeys()

@@ -110,18 +110,57 @@ def monitoring(
         " GROUP BY t, g ORDER BY t, g LIMIT 20000",
         params,
     )
+    span_where = _filter(project, "Timestamp", start, end, seconds=False, agent=agent)
+    waits = _human_waits(store, span_where, bucket, by) if unit == "agent" else {}
     series = []
     for r in rows:
         units, errors = int(r["units"]), int(r["unit_errors"])
         q = [float(v) / 1e6 if v == v else None for v in r["q"]] if units else [None, None, None]
+        w = waits.get((iso(r["t"]), r["g"]), {})
         series.append({
             "time": iso(r["t"]), "group": r["g"], "units": units, "errors": errors,
             "success_rate": _rate(units - errors, units), "error_rate": _rate(errors, units),
             "latency_p50_ms": q[0], "latency_p95_ms": q[1], "latency_p99_ms": q[2],
             "tokens": int(r["tokens"]), "tokens_per_unit": _rate(int(r["tokens"]), units),
             "cost_usd": float(r["cost_usd"]),
+            "agent_latency_p50_ms": w.get("agent", [None] * 3)[0], "agent_latency_p95_ms": w.get("agent", [None] * 3)[1],
+            "agent_latency_p99_ms": w.get("agent", [None] * 3)[2],
+            "human_waits": int(w.get("waits", 0)), "human_wait_p50_ms": w.get("wait", [None] * 3)[0],
+            "human_wait_p95_ms": w.get("wait", [None] * 3)[1],
         })
     return {"bucket": bucket, "by": by, "unit": "llm call" if unit == "llm" else "run", "series": series}
+
+
+def _human_waits(store: Store, where: tuple[list[str], dict[str, Any]], bucket: str,
+                 by: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per bucket × group: run latency without the time spent waiting for a person (checkpoints
+    of tier ≥ 2), and those waits. Reads only root agent spans and checkpoint spans."""
+    cond, params = where
+    bucket_expr = BUCKETS[bucket][1].replace("Timestamp", "min(Timestamp)")
+    group = MONITOR_GROUPS[by][1]
+    rows = store.query(
+        "SELECT t, g, quantiles(0.5, 0.95, 0.99)(greatest(toInt64(run) - toInt64(wait), 0)) AS agent,"
+        " quantilesIf(0.5, 0.95, 0.99)(wait, wait > 0) AS waited, countIf(wait > 0) AS waits FROM"
+        f" (SELECT TraceId, {bucket_expr} AS t, anyIf(grp, ParentSpanId = '') AS g,"
+        "   maxIf(Duration, ParentSpanId = '') AS run, sumIf(Duration, SpanType = 'checkpoint' AND CheckpointTier >= 2) AS wait,"
+        "   countIf(ParentSpanId = '') AS roots"
+        f"  FROM (SELECT TraceId, SpanId, Timestamp, Duration, SpanType, CheckpointTier, ParentSpanId, {group} AS grp"
+        f"   FROM spans WHERE {' AND '.join(cond)}"
+        "    AND ((SpanType = 'agent' AND ParentSpanId = '') OR SpanType = 'checkpoint')"
+        "   ORDER BY IngestTime DESC LIMIT 1 BY TraceId, SpanId)"
+        "  GROUP BY TraceId HAVING roots > 0)"
+        " GROUP BY t, g LIMIT 20000",
+        params,
+    )
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in rows:
+        waits = int(r["waits"])
+        out[(iso(r["t"]), r["g"])] = {
+            "agent": [float(v) / 1e6 if v == v else None for v in r["agent"]],
+            "wait": [float(v) / 1e6 if v == v else None for v in r["waited"]] if waits else [None] * 3,
+            "waits": waits,
+        }
+    return out
 
 
 def _raw_spans(columns: str, cond: list[str]) -> str:
@@ -161,7 +200,9 @@ def tool_errors(
     return {
         "bucket": bucket,
         "tools": by_tool,
-        "errors": [{**r, "time": iso(r.pop("t"))} for r in by_type],
+        # One key per field: the bucket start only as "time" (ISO 8601 UTC).
+        "errors": [{"time": iso(r["t"]), "tool": r["tool"], "error_type": r["error_type"], "errors": int(r["errors"])}
+                   for r in by_type],
     }
 
 

@@ -13,6 +13,9 @@ from typing import Any
 from .errors import InvalidQuery
 from .store import Store
 
+#: A run's prompts as "id@version, …" (the version alone when it has no id), over its spans.
+PROMPTS = ("arrayStringConcat(arraySort(groupUniqArray("
+           "if(PromptId = '', PromptVersion, concat(PromptId, '@', PromptVersion)))), ', ')")
 TREND_BY = {"agent": "AgentName", "prompt_version": "PromptVersion"}
 MAX_ROWS = 1000
 
@@ -42,14 +45,20 @@ def sample_day(store: Store, project: str, day: date, agent_rates: dict[str, flo
         "p": project, "day": day, "agents": agents, "rates": [float(agent_rates[a]) for a in agents],
         "default": float(agent_rates.get("", 0.0)),
     }
+    # The run is its root span; its prompt versions are on its LLM calls (the root has none):
+    # "refund-intent@v3, refund-policy@v7", so that scores can be trended by prompt version.
     store.command(
         "INSERT INTO review_queue (Project, Day, TraceId, SpanId, AgentName, AgentVersion, PromptVersion, StartTime)"
-        " SELECT Project, toDate(Timestamp, 'UTC'), TraceId, any(SpanId), any(AgentName), any(AgentVersion),"
-        " any(PromptVersion), min(Timestamp) FROM spans"
-        " WHERE Project = {p:String} AND toDate(Timestamp, 'UTC') = {day:Date} AND ParentSpanId = ''"
-        " AND (cityHash64(TraceId) % 1000000) < 1000000 * transform(AgentName, {agents:Array(String)},"
-        " {rates:Array(Float64)}, {default:Float64})"
-        " GROUP BY Project, toDate(Timestamp, 'UTC'), TraceId", params)
+        " SELECT r.Project, r.Day, r.TraceId, r.Span, r.Agent, r.Version, p.Prompts, r.StartTime"
+        " FROM (SELECT Project, toDate(Timestamp, 'UTC') AS Day, TraceId, any(SpanId) AS Span,"
+        "   any(AgentName) AS Agent, any(AgentVersion) AS Version, min(Timestamp) AS StartTime FROM spans"
+        "   WHERE Project = {p:String} AND toDate(Timestamp, 'UTC') = {day:Date} AND ParentSpanId = ''"
+        "   AND (cityHash64(TraceId) % 1000000) < 1000000 * transform(AgentName, {agents:Array(String)},"
+        "   {rates:Array(Float64)}, {default:Float64})"
+        "   GROUP BY Project, Day, TraceId) AS r"
+        f" LEFT JOIN (SELECT TraceId, {PROMPTS} AS Prompts FROM spans WHERE Project = {{p:String}}"
+        "   AND toDate(Timestamp, 'UTC') BETWEEN {day:Date} - 1 AND {day:Date} + 1 AND PromptVersion != ''"
+        "   GROUP BY TraceId) AS p ON p.TraceId = r.TraceId", params)
     return int(store.query_rows("SELECT uniqExact(TraceId) FROM review_queue WHERE Project = {p:String}"
                                 " AND Day = {day:Date}", {"p": project, "day": day})[0][0])
 
@@ -89,6 +98,17 @@ def queued_run(store: Store, project: str, trace_id: str) -> dict[str, Any] | No
         " FROM review_queue WHERE Project = {p:String} AND TraceId = {t:String} HAVING count() > 0",
         {"p": project, "t": trace_id})
     return rows[0] if rows else None
+
+
+def run_prompts(store: Store, project: str, trace_id: str) -> str:
+    """The prompts a run's LLM calls used, as ``id@version, …`` ("" when none said)."""
+    rows = store.query_rows(
+        f"SELECT {PROMPTS} FROM spans"
+        " WHERE Project = {p:String} AND TraceId = {t:String} AND PromptVersion != ''"
+        " AND Timestamp >= (SELECT min(Start) FROM trace_index WHERE Project = {p:String} AND TraceId = {t:String})"
+        " AND Timestamp <= (SELECT max(End) FROM trace_index WHERE Project = {p:String} AND TraceId = {t:String})",
+        {"p": project, "t": trace_id})
+    return str(rows[0][0]) if rows else ""
 
 
 def add_score(store: Store, project: str, trace_id: str, span_id: str, agent: str, prompt_version: str,

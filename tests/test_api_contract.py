@@ -381,6 +381,11 @@ def _cases(stack: Stack) -> list[tuple[str, dict[str, Any], frozenset[str]]]:
         (t, {}, READ), (f"/api/traces/{LINKED_TRACE}", {}, READ), (f"/api/traces/{LOGGED_TRACE}", {}, READ),
         ("/api/spans", {"limit": 500}, READ), ("/api/spans", {"q": demo.INCIDENT_SEARCH_WORD, "sort": "cost"}, READ),
         ("/api/spans", {"q": "zz-no-such-word-zz"}, READ),
+        ("/api/traces", {}, READ), ("/api/traces", {"limit": 500, "sort": "duration", "order": "asc"}, READ),
+        ("/api/traces", {"q": demo.INCIDENT_SEARCH_WORD, "status": "error", "sort": "cost"}, READ),
+        ("/api/traces", {"agent": demo.INCIDENT_AGENT, "sort": "errors"}, READ), ("/api/traces", old, READ),
+        ("/api/traces", {"q": "zz-no-such-word-zz"}, READ),
+        ("/api/sessions", {}, READ), ("/api/sessions", old, READ), ("/api/sessions", {"limit": 500}, READ),
         ("/api/cost", {}, READ), ("/api/cost", {"group_by": []}, READ),
         ("/api/cost", {"group_by": ["model", "agent", "day", "project", "prompt_version", "agent_version",
                                     "prompt_id", "span_type"]}, READ),
@@ -427,6 +432,8 @@ def _cases(stack: Stack) -> list[tuple[str, dict[str, Any], frozenset[str]]]:
     ]
     for approval in stack.call("GET", "/api/approvals", params={"limit": 20}).json()["items"]:
         cases.append((f"/api/approvals/{approval['id']}", {}, CONTROL_READ))
+    for session in stack.call("GET", "/api/sessions", params={"limit": 3}).json()["items"]:
+        cases.append((f"/api/sessions/{session['session_id']}", {}, READ))
     for span_type in sorted({s["span_type"] for s in stack.incident_spans}):
         cases.append((f"{t}/traceback", {"span_id": _incident(stack, span_type)}, READ))
     for by in ("", "agent", "agent_version", "prompt_version", "prompt_id", "model"):

@@ -34,6 +34,9 @@ def test_audit_page_verifies_the_chain_and_lists_access(admin_env) -> None:
     assert not at.exception
     assert any(s.value.startswith("OK") for s in at.success), [e.value for e in at.error]
     assert len(at.dataframe) >= 2  # access log + checkpoint tables at least
+    linked = [d.value for d in at.dataframe if "trace_id" in d.value.columns and len(d.value)]
+    assert linked and all(str(v).startswith("trace?trace_id=") for d in linked for v in d["trace_id"]), (
+        "trace ids open the trace")
 
 
 def test_audit_page_asks_for_an_auditor_key_with_a_read_key(seeded_stack, monkeypatch) -> None:

@@ -69,3 +69,38 @@ def test_up_with_demo_serves_the_incident_and_stops_cleanly_on_ctrl_c(tmp_path) 
     assert "Stopped." in log_path.read_text()
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{ui_port}/_stcore/health")
+
+
+def _up_banner(data_dir, log_path) -> str:
+    """Start ``flightlog up --no-ui`` on ``data_dir``, return its banner, stop it with Ctrl-C."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flightlog.collector.cli", "up", "--no-ui", "--port", str(port), "--grpc-port", "0"],
+        env={**clean_env(), "FLIGHTLOG_DATA_DIR": str(data_dir), "HOME": str(log_path.parent)},
+        stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
+    )
+    try:
+        def running() -> bool:
+            assert proc.poll() is None, log_path.read_text()
+            return "Press Ctrl-C to stop." in log_path.read_text()
+
+        wait_until(running, timeout=START_TIMEOUT_S * 2, what="flightlog up to print its banner")
+        return log_path.read_text()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_the_first_keys_are_shown_once_then_where_they_are(tmp_path) -> None:
+    data_dir = tmp_path / "data"
+    first = _up_banner(data_dir, tmp_path / "first.log")
+    keys = json.loads((data_dir / "dev-keys.json").read_text())
+    assert keys["read_key"] in first and "shown once" in first
+    created = [line for line in first.splitlines() if "created project" in line]
+    assert created and "WARNING" not in created[0], created
+    second = _up_banner(data_dir, tmp_path / "second.log")
+    assert all(keys[k] not in second for k in ("ingest_key", "read_key", "admin_key")), second
+    assert f"the secrets are in {data_dir / 'dev-keys.json'}" in second

@@ -168,6 +168,22 @@ def test_monitoring_reports_tool_errors_and_checkpoint_escalations(seeded_stack)
     assert any(c["escalated"] for c in cps)
 
 
+def test_monitoring_separates_agent_latency_from_waits_for_people(seeded_stack):
+    """The demo has a refund run that waited 18 minutes for a person's approval: its day's p95
+    latency is that wait; the agent latency leaves it out and the wait is reported apart."""
+    series = seeded_stack.collector.api("/api/insights/monitoring", by="agent")["series"]
+    waited = [p for p in series if p["human_waits"]]
+    assert waited, "a run waited for a person in the demo"
+    worst = max(waited, key=lambda p: p["human_wait_p95_ms"])
+    assert worst["latency_p95_ms"] > 10 * 60_000, "the run's latency includes the wait"
+    assert worst["human_wait_p95_ms"] > 10 * 60_000
+    assert worst["agent_latency_p95_ms"] < 60_000, "without the wait the agent took seconds"
+    llm = seeded_stack.collector.api("/api/insights/monitoring", by="model")["series"]
+    assert all(p["agent_latency_p95_ms"] is None and p["human_waits"] == 0 for p in llm)
+    errors = seeded_stack.collector.api("/api/insights/monitoring")["tools"]["errors"]
+    assert errors and all(set(e) == {"time", "tool", "error_type", "errors"} for e in errors), "one key per field"
+
+
 def test_monitoring_rejects_unknown_breakdown(seeded_stack):
     assert seeded_stack.collector.get("/api/insights/monitoring", by="Project; DROP").status_code in (400, 422)
 

@@ -88,12 +88,12 @@ def test_truncate(text, limit, expected):
     ("text", "query", "width", "expected"),
     [
         ("short   text\nhere", "", 80, "short text here"),
-        ("a " * 50 + "refund please " + "b " * 50, "refund", 30, "…a a a a a refund please b b b…"),
+        ("a " * 50 + "refund please " + "b " * 50, "refund", 30, "…a a a a a a refund please b b…"),
         ("a " * 50 + "REFUND please", "refund", 30, "…a a a a a a a a REFUND please"),
         ("x " * 60, "missing", 20, "x x x x x x x x x x…"),
         (None, "q", 20, ""),
     ],
-    ids=["collapses-whitespace", "window-around-word", "case-insensitive-at-end", "no-match-from-start", "none"],
+    ids=["collapses-whitespace", "word-in-the-middle", "case-insensitive-at-end", "no-match-from-start", "none"],
 )
 def test_snippet_centres_on_first_query_word(text, query, width, expected):
     assert fmt.snippet(text, query, width) == expected
@@ -245,3 +245,31 @@ def test_csv_bytes_guards_formula_cells(value, expected):
 
 def test_csv_bytes_of_no_rows_is_empty():
     assert fmt.csv_bytes([]) == b"\n"
+
+
+def test_dated_snapshots_are_added_to_their_model_and_no_model_is_named():
+    rows = [{"day": "d", "model": "gpt-4o-mini-2024-07-18", "cost_usd": 1.0, "calls": 1, "input_tokens": 1,
+             "output_tokens": 1},
+            {"day": "d", "model": "gpt-4o-mini", "cost_usd": 2.0, "calls": 1, "input_tokens": 1, "output_tokens": 1},
+            {"day": "d", "model": "", "cost_usd": 0.5, "calls": 0, "input_tokens": 0, "output_tokens": 0}]
+    grouped = {r["model"]: r for r in fmt.group_models(rows)}
+    assert grouped["gpt-4o-mini"]["cost_usd"] == 3.0 and grouped["gpt-4o-mini"]["snapshots"] == "gpt-4o-mini-2024-07-18"
+    assert grouped[fmt.NO_MODEL]["cost_usd"] == 0.5
+    apart = {r["model"] for r in fmt.group_models(rows, snapshots=False)}
+    assert apart == {"gpt-4o-mini-2024-07-18", "gpt-4o-mini", fmt.NO_MODEL}
+    assert fmt.model_family("claude-sonnet-4-20250514") == "claude-sonnet-4"
+
+
+def test_long_hashes_can_wrap_and_ids_are_left_whole():
+    assert fmt.breakable("a" * 32) == "a" * 32
+    assert fmt.breakable("h" * 64).replace("\u200b", "") == "h" * 64 and "\u200b" in fmt.breakable("h" * 64)
+
+
+def test_trace_rows_show_status_and_link_the_session():
+    (row,) = fmt.trace_rows([{"trace_id": "ab" * 16, "name": "invoke_agent bot", "agent": "bot",
+                              "agent_version": "1.2", "session": "s-1", "status": "error", "errors": 2,
+                              "duration_ms": 1500.0, "started": "2026-01-31T12:00:00.5+00:00",
+                              "input": "hello"}])
+    assert row["status"] == "✕ error" and row["agent"] == "bot 1.2" and row["duration s"] == 1.5
+    assert row["open"] == f"trace?trace_id={'ab' * 16}" and row["session"] == "sessions?session_id=s-1"
+    assert row["started"] == "2026-01-31 12:00:00"

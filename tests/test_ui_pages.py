@@ -44,6 +44,15 @@ def _app(**query_params: str) -> AppTest:
     return at
 
 
+def _search(**query_params: str) -> AppTest:
+    """The app at the Search page (the landing page is Traces), not yet run."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.switch_page("views/search.py")
+    at.query_params.clear()
+    at.query_params.update(query_params)
+    return at
+
+
 def _open(at: AppTest, page: str, **query_params: str) -> AppTest:
     at.switch_page(page)
     at.query_params.clear()
@@ -59,22 +68,50 @@ def _plotly_charts(at: AppTest) -> list:
     return list(at.get("plotly_chart"))
 
 
+# -- Traces (the landing page) ----------------------------------------------------------
+
+
+def test_the_landing_page_lists_traces_with_the_search_filters(collector_env, api):
+    at = _app(status="error", sort="duration").run()
+    assert not at.exception
+    assert at.title[0].value == "Traces"
+    listed = api.list_traces(status="error", sort="duration", limit=50)
+    assert any(f"{listed['total']:,} traces · showing" in c for c in _texts(at.caption))
+    table = at.dataframe[0].value
+    assert list(table["open"]) == [f"trace?trace_id={t['trace_id']}" for t in listed["items"]]
+    assert list(table["duration s"]) == [t["duration_ms"] / 1000 for t in listed["items"]]
+    assert all("error" in s for s in table["status"])
+    at.session_state["traces.results.0"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    assert at.title[0].value == "Trace" and at.query_params["trace_id"] == listed["items"][0]["trace_id"]
+
+
+def test_traces_and_search_share_their_filters(collector_env):
+    at = _app(q=collector_env.search_word).run()
+    _open(at, "views/search.py")
+    assert at.text_input(key="search.q").value == collector_env.search_word
+    at.text_input(key="search.q").set_value("").run()
+    at.selectbox(key="search.status").set_value("error").run()
+    _open(at, "views/traces.py")
+    assert at.selectbox(key="traces.status").value == "error" and at.text_input(key="traces.q").value == ""
+
+
 # -- Search -------------------------------------------------------------------------
 
 
 def test_search_lists_spans_for_q_in_url(collector_env, api):
-    at = _app(q=collector_env.search_word).run()
+    at = _search(q=collector_env.search_word).run()
     assert not at.exception
     total = api.search_spans(q=collector_env.search_word, limit=1).total
     assert any(f"{total:,} matching span" in c for c in _texts(at.caption))
     table = at.dataframe[0].value
     assert 1 <= len(table) <= 50
-    assert list(table.columns[:3]) == ["time", "type", "name"]
+    assert list(table.columns[:3]) == ["time", "status", "name"]
     assert all(link.startswith("trace?trace_id=") for link in table["trace"])
 
 
 def test_search_box_writes_query_to_url(collector_env):
-    at = _app().run()
+    at = _search().run()
     at.text_input(key="search.q").set_value(collector_env.search_word).run()
     assert at.query_params.get("q") == collector_env.search_word
 
@@ -83,7 +120,7 @@ def test_filter_widgets_whose_state_streamlit_dropped_come_back_as_remembered(co
     """A run cut short by the next (typing then Enter while the page draws) can make Streamlit
     forget some widgets' values; they must not come back at their first option ("Last 15
     minutes"), hiding everything older while the page claims to show the same search."""
-    at = _app()
+    at = _search()
     # The state such a run leaves: the search box kept, the time range forgotten, the filters
     # of the search on screen remembered.
     at.session_state["search.q"] = collector_env.search_word
@@ -95,14 +132,14 @@ def test_filter_widgets_whose_state_streamlit_dropped_come_back_as_remembered(co
 
 
 def test_search_without_text_lists_latest_spans(collector_env):
-    at = _app().run()
+    at = _search().run()
     assert not at.exception
     assert len(at.dataframe[0].value) >= 1
     assert at.query_params == {}
 
 
 def test_search_with_no_result_says_what_to_try(collector_env):
-    at = _app(q="zzqqxxnosuchwordanywhere").run()
+    at = _search(q="zzqqxxnosuchwordanywhere").run()
     assert any("No spans match" in i for i in _texts(at.info))
     (clear,) = [b for b in at.button if b.label == "Clear filters"]
     clear.click().run()
@@ -111,14 +148,14 @@ def test_search_with_no_result_says_what_to_try(collector_env):
 
 
 def test_search_filter_choices_come_from_facets(collector_env, api):
-    at = _app().run()
+    at = _search().run()
     facets = api.facets()
     agent_box = next(s for s in at.selectbox if s.label == "Agent")
     assert agent_box.options == ["Any", *sorted(a for a in facets["agents"] if a)]
 
 
 def test_search_paging_moves_offset(collector_env, api):
-    at = _app(size="25").run()
+    at = _search(size="25").run()
     total = api.search_spans(limit=1).total
     assert total > 25, f"needs more than 25 seeded spans, has {total}"
     (next_button,) = [b for b in at.button if b.label == "Next →"]
@@ -128,7 +165,7 @@ def test_search_paging_moves_offset(collector_env, api):
 
 
 def test_selecting_a_result_opens_its_trace(collector_env):
-    at = _app(q=collector_env.search_word).run()
+    at = _search(q=collector_env.search_word).run()
     first_link = at.dataframe[0].value["trace"][0]
     at.session_state["search.results.0"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.run()
@@ -139,7 +176,7 @@ def test_selecting_a_result_opens_its_trace(collector_env):
 
 
 def test_filters_are_remembered_across_pages(collector_env):
-    at = _app(q=collector_env.search_word, status="ok").run()
+    at = _search(q=collector_env.search_word, status="ok").run()
     _open(at, "views/cost.py")
     assert at.title[0].value == "Cost"
     _open(at, "views/search.py")
@@ -151,15 +188,22 @@ def test_filters_are_remembered_across_pages(collector_env):
 # -- Trace --------------------------------------------------------------------------
 
 
+def _properties(at) -> dict[str, str]:
+    """The selected span's fields (a static table, so long values wrap)."""
+    table = at.table[0].value
+    return {str(k): str(v).replace("\u200b", "") for k, v in zip(table.index, table["value"], strict=True)}
+
+
 def test_trace_page_shows_waterfall_tree_and_selected_span(collector_env, api, marked_span):
     at = _open(_app().run(), "views/trace.py", trace_id=collector_env.trace_id, span_id=marked_span["span_id"])
     assert not at.exception
     spans = api.get_trace(collector_env.trace_id).spans
     assert len(_plotly_charts(at)) == 1
     tree = at.dataframe[0].value
-    assert list(tree["span"]) == [row["span"] for row in fmt.tree_rows(spans)]
-    properties = dict(zip(at.dataframe[1].value["field"], at.dataframe[1].value["value"]))
-    assert properties["span id"] == marked_span["span_id"]
+    row = [s["span_id"] for s in spans].index(marked_span["span_id"])
+    assert list(tree["span"]) == [r["span"] for r in fmt.tree_rows(spans, selected=row)]
+    assert tree["span"][row].startswith("▶ "), "the selected span is marked in the tree"
+    assert _properties(at)["span id"] == marked_span["span_id"]
     assert at.query_params == {"trace_id": collector_env.trace_id, "span_id": marked_span["span_id"]}
 
 
@@ -182,8 +226,7 @@ def test_trace_page_tree_selection_changes_detail(collector_env, api):
     }
     at.run()
     assert at.query_params["span_id"] == spans[last]["span_id"]
-    properties = dict(zip(at.dataframe[1].value["field"], at.dataframe[1].value["value"]))
-    assert properties["span id"] == spans[last]["span_id"]
+    assert _properties(at)["span id"] == spans[last]["span_id"]
 
 
 def test_trace_page_remembers_last_trace(collector_env):

@@ -21,12 +21,19 @@ def collector_env(seeded_stack, monkeypatch):
     return seeded_stack
 
 
+def _search_app() -> AppTest:
+    """The app at the Search page (the landing page is Traces)."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.switch_page("views/search.py")
+    return at
+
+
 def _caption_total(at: AppTest) -> str:
     return next((str(c.value) for c in at.caption if "matching span" in str(c.value)), "")
 
 
 def test_tool_and_agent_version_in_url_filter_the_results(collector_env):
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at = _search_app()
     at.query_params.update(tool="issue_refund", agent_version=demo.INCIDENT_AGENT_VERSION)
     at.run()
     assert not at.exception, at.exception
@@ -38,14 +45,14 @@ def test_tool_and_agent_version_in_url_filter_the_results(collector_env):
 
 
 def test_facet_choices_include_prompt_ids_tools_and_agent_versions(collector_env):
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at = _search_app().run()
     assert demo.INCIDENT_PROMPT_ID in at.selectbox(key="search.prompt_id").options
     assert "issue_refund" in at.selectbox(key="search.tool").options
     assert demo.INCIDENT_AGENT_VERSION in at.selectbox(key="search.agent_version").options
 
 
 def test_custom_range_shows_date_inputs_and_writes_dates_to_url(collector_env):
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at = _search_app()
     at.query_params.update(range="custom", **{"from": "2020-01-01", "to": "2020-01-02"})
     at.run()
     assert not at.exception, at.exception

@@ -141,6 +141,32 @@ def test_trace_page_button_opens_the_llm_call_that_decided_a_step(collector_env,
     at.button(key="trace.decided_by").click().run()
     assert not at.exception
     assert at.query_params["span_id"] == deciding
-    details = {row["field"]: row["value"] for row in at.dataframe[-1].value.to_dict("records")}
+    table = at.table[0].value
+    details = dict(zip(table.index, table["value"]))
     assert details["type"] == "llm"
     assert details["prompt version"] == demo.INCIDENT_PROMPT_VERSION
+
+
+def test_what_differed_puts_the_amount_first(back):
+    ranked = incident.ranked_differences(back)
+    assert ranked[0]["field"] == "input amount" and ranked[0]["this run"] == "4950", ranked[:3]
+    assert "above every other run" in ranked[0]["why"]
+    fields = [d["field"] for d in ranked]
+    assert fields.index("prompts") < fields.index("input order_id"), "a new prompt version beats differing ids"
+
+
+def test_evidence_names_the_decider_and_the_checkpoint_in_its_own_words(back, seeded_stack, refund_span):
+    with ApiClient(seeded_stack.api_url, seeded_stack.read_key) as api:
+        spans = api.get_trace(seeded_stack.incident_trace_id).spans
+    found = incident.evidence(back, spans)
+    assert found["decided_by"]["span_id"] == refund_span["span_attributes"]["flightlog.decided_by.span_id"]
+    assert found["checkpoint"]["span_type"] == "checkpoint" and "$49.50" in found["said"]
+    assert '"amount": 4950' in found["did"]
+    rows = {r["what"]: r for r in incident.evidence_rows(found)}
+    assert f"{demo.INCIDENT_PROMPT_ID}@{demo.INCIDENT_PROMPT_VERSION}" in rows["decided by (LLM call)"]["details"]
+
+
+def test_prompt_diff_shows_the_lines_that_changed():
+    diff = incident.prompt_diff("a\nrule: dollars\nb", "a\nrule: minor units\nb", "p@v6", "p@v7")
+    assert "--- p@v6" in diff and "+++ p@v7" in diff
+    assert "-rule: dollars" in diff and "+rule: minor units" in diff

@@ -19,7 +19,9 @@ except ImportError as exc:  # the package (or its [ui] extra) is not installed
 
 page = st.navigation(
     [
-        st.Page(session.SEARCH_PAGE, title="Search", icon=":material/search:", default=True),
+        st.Page(session.TRACES_PAGE, title="Traces", icon=":material/list:", default=True),
+        st.Page(session.SESSIONS_PAGE, title="Sessions", icon=":material/forum:"),
+        st.Page(session.SEARCH_PAGE, title="Search", icon=":material/search:"),
         st.Page(session.TRACE_PAGE, title="Trace", icon=":material/account_tree:"),
         st.Page(session.COST_PAGE, title="Cost", icon=":material/payments:"),
         st.Page(session.TRACEBACK_PAGE, title="Trace-back", icon=":material/manage_search:"),

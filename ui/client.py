@@ -185,6 +185,22 @@ class ApiClient:
             offset=int(body.get("offset") or 0),
         )
 
+    def list_traces(self, **filters: Any) -> api.TracePage:
+        """``GET /api/traces``: one row per trace with a span matching ``filters`` (as for spans;
+        ``sort`` also takes ``spans`` and ``errors``)."""
+        unknown = sorted(set(filters) - SEARCH_FILTERS)
+        if unknown:
+            raise TypeError(f"unknown trace filter(s): {', '.join(unknown)}")
+        return cast(api.TracePage, self._get("/api/traces", _query_params(filters)))
+
+    def sessions(self, **params: Any) -> api.SessionPage:
+        """``GET /api/sessions`` (``start``, ``end``, ``agent``, ``user``, ``limit``, ``offset``)."""
+        return cast(api.SessionPage, self._get("/api/sessions", _query_params(params)))
+
+    def session(self, session_id: str) -> api.Session:
+        """``GET /api/sessions/{session_id}``: the runs in order and one transcript across them."""
+        return cast(api.Session, self._get(f"/api/sessions/{_path(session_id, 'session_id')}", []))
+
     def get_trace(self, trace_id: str) -> Trace:
         """``GET /api/traces/{trace_id}``: every span of one trace, in tree order."""
         if not trace_id:
@@ -277,10 +293,12 @@ class ApiClient:
         return cast("list[api.ReviewTrendPoint]", list(points))
 
     def add_review_score(self, trace_id: str, score: float, *, label: str = "",
-                         comment: str = "") -> api.ReviewScoreSaved:
-        """``POST /api/audit/reviews/scores`` (any read key): the score is attributed to this key."""
+                         comment: str = "", api_key: str | None = None) -> api.ReviewScoreSaved:
+        """``POST /api/audit/reviews/scores`` (any read key): the score is attributed to the key
+        sent — ``api_key`` (the reviewer's own) when given, else the client's."""
         body = {"trace_id": trace_id, "score": score, "label": label, "comment": comment}
-        return cast(api.ReviewScoreSaved, self._send("POST", "/api/audit/reviews/scores", json_body=body))
+        return cast(api.ReviewScoreSaved, self._send("POST", "/api/audit/reviews/scores", json_body=body,
+                                                     api_key=api_key))
 
     def export_bytes(self, fmt: str = "jsonl", **params: Any) -> bytes:
         """``GET /api/audit/export?format=…``: the whole export in memory (use the CLI for big ones)."""

@@ -18,6 +18,8 @@ from flightlog.search import TEXT_FILTERS
 __all__ = [
     "DEFAULT_PAGE_SIZE",
     "DEFAULT_RANGE",
+    "MAX_OFFSET",
+    "MAX_QUERY_CHARS",
     "ORDERS",
     "PAGE_SIZES",
     "SEARCH_RANGES",
@@ -51,6 +53,10 @@ SORTS = ("time", "cost", "tokens", "duration")
 ORDERS = ("desc", "asc")
 STATUSES = ("ok", "error", "unset")
 PAGE_SIZES = (25, 50, 100, 200)
+MAX_QUERY_CHARS = 1000
+"""The longest search text the API takes."""
+MAX_OFFSET = 100_000
+"""The furthest result a page may start at (the API's ``offset`` limit)."""
 DEFAULT_PAGE_SIZE = 50
 
 # Free-text filters: any value is accepted as is (the API matches it exactly).

@@ -114,15 +114,20 @@ def truncate(text: str | None, limit: int = TEXT_PREVIEW_CHARS) -> tuple[str, bo
     return text[: max(limit - 1, 0)] + "…", True
 
 
+SNIPPET_CHARS = 48
+"""Characters of a result snippet: about what a 300 px column shows."""
+
+
 def snippet(text: str | None, query: str = "", width: int = 80) -> str:
     """One line of ``text`` (whitespace collapsed) around the first word of ``query`` found."""
     flat = " ".join((text or "").split())
     if len(flat) <= width:
         return flat
     lowered = flat.lower()
-    hits = [lowered.find(w) for w in query.lower().split()]
-    hit = min((h for h in hits if h >= 0), default=0)
-    start = max(0, min(hit - width // 3, len(flat) - width))
+    found = [(lowered.find(w), w) for w in query.lower().split()]
+    hit, word = min(((h, w) for h, w in found if h >= 0), default=(0, ""))
+    # The word in the middle of the window, so it is on screen however narrow the column.
+    start = max(0, min(hit + len(word) // 2 - width // 2, len(flat) - width)) if word else 0
     end = start + width
     return ("…" if start else "") + flat[start:end].strip() + ("…" if end < len(flat) else "")
 
@@ -188,8 +193,8 @@ def result_rows(items: Iterable[Mapping[str, Any]], query: str = "") -> list[dic
                 "duration ms": float(span.get("duration_ms") or 0.0),
                 "status": span_status(span),
                 "trace": trace_link(span),
-                "input": snippet(text, query),
-                "output": snippet(answer, query),
+                "input": snippet(text, query, width=SNIPPET_CHARS),
+                "output": snippet(answer, query, width=SNIPPET_CHARS),
             }
         )
     return rows
@@ -224,20 +229,21 @@ def _tree_prefixes(spans: Sequence[Mapping[str, Any]]) -> list[str]:
     return prefixes
 
 
-def tree_rows(spans: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Rows of the indented span tree: one per span, in the (tree) order given."""
+def tree_rows(spans: Sequence[Mapping[str, Any]], selected: int | None = None) -> list[dict[str, Any]]:
+    """Rows of the indented span tree: one per span, in the (tree) order given; row
+    ``selected`` (the span shown in detail) is marked ``▶``."""
     starts = [start_ns(s) for s in spans]
     origin = min(starts, default=0)
     rows = []
-    for span, prefix, start in zip(spans, _tree_prefixes(spans), starts):
+    for i, (span, prefix, start) in enumerate(zip(spans, _tree_prefixes(spans), starts)):
         rows.append(
             {
-                "span": prefix + (span.get("span_name") or "(unnamed)"),
-                "type": span.get("span_type") or "",
-                "start": format_duration((start - origin) / 1e6),
+                "span": ("▶ " if i == selected else "") + prefix + (span.get("span_name") or "(unnamed)"),
+                "status": span_status(span),
                 "duration": format_duration(span.get("duration_ms")),
                 "cost": format_money(span.get("cost_usd")) if span.get("cost_usd") else "",
-                "status": span_status(span),
+                "start": format_duration((start - origin) / 1e6),
+                "type": span.get("span_type") or "",
             }
         )
     return rows
@@ -310,7 +316,17 @@ def span_properties(span: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("ingested", format_time(span.get("ingest_time")) if span.get("ingest_time") else ""),
         ("chain hash", span.get("chain_hash")),
     ]
-    return [(name, str(value)) for name, value in pairs if value not in (None, "")]
+    return [(name, breakable(str(value))) for name, value in pairs if value not in (None, "")]
+
+
+_LONG_TOKEN = re.compile(r"\S{41,}")
+
+
+def breakable(text: str, every: int = 32) -> str:
+    """``text`` with a zero-width space every ``every`` characters inside words longer than 40
+    (hashes), so a wrapping table can break them instead of growing past the screen."""
+    return _LONG_TOKEN.sub(lambda m: "\u200b".join(m.group(0)[i:i + every] for i in range(0, len(m.group(0)), every)),
+                           text)
 
 
 # -- export -----------------------------------------------------------------------
@@ -337,3 +353,70 @@ def _csv_cell(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return value.isoformat()
     return "" if value is None else value
+
+
+def trace_rows(items: Iterable[Mapping[str, Any]], query: str = "") -> list[dict[str, Any]]:
+    """Rows of the Traces table, one per trace (``GET /api/traces`` items), in the order given."""
+    rows = []
+    for t in items:
+        agent = str(t.get("agent") or "")
+        version = str(t.get("agent_version") or "")
+        session_id = str(t.get("session") or "")
+        rows.append({
+            "started": format_time(t.get("started"))[:19],
+            "status": "✕ error" if t.get("status") == "error" else str(t.get("status") or ""),
+            "errors": int(t.get("errors") or 0),
+            "trace": str(t.get("name") or ""),
+            "agent": f"{agent} {version}".strip(),
+            "duration s": float(t.get("duration_ms") or 0.0) / 1000,
+            "cost": float(t.get("cost_usd") or 0.0),
+            "tokens": int(t.get("input_tokens") or 0) + int(t.get("output_tokens") or 0),
+            "spans": int(t.get("spans") or 0),
+            "open": "trace?" + urlencode({"trace_id": t.get("trace_id") or ""}),
+            "user": str(t.get("user") or ""),
+            "session": ("sessions?" + urlencode({"session_id": session_id})) if session_id else None,
+            "input": snippet(str(t.get("input") or ""), query),
+        })
+    return rows
+
+
+def table_height(rows: int, most: int = 20) -> int:
+    """Pixels for a grid just tall enough for ``rows`` rows (at most ``most`` before it scrolls)."""
+    return 38 + 35 * max(1, min(rows, most))
+
+
+HIGHLIGHT = "background-color: #FFF3C4; font-weight: 600"
+
+
+def highlight_row(frame: Any, row: int | None) -> Any:
+    """A pandas Styler of ``frame`` with row ``row`` highlighted (the selected span)."""
+    return frame.style.apply(lambda r: [HIGHLIGHT if r.name == row else ""] * len(r), axis=1)
+
+
+_SNAPSHOT = re.compile(r"-(\d{4}-\d\d-\d\d|\d{8}|\d{4})$")
+NO_MODEL = "(no model)"
+
+
+def model_family(model: str) -> str:
+    """A model without its dated snapshot suffix: ``gpt-4o-mini-2024-07-18`` → ``gpt-4o-mini``."""
+    return _SNAPSHOT.sub("", model) if model else ""
+
+
+def group_models(rows: Sequence[Mapping[str, Any]], *, snapshots: bool = True,
+                 numbers: Sequence[str] = ("cost_usd", "calls", "input_tokens", "output_tokens")) -> list[dict[str, Any]]:
+    """Cost rows with each dated snapshot added to its model (``snapshots`` lists which were
+    merged), and an empty model named :data:`NO_MODEL`; row order by cost within the keys."""
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        model = str(row.get("model") or "")
+        name = (model_family(model) if snapshots else model) or NO_MODEL
+        key = tuple((k, row[k]) for k in sorted(row) if k not in (*numbers, "model", "spans")) + (("model", name),)
+        out = merged.setdefault(key, {**{k: v for k, v in key}, **{n: 0 for n in numbers}, "snapshots": []})
+        for n in numbers:
+            out[n] += row.get(n) or 0
+        if model and model != name and model not in out["snapshots"]:
+            out["snapshots"].append(model)
+    result = list(merged.values())
+    for r in result:
+        r["snapshots"] = ", ".join(sorted(r["snapshots"]))
+    return result

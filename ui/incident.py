@@ -7,12 +7,15 @@ when the report is pasted into a ticket.
 """
 from __future__ import annotations
 
+import difflib
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flightlog.ui.format import format_duration, format_money, format_time, snippet
+from flightlog.ui.transcript import chat_messages
 
 __all__ = [
     "CHANGE_MARK",
@@ -20,6 +23,11 @@ __all__ = [
     "comparison_rows",
     "difference_summary",
     "differing_cells",
+    "evidence",
+    "evidence_rows",
+    "first_message",
+    "prompt_diff",
+    "ranked_differences",
     "incident_json",
     "incident_markdown",
     "input_rows",
@@ -240,3 +248,171 @@ def incident_markdown(back: Mapping[str, Any]) -> str:
         for row in rows:
             lines.append("| " + " | ".join(_inline(row[c]).replace("|", "\\|") for c in columns) + " |")
     return "\n".join(lines) + "\n"
+
+
+# -- evidence: who decided, what let it through, what it did ---------------------------
+
+DECIDED_BY_SPAN = "flightlog.decided_by.span_id"
+CHECKPOINT_ACTION = "flightlog.checkpoint.action"
+
+
+def evidence(back: Mapping[str, Any], spans: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The case against one step, from its trace's spans (``GET /api/traces/{id}``):
+
+    - ``decided_by``: the LLM call named by the step's ``flightlog.decided_by.span_id``;
+    - ``checkpoint``: the checkpoint that let the step through (the last one that had finished
+      when it started, preferring one about the same tool or decided by the same call), with
+      ``said`` — its own words (``flightlog.checkpoint.action``);
+    - ``did``: what the step did (its tool arguments, else its input).
+    Keys are left out when the trace does not say.
+    """
+    target = back.get("target") or {}
+    by_id = {str(s.get("span_id") or ""): s for s in spans}
+    step = by_id.get(str(target.get("span_id") or ""), target)
+    attrs = step.get("span_attributes") or {}
+    out: dict[str, Any] = {"did": str(target.get("tool_args") or target.get("input_text") or "")}
+    decider = by_id.get(str(attrs.get(DECIDED_BY_SPAN) or ""))
+    if decider is not None:
+        out["decided_by"] = decider
+    started = int(step.get("start_ns") or target.get("start_ns") or 0)
+    tool = str(target.get("tool_name") or "")
+
+    def finished_before(s: Mapping[str, Any]) -> bool:
+        return int(s.get("start_ns") or 0) + float(s.get("duration_ms") or 0.0) * 1e6 <= started + 1e6
+
+    checkpoints = [s for s in spans if s.get("span_type") == "checkpoint" and finished_before(s)]
+
+    def relevant(s: Mapping[str, Any]) -> int:
+        a = s.get("span_attributes") or {}
+        return int(bool(tool) and tool in str(s.get("span_name") or "") + str(a.get(CHECKPOINT_ACTION) or "")) + int(
+            bool(attrs.get(DECIDED_BY_SPAN)) and a.get(DECIDED_BY_SPAN) == attrs.get(DECIDED_BY_SPAN))
+
+    if checkpoints:
+        chosen = max(checkpoints, key=lambda s: (relevant(s), int(s.get("start_ns") or 0)))
+        out["checkpoint"] = chosen
+        out["said"] = str((chosen.get("span_attributes") or {}).get(CHECKPOINT_ACTION) or "")
+    return out
+
+
+def evidence_rows(found: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The evidence as table rows: what, which span, and its words."""
+    rows = []
+    decider = found.get("decided_by")
+    if decider:
+        rows.append({"what": "decided by (LLM call)", "span": str(decider.get("span_name") or ""),
+                     "details": " · ".join(v for v in (
+                         str(decider.get("response_model") or decider.get("request_model") or ""),
+                         prompt_label(decider)) if v),
+                     "its words": snippet(str(decider.get("output_text") or ""), width=160)})
+    checkpoint = found.get("checkpoint")
+    if checkpoint:
+        rows.append({"what": "let through by (checkpoint)", "span": str(checkpoint.get("span_name") or ""),
+                     "details": " · ".join(str(v) for v in (
+                         f"tier {checkpoint.get('checkpoint_tier')}" if checkpoint.get("checkpoint_tier") else "",
+                         checkpoint.get("checkpoint_decision"), checkpoint.get("approver")) if v),
+                     "its words": str(found.get("said") or "(the checkpoint recorded no action text)")})
+    if found.get("did"):
+        rows.append({"what": "what the step did", "span": "", "details": "", "its words": str(found["did"])})
+    return rows
+
+
+# -- what differed, most unusual first ---------------------------------------------------
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    return float(value) if isinstance(value, (int, float)) else None  # "93118" (an id) is no number
+
+
+def _unusual(value: Any, others: Sequence[Any]) -> tuple[float, str]:
+    """How unusual ``value`` is against the healthy runs' ``others`` (0 = like them), and why.
+
+    Numbers: 0 inside the others' range; outside it, one plus how many powers of ten it lies
+    beyond the nearer end (4950 against 24.75…129 scores ≈ 2.6). Other values: 1 when the
+    others mostly agree on values this run does not have (v6 against v7); 0.1 when they are
+    all different from each other (ids).
+    """
+    if not others:
+        return 0.0, ""
+    number, numbers = _number(value), [_number(o) for o in others]
+    if number is not None and all(n is not None for n in numbers):
+        known = [n for n in numbers if n is not None]
+        lo, hi = min(known), max(known)
+        if lo <= number <= hi:
+            return 0.0, f"within the other runs' range {lo:g} … {hi:g}"
+        edge = hi if number > hi else lo
+        ratio = abs(number) / abs(edge) if edge and number else 10.0
+        return 1.0 + abs(math.log10(ratio)) if ratio > 0 else 1.0, (
+            f"{'above' if number > hi else 'below'} every other run ({lo:g} … {hi:g}), {ratio:.0f}× the nearest")
+    texts = [_cell(o) for o in others]
+    if _cell(value) in texts:
+        return 0.0, "seen in other runs"
+    distinct = len(set(texts))
+    if distinct <= max(1, len(texts) // 2):
+        return 1.0, f"no other run has it; they have {', '.join(sorted(set(texts))[:3])}"
+    return 0.1, "every run differs here"
+
+
+def ranked_differences(back: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What differed between this run and the other runs of the step, most unusual first:
+    each compared field, and each key of a JSON input, with this run's value, the other runs'
+    values, a score (:func:`_unusual`) and why."""
+    profile = back.get("profile") or {}
+    runs = [r.get("profile") or {} for r in (back.get("comparison") or {}).get("runs") or []]
+    if not runs:
+        return []
+    out: list[dict[str, Any]] = []
+    for field, label in _COMPARE_COLUMNS.items():
+        if field == "input":
+            continue
+        value, others = profile.get(field), [r.get(field) for r in runs]
+        if all(_cell(o) == _cell(value) for o in others):
+            continue
+        score, why = _unusual(_cell(value), [_cell(o) for o in others])
+        out.append({"field": label, "this run": _cell(value), "other runs": _values(others), "unusual": score,
+                    "why": why})
+    mine = _json_dict(profile.get("input"))
+    theirs = [_json_dict(r.get("input")) for r in runs]
+    if mine is not None and all(t is not None for t in theirs):
+        for key in sorted(set(mine) | {k for t in theirs if t for k in t}):
+            others = [t.get(key) for t in theirs if t is not None]
+            if all(o == mine.get(key) for o in others):
+                continue
+            score, why = _unusual(mine.get(key), others)
+            out.append({"field": f"input {key}", "this run": _cell(mine.get(key)), "other runs": _values(others),
+                        "unusual": score, "why": why})
+    elif any(_cell(r.get("input")) != _cell(profile.get("input")) for r in runs):
+        out.append({"field": "input", "this run": snippet(_cell(profile.get("input")), width=80),
+                    "other runs": f"{len({_cell(r.get('input')) for r in runs})} different inputs",
+                    "unusual": 0.1, "why": "not JSON: compared as a whole"})
+    return sorted(out, key=lambda d: -d["unusual"])
+
+
+def _values(others: Sequence[Any]) -> str:
+    distinct = list(dict.fromkeys(_cell(o) for o in others))
+    shown = ", ".join(distinct[:6])
+    return shown + (f" … ({len(distinct)} values)" if len(distinct) > 6 else "")
+
+
+def _json_dict(text: Any) -> dict[str, Any] | None:
+    try:
+        value = json.loads(str(text or ""))
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+# -- prompt text between versions ----------------------------------------------------------
+
+
+def prompt_diff(old: str, new: str, old_label: str, new_label: str) -> str:
+    """A unified diff of two prompt texts (what changed from ``old_label`` to ``new_label``)."""
+    return "\n".join(difflib.unified_diff(old.splitlines(), new.splitlines(), fromfile=old_label,
+                                          tofile=new_label, lineterm="", n=1))
+
+
+def first_message(span: Mapping[str, Any]) -> str:
+    """The text of a call's first input message (where the prompt is), from its transcript."""
+    messages = chat_messages(span) if span else []
+    return messages[0][1] if messages else ""

@@ -7,9 +7,11 @@ the URL so a view can be bookmarked or shared.
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import streamlit as st
 
@@ -22,9 +24,11 @@ from flightlog.ui.client import (
 )
 from flightlog.ui.filters import SearchFilters, has_search_params
 from flightlog.ui.inbox import person_label
-from flightlog.ui.types import WhoAmI
+from flightlog.ui.types import Session, SessionPage, TracePage, WhoAmI
 
 # Page scripts, relative to app.py (what st.Page, st.switch_page and st.page_link take).
+TRACES_PAGE = "views/traces.py"
+SESSIONS_PAGE = "views/sessions.py"
 SEARCH_PAGE = "views/search.py"
 TRACE_PAGE = "views/trace.py"
 COST_PAGE = "views/cost.py"
@@ -41,6 +45,8 @@ _SELECTED_SPAN = "flightlog.selected_span"
 _PERSON = "flightlog.person"
 _SIGN_IN_KEY = "flightlog.sign_in.key"
 FACETS_TTL_SECONDS = 60
+API_TTL_SECONDS = 15
+"""How long a page reuses an identical read (a rerun for a click does not ask again)."""
 
 
 def api_settings() -> tuple[str, str]:
@@ -73,6 +79,79 @@ def facets() -> dict[str, list[str]]:
     except ApiError as exc:
         show_api_error("Filter choices could not be loaded.", exc)
         return {}
+
+
+def now() -> dt.datetime:
+    """The current time to the whole 10 s, so that the reads of one moment are cached as one."""
+    t = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    return t - dt.timedelta(seconds=t.second % 10)
+
+
+@st.cache_data(ttl=API_TTL_SECONDS, show_spinner=False)
+def _cached(base_url: str, api_key: str, method: str, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]) -> Any:
+    return getattr(_client(base_url, api_key), method)(*args, **dict(kwargs))
+
+
+def cached(method: str, *args: Any, **kwargs: Any) -> Any:
+    """``ApiClient.<method>(*args, **kwargs)`` with the UI's key, answered from a cache for
+    :data:`API_TTL_SECONDS`: a rerun for a click (selecting a span, opening an expander) does
+    not ask the collector again. Failures are not cached."""
+    return _cached(*api_settings(), method, args, tuple(sorted(kwargs.items())))
+
+
+@st.cache_data(ttl=API_TTL_SECONDS, show_spinner=False)
+def _cached_together(base_url: str, api_key: str, calls: tuple[tuple[str, tuple[Any, ...], tuple[tuple[str, Any], ...]], ...]
+                     ) -> list[Any]:
+    client = _client(base_url, api_key)
+    with ThreadPoolExecutor(max_workers=len(calls) or 1) as pool:
+        futures = [pool.submit(getattr(client, method), *args, **dict(kwargs)) for method, args, kwargs in calls]
+        return [f.result() for f in futures]
+
+
+def cached_together(*calls: tuple[str, tuple[Any, ...], dict[str, Any]]) -> list[Any]:
+    """Several reads of one page at once (each ``(method, args, kwargs)`` of :class:`ApiClient`),
+    cached together like :func:`cached`: the page waits for the slowest, not for their sum."""
+    return _cached_together(*api_settings(), tuple((m, a, tuple(sorted(k.items()))) for m, a, k in calls))
+
+
+@st.cache_data(ttl=API_TTL_SECONDS, show_spinner=False)
+def _list_traces(base_url: str, api_key: str, params: dict[str, Any]) -> TracePage:
+    return _client(base_url, api_key).list_traces(**params)
+
+
+def list_traces(params: dict[str, Any]) -> TracePage:
+    """``GET /api/traces`` with these parameters (cached for a few seconds)."""
+    return _list_traces(*api_settings(), params)
+
+
+@st.cache_data(ttl=API_TTL_SECONDS, show_spinner=False)
+def _sessions(base_url: str, api_key: str, params: dict[str, Any]) -> SessionPage:
+    return _client(base_url, api_key).sessions(**params)
+
+
+def sessions(params: dict[str, Any]) -> SessionPage:
+    """``GET /api/sessions`` (cached for a few seconds)."""
+    return _sessions(*api_settings(), params)
+
+
+@st.cache_data(ttl=API_TTL_SECONDS, show_spinner=False)
+def _session(base_url: str, api_key: str, session_id: str) -> Session:
+    return _client(base_url, api_key).session(session_id)
+
+
+def get_session(session_id: str) -> Session:
+    """``GET /api/sessions/{session_id}`` (cached for a few seconds)."""
+    return _session(*api_settings(), session_id)
+
+
+@st.cache_data(ttl=API_TTL_SECONDS, show_spinner=False)
+def _trace_spans(base_url: str, api_key: str, trace_id: str) -> list[Any]:
+    return list(_client(base_url, api_key).get_trace(trace_id).spans)
+
+
+def trace_spans(trace_id: str) -> list[Any]:
+    """The spans of ``GET /api/traces/{trace_id}`` (cached for a few seconds)."""
+    return _trace_spans(*api_settings(), trace_id)
 
 
 def show_api_error(summary: str, exc: ApiError) -> None:

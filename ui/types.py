@@ -19,6 +19,12 @@ else:  # pragma: no cover - Python 3.10
     from typing_extensions import NotRequired, TypedDict
 
 __all__ = [
+    "Session",
+    "SessionTurn",
+    "SessionPage",
+    "SessionSummary",
+    "TracePage",
+    "TraceSummary",
     "AccessEntry",
     "AccessLogPage",
     "AdminBudget",
@@ -291,6 +297,86 @@ class SpanPage(TypedDict):
     offset: int
 
 
+class TraceSummary(TypedDict):
+    """One trace of ``GET /api/traces`` (and a run of a session): its root and its totals."""
+
+    trace_id: str
+    name: str
+    agent: str
+    agent_version: str
+    user: str
+    session: str
+    started: str
+    start_ns: int
+    duration_ms: float
+    spans: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    errors: int
+    status: Literal["ok", "error", "unset"]
+    input: str
+    output: str
+    prompts: list[str]
+    models: list[str]
+
+
+class TracePage(TypedDict):
+    """``GET /api/traces``: one page of traces with a span that matches the filters."""
+
+    items: list[TraceSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class SessionSummary(TypedDict):
+    """One session (conversation) of ``GET /api/sessions``."""
+
+    session_id: str
+    user: str
+    agents: list[str]
+    traces: int
+    started: str
+    last_activity: str
+    duration_ms: float
+    cost_usd: float
+    tokens: int
+    errors: int
+    first_input: str
+
+
+class SessionPage(TypedDict):
+    """``GET /api/sessions``: sessions, most recently active first."""
+
+    items: list[SessionSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class SessionTurn(TypedDict):
+    """One message of a session's transcript: a run's input (user) or its answer (assistant)."""
+
+    trace_id: str
+    role: Literal["user", "assistant"]
+    text: str
+    at: str
+    status: Literal["ok", "error", "unset"]
+
+
+class Session(TypedDict):
+    """``GET /api/sessions/{session_id}``: the runs in start order and one transcript across them."""
+
+    session_id: str
+    user: str
+    runs: list[TraceSummary]
+    turns: list[SessionTurn]
+    truncated: bool
+    cost_usd: float
+    errors: int
+
+
 class CostRow(TypedDict):
     """One group of ``GET /api/cost``: the grouping keys asked for, then the sums."""
 
@@ -502,6 +588,12 @@ class MonitoringPoint(TypedDict):
     tokens: int
     tokens_per_unit: float | None
     cost_usd: float
+    agent_latency_p50_ms: float | None
+    agent_latency_p95_ms: float | None
+    agent_latency_p99_ms: float | None
+    human_waits: int
+    human_wait_p50_ms: float | None
+    human_wait_p95_ms: float | None
 
 
 class ToolCalls(TypedDict):
@@ -516,7 +608,6 @@ class ToolCalls(TypedDict):
 class ToolErrorPoint(TypedDict):
     """Errors of one tool and error type in one bucket."""
 
-    t: str
     tool: str
     error_type: str
     errors: int

@@ -207,10 +207,12 @@ async def add_review_score(key: ReadKey, collector: CollectorDep, body: ReviewSc
         if run is None:
             raise NotFound(f"trace {trace_id} is not in the review queue of project {key.project!r}")
         span_id = body.span_id or run["SpanId"]
-        review_store.add_score(store, key.project, trace_id, span_id, run["AgentName"], run["PromptVersion"],
+        # Queued before the run's prompts were recorded: its LLM calls say them.
+        prompts = run["PromptVersion"] or review_store.run_prompts(store, key.project, trace_id)
+        review_store.add_score(store, key.project, trace_id, span_id, run["AgentName"], prompts,
                                key.key_id, body.score, body.label, body.comment)
         return {"trace_id": trace_id, "span_id": span_id, "reviewer": key.key_id, "score": body.score,
-                "label": body.label, "agent": run["AgentName"], "prompt_version": run["PromptVersion"]}
+                "label": body.label, "agent": run["AgentName"], "prompt_version": prompts}
 
     return respond(await run_in_threadpool(save))
 

@@ -186,6 +186,87 @@ class SpanPage(ApiModel):
     offset: int
 
 
+class TraceSummary(ApiModel):
+    """One trace of ``GET /api/traces`` (and a run of a session): its root and its totals."""
+
+    trace_id: str
+    name: str = Field(description="The root span's name (the first span's when the root has not arrived).")
+    agent: str
+    agent_version: str
+    user: str
+    session: str
+    started: str = Field(description="First span start, ISO 8601 UTC.")
+    start_ns: int
+    duration_ms: float = Field(description="Wall clock: first span start to last span end.")
+    spans: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    errors: int = Field(description="Spans with status Error.")
+    status: Literal["ok", "error", "unset"] = Field(
+        description="The root span's status; error also when a span failed and the root set none.")
+    input: str = Field(description="The first input text of the run, cut to 300 characters.")
+    output: str = Field(description="The root span's output text, cut to 300 characters.")
+    prompts: list[str] = Field(description="Prompts used by the run's LLM calls, as id@version.")
+    models: list[str]
+
+
+class TracePage(ApiModel):
+    """``GET /api/traces``: one page of traces with a span that matches the filters."""
+
+    items: list[TraceSummary]
+    total: int = Field(description="How many traces match in all.")
+    limit: int
+    offset: int
+
+
+class SessionSummary(ApiModel):
+    """One session (conversation) of ``GET /api/sessions``."""
+
+    session_id: str
+    user: str
+    agents: list[str]
+    traces: int = Field(description="Runs (traces) in the session.")
+    started: str = Field(description="First span start, ISO 8601 UTC.")
+    last_activity: str = Field(description="Last span end, ISO 8601 UTC.")
+    duration_ms: float
+    cost_usd: float
+    tokens: int
+    errors: int
+    first_input: str = Field(description="The first run's input, cut to 300 characters.")
+
+
+class SessionPage(ApiModel):
+    """``GET /api/sessions``: sessions, most recently active first."""
+
+    items: list[SessionSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class SessionTurn(ApiModel):
+    """One message of a session's transcript: a run's input (user) or its answer (assistant)."""
+
+    trace_id: str
+    role: Literal["user", "assistant"]
+    text: str
+    at: str = Field(description="The run's start, ISO 8601 UTC.")
+    status: Literal["ok", "error", "unset"]
+
+
+class Session(ApiModel):
+    """``GET /api/sessions/{session_id}``: the runs in start order and one transcript across them."""
+
+    session_id: str
+    user: str
+    runs: list[TraceSummary]
+    turns: list[SessionTurn]
+    truncated: bool = Field(description="More runs than the 500 listed.")
+    cost_usd: float
+    errors: int
+
+
 class CostRow(ApiModel):
     """One group of ``GET /api/cost``: the grouping keys asked for, then the sums."""
 
@@ -408,6 +489,13 @@ class MonitoringPoint(ApiModel):
     tokens: int = Field(description="Input + output tokens of every span of the group.")
     tokens_per_unit: float | None
     cost_usd: float
+    agent_latency_p50_ms: float | None = Field(description="Runs only: run latency without the time spent waiting "
+                                                           "for a person at checkpoints of tier ≥ 2.")
+    agent_latency_p95_ms: float | None
+    agent_latency_p99_ms: float | None
+    human_waits: int = Field(description="Runs that waited for a person (a checkpoint of tier ≥ 2); 0 for LLM calls.")
+    human_wait_p50_ms: float | None = Field(description="How long those runs waited, in total per run.")
+    human_wait_p95_ms: float | None
 
 
 class ToolCalls(ApiModel):
@@ -422,8 +510,6 @@ class ToolCalls(ApiModel):
 class ToolErrorPoint(ApiModel):
     """Errors of one tool and error type in one bucket."""
 
-    t: str = Field(description="The bucket start as naive ISO 8601 (UTC): the same instant as time, kept for "
-                               "compatibility.")
     tool: str
     error_type: str = Field(description='The span\'s error type, "error" when it named none.')
     errors: int

@@ -1,4 +1,4 @@
-"""The read-only query API: one trace, span search, cost and the search facets.
+"""The read-only query API: one trace, span search, the trace and session lists, cost and the search facets.
 
 Every route needs a read key (engineer, auditor or admin) and only ever reads the key's own
 project. Routes parse, authorise and call :mod:`flightlog.storage.queries` (docs/http-api/query.md).
@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from flightlog.storage import Store, costs, queries
+from flightlog.storage import Store, costs, queries, tracelist
 from flightlog.storage import metrics as stored_metrics
 from flightlog.storage.filters import SpanFilter
 from flightlog.storage.logs import logs_for_trace
@@ -42,11 +42,7 @@ async def get_trace(key: ReadKey, collector: CollectorDep, trace_id: TraceIdPath
     return respond(await run_in_threadpool(trace_with_logs, collector.store, key.project, trace_id))
 
 
-@router.get("/spans", summary="Search spans by text and filters, one page at a time", response_model=models.SpanPage,
-            responses=READ_ERRORS)
-async def search_spans(
-    key: ReadKey,
-    collector: CollectorDep,
+def span_filter(
     window: TimeWindow,
     q: Annotated[str, Query(max_length=1000, description="Words that must all appear (case-insensitive) in input, "
                                                          "output, tool arguments or result")] = "",
@@ -61,12 +57,9 @@ async def search_spans(
     session: str = "",
     trace_id: str = "",
     tool: str = "",
-    limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
-    sort: Annotated[str, Query(pattern="^(time|cost|tokens|duration)$")] = "time",
-    order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
-) -> Response:
-    flt = SpanFilter(
+) -> SpanFilter:
+    """The search filters shared by the span search and the trace list."""
+    return SpanFilter(
         q=q, start=window.start, end=window.end, model=model, status=status,
         equals={
             "agent": agent, "agent_version": agent_version, "prompt_id": prompt_id,
@@ -74,9 +67,78 @@ async def search_spans(
             "session": session, "trace_id": trace_id.lower(), "tool": tool,
         },
     )
+
+
+SpanFilterDep = Annotated[SpanFilter, Depends(span_filter)]
+Offset = Annotated[int, Query(ge=0, le=100_000)]
+Order = Annotated[str, Query(pattern="^(asc|desc)$")]
+
+
+@router.get("/spans", summary="Search spans by text and filters, one page at a time", response_model=models.SpanPage,
+            responses=READ_ERRORS)
+async def search_spans(
+    key: ReadKey,
+    collector: CollectorDep,
+    flt: SpanFilterDep,
+    limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE)] = 50,
+    offset: Offset = 0,
+    sort: Annotated[str, Query(pattern="^(time|cost|tokens|duration)$")] = "time",
+    order: Order = "desc",
+) -> Response:
     return respond(await run_in_threadpool(
         queries.search_spans, collector.store, key.project, flt, limit=limit, offset=offset, sort=sort, order=order
     ))
+
+
+@router.get("/traces", summary="Traces with a span that matches the search filters, one row per trace",
+            response_model=models.TracePage, responses=READ_ERRORS)
+async def list_traces(
+    key: ReadKey,
+    collector: CollectorDep,
+    flt: SpanFilterDep,
+    limit: Annotated[int, Query(ge=1, le=tracelist.MAX_PAGE)] = 50,
+    offset: Offset = 0,
+    sort: Annotated[str, Query(pattern="^(time|duration|cost|tokens|spans|errors)$",
+                               description="time is the trace's start")] = "time",
+    order: Order = "desc",
+) -> Response:
+    return respond(await run_in_threadpool(
+        tracelist.list_traces, collector.store, key.project, flt, limit=limit, offset=offset, sort=sort, order=order
+    ))
+
+
+@router.get("/sessions", summary="Sessions (conversations), most recently active first",
+            response_model=models.SessionPage, responses=READ_ERRORS)
+async def list_sessions(
+    key: ReadKey,
+    collector: CollectorDep,
+    window: TimeWindow,
+    agent: str = "",
+    user: str = "",
+    limit: Annotated[int, Query(ge=1, le=tracelist.MAX_PAGE)] = 50,
+    offset: Offset = 0,
+) -> Response:
+    return respond(await run_in_threadpool(
+        tracelist.list_sessions, collector.store, key.project, start=window.start, end=window.end,
+        agent=agent, user=user, limit=limit, offset=offset,
+    ))
+
+
+def _session(store: Store, project: str, session_id: str) -> dict[str, Any]:
+    found = tracelist.get_session(store, project, session_id)
+    if found is None:
+        raise NotFound(f"no session {session_id!r} in project {project!r}")
+    return found
+
+
+@router.get("/sessions/{session_id}", summary="One session: its runs in order and one transcript across them",
+            response_model=models.Session, responses=errors(400, 401, 403, 404, 503))
+async def get_session(
+    key: ReadKey,
+    collector: CollectorDep,
+    session_id: Annotated[str, Path(min_length=1, max_length=256)],
+) -> Response:
+    return respond(await run_in_threadpool(_session, collector.store, key.project, session_id))
 
 
 @router.get("/cost", summary="Cost, tokens and model calls grouped by model / agent / day / …",

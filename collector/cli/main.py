@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from flightlog.collector.bootstrap import dev_keys_path
 from flightlog.collector.config import Settings
 
 HEALTH_TIMEOUT_S = 120.0
@@ -66,6 +67,19 @@ def _ui_command(host: str, port: int) -> list[str]:
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
         "--client.toolbarMode", "viewer",  # no Deploy button or developer options
     ]
+
+
+def _keys_banner(keys: dict[str, str], data_dir: str) -> str:
+    """The first keys' secrets on the start that created them; afterwards, where they are."""
+    if getattr(keys, "created", False):
+        return (f"  Ingest key:   {keys.get('ingest_key', '')}\n"
+                f"  Read key:     {keys.get('read_key', '')}\n"
+                f"  Admin key:    {keys.get('admin_key', '')}\n"
+                "  (shown once; also kept in " + str(dev_keys_path(data_dir)) + ", mode 0600)\n")
+    if keys:
+        return (f"  Keys:         created on the first start; the secrets are in {dev_keys_path(data_dir)}"
+                " (mode 0600)\n")
+    return "  Keys:         created earlier; see flightlog keys list, or flightlog keys create\n"
 
 
 class _ServerThread(threading.Thread):
@@ -120,6 +134,7 @@ def up(demo: bool, no_ui: bool, **overrides: Any) -> None:
     if demo:
         sent = _send_demo(base, keys.get("ingest_key", ""), keys.get("admin_key", ""))
         click.echo(f"Loaded demo data: {sent} spans.")
+    shown_ingest = keys.get("ingest_key", "<ingest key>") if getattr(keys, "created", False) else "<ingest key>"
     click.echo(
         "\nFlightlog is running.\n"
         f"  Store:        {settings.dsn}\n"
@@ -128,12 +143,10 @@ def up(demo: bool, no_ui: bool, **overrides: Any) -> None:
         + f"  Query API:    {base}/api  (OpenAPI: {base}/docs)\n"
         + ("" if no_ui else f"  UI:           http://{settings.host}:{settings.ui_port}\n")
         + f"  Project:      {keys.get('project', settings.project)}\n"
-        + f"  Ingest key:   {keys.get('ingest_key', '(created earlier; see flightlog keys)')}\n"
-        + f"  Read key:     {keys.get('read_key', '(created earlier; see flightlog keys)')}\n"
-        + f"  Admin key:    {keys.get('admin_key', '(created earlier; see flightlog keys)')}\n"
-        "\nSend traces with:\n"
+        + _keys_banner(keys, settings.data_dir)
+        + "\nSend traces with:\n"
         f"  export OTEL_EXPORTER_OTLP_ENDPOINT={base}\n"
-        f"  export OTEL_EXPORTER_OTLP_HEADERS=x-api-key={keys.get('ingest_key', '<ingest key>')}\n"
+        f"  export OTEL_EXPORTER_OTLP_HEADERS=x-api-key={shown_ingest}\n"
         "Press Ctrl-C to stop.",
     )
     stop = threading.Event()

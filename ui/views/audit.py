@@ -54,9 +54,30 @@ def _verify() -> None:
                         ("inserted_out_of_band", "Spans inserted out of band")):
         if report[kind]["count"]:
             st.subheader(f"{title} ({report[kind]['count']})")
-            st.dataframe(pd.DataFrame(report[kind]["spans"]), hide_index=True, width="stretch")
+            _table(report[kind]["spans"])
     for problem in report["chain_errors"]:
         st.error(problem)
+
+
+TRACE_LINK = st.column_config.LinkColumn("trace id", display_text=r"trace_id=([0-9a-f]+)")
+
+
+def linked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows whose ``trace_id`` is a link to the Trace page (on the row's span when it has one)."""
+    out = []
+    for row in rows:
+        trace_id = str(row.get("trace_id") or "")
+        if trace_id:
+            span = str(row.get("span_id") or "")
+            row = {**row, "trace_id": f"trace?trace_id={trace_id}" + (f"&span_id={span}" if span else "")}
+        out.append(row)
+    return out
+
+
+def _table(rows: list[Any], config: dict[str, Any] | None = None) -> None:
+    """A table whose trace ids open the trace."""
+    st.dataframe(pd.DataFrame(linked([dict(r) for r in rows])), hide_index=True, width="stretch",
+                 column_config={"trace_id": TRACE_LINK, **(config or {})})
 
 
 def _access() -> None:
@@ -91,8 +112,7 @@ def _checkpoints() -> None:
     n_flagged = sum(1 for r in rows if r["flagged"])
     if n_flagged:
         st.error(f"{n_flagged} tier-3 action(s) ran without an approval.")
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
-                 column_config={"flagged": st.column_config.CheckboxColumn("red flag")})
+    _table(rows, {"flagged": st.column_config.CheckboxColumn("red flag")})
 
 
 def _governance() -> None:

@@ -5,7 +5,6 @@ URL: ``/cost?range=30d`` (the time range is shared with the Search page).
 """
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -75,14 +74,14 @@ def _top_traces(rows: list[dict[str, Any]]) -> None:
         return
     st.subheader("Costliest traces")
     columns = ["trace", "started", "agent", "name", "user", "cost_usd", "tokens", "spans", "errors", "trace_id"]
-    table = [{**r, "trace": f"trace?trace_id={r['trace_id']}", "started": fmt.format_time(r.get("started"))}
-             for r in rows]
+    table = [{**r, "trace": f"trace?trace_id={r['trace_id']}", "started": fmt.format_time(r.get("started")),
+              "tokens": int(r.get("input_tokens") or 0) + int(r.get("output_tokens") or 0)} for r in rows]
     st.dataframe(pd.DataFrame(table, columns=columns), hide_index=True, width="stretch", column_config={
         **_COLUMNS,
         "trace": st.column_config.LinkColumn("trace", display_text="open ↗"),
         "cost_usd": st.column_config.NumberColumn("cost (USD)", format="$%.6f"),
     }, key="cost.top_traces")
-    st.download_button("Download CSV", data=fmt.csv_bytes(rows), file_name="flightlog-costliest-traces.csv",
+    st.download_button("Download CSV", data=fmt.csv_bytes(table, columns), file_name="flightlog-costliest-traces.csv",
                        mime="text/csv", key="cost.download.top", icon=":material/download:")
 
 
@@ -99,15 +98,17 @@ def render() -> None:
         session.remember_filters(remembered.with_changes(range=range_key, page=1))
     session.sync_url({"range": range_key} if range_key != DEFAULT_RANGE else {})
 
-    start, end = time_window(range_key, dt.datetime.now(dt.timezone.utc))
-    api = session.get_client()
+    start, end = time_window(range_key, session.now())
     try:
         with st.spinner("Loading costs…"):
-            by_day = api.cost(["day", "model"], start, end)
-            by_agent = api.cost(["agent"], start, end)
-            per_run = api.cost_per_run(start=start, end=end, by="agent")
-            top = api.top_traces(start=start, end=end, limit=TOP_TRACES)
-            budgets = api.budgets()
+            by_day, by_agent, per_run, top, budgets = session.cached_together(
+                ("cost", (("day", "model"), start, end), {}),
+                ("cost", (("agent",), start, end), {}),
+                ("cost_per_run", (), {"start": start, "end": end, "by": "agent"}),
+                ("list_traces", (), {"start": start, "end": end, "sort": "cost", "limit": TOP_TRACES}),
+                ("budgets", (), {}),
+            )
+            top = [t for t in top["items"] if t["cost_usd"] > 0]
     except ApiError as exc:
         session.show_api_error("Costs could not be loaded.", exc)
         return
@@ -126,6 +127,11 @@ def render() -> None:
     totals[3].metric("Output tokens", fmt.format_tokens(sum(int(r.get("output_tokens") or 0) for r in by_agent)))
 
     st.subheader("Cost per model per day")
+    snapshots = st.toggle("Add dated snapshots to their model (gpt-4o-mini-2024-07-18 → gpt-4o-mini)", value=True,
+                          key="cost.snapshots")
+    by_day = fmt.group_models(by_day, snapshots=snapshots)
+    if any(r["model"] == fmt.NO_MODEL for r in by_day):
+        st.caption(f"{fmt.NO_MODEL}: spans with a cost but no model (e.g. a cost sent by the client).")
     budget = charts.daily_cost_budget(budgets)
     st.plotly_chart(charts.cost_by_day_figure(by_day, budget), key="cost.by_day_chart", width="stretch")
     if budget:
@@ -135,7 +141,8 @@ def render() -> None:
         st.subheader("Daily budgets per agent and user")
         st.dataframe(pd.DataFrame(agent_budgets, columns=["scope", "subject", "max_cost_usd", "max_tokens"]),
                      hide_index=True, width="stretch")
-    _table("By day and model", by_day, ("day", "model"), "flightlog-cost-by-day-model.csv")
+    _table("By day and model", by_day, ("day", "model", "snapshots") if snapshots else ("day", "model"),
+           "flightlog-cost-by-day-model.csv")
     by_agent = sorted(by_agent, key=lambda r: -float(r.get("cost_usd") or 0))
     _table("Totals by agent", by_agent, ("agent",), "flightlog-cost-by-agent.csv")
     _per_run(per_run)

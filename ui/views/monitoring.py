@@ -6,7 +6,6 @@ URL: ``/monitoring?range=7d&bucket=hour&by=prompt_version&agent=refund-bot``.
 """
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -71,10 +70,10 @@ def render() -> None:
     st.session_state[_SAVED] = {"bucket": bucket, "by": by}
     session.sync_url({k: v for k, v in params.items() if v})
 
-    start, end = time_window(range_key, dt.datetime.now(dt.timezone.utc))
+    start, end = time_window(range_key, session.now())
     try:
         with st.spinner("Loading monitoring figures…"):
-            body = session.get_client().monitoring(start=start, end=end, bucket=bucket, by=by, agent=agent)
+            body = session.cached("monitoring", start=start, end=end, bucket=bucket, by=by, agent=agent)
     except ApiError as exc:
         session.show_api_error("Monitoring figures could not be loaded.", exc)
         return
@@ -99,10 +98,18 @@ def render() -> None:
                  icon=":material/pause_circle:", query_params={"agent": agent} if agent else None)
 
     _chart("Success rate", charts.series_figure(series, "success_rate", y_title="success rate", percent=True,
-                                                legend=legend), series, "success-rate")
-    _chart("Latency p50 / p95 / p99", charts.latency_figure(series, legend=legend), series, "latency")
+                                                legend=legend, bucket=bucket), series, "success-rate")
+    if unit == "run":
+        _chart("Agent latency p50 / p95 / p99 (waits for people excluded)",
+               charts.latency_figure(series, legend=legend, bucket=bucket), series, "latency")
+        if any(r.get("human_waits") for r in series):
+            _chart("Waiting for a person (checkpoints of tier ≥ 2)", charts.human_wait_figure(series, bucket=bucket),
+                   [r for r in series if r.get("human_waits")], "human-wait")
+    else:
+        _chart("Latency p50 / p95 / p99", charts.latency_figure(series, legend=legend, bucket=bucket), series,
+               "latency")
     _chart(f"Tokens per {unit}", charts.series_figure(series, "tokens_per_unit", y_title=f"tokens per {unit}",
-                                                      legend=legend), series, "tokens")
+                                                      legend=legend, bucket=bucket), series, "tokens")
     st.subheader("Tool errors")
     tool_rows = tools.get("tools") or []
     if tool_rows:
@@ -111,14 +118,15 @@ def render() -> None:
     if tools.get("errors"):
         _chart("Tool errors by type", charts.tool_errors_figure(tools["errors"]), tools["errors"], "tool-errors")
         over_time = monitor.tool_error_series(tools["errors"])
-        _chart("Tool errors over time", charts.series_figure(over_time, "errors", y_title="errors", legend="tool"),
-               over_time, "tool-errors-over-time")
+        _chart("Tool errors over time", charts.series_figure(over_time, "errors", y_title="errors", legend="tool",
+                                                             bucket=bucket), over_time, "tool-errors-over-time")
     else:
         st.info("No tool call failed in this time range.", icon=":material/check_circle:")
     if checkpoints:
         cp_legend = monitor.BREAKDOWNS.get((body.get("checkpoints") or {}).get("by", ""), "group")
         _chart("Checkpoint escalation rate", charts.series_figure(
-            checkpoints, "escalation_rate", y_title="escalated (tier ≥ 2)", percent=True, legend=cp_legend),
+            checkpoints, "escalation_rate", y_title="escalated (tier ≥ 2)", percent=True, legend=cp_legend,
+            bucket=bucket),
             checkpoints, "escalations")
 
 

@@ -21,6 +21,23 @@ from flightlog.ui.client import ApiError
 from flightlog.ui.filters import parse_trace_id
 
 _LOOKUP = "trace.lookup"
+_TREE_COLUMNS = {
+    "span": st.column_config.TextColumn("span", width=190),
+    "status": st.column_config.TextColumn("status", width=50),
+    "duration": st.column_config.TextColumn("duration", width=70),
+    "cost": st.column_config.TextColumn("cost", width=70),
+    "start": st.column_config.TextColumn("start", width=65),
+    "type": st.column_config.TextColumn("type", width=60),
+}
+
+
+def _selection(key: str, part: str) -> list[Any]:
+    """The points or rows selected in a chart or table (``key``) as this run starts."""
+    state = st.session_state.get(key)
+    try:
+        return list(state["selection"][part]) if state else []
+    except (KeyError, TypeError):
+        return []
 
 
 def _picked(key: str, indexes: list[int]) -> int | None:
@@ -90,13 +107,15 @@ def _detail(span: dict[str, Any], span_ids: set[str]) -> None:
     metrics[1].metric("Tokens", fmt.format_tokens(tokens))
     metrics[2].metric("Cost", fmt.format_money(span.get("cost_usd") or 0.0))
     properties = fmt.span_properties(span)
-    st.dataframe(
-        pd.DataFrame(properties, columns=["field", "value"]),
-        hide_index=True,
-        width="stretch",
-        height=min(35 * (len(properties) + 1) + 3, 1000),
-    )
+    # A static table wraps long values (error messages, decided by) instead of cutting them.
+    st.table(pd.DataFrame(properties, columns=["field", "value"]).set_index("field"))
+
+
+def _content(span: dict[str, Any]) -> None:
+    """The selected span's messages, texts and raw fields, over the page's full width."""
     messages = transcript.chat_messages(span)
+    if messages or any(span.get(k) for k in ("input_text", "output_text", "tool_args", "tool_result")):
+        st.subheader("What the span said and did")
     if messages:
         st.markdown("**Messages**")
         for role, text in messages:
@@ -178,7 +197,7 @@ def render() -> None:
         return
     try:
         with st.spinner("Loading the trace…"):
-            trace = session.get_client().get_trace(trace_id)
+            trace = session.cached("get_trace", trace_id)
     except ApiError as exc:
         if exc.status_code == 404:
             _ask_for_trace("No trace with this id in this project (it may not be written yet).")
@@ -211,38 +230,47 @@ def render() -> None:
     _summary(all_spans, trace.total_cost_usd)
     _kill_switch(all_spans)
     chart_key = f"trace.waterfall.{trace_id}"
-    chart = st.plotly_chart(
-        charts.waterfall_figure({"spans": spans}),
+    tree_key = f"trace.tree.{trace_id}"
+    # What was clicked arrives with this run: read it before drawing, so that the chart and
+    # the tree are drawn with that span highlighted. A clicked point's y is the span's row
+    # (see charts.waterfall_figure).
+    clicked = [int(round(float(p["y"]))) for p in _selection(chart_key, "points") if p.get("y") is not None]
+    for picked in (_picked(chart_key, clicked), _picked(tree_key, list(_selection(tree_key, "rows")))):
+        if picked is not None and 0 <= picked < len(spans):
+            selected = span_ids[picked]
+    known = {str(s.get("span_id") or "") for s in all_spans}
+    if selected and selected not in known:
+        st.warning(f"There is no span {selected[:32]} in this trace; showing its first span instead.",
+                   icon=":material/warning:")
+    if selected not in span_ids:
+        selected = span_ids[0]
+    row = span_ids.index(selected)
+    session.select_span(trace_id, selected)
+    session.sync_url({"trace_id": trace_id, "span_id": selected})
+    st.plotly_chart(
+        charts.waterfall_figure({"spans": spans}, selected=row),
         key=chart_key,
         on_select="rerun",
         selection_mode="points",
         width="stretch",
     )
-    # A clicked point's y is the span's row (see charts.waterfall_figure).
-    clicked = [int(round(float(p["y"]))) for p in chart.selection.points if p.get("y") is not None]
-    tree_col, detail_col = st.columns([1, 1])
+    tree_col, detail_col = st.columns([11, 9])
     with tree_col:
         st.subheader("Spans")
-        st.caption("Select a row (or click a bar above) to see that span.")
-        tree_key = f"trace.tree.{trace_id}"
-        tree = st.dataframe(
-            pd.DataFrame(fmt.tree_rows(spans)),
+        st.caption("Select a row (or click a bar above) to see that span; ▶ marks the one shown.")
+        st.dataframe(
+            fmt.highlight_row(pd.DataFrame(fmt.tree_rows(spans, selected=row)), row),
             key=tree_key,
             hide_index=True,
             on_select="rerun",
             selection_mode="single-row",
             width="stretch",
+            column_config=_TREE_COLUMNS,
             height=min(35 * (len(spans) + 1) + 3, 700),
         )
-    for picked in (_picked(chart_key, clicked), _picked(tree_key, list(tree.selection.rows))):
-        if picked is not None and 0 <= picked < len(spans):
-            selected = span_ids[picked]
-    if selected not in span_ids:
-        selected = span_ids[0]
-    session.select_span(trace_id, selected)
-    session.sync_url({"trace_id": trace_id, "span_id": selected})
     with detail_col:
-        _detail(spans[span_ids.index(selected)], {str(s.get("span_id") or "") for s in all_spans})
+        _detail(spans[row], known)
+    _content(spans[row])
 
 
 if __name__ == "__main__":

@@ -55,7 +55,8 @@ def _text(label: str, text: str) -> None:
 
 def _step_detail(step: dict[str, Any]) -> None:
     props = incident.step_properties(step)
-    st.dataframe(pd.DataFrame(props, columns=["field", "value"]), hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame(props, columns=["field", "value"]), hide_index=True, width="stretch",
+                 height=fmt.table_height(len(props), most=30))
     _text("Tool arguments", str(step.get("tool_args") or ""))
     _text("Input", str(step.get("input_text") or "") if step.get("role") != "user input" else "")
     _text("Fed forward", incident.step_content(step))
@@ -71,18 +72,11 @@ def _comparison(back: dict[str, Any]) -> None:
     )
     if not runs:
         st.info("No other run of this step was found. Try *Include failed runs*.", icon=":material/info:")
-    summary = incident.difference_summary(back)
-    if summary:
-        st.markdown("**What differed**")
-        st.code(
-            "\n".join(
-                f"{d['field']}: this run {d['this run'] or '(none)'}  |  other runs: {' / '.join(d['other runs'])}"
-                f"  ({d['runs differing']})"
-                for d in summary
-            ),
-            language=None,
-            wrap_lines=True,
-        )
+    ranked = incident.ranked_differences(back)
+    if ranked:
+        st.markdown("**What differed, most unusual first**")
+        st.caption("A value far outside the other runs' range comes first, then values no other run had.")
+        st.table(pd.DataFrame(ranked, columns=["field", "this run", "other runs", "why"]).set_index("field"))
     elif runs:
         st.success("The other runs used the same agent version, models, prompts and input.", icon=":material/check:")
     rows = incident.comparison_rows(back)
@@ -94,9 +88,63 @@ def _comparison(back: dict[str, Any]) -> None:
         ),
         axis=None,
     )
-    st.dataframe(styled, hide_index=True, width="stretch", column_config={"trace": _LINK}, key="traceback.compare")
+    st.dataframe(styled, hide_index=True, width="stretch", column_config={"trace": _LINK}, key="traceback.compare",
+                 height=fmt.table_height(len(rows)))
     if step:
         st.text("Step: " + " · ".join(f"{k.replace('_', ' ')}={v}" for k, v in step.items() if v))
+
+
+def _evidence(back: dict[str, Any]) -> None:
+    """Who decided the step, which checkpoint let it through in its own words, what it did;
+    and how the deciding call's prompt text changed from the version the other runs used."""
+    try:
+        spans = session.trace_spans(str(back.get("trace_id") or ""))
+    except ApiError as exc:
+        session.show_api_error("The trace's spans could not be loaded for the evidence.", exc)
+        return
+    found = incident.evidence(back, spans)
+    st.subheader("Why it went through")
+    rows = incident.evidence_rows(found)
+    if found.get("checkpoint") and found.get("said"):
+        said, did = st.columns(2)
+        said.caption("The checkpoint said")
+        said.code(found["said"], language=None, wrap_lines=True)
+        did.caption("The step did")
+        did.code(found["did"] or "(nothing recorded)", language=None, wrap_lines=True)
+    if rows:
+        st.table(pd.DataFrame(rows).set_index("what"))
+    else:
+        st.info("The trace names no deciding call or checkpoint for this step.", icon=":material/info:")
+    decider = found.get("decided_by")
+    if decider:
+        if st.button("Open the LLM call that decided this", icon=":material/smart_toy:", key="traceback.decider"):
+            session.open_trace(str(back.get("trace_id") or ""), str(decider.get("span_id") or ""))
+        _prompt_change(back, decider)
+
+
+def _prompt_change(back: dict[str, Any], decider: dict[str, Any]) -> None:
+    """The deciding call's prompt text against the same prompt in another run on another version."""
+    prompt_id, version = str(decider.get("prompt_id") or ""), str(decider.get("prompt_version") or "")
+    if not prompt_id:
+        return
+    for run in (back.get("comparison") or {}).get("runs") or []:
+        used = [p for p in (run.get("profile") or {}).get("prompts") or [] if p.startswith(prompt_id + "@")]
+        if not used or used[0] == f"{prompt_id}@{version}":
+            continue
+        try:
+            other_spans = session.trace_spans(str(run.get("trace_id") or ""))
+        except ApiError:
+            return
+        other = next((s for s in other_spans if s.get("prompt_id") == prompt_id and s.get("span_type") == "llm"), None)
+        old, new = incident.first_message(other or {}), incident.first_message(decider)
+        if not old or not new:
+            return
+        st.markdown(f"**How the prompt changed: {used[0]} → {prompt_id}@{version}**")
+        st.caption("The first message of the deciding call here and of the same prompt in a run that went "
+                   "well (lines that differ; customer-specific lines differ too).")
+        st.code(incident.prompt_diff(old, new, used[0], f"{prompt_id}@{version}") or "(the same text)",
+                language="diff", wrap_lines=True)
+        return
 
 
 def render() -> None:
@@ -109,7 +157,7 @@ def render() -> None:
     if not trace_id or len(span_id) != 16:
         _ask("That is not a trace id and span id: expected 32 and 16 hexadecimal characters.")
         return
-    options = st.columns([1, 1, 4])
+    options = st.columns([1, 1, 2])
     url_compare = st.query_params.get("compare", "")
     # setdefault: on arrival, and for a widget whose state a run cut short dropped (see Search).
     st.session_state.setdefault("traceback.compare_n", int(url_compare) if url_compare.isdigit()
@@ -125,7 +173,7 @@ def render() -> None:
     session.sync_url(params)
     try:
         with st.spinner("Tracing back…"):
-            back = session.get_client().traceback(trace_id, span_id, compare=compare, healthy_only=not all_runs)
+            back = session.cached("traceback", trace_id, span_id, compare=compare, healthy_only=not all_runs)
     except ApiError as exc:
         if exc.status_code == 404:
             _ask("No such span in this project's trace (it may not be written yet).")
@@ -150,7 +198,7 @@ def render() -> None:
     st.caption("Models used up to this step")
     st.code(", ".join(profile.get("models") or []) or "(none)", language=None, wrap_lines=True)
 
-    exports = st.columns([1, 1, 4])
+    exports = st.columns([1, 1, 2])
     exports[0].download_button(
         "Export Markdown", data=incident.incident_markdown(back).encode("utf-8"),
         file_name=f"incident-{trace_id}-{span_id}.md", mime="text/markdown", icon=":material/download:",
@@ -163,13 +211,18 @@ def render() -> None:
 
     st.subheader("The step")
     _step_detail(target)
+    _evidence(back)
     st.subheader("Causal chain (root first)")
-    st.dataframe(pd.DataFrame(incident.chain_rows(back)), hide_index=True, width="stretch", key="traceback.chain")
+    chain = incident.chain_rows(back)
+    st.dataframe(pd.DataFrame(chain), hide_index=True, width="stretch", key="traceback.chain",
+                 height=fmt.table_height(len(chain)))
     st.subheader("Inputs in time order")
     st.caption("Every span of the trace that had finished when this step started, plus upstream agents (links).")
     inputs = [*(back.get("inputs") or []), *(back.get("upstream") or [])]
     if inputs:
-        st.dataframe(pd.DataFrame(incident.input_rows(back)), hide_index=True, width="stretch", key="traceback.inputs")
+        rows = incident.input_rows(back)
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="traceback.inputs",
+                     height=fmt.table_height(len(rows)))
         for n, step in enumerate(inputs, 1):
             with st.expander(f"Input {n}: {step.get('role')} ({step.get('span_type') or 'span'})"):
                 _step_detail(step)

@@ -1,0 +1,184 @@
+"""UI benchmark: cold page loads in a real headless Chromium, Flightlog's pages against a bare
+Streamlit page (docs/performance-ui.md).
+
+    python bench/ui_bench.py --repeat 3 [--write-docs]
+
+A collector is started on a fresh data directory and loaded with the demo data (over OTLP/HTTP,
+like ``flightlog up --demo``); Streamlit serves the Flightlog UI and, on another port, a
+hello-world page (a title and a line of text). Each page is loaded ``--repeat`` times, each in
+a new browser context (no cache, no session), and timed from navigation until Streamlit is
+idle with the page's content on screen: the page's title drawn, its main content element
+(grid, chart, …) visible, no script running and no spinner. Printed: the median and the worst
+of each, and each page's median minus the bare page's.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs" / "performance-ui.md"
+START, END = "<!-- ui-bench:start -->", "<!-- ui-bench:end -->"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+HELLO = 'import streamlit as st\nst.title("Hello")\nst.write("A bare Streamlit page.")\n'
+INCIDENT_TRACE = "6e2b9c4f1a8d4d07b3e5f0c288123f49"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def _collector(data_dir: Path) -> tuple[subprocess.Popen, str, dict[str, str]]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flightlog.collector.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--data-dir", str(data_dir), "--grpc-port", "0"],
+        stdout=(data_dir / "collector.log").open("wb"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    _wait(lambda: httpx.get(url + "/healthz", timeout=2).status_code == 200, 120, "the collector")
+    _wait(lambda: (data_dir / "dev-keys.json").exists(), 60, "the first keys")
+    keys = json.loads((data_dir / "dev-keys.json").read_text())
+    from flightlog.collector import demo
+
+    for request in demo.build_demo_requests():
+        resp = httpx.post(url + "/v1/traces", content=request.SerializeToString(), timeout=60,
+                          headers={"Content-Type": "application/x-protobuf", "x-api-key": keys["ingest_key"]})
+        resp.raise_for_status()
+    auth = {"Authorization": f"Bearer {keys['read_key']}"}
+    _wait(lambda: httpx.get(f"{url}/api/traces/{INCIDENT_TRACE}", headers=auth, timeout=10).status_code == 200,
+          120, "the demo to be stored")
+    return proc, url, keys
+
+
+def _streamlit(app: Path, port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", "127.0.0.1", "--server.port",
+         str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none", "--client.toolbarMode", "viewer"],
+        env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    _wait(lambda: httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).status_code == 200, 120,
+          f"streamlit {app.name}")
+    return proc
+
+
+def _load_ms(browser, url: str, content: str) -> float:
+    """One cold load: a new context, navigation until idle with ``content`` visible."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    try:
+        t0 = time.perf_counter()
+        page.goto(url)
+        page.locator("h1").first.wait_for(state="visible", timeout=60_000)
+        page.locator(content).first.wait_for(state="visible", timeout=60_000)
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=\"stApp\"]')?.dataset.testScriptState === 'notRunning'"
+            " && !document.querySelector('[data-testid=\"stSpinner\"]')", timeout=60_000)
+        return (time.perf_counter() - t0) * 1000
+    finally:
+        context.close()
+
+
+def machine() -> str:
+    cpu = ""
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        cpu = platform.processor() or platform.machine()
+    import os
+
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+@click.command()
+@click.option("--repeat", default=3, show_default=True, help="cold loads per page")
+@click.option("--write-docs", is_flag=True, help=f"write the table into {DOCS.relative_to(ROOT)}")
+def main(repeat: int, write_docs: bool) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory(prefix="flightlog-ui-bench-") as tmp:
+        tmpdir = Path(tmp)
+        collector, url, keys = _collector(tmpdir)
+        env = {**__import__("os").environ, "FLIGHTLOG_API_URL": url, "FLIGHTLOG_API_KEY": keys["read_key"],
+               "HOME": str(tmpdir)}
+        hello = tmpdir / "hello.py"
+        hello.write_text(HELLO)
+        ui_port, hello_port = _free_port(), _free_port()
+        procs = [collector,
+                 _streamlit(ROOT / "ui" / "app.py", ui_port, env, tmpdir / "ui.log"),
+                 _streamlit(hello, hello_port, env, tmpdir / "hello.log")]
+        spans = httpx.get(f"{url}/api/traces/{INCIDENT_TRACE}", timeout=30,
+                          headers={"Authorization": f"Bearer {keys['read_key']}"}).json()["spans"]
+        refund = next(s["span_id"] for s in spans if s["span_name"] == "execute_tool issue_refund")
+        ui = f"http://127.0.0.1:{ui_port}"
+        pages = {
+            "bare Streamlit page": (f"http://127.0.0.1:{hello_port}/", "text=A bare Streamlit page."),
+            "Traces": (f"{ui}/", '[data-testid="stDataFrame"] canvas'),
+            "Search": (f"{ui}/search?q=refund", '[data-testid="stDataFrame"] canvas'),
+            "Trace": (f"{ui}/trace?trace_id={INCIDENT_TRACE}&span_id={refund}", ".js-plotly-plot"),
+            "Monitoring": (f"{ui}/monitoring", ".js-plotly-plot"),
+            "Cost": (f"{ui}/cost", ".js-plotly-plot"),
+            "Trace-back": (f"{ui}/traceback?trace_id={INCIDENT_TRACE}&span_id={refund}", '[data-testid="stTable"]'),
+        }
+        results: dict[str, list[float]] = {}
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                for name, (page_url, content) in pages.items():
+                    _load_ms(browser, page_url, content)  # warm the server (imports, first queries)
+                    results[name] = [_load_ms(browser, page_url, content) for _ in range(repeat)]
+                    click.echo(f"{name}: {[round(t) for t in results[name]]} ms", err=True)
+                browser.close()
+        finally:
+            for proc in procs:
+                proc.terminate()
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    bare = statistics.median(results["bare Streamlit page"])
+    lines = [f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on {machine()}; median of {repeat} cold loads "
+             "(new browser context each) at 1400×900 after one warm-up load, demo data.", "",
+             "| page | median ms | worst ms | median − bare page |", "|---|---:|---:|---:|"]
+    for name, times in results.items():
+        median = statistics.median(times)
+        lines.append(f"| {name} | {median:.0f} | {max(times):.0f} | "
+                     f"{'—' if name.startswith('bare') else f'{median - bare:+.0f}'} |")
+    table = "\n".join(lines)
+    click.echo(table)
+    if write_docs:
+        text = DOCS.read_text()
+        head, rest = text.split(START, 1)
+        _, tail = rest.split(END, 1)
+        DOCS.write_text(f"{head}{START}\n{table}\n{END}{tail}")
+
+
+if __name__ == "__main__":
+    main()

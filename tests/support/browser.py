@@ -1,0 +1,52 @@
+"""Helpers of the browser tests (real headless Chromium through Playwright): the launch
+arguments, screenshots that failures name, Streamlit's "done running" and what a grid draws.
+
+st.dataframe draws its cells on a canvas; glide-data-grid keeps an accessibility table beside
+it with a header cell for each column it draws, and it draws only the columns inside the
+grid's visible width. So the headers listed there are the columns a person sees without
+scrolling sideways.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+WAIT_MS = 30_000
+
+
+@contextlib.contextmanager
+def screenshot(page: Any, tmp_path: Path, name: str) -> Iterator[Path]:
+    """Screenshot the page when the block ends (pass or fail); failures name the file."""
+    path = tmp_path / f"{name}.png"
+    try:
+        yield path
+    except AssertionError as exc:
+        page.screenshot(path=str(path), full_page=True)
+        raise AssertionError(f"{exc}\nscreenshot: {path}") from exc
+    page.screenshot(path=str(path), full_page=True)
+
+
+def wait_idle(page: Any, timeout_ms: int = WAIT_MS) -> None:
+    """Wait until Streamlit has finished the script run (no running indicator, no spinner)."""
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=\"stApp\"]')?.dataset.testScriptState === 'notRunning'"
+        " && !document.querySelector('[data-testid=\"stSpinner\"]')",
+        timeout=timeout_ms,
+    )
+
+
+def drawn_columns(grid: Any) -> list[str]:
+    """The header texts of the columns the grid draws (those within its visible width)."""
+    return [str(t).strip() for t in grid.locator("th[role=columnheader]").all_text_contents()]
+
+
+def grid_cells(grid: Any, column: int) -> list[str]:
+    """The drawn texts of one column (0-based among the drawn columns) of a grid's rows."""
+    return grid.evaluate(
+        "(g, c) => [...g.querySelectorAll('tr')].slice(1).map(r => r.querySelectorAll('td')[c]?.textContent ?? '')",
+        column,
+    )
