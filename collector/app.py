@@ -24,7 +24,8 @@ from flightlog.storage import InvalidQuery, QueryTimeout, Store, StorageError, o
 from flightlog.storage.audit import record_price_table
 from flightlog.storage.dsn import parse_dsn
 
-from flightlog.collector.api import admin, approvals, audit, budgets, control, insights, models, query
+from flightlog.collector.api import (admin, approvals, audit, budgets, control, datasets, experiments, insights, models,
+                                      query)
 from flightlog.collector.audit import anchors
 from flightlog.collector.audit.access_log import AccessLogMiddleware
 from flightlog.collector.audit.anchors import Anchorer, load_or_create_key
@@ -257,7 +258,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         return Response(collector.metrics.render(), media_type=CONTENT_TYPE)
 
     app.include_router(ingest.router)
-    for api in (query, insights, audit, admin, budgets, approvals, control):
+    for api in (query, insights, audit, admin, budgets, approvals, control, datasets, experiments):
         app.include_router(api.router)
     app.add_middleware(AccessLogMiddleware)
     return app

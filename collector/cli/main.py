@@ -369,9 +369,11 @@ def keys_revoke(key_id: str, url: str, admin_key: str, **overrides: Any) -> None
 
 
 def _register_extra_commands() -> None:
-    """Commands that live in their own modules: storage (prices, bench), audit and control."""
+    """Commands that live in their own modules: storage (prices, bench), audit, control and evaluation."""
     from flightlog.collector.cli import audit as cli_audit
     from flightlog.collector.cli import control as cli_control
+    from flightlog.collector.cli import datasets as cli_datasets
+    from flightlog.collector.cli import evaluation as cli_evaluation
     from flightlog.collector.cli import storage as cli_storage
 
     main.add_command(cli_storage.prices)
@@ -379,6 +381,8 @@ def _register_extra_commands() -> None:
         main.add_command(cli_storage.bench)
     cli_audit.register(main)
     cli_control.register(main)
+    cli_datasets.register(main)
+    cli_evaluation.register(main)
 
 
 _register_extra_commands()
