@@ -196,8 +196,10 @@ def ui(api_url: str, api_key: str, host: str, port: int) -> None:
 
 def _send_demo(base_url: str, ingest_key: str, admin_key: str = "") -> int:
     """Send the demo traces; with an admin key, also set up the demo's control loop (the refund
-    policy, a pending, a decided and an expired approval, and a paused agent version)."""
+    policy, a pending, a decided and an expired approval, and a paused agent version) and its
+    evaluation (the refund-regressions dataset, experiments for prompts v6 and v7)."""
     from flightlog.collector.demo.control import seed_control
+    from flightlog.collector.demo.evaluation import seed_evaluation
     from flightlog.collector.demo.scenario import build_demo_requests
 
     sent = 0
@@ -217,6 +219,7 @@ def _send_demo(base_url: str, ingest_key: str, admin_key: str = "") -> int:
     if admin_key:
         try:
             seed_control(base_url, ingest_key, admin_key)
+            seed_evaluation(base_url, admin_key)
         except RuntimeError as exc:
             raise click.ClickException(str(exc)) from exc
     _wait_stored(base_url)

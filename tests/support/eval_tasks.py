@@ -50,3 +50,17 @@ def amount_is_a_price(case: EvalCase) -> bool:
 def refund_bot_v7(item: dict[str, Any]) -> dict[str, Any]:
     """The same agent on prompt v7 (amounts in cents), whatever the item says."""
     return refund_bot({**item, "prompt_version": "v7"})
+
+
+def demo_refund_v6(order: dict[str, Any]) -> dict[str, Any]:
+    """The demo's refund-bot on prompt v6 (collector/demo/evaluation.py)."""
+    from flightlog.collector.demo.evaluation import refund
+
+    return refund(order, "v6")
+
+
+def demo_refund_v7(order: dict[str, Any]) -> dict[str, Any]:
+    """The demo's refund-bot on prompt v7: amounts in cents."""
+    from flightlog.collector.demo.evaluation import refund
+
+    return refund(order, "v7")
