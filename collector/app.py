@@ -26,7 +26,8 @@ from flightlog.storage.audit import record_price_table
 from flightlog.storage.dsn import parse_dsn
 from flightlog.storage.leases import Lease
 
-from flightlog.collector.api import admin, alerts, approvals, audit, budgets, control, insights, models, query
+from flightlog.collector.api import (admin, alerts, approvals, audit, budgets, control, datasets, experiments,
+                                      insights, models, query)
 from flightlog.collector.audit import anchors
 from flightlog.collector.audit.access_log import AccessLogMiddleware
 from flightlog.collector.audit.anchors import Anchorer, load_or_create_key
@@ -287,7 +288,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         return Response(collector.metrics.render(), media_type=CONTENT_TYPE)
 
     app.include_router(ingest.router)
-    for api in (query, insights, audit, admin, budgets, approvals, control, alerts):
+    for api in (query, insights, audit, admin, budgets, approvals, control, alerts, datasets, experiments):
         app.include_router(api.router)
     app.add_middleware(AccessLogMiddleware)
     return app

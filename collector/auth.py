@@ -26,6 +26,7 @@ INGEST_ROLES = frozenset({"ingest", "admin"})
 READ_ROLES = frozenset({"engineer", "auditor", "admin"})
 AUDIT_ROLES = frozenset({"auditor", "admin"})  # audit views: access log, chain verification, exports
 ADMIN_ROLES = frozenset({"admin"})  # keys, retention, legal holds, budgets, settings
+ENGINEER_ROLES = frozenset({"engineer", "admin"})  # datasets and experiments: writes
 CACHE_TTL_S = 30.0
 _MAX_CACHE = 10_000
 #: The data-dir file with the last known state of every key (hashes, roles, projects; no secrets).

@@ -19,6 +19,7 @@ This module is the whole public API; everything in ``flightlog._*`` may change.
 from ._budget import Limits
 from ._checkpoint import Approval, CheckpointRequest, Decision, acheckpoint, checkpoint
 from ._config import Config
+from ._evaluate import EvalReport, EvaluationError, evaluate
 from ._exceptions import AgentPaused, BudgetExceeded, ConfigurationError, FlightlogError, PolicyDenied
 from ._handoff import Handoff, handoff
 from ._inbox import Inbox, inbox
@@ -39,6 +40,8 @@ __all__ = [
     "Config",
     "ConfigurationError",
     "Decision",
+    "EvalReport",
+    "EvaluationError",
     "FlightlogError",
     "Handoff",
     "Inbox",
@@ -54,6 +57,7 @@ __all__ = [
     "checkpoint",
     "current_run",
     "current_span",
+    "evaluate",
     "exporter_stats",
     "extract",
     "flush",

@@ -115,6 +115,14 @@ unknown: an agent whose policy says ``on_unreachable: closed`` is then refused w
 Default: ``30``
 """
 
+FLIGHTLOG_INGEST_KEY = "FLIGHTLOG_INGEST_KEY"
+"""``flightlog.evaluate`` / ``flightlog eval run``: the key the evaluated runs' spans are sent
+with when evaluate starts the export itself (``FLIGHTLOG_API_KEY`` is then the engineer key that
+stores the experiment; an engineer key may not ingest).
+
+Default: the ``key`` given to evaluate (``FLIGHTLOG_API_KEY``)
+"""
+
 ALL_VARIABLES: tuple[str, ...] = (
     FLIGHTLOG_AGENT_NAME,
     FLIGHTLOG_AGENT_VERSION,
@@ -126,6 +134,7 @@ ALL_VARIABLES: tuple[str, ...] = (
     FLIGHTLOG_DISABLED,
     FLIGHTLOG_ENDPOINT,
     FLIGHTLOG_ENVIRONMENT,
+    FLIGHTLOG_INGEST_KEY,
     FLIGHTLOG_MAX_ATTRIBUTE_LENGTH,
     FLIGHTLOG_MAX_QUEUE_SIZE,
     FLIGHTLOG_PROJECT,

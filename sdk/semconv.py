@@ -116,6 +116,11 @@ LINK_TYPE = "flightlog.link.type"
 LIMIT_VIOLATION = "flightlog.limit.violation"
 LIMIT_KIND = "flightlog.limit.kind"
 
+# Evaluation: the experiment and dataset item an agent run was made for (flightlog.evaluate)
+EXPERIMENT_ID = "flightlog.experiment.id"
+DATASET_NAME = "flightlog.dataset.name"
+DATASET_ITEM_ID = "flightlog.dataset.item_id"
+
 #: Every key the SDK writes (a test checks each against the spans the SDK really emits).
 SDK_KEYS = frozenset(value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str))
 
@@ -306,6 +311,9 @@ _RAW = "kept in SpanAttributes and shown with the span's attributes; no column n
 #: each SDK key is either read into a column (a ``READ_*`` tuple or a key the mapping reads
 #: directly) or listed here.
 KEPT_IN_ATTRIBUTES = {
+    EXPERIMENT_ID: "an evaluation run's experiment: the experiment's results name the trace, the attribute is for search",
+    DATASET_NAME: "an evaluation run's dataset: kept raw for search; the experiment names it",
+    DATASET_ITEM_ID: "an evaluation run's dataset item: kept raw for search; the experiment's results name it",
     PROJECT: "the project comes from the ingest key, never from a span",
     REDACTED: "the SDK's own redaction mark; the collector adds its counts as flightlog.redactions",
     RESPONSE_ID: _RAW,

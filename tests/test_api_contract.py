@@ -91,6 +91,7 @@ class Stack:
     linked_span_id: str
     pending_approval: str = ""
     alert_rule: str = ""
+    experiments: list[str] = field(default_factory=list)
     written: list[tuple[str, str, httpx.Response]] = field(default_factory=list)
 
     def call(self, method: str, path: str, role: str | None = "admin", **kwargs: Any) -> httpx.Response:
@@ -216,6 +217,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         stack.write("DELETE", f"/api/admin/holds/{whole['hold_id']}")
         stack.write("POST", "/api/admin/retention/run")
         _seed_control(stack)
+        _seed_evaluation(stack)
         yield stack
     finally:
         running.stop()
@@ -293,6 +295,40 @@ def _seed_alerts(stack: Stack) -> None:
                timeout=120, what="the contract's alert rule to fire")
 
 
+EVAL_DATASET = "contract-refunds"
+
+
+def _seed_evaluation(stack: Stack) -> None:
+    """A dataset (items with and without expected output, one from the incident trace) and
+    experiments: two finished (scores of every kind, an error) and one still running."""
+    stack.write("POST", "/api/datasets", role="engineer", json={"name": EVAL_DATASET, "description": "d"})
+    stack.write("POST", "/api/datasets", json={"name": "contract-empty"})
+    added = stack.write("POST", f"/api/datasets/{EVAL_DATASET}/items", role="engineer", json={"items": [
+        {"input": {"order_id": "A1", "price": 49.5}, "expected": {"amount": 49.5}, "metadata": {"case": "euro"}},
+        {"input": "no expected output"}]}).json()
+    stack.write("POST", f"/api/datasets/{EVAL_DATASET}/items/from-trace",
+                json={"trace_id": demo.INCIDENT_TRACE_ID, "metadata": {"source": "incident"}})
+    items = added["item_ids"]
+    for n, (amount, finished) in enumerate(((49.5, True), (4950, True), (None, False))):
+        made = stack.write("POST", "/api/experiments", role="engineer", json={
+            "name": f"contract {n}", "dataset": EVAL_DATASET, "dataset_version": 2 if n < 2 else None,
+            "task": "refund_bot:run", "metadata": {"prompt": f"v{6 + n}"}}).json()
+        stack.experiments.append(made["id"])
+        if not finished:
+            continue
+        stack.write("POST", f"/api/experiments/{made['id']}/results", role="engineer", json={"results": [
+            {"item_id": items[0], "output": {"amount": amount}, "trace_id": demo.INCIDENT_TRACE_ID,
+             "span_id": stack.incident_spans[0]["span_id"], "latency_ms": 12.5, "cost_usd": 0.001, "tokens": 50,
+             "agent_name": demo.INCIDENT_AGENT, "agent_version": "2.3.0", "prompt_version": f"v{6 + n}",
+             "model": "gpt-4o", "scores": [
+                 {"name": "amount", "score": 1.0 if amount == 49.5 else 0.0, "label": "pass" if amount == 49.5 else "fail",
+                  "explanation": "" if amount == 49.5 else "4950 is cents"},
+                 {"name": "judge", "score": None, "label": "error", "explanation": "endpoint down"}]},
+            {"item_id": items[1], "error": "RuntimeError: boom", "scores": [{"name": "amount", "score": 0.0,
+                                                                              "label": "fail"}]}]})
+        stack.write("POST", f"/api/experiments/{made['id']}/finish", json={})
+
+
 # -- (a) the schema documents every route ---------------------------------------------------------------
 @pytest.fixture(scope="module")
 def openapi(stack: Stack) -> dict[str, Any]:
@@ -357,7 +393,7 @@ def test_openapi_documents_an_answer_and_errors_for_every_route(openapi: dict[st
 
 
 def test_every_route_declares_a_closed_response_model() -> None:
-    non_json = {("GET", "/metrics"), ("GET", "/api/audit/export")}
+    non_json = {("GET", "/metrics"), ("GET", "/api/audit/export"), ("GET", "/api/datasets/{name}/export")}
     missing = [f"{m} {p}" for (m, p), route in sorted(ROUTES.items())
                if (m, p) not in non_json and not (isinstance(route.response_model, type)
                                                   and issubclass(route.response_model, BaseModel)
@@ -428,8 +464,18 @@ def _cases(stack: Stack) -> list[tuple[str, dict[str, Any], frozenset[str]]]:
         ("/api/alerts/history", {}, READ), ("/api/alerts/history", {"rule_id": stack.alert_rule, "limit": 5}, READ),
         ("/api/whoami", {}, ANY_KEY),
         ("/api/metrics", {}, READ), ("/api/metrics/series", {"name": "gen_ai.client.token.usage"}, READ),
+        ("/api/datasets", {}, READ), (f"/api/datasets/{EVAL_DATASET}", {}, READ),
+        ("/api/datasets/contract-empty", {}, READ), ("/api/datasets/contract-empty/items", {}, READ),
+        (f"/api/datasets/{EVAL_DATASET}/items", {}, READ), (f"/api/datasets/{EVAL_DATASET}/items", {"version": 1}, READ),
+        (f"/api/datasets/{EVAL_DATASET}/export", {"format": "csv"}, READ),
+        (f"/api/datasets/{EVAL_DATASET}/export", {"version": 2}, READ),
+        ("/api/experiments", {}, READ), ("/api/experiments", {"dataset": EVAL_DATASET, "status": "finished"}, READ),
+        ("/api/experiments/compare", {"ids": ",".join(stack.experiments)}, READ),
+        ("/api/experiments/compare", {"ids": stack.experiments[:2]}, READ),
         ("/api/metrics/series", {"name": "gen_ai.client.token.usage", "group_by": "token_type"}, READ),
     ]
+    for experiment_id in stack.experiments:
+        cases += [(f"/api/experiments/{experiment_id}", {}, READ), (f"/api/experiments/{experiment_id}/results", {}, READ)]
     for approval in stack.call("GET", "/api/approvals", params={"limit": 20}).json()["items"]:
         cases.append((f"/api/approvals/{approval['id']}", {}, CONTROL_READ))
     for session in stack.call("GET", "/api/sessions", params={"limit": 3}).json()["items"]:

@@ -25,7 +25,7 @@ SERVER_AND_UI = ("flightlog.collector", "flightlog.storage", "flightlog.ui", "fa
 # (rule, modules it applies to (prefixes), forbidden import prefixes)
 RULES = [
     ("the SDK imports no server or UI package", ("flightlog._", "flightlog.semconv", "flightlog.policy",
-                                                "flightlog.search"),
+                                                "flightlog.search", "flightlog.evaluators", "flightlog.pytest_plugin"),
      SERVER_AND_UI),
     ("the policy model imports nothing but the standard library", ("flightlog.policy",),
      ("flightlog._", "opentelemetry")),

@@ -18,13 +18,14 @@ from flightlog.storage.schema import SPAN_COLUMNS
 from flightlog.ui import client, filters as ui_filters
 
 
-def _spans_parameters() -> set[str]:
+def _parameters(path: str) -> set[str]:
     schema = create_app(Settings(data_dir="/nonexistent-flightlog-vocabulary")).openapi()
-    return {p["name"] for p in schema["paths"]["/api/spans"]["get"]["parameters"] if p["in"] == "query"}
+    return {p["name"] for p in schema["paths"][path]["get"]["parameters"] if p["in"] == "query"}
 
 
-def test_the_api_declares_exactly_the_vocabulary() -> None:
-    assert _spans_parameters() == set(search.QUERY_PARAMETERS)
+@pytest.mark.parametrize("path", ["/api/spans", "/api/traces"])
+def test_the_api_declares_exactly_the_vocabulary(path: str) -> None:
+    assert _parameters(path) == set(search.QUERY_PARAMETERS)
 
 
 def test_storage_and_the_ui_read_the_same_definition() -> None:

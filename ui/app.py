@@ -33,6 +33,9 @@ page = st.navigation(
         st.Page(session.APPROVALS_PAGE, title="Approvals", icon=":material/gavel:"),
         st.Page(session.CONTROL_PAGE, title="Control", icon=":material/pause_circle:"),
         st.Page(session.POLICIES_PAGE, title="Policies", icon=":material/policy:"),
+        # evaluation (docs/evaluation.md)
+        st.Page(session.DATASETS_PAGE, title="Datasets", icon=":material/dataset:"),
+        st.Page(session.COMPARE_PAGE, title="Compare", icon=":material/compare:"),
     ]
 )
 with st.sidebar:

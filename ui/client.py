@@ -414,6 +414,51 @@ class ApiClient:
         return cast(api.AlertRule, self._send("POST", f"/api/alerts/rules/{_path(rule_id, 'rule id')}/unsilence",
                                               json_body={"reason": reason}, api_key=_person(api_key)))
 
+
+    # -- datasets and experiments (docs/evaluation.md) -----------------------------
+    #
+    # Reads use the client's key; adding items takes the signed-in person's ``api_key`` (an
+    # engineer or admin key), so the item is recorded as theirs.
+
+    def datasets(self) -> list[api.Dataset]:
+        """``GET /api/datasets``: every dataset of the project, by name."""
+        return cast("list[api.Dataset]", list(self._get("/api/datasets", []).get("datasets") or []))
+
+    def dataset_items(self, name: str, *, version: int | None = None, limit: int = 1000,
+                      offset: int = 0) -> api.DatasetItemPage:
+        """``GET /api/datasets/{name}/items``: the items of a version (default the current one), in order."""
+        params = _query_params({"version": version, "limit": limit, "offset": offset})
+        return cast(api.DatasetItemPage, self._get(f"/api/datasets/{_path(name, 'dataset')}/items", params))
+
+    def export_dataset(self, name: str, fmt: str = "jsonl", *, version: int | None = None) -> bytes:
+        """``GET /api/datasets/{name}/export``: a version's items as JSONL or CSV bytes."""
+        params = _query_params({"format": fmt, "version": version})
+        try:
+            response = self._http.get(f"/api/datasets/{_path(name, 'dataset')}/export", params=params)
+        except httpx.TransportError as exc:
+            raise ApiError(f"cannot reach the collector at {self.base_url}: {exc}") from exc
+        if response.status_code >= 400:
+            raise ApiError(f"{response.status_code} {response.reason_phrase}: {_server_message(response)}",
+                           status_code=response.status_code)
+        return response.content
+
+    def add_span_to_dataset(self, name: str, trace_id: str, span_id: str, *, api_key: str,
+                            metadata: Mapping[str, Any] | None = None) -> api.ItemsAdded:
+        """``POST /api/datasets/{name}/items/from-trace`` as the person whose key is ``api_key``."""
+        body = {"trace_id": trace_id, "span_id": span_id, "metadata": dict(metadata or {})}
+        return cast(api.ItemsAdded, self._send("POST", f"/api/datasets/{_path(name, 'dataset')}/items/from-trace",
+                                               json_body=body, api_key=_person(api_key)))
+
+    def experiments(self, *, dataset: str = "", status: str = "", limit: int = 100) -> list[api.Experiment]:
+        """``GET /api/experiments``: newest first (optionally of one dataset)."""
+        params = _query_params({"dataset": dataset, "status": status, "limit": limit})
+        return cast("list[api.Experiment]", list(self._get("/api/experiments", params).get("experiments") or []))
+
+    def compare_experiments(self, ids: Sequence[str]) -> api.ExperimentComparison:
+        """``GET /api/experiments/compare?ids=…``: the first is the baseline; regressions first."""
+        return cast(api.ExperimentComparison, self._get("/api/experiments/compare",
+                                                        _query_params({"ids": ",".join(ids)})))
+
     # -- plumbing -----------------------------------------------------------------
 
     def _get(self, path: str, params: list[tuple[str, str]]) -> dict[str, Any]:
@@ -462,9 +507,10 @@ def _path(value: str, what: str) -> str:
 
 
 def _person(api_key: str) -> str:
-    """The acting person's key: required for decisions and pauses (never the UI's shared key)."""
+    """The acting person's key: required for decisions, pauses and dataset items (never the UI's shared key)."""
     if not api_key:
-        raise ValueError("deciding, pausing and resuming need the acting person's own key (api_key)")
+        raise ValueError("deciding, pausing, resuming and adding to a dataset need the acting person's own key"
+                         " (api_key)")
     return api_key
 
 

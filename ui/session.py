@@ -38,6 +38,8 @@ APPROVALS_PAGE = "views/approvals.py"
 CONTROL_PAGE = "views/control.py"
 POLICIES_PAGE = "views/policies.py"
 ALERTS_PAGE = "views/alerts.py"
+DATASETS_PAGE = "views/datasets.py"
+COMPARE_PAGE = "views/compare.py"
 
 _FILTERS = "flightlog.search_filters"
 _TRACE_ID = "flightlog.trace_id"

@@ -58,6 +58,8 @@ __all__ = [
     "CheckpointSeries",
     "CheckpointTier",
     "CompareStep",
+    "ComparedEvaluator",
+    "ComparedItem",
     "ComparedRun",
     "Comparison",
     "ControlState",
@@ -68,6 +70,10 @@ __all__ = [
     "CostPerRunRow",
     "CostRow",
     "CreatedKey",
+    "Dataset",
+    "DatasetItem",
+    "DatasetItemPage",
+    "DatasetList",
     "DecidedBy",
     "DeletedFinding",
     "DeletedSpan",
@@ -75,6 +81,12 @@ __all__ = [
     "DeliveryList",
     "ErrorBody",
     "Escalation",
+    "EvaluatorSummary",
+    "Experiment",
+    "ExperimentComparison",
+    "ExperimentList",
+    "ExperimentResult",
+    "ExperimentResults",
     "ExportCount",
     "ExportFilters",
     "ExportManifest",
@@ -86,6 +98,7 @@ __all__ = [
     "HoldList",
     "InsertedFinding",
     "InsertedSpan",
+    "ItemsAdded",
     "KeyInfo",
     "KeyList",
     "LegalHold",
@@ -108,6 +121,7 @@ __all__ = [
     "ProfileDiff",
     "RaisedAlert",
     "Readiness",
+    "ResultsAdded",
     "Retention",
     "RetentionRun",
     "RetentionSet",
@@ -125,6 +139,7 @@ __all__ = [
     "RollupAlteredHour",
     "RollupFigures",
     "RunProfile",
+    "ScoreResult",
     "SpanColumns",
     "SpanEvent",
     "SpanLink",
@@ -1512,3 +1527,174 @@ class AlertReplay(TypedDict):
     rule_id: str
     evaluations: int
     events: list[AlertEvent]
+
+
+# -- datasets and experiments ---------------------------------------------------------------------
+
+
+class Dataset(TypedDict):
+    """A named set of immutable items; its version is its item count (version N = the first N items)."""
+
+    name: str
+    id: str
+    description: str
+    created_by: str
+    created_at: str
+    version: int
+    items: int
+    last_added_at: str | None
+
+
+class DatasetList(TypedDict):
+    """"""
+
+    datasets: list[Dataset]
+
+
+class DatasetItem(TypedDict):
+    """One item: never changed once added."""
+
+    id: str
+    seq: int
+    input: Any
+    expected: Any
+    has_expected: bool
+    metadata: dict[str, Any]
+    source_trace_id: str
+    source_span_id: str
+    created_by: str
+    created_at: str
+
+
+class DatasetItemPage(TypedDict):
+    """"""
+
+    dataset: str
+    version: int
+    items: list[DatasetItem]
+    total: int
+    limit: int
+    offset: int
+
+
+class ItemsAdded(TypedDict):
+    """"""
+
+    dataset: str
+    version: int
+    added: int
+    item_ids: list[str]
+
+
+class EvaluatorSummary(TypedDict):
+    """One evaluator over an experiment's items."""
+
+    evaluator: str
+    mean: float | None
+    scored: int
+    items: int
+    passed: int
+    failed: int
+
+
+class Experiment(TypedDict):
+    """A task run over a dataset version."""
+
+    id: str
+    name: str
+    dataset: str
+    dataset_version: int
+    task: str
+    status: str
+    agent_name: str
+    agent_version: str
+    prompt_version: str
+    model: str
+    metadata: dict[str, Any]
+    created_by: str
+    created_at: str
+    finished_at: str | None
+    results: int
+    errors: int
+    scores: list[EvaluatorSummary]
+
+
+class ExperimentList(TypedDict):
+    """"""
+
+    experiments: list[Experiment]
+
+
+class ScoreResult(TypedDict):
+    """One evaluator's result (OTel GenAI gen_ai.evaluation.result)."""
+
+    name: str
+    score: float | None
+    label: str
+    explanation: str
+
+
+class ExperimentResult(TypedDict):
+    """What the task answered for one item, and how each evaluator scored it."""
+
+    item_id: str
+    seq: int
+    output: Any
+    error: str
+    trace_id: str
+    span_id: str
+    latency_ms: float
+    cost_usd: float
+    tokens: int
+    agent_name: str
+    agent_version: str
+    prompt_version: str
+    model: str
+    input: Any
+    expected: Any
+    scores: list[ScoreResult]
+
+
+class ExperimentResults(TypedDict):
+    """"""
+
+    experiment_id: str
+    results: list[ExperimentResult]
+
+
+class ResultsAdded(TypedDict):
+    """"""
+
+    experiment_id: str
+    added: int
+
+
+class ComparedEvaluator(TypedDict):
+    """"""
+
+    evaluator: str
+    means: list[float | None]
+    deltas: list[float | None]
+
+
+class ComparedItem(TypedDict):
+    """"""
+
+    item_id: str
+    seq: int
+    input: Any
+    expected: Any
+    results: list[ExperimentResult | None]
+    delta: float | None
+    regressed: bool
+    outputs_differ: bool
+
+
+class ExperimentComparison(TypedDict):
+    """"""
+
+    baseline: str
+    experiments: list[Experiment]
+    evaluators: list[ComparedEvaluator]
+    items: list[ComparedItem]
+    regressions: int

@@ -1380,3 +1380,155 @@ class AlertReplay(ApiModel):
     rule_id: str
     evaluations: int
     events: list[AlertEvent]
+
+
+# -- datasets and experiments (datasets.py, experiments.py) ---------------------------------------------------
+class Dataset(ApiModel):
+    """A named set of immutable items; its version is its item count (version N = the first N items)."""
+
+    name: str
+    id: str
+    description: str
+    created_by: str = Field(description="The name of the key that created it.")
+    created_at: str
+    version: int = Field(description="The current version: the number of items.")
+    items: int
+    last_added_at: str | None = Field(description="When the latest item was added (null: no items yet).")
+
+
+class DatasetList(ApiModel):
+    datasets: list[Dataset] = Field(description="By name.")
+
+
+class DatasetItem(ApiModel):
+    """One item: never changed once added."""
+
+    id: str = Field(description="20 hex characters.")
+    seq: int = Field(description="Its place in the dataset (1, 2, …): it is in every version from this one on.")
+    input: Any = Field(description="What the task is called with (JSON).")
+    expected: Any = Field(description="The expected output (JSON; null when has_expected is false).")
+    has_expected: bool
+    metadata: dict[str, Any]
+    source_trace_id: str = Field(description="The trace it was made from ('' when given directly).")
+    source_span_id: str
+    created_by: str
+    created_at: str
+
+
+class DatasetItemPage(ApiModel):
+    dataset: str
+    version: int = Field(description="The version read (the first N items).")
+    items: list[DatasetItem]
+    total: int = Field(description="Items in that version.")
+    limit: int
+    offset: int
+
+
+class ItemsAdded(ApiModel):
+    dataset: str
+    version: int = Field(description="The dataset's version after the add.")
+    added: int
+    item_ids: list[str]
+
+
+class EvaluatorSummary(ApiModel):
+    """One evaluator over an experiment's items."""
+
+    evaluator: str
+    mean: float | None = Field(description="Mean score of the scored items (null: none scored).")
+    scored: int = Field(description="Items with a score.")
+    items: int = Field(description="Items with a result of this evaluator.")
+    passed: int = Field(description="Results labelled pass.")
+    failed: int = Field(description="Results labelled fail.")
+
+
+class Experiment(ApiModel):
+    """A task run over a dataset version."""
+
+    id: str = Field(description="20 hex characters.")
+    name: str
+    dataset: str
+    dataset_version: int
+    task: str = Field(description="What ran, e.g. module:function.")
+    status: str = Field(description="running or finished.")
+    agent_name: str = Field(description="The agent the runs recorded ('' unknown; several comma-separated).")
+    agent_version: str
+    prompt_version: str
+    model: str
+    metadata: dict[str, Any]
+    created_by: str
+    created_at: str
+    finished_at: str | None
+    results: int = Field(description="Items with a result.")
+    errors: int = Field(description="Items whose task raised.")
+    scores: list[EvaluatorSummary] = Field(description="By evaluator name.")
+
+
+class ExperimentList(ApiModel):
+    experiments: list[Experiment] = Field(description="Newest first.")
+
+
+class ScoreResult(ApiModel):
+    """One evaluator's result (OTel GenAI gen_ai.evaluation.result)."""
+
+    name: str
+    score: float | None
+    label: str
+    explanation: str
+
+
+class ExperimentResult(ApiModel):
+    """What the task answered for one item, and how each evaluator scored it."""
+
+    item_id: str
+    seq: int
+    output: Any
+    error: str = Field(description="What the task raised ('' none).")
+    trace_id: str = Field(description="The traced run of this item ('' when not traced).")
+    span_id: str
+    latency_ms: float
+    cost_usd: float
+    tokens: int
+    agent_name: str
+    agent_version: str
+    prompt_version: str
+    model: str
+    input: Any = Field(description="The item's input.")
+    expected: Any = Field(description="The item's expected output (null: none).")
+    scores: list[ScoreResult] = Field(description="By evaluator name.")
+
+
+class ExperimentResults(ApiModel):
+    experiment_id: str
+    results: list[ExperimentResult] = Field(description="In item order.")
+
+
+class ResultsAdded(ApiModel):
+    experiment_id: str
+    added: int
+
+
+class ComparedEvaluator(ApiModel):
+    evaluator: str
+    means: list[float | None] = Field(description="One per experiment, in the order asked.")
+    deltas: list[float | None] = Field(description="Each mean minus the baseline's (the first experiment's).")
+
+
+class ComparedItem(ApiModel):
+    item_id: str
+    seq: int
+    input: Any
+    expected: Any
+    results: list[ExperimentResult | None] = Field(description="One per experiment (null: no result there).")
+    delta: float | None = Field(description="The largest drop of the item's mean score against the baseline "
+                                            "(negative: worse).")
+    regressed: bool = Field(description="Some experiment scored the item lower than the baseline.")
+    outputs_differ: bool
+
+
+class ExperimentComparison(ApiModel):
+    baseline: str = Field(description="The first experiment asked for.")
+    experiments: list[Experiment]
+    evaluators: list[ComparedEvaluator]
+    items: list[ComparedItem] = Field(description="Regressions first (worst first), then in item order.")
+    regressions: int

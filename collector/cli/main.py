@@ -210,8 +210,10 @@ def ui(api_url: str, api_key: str, host: str, port: int) -> None:
 def _send_demo(base_url: str, ingest_key: str, admin_key: str = "") -> int:
     """Send the demo traces; with an admin key, also set up the demo's control loop (the refund
     policy, a pending, a decided and an expired approval, and a paused agent version) and its
-    alert rules (replayed over the demo's days: the refund-amount rule fires on the v7 rollout)."""
+    alert rules (replayed over the demo's days: the refund-amount rule fires on the v7 rollout) and
+    evaluation (the refund-regressions dataset, experiments for prompts v6 and v7)."""
     from flightlog.collector.demo.control import seed_control
+    from flightlog.collector.demo.evaluation import seed_evaluation
     from flightlog.collector.demo.scenario import build_demo_requests
 
     sent = 0
@@ -231,6 +233,7 @@ def _send_demo(base_url: str, ingest_key: str, admin_key: str = "") -> int:
     if admin_key:
         try:
             seed_control(base_url, ingest_key, admin_key)
+            seed_evaluation(base_url, admin_key)
         except RuntimeError as exc:
             raise click.ClickException(str(exc)) from exc
     _wait_stored(base_url)
@@ -390,10 +393,12 @@ def keys_revoke(key_id: str, url: str, admin_key: str, **overrides: Any) -> None
 
 
 def _register_extra_commands() -> None:
-    """Commands that live in their own modules: storage (prices, bench), audit, control and alerts."""
+    """Commands that live in their own modules: storage (prices, bench), audit, control, alerts and evaluation."""
     from flightlog.collector.cli import alerts as cli_alerts
     from flightlog.collector.cli import audit as cli_audit
     from flightlog.collector.cli import control as cli_control
+    from flightlog.collector.cli import datasets as cli_datasets
+    from flightlog.collector.cli import evaluation as cli_evaluation
     from flightlog.collector.cli import storage as cli_storage
 
     main.add_command(cli_storage.prices)
@@ -403,6 +408,8 @@ def _register_extra_commands() -> None:
     cli_audit.register(main)
     cli_control.register(main)
     cli_alerts.register(main)
+    cli_datasets.register(main)
+    cli_evaluation.register(main)
 
 
 _register_extra_commands()

@@ -1,0 +1,165 @@
+"""The evaluation pages in a real headless Chromium against a real Streamlit and collector: the
+Datasets page (items of a version, exports), the Compare page (prompt v6 against v7: the
+regression first, with the output diff) and "Add to dataset" on the Trace page, which acts with
+the signed-in person's own key (an engineer's item is recorded as theirs; an auditor may not).
+
+Experiments are made by ``flightlog.evaluate`` running a real task (tests/support/eval_tasks.py).
+Every test saves screenshots under its ``tmp_path``.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import flightlog
+from conftest import START_TIMEOUT_S, RunningCollector, clean_env, free_port, start_collector, wait_until
+from support import control_ui as cu
+from support import eval_tasks
+from test_ui_control_browser import browser, page, dialogs, screenshot, settled, sign_in  # noqa: F401
+
+pytestmark = pytest.mark.browser
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+expect = sync_api.expect
+expect.set_options(timeout=30_000)  # a shared 2-core machine: the first run of a page can take seconds
+DATASET = "ui-refunds"
+
+
+@dataclass
+class Stack:
+    collector: RunningCollector
+    ui_url: str
+    run: cu.Run
+    engineer: str
+    auditor: str
+    v6: str
+    v7: str
+
+    def api(self, method: str, path: str, **kw: Any) -> Any:
+        resp = httpx.request(method, self.collector.url + path, timeout=60,
+                             headers={"Authorization": f"Bearer {self.collector.admin_key}"}, **kw)
+        assert resp.status_code < 300, resp.text
+        return resp.json()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    from flightlog.collector.cli.main import _ui_command
+
+    collector = start_collector(tmp_path_factory.mktemp("eval-ui-collector"))
+    ui_proc = None
+    try:
+        url, admin = collector.url, collector.admin_key
+        run = cu.send_run(url, collector.ingest_key)
+        collector.wait_for_trace(run.trace_id, 4)
+        stack = Stack(collector, "", run, cu.new_key(url, admin, "engineer", "Eve Engineer"),
+                      cu.new_key(url, admin, "auditor", "Aud Itor"), "", "")
+        stack.api("POST", "/api/datasets", json={"name": DATASET, "description": "amounts"})
+        stack.api("POST", f"/api/datasets/{DATASET}/items", json={"items": [
+            {"input": {"order_id": "A1", "price": 49.5}, "expected": {"amount": 49.5}},
+            {"input": {"order_id": "A2", "price": 12.0}, "expected": {"amount": 12.0}}]})
+        ids = []
+        for task, name in ((eval_tasks.refund_bot, "prompt v6"), (eval_tasks.refund_bot_v7, "prompt v7")):
+            report = flightlog.evaluate(DATASET, task, ["field_equals:amount", "tool_called:issue_refund"], url=url,
+                                        key=admin, name=name, progress=False, concurrency=1)
+            ids.append(report.experiment_id)
+        stack.v6, stack.v7 = ids
+        port = free_port()
+        log_path = tmp_path_factory.mktemp("eval-ui") / "streamlit.log"
+        env = {**clean_env(), "FLIGHTLOG_API_URL": url, "FLIGHTLOG_API_KEY": collector.read_key,
+               "HOME": str(log_path.parent)}
+        ui_proc = subprocess.Popen(_ui_command("127.0.0.1", port), env=env, stdout=log_path.open("wb"),
+                                   stderr=subprocess.STDOUT)
+        stack.ui_url = f"http://127.0.0.1:{port}"
+
+        def healthy() -> bool:
+            if ui_proc.poll() is not None:
+                raise AssertionError(f"streamlit exited: {log_path.read_text(errors='replace')[-3000:]}")
+            try:
+                return httpx.get(f"{stack.ui_url}/_stcore/health", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(healthy, timeout=START_TIMEOUT_S, what="streamlit /_stcore/health")
+        yield stack
+        log = log_path.read_text(errors="replace")
+        assert stack.engineer not in log and stack.auditor not in log, "a person's key reached the UI's log"
+    finally:
+        if ui_proc is not None:
+            ui_proc.terminate()
+            try:
+                ui_proc.wait(15)
+            except subprocess.TimeoutExpired:
+                ui_proc.kill()
+        collector.stop()
+
+
+def test_datasets_page_shows_a_version_and_exports_it(page, stack: Stack, tmp_path: Path) -> None:  # noqa: F811
+    with screenshot(page, tmp_path, "datasets"):
+        page.goto(f"{stack.ui_url}/datasets?dataset={DATASET}&version=1")
+        expect(page.get_by_role("heading", name="Items of version 1")).to_be_visible()
+        settled(page)
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Export JSONL").click()
+        text = Path(download.value.path()).read_text()
+        assert [line for line in text.splitlines() if line] and '"order_id": "A1"' in text and "A2" not in text
+        assert download.value.suggested_filename == f"{DATASET}-v1.jsonl"
+        expect(page.get_by_role("heading", name="Experiments on this dataset")).to_be_visible()
+        expect(page.get_by_role("link", name="Compare the latest two")).to_be_visible()
+
+
+def test_compare_page_puts_the_regression_first_with_its_diff(page, stack: Stack, tmp_path: Path) -> None:  # noqa: F811
+    with screenshot(page, tmp_path, "compare"):
+        page.goto(f"{stack.ui_url}/compare?ids={stack.v6},{stack.v7}")
+        expect(page.get_by_role("heading", name="Items: 2 regressed")).to_be_visible()
+        settled(page)
+        first = page.locator('[data-testid="stExpander"]').first
+        expect(first).to_contain_text("Item 1: output diff")
+        expect(first).to_contain_text('"amount": 4950')
+        expect(first).to_contain_text('"amount": 49.5')
+        expect(page.get_by_text("#1 against the baseline").first).to_be_visible()
+
+
+def _expander(page) -> Any:  # noqa: F811
+    """The Add to dataset expander of the selected span, opened."""
+    expander = page.locator('[data-testid="stExpander"]').filter(has_text="Add to dataset")
+    details = expander.locator("details")
+    if details.count() and details.first.get_attribute("open") is None:
+        expander.get_by_text("Add to dataset").first.click()
+    return expander
+
+
+def test_add_to_dataset_acts_with_the_signed_in_persons_key(page, stack: Stack, tmp_path: Path) -> None:  # noqa: F811
+    """Sign-ins last as long as the browser session: everything happens on one loaded page."""
+    before = stack.api("GET", f"/api/datasets/{DATASET}")["version"]
+    with screenshot(page, tmp_path, "add-to-dataset-signed-out"):
+        page.goto(f"{stack.ui_url}/trace?trace_id={stack.run.trace_id}")
+        expect(page.get_by_role("heading", name="Selected span")).to_be_visible()
+        settled(page)
+        expect(_expander(page)).to_contain_text("Sign in with your own engineer or admin key")
+    with screenshot(page, tmp_path, "add-to-dataset-auditor"):
+        sign_in(page, stack.auditor, "Aud Itor")
+        expect(_expander(page)).to_contain_text("needs an engineer or admin key")
+        page.get_by_role("button", name="Sign out").click()
+        settled(page)
+    with screenshot(page, tmp_path, "add-to-dataset-engineer"):
+        sign_in(page, stack.engineer, "Eve Engineer")
+        expander = _expander(page)
+        expander.get_by_label("Note (kept in the item's metadata)").fill("refund in cents")
+        expander.get_by_role("button", name="Add to dataset").click()
+        expect(page.get_by_text(re.compile(rf"^Added to {DATASET} as item [0-9a-f]{{20}} \(version {before + 1}\)"))
+               ).to_be_visible()
+    items = stack.api("GET", f"/api/datasets/{DATASET}/items")["items"]
+    added = items[-1]
+    assert len(items) == before + 1
+    assert (added["created_by"], added["source_trace_id"], added["metadata"]["note"]) == \
+        ("Eve Engineer", stack.run.trace_id, "refund in cents")
+    assert added["input"] == cu.USER_ASK  # the selected span is the run: its input
+    assert stack.engineer not in page.url
