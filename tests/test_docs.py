@@ -23,7 +23,7 @@ CLI_PAGE = (ROOT / "docs" / "reference" / "cli.md").read_text()
 def test_readme_starts_with_the_run_and_test_commands() -> None:
     blocks = re.findall(r"```bash\n(.*?)```", README, re.S)
     assert blocks[0].strip() == "pip install -e '.[all]' && flightlog up --demo"
-    assert blocks[1].strip() == "bash scripts/install-test-deps.sh && python -m pytest"
+    assert blocks[1].strip() == "bash scripts/install-test-deps.sh && python -m pytest -n auto --dist loadfile"
     assert README.index(blocks[0]) < README.index("## "), "the two commands come before any section"
     assert blocks[1].strip() in (ROOT / ".ci" / "run").read_text()
 
