@@ -164,6 +164,10 @@ def test_evidence_names_the_decider_and_the_checkpoint_in_its_own_words(back, se
     assert '"amount": 4950' in found["did"]
     rows = {r["what"]: r for r in incident.evidence_rows(found)}
     assert f"{demo.INCIDENT_PROMPT_ID}@{demo.INCIDENT_PROMPT_VERSION}" in rows["decided by (LLM call)"]["details"]
+    report = incident.incident_markdown(back, found)
+    why = report.index("## Why it went through")
+    assert why < report.index("## Causal chain") and "$49.50" in report[why:report.index("## Causal chain")]
+    assert "What differed, most unusual first:\n\n1. ` input amount `" in report
 
 
 def test_prompt_diff_shows_the_lines_that_changed():

@@ -94,6 +94,14 @@ def _comparison(back: dict[str, Any]) -> None:
         st.text("Step: " + " · ".join(f"{k.replace('_', ' ')}={v}" for k, v in step.items() if v))
 
 
+def _found(back: dict[str, Any]) -> dict[str, Any] | None:
+    """The evidence for the report, or None when the trace cannot be read (the page says why)."""
+    try:
+        return incident.evidence(back, session.trace_spans(str(back.get("trace_id") or "")))
+    except ApiError:
+        return None
+
+
 def _evidence(back: dict[str, Any]) -> None:
     """Who decided the step, which checkpoint let it through in its own words, what it did;
     and how the deciding call's prompt text changed from the version the other runs used."""
@@ -200,7 +208,7 @@ def render() -> None:
 
     exports = st.columns([1, 1, 2])
     exports[0].download_button(
-        "Export Markdown", data=incident.incident_markdown(back).encode("utf-8"),
+        "Export Markdown", data=incident.incident_markdown(back, _found(back)).encode("utf-8"),
         file_name=f"incident-{trace_id}-{span_id}.md", mime="text/markdown", icon=":material/download:",
         key="traceback.export_md",
     )
