@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from flightlog.collector import demo
 from flightlog.ui import incident
 from flightlog.ui.client import ApiClient
+from support.apptest import text_rows
 
 APP = str(Path(__file__).resolve().parents[1] / "ui" / "app.py")
 TIMEOUT = 60
@@ -141,8 +142,7 @@ def test_trace_page_button_opens_the_llm_call_that_decided_a_step(collector_env,
     at.button(key="trace.decided_by").click().run()
     assert not at.exception
     assert at.query_params["span_id"] == deciding
-    table = at.table[0].value
-    details = dict(zip(table.index, table["value"]))
+    details = dict(text_rows(at, "trace-fields"))
     assert details["type"] == "llm"
     assert details["prompt version"] == demo.INCIDENT_PROMPT_VERSION
 
