@@ -145,7 +145,7 @@ def main(repeat: int, write_docs: bool) -> None:
             "Trace": (f"{ui}/trace?trace_id={INCIDENT_TRACE}&span_id={refund}", ".js-plotly-plot"),
             "Monitoring": (f"{ui}/monitoring", ".js-plotly-plot"),
             "Cost": (f"{ui}/cost", ".js-plotly-plot"),
-            "Trace-back": (f"{ui}/traceback?trace_id={INCIDENT_TRACE}&span_id={refund}", '[data-testid="stTable"]'),
+            "Trace-back": (f"{ui}/traceback?trace_id={INCIDENT_TRACE}&span_id={refund}", '.st-key-traceback-evidence'),
         }
         results: dict[str, list[float]] = {}
         try:

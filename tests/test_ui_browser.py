@@ -164,8 +164,8 @@ def test_traceback_of_the_incident_lists_v7_and_healthy_runs_show_v6(page, ui_se
         page.goto(f"{ui_server.url}/traceback?trace_id={seeded_stack.incident_trace_id}&span_id={span_id}")
         expect(page.get_by_role("heading", name="Incident trace-back"), f"screenshot: {shot}").to_be_visible()
         expect(page.get_by_text(caused_by).first, f"screenshot: {shot}").to_be_visible()
-        differed = page.locator('[data-testid="stTable"] tr', has_text=re.compile(r"^\s*prompts")).filter(
-            has_text="refund-policy@v7").filter(has_text="refund-policy@v6")
+        differed = page.locator('.st-key-traceback-differences [data-testid="stHorizontalBlock"]',
+                                has_text="prompts").filter(has_text="refund-policy@v7").filter(has_text="refund-policy@v6")
         expect(differed.first, f"screenshot: {shot}").to_be_attached()
         differed.first.scroll_into_view_if_needed()
         expect(page.get_by_role("button", name="Export Markdown"), f"screenshot: {shot}").to_be_visible()

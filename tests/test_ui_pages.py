@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from flightlog.ui import format as fmt
 from flightlog.ui.client import ApiClient
 from flightlog.ui.filters import SearchFilters
+from support.apptest import text_rows
 
 APP = str(Path(__file__).resolve().parents[1] / "ui" / "app.py")
 MARKER = "<script>alert(1)</script>"
@@ -189,9 +190,8 @@ def test_filters_are_remembered_across_pages(collector_env):
 
 
 def _properties(at) -> dict[str, str]:
-    """The selected span's fields (a static table, so long values wrap)."""
-    table = at.table[0].value
-    return {str(k): str(v).replace("\u200b", "") for k, v in zip(table.index, table["value"], strict=True)}
+    """The selected span's fields (plain text that wraps, never cut)."""
+    return {field: value for field, value in text_rows(at, "trace-fields")}
 
 
 def test_trace_page_shows_waterfall_tree_and_selected_span(collector_env, api, marked_span):

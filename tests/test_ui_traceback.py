@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from flightlog.collector import demo
 from flightlog.ui import incident
 from flightlog.ui.client import ApiClient
+from support.apptest import text_rows
 
 APP = str(Path(__file__).resolve().parents[1] / "ui" / "app.py")
 TIMEOUT = 60
@@ -141,8 +142,7 @@ def test_trace_page_button_opens_the_llm_call_that_decided_a_step(collector_env,
     at.button(key="trace.decided_by").click().run()
     assert not at.exception
     assert at.query_params["span_id"] == deciding
-    table = at.table[0].value
-    details = dict(zip(table.index, table["value"]))
+    details = dict(text_rows(at, "trace-fields"))
     assert details["type"] == "llm"
     assert details["prompt version"] == demo.INCIDENT_PROMPT_VERSION
 
@@ -164,6 +164,10 @@ def test_evidence_names_the_decider_and_the_checkpoint_in_its_own_words(back, se
     assert '"amount": 4950' in found["did"]
     rows = {r["what"]: r for r in incident.evidence_rows(found)}
     assert f"{demo.INCIDENT_PROMPT_ID}@{demo.INCIDENT_PROMPT_VERSION}" in rows["decided by (LLM call)"]["details"]
+    report = incident.incident_markdown(back, found)
+    why = report.index("## Why it went through")
+    assert why < report.index("## Causal chain") and "$49.50" in report[why:report.index("## Causal chain")]
+    assert "What differed, most unusual first:\n\n1. ` input amount `" in report
 
 
 def test_prompt_diff_shows_the_lines_that_changed():

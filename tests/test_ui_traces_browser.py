@@ -186,13 +186,16 @@ def test_the_selected_span_is_marked_in_the_waterfall_and_the_tree(page, ui_serv
         columns = drawn_columns(tree)
         for name in ("span", "status", "duration", "cost"):
             assert name in columns, f"tree column {name!r} not drawn: {columns}; screenshot: {shot}"
-        fields = page.locator('[data-testid="stTable"]').first
+        fields = page.locator(".st-key-trace-fields")
         expect(fields, f"screenshot: {shot}").to_contain_text("refund-policy@v7")
-        decided = fields.locator("tr", has_text="decided by")
-        assert decided.evaluate("r => [...r.querySelectorAll('td, th')].every(c => c.scrollWidth <= c.clientWidth)"), (
-            f"the decided-by row is cut; screenshot: {shot}")
+        decided = fields.locator('[data-testid="stHorizontalBlock"]', has_text="decided by").locator(
+            '[data-testid="stText"]')
+        decided.scroll_into_view_if_needed()
+        decider = refund["span_attributes"]["flightlog.decided_by.span_id"]
+        expect(decided, f"screenshot: {shot}").to_contain_text(f"refund-policy@v7 · span {decider}")
+        assert decided.evaluate("e => e.scrollWidth <= e.clientWidth"), f"the decided-by value is cut; screenshot: {shot}"
         box = fields.bounding_box()
-        assert box and box["x"] + box["width"] <= 1400, f"the fields table runs off screen: {box}; screenshot: {shot}"
+        assert box and box["x"] + box["width"] <= 1400, f"the fields list runs off screen: {box}; screenshot: {shot}"
     with screenshot(page, tmp_path, "trace-unknown-span") as shot:
         page.goto(f"{ui_server.url}/trace?trace_id={seeded_stack.incident_trace_id}&span_id={'0' * 16}")
         expect(page.get_by_text(f"There is no span {'0' * 16} in this trace"), f"screenshot: {shot}").to_be_visible()
@@ -210,7 +213,7 @@ def test_traceback_names_the_decider_and_the_checkpoint_in_its_own_words(page, u
         did = page.get_by_text("The step did", exact=True).locator("xpath=following::code[1]")
         expect(said, f"screenshot: {shot}").to_contain_text("$49.50")
         expect(did, f"screenshot: {shot}").to_contain_text('"amount": 4950')
-        evidence = page.locator('[data-testid="stTable"]', has_text="let through by")
+        evidence = page.locator(".st-key-traceback-evidence")
         expect(evidence, f"screenshot: {shot}").to_contain_text(deciding["span_name"])
         expect(evidence, f"screenshot: {shot}").to_contain_text(f"{demo.INCIDENT_PROMPT_ID}@{demo.INCIDENT_PROMPT_VERSION}")
         expect(evidence, f"screenshot: {shot}").to_contain_text("checkpoint issue_refund")
@@ -218,9 +221,7 @@ def test_traceback_names_the_decider_and_the_checkpoint_in_its_own_words(page, u
             element = page.get_by_text(label, exact=True).first
             assert element.evaluate("e => e.scrollWidth <= e.clientWidth"), f"{label!r} is cut; screenshot: {shot}"
     with screenshot(page, tmp_path, "traceback-differences") as shot:
-        ranked = page.locator('[data-testid="stTable"]', has_text="most unusual").or_(
-            page.locator('[data-testid="stTable"]', has_text="input amount"))
-        first = ranked.first.locator("tbody tr").first
+        first = page.locator('.st-key-traceback-differences [data-testid="stHorizontalBlock"]').nth(1)
         first.scroll_into_view_if_needed()
         expect(first, f"screenshot: {shot}").to_contain_text("input amount")
         expect(first, f"screenshot: {shot}").to_contain_text("4950")

@@ -316,17 +316,7 @@ def span_properties(span: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("ingested", format_time(span.get("ingest_time")) if span.get("ingest_time") else ""),
         ("chain hash", span.get("chain_hash")),
     ]
-    return [(name, breakable(str(value))) for name, value in pairs if value not in (None, "")]
-
-
-_LONG_TOKEN = re.compile(r"\S{41,}")
-
-
-def breakable(text: str, every: int = 32) -> str:
-    """``text`` with a zero-width space every ``every`` characters inside words longer than 40
-    (hashes), so a wrapping table can break them instead of growing past the screen."""
-    return _LONG_TOKEN.sub(lambda m: "\u200b".join(m.group(0)[i:i + every] for i in range(0, len(m.group(0)), every)),
-                           text)
+    return [(name, str(value)) for name, value in pairs if value not in (None, "")]
 
 
 # -- export -----------------------------------------------------------------------

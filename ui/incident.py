@@ -207,9 +207,10 @@ def _md_step(n: int, step: Mapping[str, Any]) -> list[str]:
     return lines + [""]
 
 
-def incident_markdown(back: Mapping[str, Any]) -> str:
-    """An incident report in Markdown: the failing step, its chain, its inputs in time order,
-    upstream agents, and the comparison with other runs of the same step."""
+def incident_markdown(back: Mapping[str, Any], found: Mapping[str, Any] | None = None) -> str:
+    """An incident report in Markdown: the failing step, why it went through (``found``, from
+    :func:`evidence`), its chain, its inputs in time order, upstream agents, and the comparison
+    with other runs of the same step (most unusual differences first)."""
     target = back.get("target") or {}
     profile = back.get("profile") or {}
     lines = [
@@ -224,6 +225,15 @@ def incident_markdown(back: Mapping[str, Any]) -> str:
         "## The step",
         "",
         *_md_step(0, target),
+    ]
+    if found:
+        lines += ["## Why it went through", ""]
+        for row in evidence_rows(found):
+            lines.append(f"- {row['what']}: {_inline(row['span'])} {_inline(row['details'])}")
+            if row["its words"]:
+                lines += ["", _fence(str(row["its words"])), ""]
+        lines.append("")
+    lines += [
         "## Causal chain (root first)",
         "",
     ]
@@ -238,6 +248,12 @@ def incident_markdown(back: Mapping[str, Any]) -> str:
         for i, step in enumerate(back["upstream"], 1):
             lines += _md_step(i, step)
     lines += ["## Compared with other runs of this step", ""]
+    ranked = ranked_differences(back)
+    if ranked:
+        lines += ["What differed, most unusual first:", ""]
+        lines += [f"{i}. {_inline(d['field'])}: this run {_inline(d['this run'])}, other runs "
+                  f"{_inline(d['other runs'])} ({_inline(d['why'])})" for i, d in enumerate(ranked, 1)]
+        lines.append("")
     rows = comparison_rows(back)
     if len(rows) == 1:
         lines.append("No other run of this step was found.")

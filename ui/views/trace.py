@@ -19,6 +19,7 @@ from flightlog.ui import format as fmt
 from flightlog.ui import inbox, killswitch, session, transcript
 from flightlog.ui.client import ApiError
 from flightlog.ui.filters import parse_trace_id
+from flightlog.ui.texttable import field_list
 
 _LOOKUP = "trace.lookup"
 _TREE_COLUMNS = {
@@ -107,9 +108,8 @@ def _detail(span: dict[str, Any], span_ids: set[str]) -> None:
     tokens = int(span.get("input_tokens") or 0) + int(span.get("output_tokens") or 0)
     metrics[1].metric("Tokens", fmt.format_tokens(tokens))
     metrics[2].metric("Cost", fmt.format_money(span.get("cost_usd") or 0.0))
-    properties = fmt.span_properties(span)
-    # A static table wraps long values (error messages, decided by) instead of cutting them.
-    st.table(pd.DataFrame(properties, columns=["field", "value"]).set_index("field"))
+    # Plain text that wraps: long values (error messages, decided by) are never cut off.
+    field_list(fmt.span_properties(span), key="trace-fields")
 
 
 def _content(span: dict[str, Any]) -> None:

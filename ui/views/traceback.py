@@ -17,6 +17,7 @@ from flightlog.ui import format as fmt
 from flightlog.ui import session
 from flightlog.ui.client import ApiError
 from flightlog.ui.filters import parse_trace_id
+from flightlog.ui.texttable import text_table
 
 COMPARE_CHOICES = (5, 10, 20, 50)
 DEFAULT_COMPARE = 10
@@ -76,7 +77,8 @@ def _comparison(back: dict[str, Any]) -> None:
     if ranked:
         st.markdown("**What differed, most unusual first**")
         st.caption("A value far outside the other runs' range comes first, then values no other run had.")
-        st.table(pd.DataFrame(ranked, columns=["field", "this run", "other runs", "why"]).set_index("field"))
+        text_table(ranked, ["field", "this run", "other runs", "why"], key="traceback-differences",
+                   widths=[1.2, 1.5, 2.5, 2.5])
     elif runs:
         st.success("The other runs used the same agent version, models, prompts and input.", icon=":material/check:")
     rows = incident.comparison_rows(back)
@@ -92,6 +94,14 @@ def _comparison(back: dict[str, Any]) -> None:
                  height=fmt.table_height(len(rows)))
     if step:
         st.text("Step: " + " · ".join(f"{k.replace('_', ' ')}={v}" for k, v in step.items() if v))
+
+
+def _found(back: dict[str, Any]) -> dict[str, Any] | None:
+    """The evidence for the report, or None when the trace cannot be read (the page says why)."""
+    try:
+        return incident.evidence(back, session.trace_spans(str(back.get("trace_id") or "")))
+    except ApiError:
+        return None
 
 
 def _evidence(back: dict[str, Any]) -> None:
@@ -112,7 +122,7 @@ def _evidence(back: dict[str, Any]) -> None:
         did.caption("The step did")
         did.code(found["did"] or "(nothing recorded)", language=None, wrap_lines=True)
     if rows:
-        st.table(pd.DataFrame(rows).set_index("what"))
+        text_table(rows, ["what", "span", "details", "its words"], key="traceback-evidence", widths=[1.2, 1.3, 1.8, 3])
     else:
         st.info("The trace names no deciding call or checkpoint for this step.", icon=":material/info:")
     decider = found.get("decided_by")
@@ -200,7 +210,7 @@ def render() -> None:
 
     exports = st.columns([1, 1, 2])
     exports[0].download_button(
-        "Export Markdown", data=incident.incident_markdown(back).encode("utf-8"),
+        "Export Markdown", data=incident.incident_markdown(back, _found(back)).encode("utf-8"),
         file_name=f"incident-{trace_id}-{span_id}.md", mime="text/markdown", icon=":material/download:",
         key="traceback.export_md",
     )
