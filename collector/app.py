@@ -25,8 +25,9 @@ from flightlog.storage.audit import record_price_table
 from flightlog.storage.dsn import parse_dsn
 
 from flightlog.collector.api import (admin, approvals, audit, budgets, control, datasets, experiments, insights, models,
-                                      query)
+                                      online, query)
 from flightlog.collector.audit import anchors
+from flightlog.collector.online_eval import OnlineEvaluator
 from flightlog.collector.audit.access_log import AccessLogMiddleware
 from flightlog.collector.audit.anchors import Anchorer, load_or_create_key
 from flightlog.collector.audit.services import AuditServices
@@ -83,6 +84,8 @@ class Collector:
         rules = redact.rules_from_settings(settings)
         self.control = ControlServices(store, emit=self.writer.submit,
                                        redact=lambda value: redact.redact_value(value, rules, {}))
+        # online evaluation: evaluator rules score sampled arriving runs (docs/evaluation.md)
+        self.online = OnlineEvaluator(store)
 
     def start(self) -> None:
         """Start the background threads: the writer drains the spool, the audit jobs run.
@@ -94,6 +97,7 @@ class Collector:
         self.writer.start()
         self.audit.start()
         self.control.start()
+        self.online.start()
         if not self.store.connected:
             self._connector = threading.Thread(target=self._connect_store, name="flightlog-connect", daemon=True)
             self._connector.start()
@@ -114,6 +118,7 @@ class Collector:
 
     def close(self) -> None:
         self._stopping.set()
+        self.online.close()
         self.control.close()
         self.writer.close()
         self.audit.close()  # audit: after the writer, so the last batches are chained
@@ -258,7 +263,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         return Response(collector.metrics.render(), media_type=CONTENT_TYPE)
 
     app.include_router(ingest.router)
-    for api in (query, insights, audit, admin, budgets, approvals, control, datasets, experiments):
+    for api in (query, insights, audit, admin, budgets, approvals, control, datasets, experiments, online):
         app.include_router(api.router)
     app.add_middleware(AccessLogMiddleware)
     return app

@@ -210,3 +210,13 @@ def test_llm_judge_through_a_user_callable() -> None:
 def test_judge_replies_are_parsed(reply: str, score: float | None, label: str) -> None:
     result = ev.parse_judgement("j", reply)
     assert (result.score, result.label) == (score, label)
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("regex:(", "evaluator regex"),
+    ('json_schema:{"schema": {"type": 12}}', "evaluator json_schema"),
+    ('json_valid:{"strict": true}', "evaluator json_valid"),
+])
+def test_parameters_that_do_not_compile_are_value_errors(spec: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ev.parse(spec)
