@@ -37,6 +37,9 @@ INTERVAL_S = 2.0
 FIRST_LOOKBACK = timedelta(minutes=10)
 #: A run is scored once it has been stored this long (its later spans have arrived too).
 SETTLE = timedelta(seconds=1)
+#: Each pass looks this far behind the previous one: the ingest time is taken when a span is
+#: received, and it reaches the store after its spool segment (seconds later under load).
+OVERLAP = timedelta(minutes=2)
 JUDGE = "judge"
 
 
@@ -116,7 +119,7 @@ class OnlineEvaluator:
     def run_once(self, now: datetime | None = None) -> int:
         """Score what arrived since the last pass (up to a second ago); returns the scores written."""
         until = (now or datetime.now(timezone.utc)) - SETTLE
-        since = self._since or until - FIRST_LOOKBACK
+        since = self._since - OVERLAP if self._since else until - FIRST_LOOKBACK
         if until <= since:
             return 0
         written = self._rules(since, until) + self._events(since, until)
@@ -130,6 +133,7 @@ class OnlineEvaluator:
         written = 0
         for project, rules in by_project.items():
             runs = db.arrived_runs(self.store, project, sorted({r["AgentName"] for r in rules}), since, until)
+            done = db.online_scored(self.store, project, sorted({r["TraceId"] for r in runs}))
             rows: list[dict[str, Any]] = []
             traces: dict[str, dict[str, Any] | None] = {}
             for run in runs:
@@ -137,6 +141,8 @@ class OnlineEvaluator:
                     if rule["AgentName"] != run["AgentName"] or not sampled(rule["RuleId"], run["TraceId"],
                                                                              rule["SampleRate"]):
                         continue
+                    if (rule["RuleId"], run["TraceId"], run["SpanId"]) in done:
+                        continue  # scored (or marked for the judge) by an earlier pass
                     if rule["Kind"] == JUDGE:
                         rows.append(_score_row(project, "online", rule["RuleId"], run, rule["Name"], None,
                                                "pending", ""))
@@ -154,7 +160,7 @@ class OnlineEvaluator:
         return written
 
     def _events(self, since: datetime, until: datetime) -> int:
-        rows = []
+        rows = []  # (a span seen again by an overlapping pass gives the same rows: read once per key)
         for span in db.evaluation_events(self.store, sc.EVENT_EVALUATION_RESULT, since, until):
             for name, attributes in zip(span["EventNames"], span["EventAttributes"], strict=False):
                 if name != sc.EVENT_EVALUATION_RESULT:

@@ -285,3 +285,13 @@ def online_score(store: Store, project: str, rule_id: str, trace_id: str, span_i
         " AND TraceId = {t:String} AND SpanId = {s:String} ORDER BY CreatedAt DESC LIMIT 1",
         {"p": project, "r": rule_id, "t": trace_id, "s": span_id})
     return _aware(rows[0]) if rows else None
+
+
+def online_scored(store: Store, project: str, trace_ids: Sequence[str]) -> set[tuple[str, str, str]]:
+    """(rule id, trace id, span id) of the online scores (or pending marks) these traces have."""
+    if not trace_ids:
+        return set()
+    rows = store.query_rows(
+        "SELECT DISTINCT ItemId, TraceId, SpanId FROM evaluation_scores WHERE Project = {p:String}"
+        " AND Source = 'online' AND TraceId IN {t:Array(String)}", {"p": project, "t": list(trace_ids)})
+    return {(r[0], r[1], r[2]) for r in rows}

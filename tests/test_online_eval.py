@@ -188,3 +188,35 @@ def test_rules_cli_and_bad_rules(collector: RunningCollector) -> None:
     resp = call(collector, "POST", "/api/evaluation/rules", key=auditor,
                 json={"agent": "x", "evaluator": "json_valid", "sample_rate": 1})
     assert resp.status_code == 403
+
+
+def test_a_run_is_scored_once_however_often_its_window_is_read(tmp_path: Any) -> None:
+    """Passes overlap (a span's ingest time is taken before it is stored): a run seen by two
+    passes — or after a judge replaced its pending mark — is not scored or marked again."""
+    from datetime import datetime, timedelta, timezone
+
+    from flightlog.collector.online_eval import OnlineEvaluator
+    from flightlog.storage import evaluation as db
+    from flightlog.storage import open_store
+
+    store = open_store(f"chdb://{tmp_path}/store")
+    try:
+        now = datetime.now(timezone.utc)
+        row = {"Project": "p", "TraceId": "ab" * 16, "SpanId": "cd" * 8, "SpanType": "agent", "AgentName": "a",
+               "OutputText": "please", "Timestamp": now, "IngestTime": now - timedelta(seconds=30)}
+        store.insert("spans", [list(row.values())], list(row))
+        for evaluator, name in (("contains:please", "polite"), ('judge:{"criteria": "x"}', "judged")):
+            db.put_rule(store, {"Project": "p", "RuleId": db.new_id(), "AgentName": "a", "Evaluator": evaluator,
+                                "Name": name, "Kind": "judge" if name == "judged" else "rule", "SampleRate": 1.0,
+                                "Deleted": 0, "ChangedBy": "t"})
+        job = OnlineEvaluator(store)
+        assert job.run_once(now) == 2  # a score and a pending mark
+        judged = db.pending_judgements(store, "p")[0]
+        db.add_scores(store, [{**{k: judged[k] for k in db.SCORE_COLUMNS if k != "CreatedAt"}, "Score": 1.0,
+                               "Label": "pass"}])
+        assert job.run_once(now + timedelta(seconds=5)) == 0  # the same window again: nothing new
+        assert db.pending_judgements(store, "p") == []  # the judge's score stands
+        rows = db.score_summary(store, "p")
+        assert sorted((r["Evaluator"], r["Mean"], r["Scores"]) for r in rows) == [("judged", 1.0, 1), ("polite", 1.0, 1)]
+    finally:
+        store.close()
