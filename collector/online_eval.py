@@ -9,8 +9,8 @@ A background job of the collector, every few seconds:
   tokens); scores go to ``evaluation_scores`` (source ``online``, the rule's id as item);
 - judge rules (an LLM grades) are only marked ``pending`` for the ``flightlog evaluate
   --online`` worker, which takes them from ``GET /api/evaluation/pending`` and posts scores;
-- ``gen_ai.evaluation.result`` span events sent by other tools become scores too (source
-  ``ingest``), with the name, score, label and explanation they carry.
+- ``gen_ai.evaluation.result`` span events and log records sent by other tools become scores
+  too (source ``ingest``), with the name, score, label and explanation they carry.
 
 Only built-in evaluators run here: the collector never imports user code.
 """
@@ -170,6 +170,13 @@ class OnlineEvaluator:
                                        attributes.get(sc.EVALUATION_NAME) or "evaluation", score,
                                        attributes.get(sc.EVALUATION_LABEL, ""),
                                        attributes.get(sc.EVALUATION_EXPLANATION, "")))
+        for record in db.evaluation_log_records(self.store, sc.EVENT_EVALUATION_RESULT, since, until):
+            attributes = record["Attributes"]
+            rows.append(_score_row(record["Project"], "ingest", "", record,
+                                   attributes.get(sc.EVALUATION_NAME) or "evaluation",
+                                   _number(attributes.get(sc.EVALUATION_SCORE, "")),
+                                   attributes.get(sc.EVALUATION_LABEL, ""),
+                                   attributes.get(sc.EVALUATION_EXPLANATION, "")))
         db.add_scores(self.store, rows)
         return len(rows)
 

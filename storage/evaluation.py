@@ -295,3 +295,22 @@ def online_scored(store: Store, project: str, trace_ids: Sequence[str]) -> set[t
         "SELECT DISTINCT ItemId, TraceId, SpanId FROM evaluation_scores WHERE Project = {p:String}"
         " AND Source = 'online' AND TraceId IN {t:Array(String)}", {"p": project, "t": list(trace_ids)})
     return {(r[0], r[1], r[2]) for r in rows}
+
+
+def evaluation_log_records(store: Store, event: str, since: datetime, until: datetime,
+                           limit: int = 5000) -> list[dict[str, Any]]:
+    """Log records named ``event`` (every project) stored in [since, until), with the agent,
+    versions and model of the span they are about (empty when it is not stored)."""
+    return store.query(
+        "SELECT l.Project AS Project, l.TraceId AS TraceId, l.SpanId AS SpanId, l.Attributes AS Attributes,"
+        " ifNull(s.AgentName, '') AS AgentName, ifNull(s.AgentVersion, '') AS AgentVersion,"
+        " ifNull(s.PromptVersion, '') AS PromptVersion, ifNull(s.RequestModel, '') AS RequestModel FROM"
+        " (SELECT Project, TraceId, SpanId, Attributes FROM log_records WHERE EventName = {e:String}"
+        " AND IngestTime >= {since:DateTime64(3)} AND IngestTime < {until:DateTime64(3)} LIMIT {limit:UInt32}) AS l"
+        " LEFT JOIN (SELECT Project, TraceId, SpanId, any(AgentName) AS AgentName, any(AgentVersion) AS AgentVersion,"
+        " any(PromptVersion) AS PromptVersion, any(RequestModel) AS RequestModel FROM spans"
+        " WHERE TraceId IN (SELECT TraceId FROM log_records WHERE EventName = {e:String}"
+        " AND IngestTime >= {since:DateTime64(3)} AND IngestTime < {until:DateTime64(3)})"
+        " GROUP BY Project, TraceId, SpanId) AS s"
+        " ON s.Project = l.Project AND s.TraceId = l.TraceId AND s.SpanId = l.SpanId SETTINGS join_use_nulls = 1",
+        {"e": event, "since": since, "until": until, "limit": limit})

@@ -220,3 +220,20 @@ def test_a_run_is_scored_once_however_often_its_window_is_read(tmp_path: Any) ->
         assert sorted((r["Evaluator"], r["Mean"], r["Scores"]) for r in rows) == [("judged", 1.0, 1), ("polite", 1.0, 1)]
     finally:
         store.close()
+
+
+def test_evaluation_log_records_become_scores_of_their_span(collector: RunningCollector) -> None:
+    """An evaluation sent as an OTLP log record (the GenAI event as a log) about an agent span."""
+    trace_id = send_runs(collector, "logged-eval-bot", [("4.2", "q", "a")])[0]
+    span_id = collector.api(f"/api/traces/{trace_id}")["spans"][0]["span_id"]
+    attrs = [{"key": sc.EVALUATION_NAME, "value": {"stringValue": "faithfulness"}},
+             {"key": sc.EVALUATION_SCORE, "value": {"doubleValue": 0.25}},
+             {"key": sc.EVALUATION_LABEL, "value": {"stringValue": "unfaithful"}}]
+    logs = {"resourceLogs": [{"scopeLogs": [{"logRecords": [{
+        "timeUnixNano": str(__import__("time").time_ns()), "traceId": trace_id, "spanId": span_id,
+        "eventName": sc.EVENT_EVALUATION_RESULT, "attributes": attrs}]}]}]}
+    resp = collector.post("/v1/logs", json.dumps(logs).encode(), "application/json")
+    assert resp.status_code == 200, resp.text
+    rows = wait_until(lambda: summary(collector, agent="logged-eval-bot", source="ingest"), timeout=60,
+                      what="the evaluation log record's score")
+    assert [(r["evaluator"], r["group"], r["mean"], r["failed"]) for r in rows] == [("faithfulness", "4.2", 0.25, 0)]
