@@ -27,8 +27,9 @@ from flightlog.storage.dsn import parse_dsn
 from flightlog.storage.leases import Lease
 
 from flightlog.collector.api import (admin, alerts, approvals, audit, budgets, control, datasets, experiments,
-                                      insights, models, query)
+                                      insights, models, online, query)
 from flightlog.collector.audit import anchors
+from flightlog.collector.online_eval import OnlineEvaluator
 from flightlog.collector.audit.access_log import AccessLogMiddleware
 from flightlog.collector.audit.anchors import Anchorer, load_or_create_key
 from flightlog.collector.audit.services import AuditServices
@@ -91,6 +92,8 @@ class Collector:
                                        redact=lambda value: redact.redact_value(value, rules, {}),
                                        owner=self.instance_id, lease_s=settings.store_lease_s,
                                        alert_interval_s=settings.alert_interval_s)
+        # online evaluation: evaluator rules score sampled arriving runs (docs/evaluation.md)
+        self.online = OnlineEvaluator(store)
 
     def start(self) -> None:
         """Start the background threads: the writer drains the spool, the audit jobs run.
@@ -107,6 +110,7 @@ class Collector:
         self.writer.start()
         self.audit.start()
         self.control.start()
+        self.online.start()
         if not self.store.connected:
             self._connector = threading.Thread(target=self._connect_store, name="flightlog-connect", daemon=True)
             self._connector.start()
@@ -144,6 +148,7 @@ class Collector:
         self._stopping.set()
         if self.ingest_workers is not None:
             self.ingest_workers.close()
+        self.online.close()
         self.control.close()
         self.writer.close()
         self.audit.close()  # audit: after the writer, so the last batches are chained
@@ -288,7 +293,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         return Response(collector.metrics.render(), media_type=CONTENT_TYPE)
 
     app.include_router(ingest.router)
-    for api in (query, insights, audit, admin, budgets, approvals, control, alerts, datasets, experiments):
+    for api in (query, insights, audit, admin, budgets, approvals, control, alerts, datasets, experiments, online):
         app.include_router(api.router)
     app.add_middleware(AccessLogMiddleware)
     return app

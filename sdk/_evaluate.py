@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from . import _env, _http
 from . import semconv as K
@@ -191,6 +192,13 @@ def _facts(spans: Sequence[ReadableSpan], own_span_id: int) -> dict[str, Any]:
         facts["agent_version"] = str((own.attributes or {}).get(K.AGENT_VERSION, "") or "")
     return {"tool_calls": tools, "tokens": tokens if has_tokens else None, "cost_usd": cost if has_cost else None,
             **facts}
+
+
+class _Discard(SpanExporter):
+    """Exports nothing: a local evaluation's runs are only read by its evaluators."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
 
 
 # -- the collector's API ---------------------------------------------------------------------------------
@@ -417,8 +425,12 @@ def evaluate(dataset: str | Sequence[Mapping[str, Any]], task: Callable[..., Any
         if len(items) != len(dataset):
             raise EvaluationError("a local dataset is a list of items: {\"input\": …, \"expected\": …, \"metadata\": …}")
         at = len(items)
-    owns_pipeline = not local and not state.processors
-    if owns_pipeline:
+    owns_pipeline = not state.processors
+    if owns_pipeline and local:  # the runs are recorded for the evaluators only, sent nowhere
+        from opentelemetry.sdk.trace import TracerProvider
+
+        init(tracer_provider=TracerProvider(), exporter=_Discard(), batch=False, control=False)
+    elif owns_pipeline:
         init(endpoint=api_url + _env.DEFAULT_TRACES_PATH, control=False,
              api_key=ingest_key or os.environ.get(_env.FLIGHTLOG_INGEST_KEY) or api_key)
     pipeline = get_state()

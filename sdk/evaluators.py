@@ -412,6 +412,17 @@ BUILTINS: dict[str, Callable[..., Evaluator]] = {
 _NUMERIC = {"max_cost": float, "max_latency": float, "max_tokens": int}
 
 
+def _build(head: str, factory: Callable[..., Evaluator], *args: Any, **kwargs: Any) -> Evaluator:
+    """A built-in made from its parameters; a bad parameter (a wrong name, a pattern or schema
+    that does not compile) is a ValueError saying so."""
+    try:
+        return factory(*args, **kwargs)
+    except ImportError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - re.error, jsonschema's SchemaError, TypeError: all the user's input
+        raise ValueError(f"evaluator {head}: {exc}") from exc
+
+
 def parse(spec: str) -> Evaluator:
     """An evaluator from its command-line form.
 
@@ -434,17 +445,16 @@ def parse(spec: str) -> Evaluator:
                 params = json.loads(argument)
             except ValueError as exc:
                 raise ValueError(f"evaluator {spec!r}: parameters are not JSON: {exc}") from exc
-            try:
-                return factory(**params)
-            except TypeError as exc:
-                raise ValueError(f"evaluator {head}: {exc}") from exc
+            if not isinstance(params, dict):
+                raise ValueError(f"evaluator {spec!r}: parameters must be a JSON object")
+            return _build(head, factory, **params)
         value: Any = argument
         if head in _NUMERIC:
             try:
                 value = _NUMERIC[head](argument)
             except ValueError as exc:
                 raise ValueError(f"evaluator {head} takes a number, got {argument!r}") from exc
-        return factory(value)
+        return _build(head, factory, value)
     if not sep or not argument:
         raise ValueError(f"unknown evaluator {spec!r}: use one of {', '.join(sorted(BUILTINS))} or module:function")
     try:

@@ -220,6 +220,97 @@ def score_summary(store: Store, project: str, *, source: str = "", agent: str = 
         params["end"] = end
     return store.query(
         f"SELECT AgentName, {column} AS GroupValue, Evaluator, avg(Score) AS Mean, count() AS Scores,"
-        " countIf(Label = 'fail') AS Failed FROM evaluation_scores"
-        f" WHERE {' AND '.join(cond)} GROUP BY AgentName, GroupValue, Evaluator"
+        " countIf(Label = 'fail') AS Failed, any(Source) AS Source FROM"
+        f" (SELECT * FROM evaluation_scores WHERE {' AND '.join(cond)}"
+        " ORDER BY CreatedAt DESC LIMIT 1 BY Source, ItemId, TraceId, SpanId, Evaluator)"
+        " WHERE Label != 'pending' GROUP BY AgentName, GroupValue, Evaluator"
         " ORDER BY AgentName, GroupValue, Evaluator LIMIT 1000", params)
+
+
+# -- online evaluation (migration 0021) --------------------------------------------------------------
+RULE_COLUMNS = ("Project", "RuleId", "AgentName", "Evaluator", "Name", "Kind", "SampleRate", "Deleted", "ChangedBy",
+                "ChangedAt", "Version")
+RUN_COLUMNS = ("Project", "TraceId", "SpanId", "AgentName", "AgentVersion", "PromptVersion", "RequestModel",
+               "InputText", "OutputText", "Duration", "IngestTime")
+
+
+def put_rule(store: Store, row: Mapping[str, Any]) -> dict[str, Any]:
+    values = {**row, "ChangedAt": utc_now(), "Version": time.time_ns()}
+    store.insert("evaluation_rules", [[values[c] for c in RULE_COLUMNS]], RULE_COLUMNS)
+    return values
+
+
+def rules(store: Store, project: str | None = None, *, include_deleted: bool = False) -> list[dict[str, Any]]:
+    """The rules in force (of one project, or every project), by agent."""
+    cond, params = ("WHERE Project = {p:String}", {"p": project}) if project is not None else ("", {})
+    rows = store.query(f"SELECT * FROM evaluation_rules {cond} ORDER BY Version DESC LIMIT 1 BY Project, RuleId",
+                       params)
+    return sorted((_aware(r) for r in rows if include_deleted or not r["Deleted"]),
+                  key=lambda r: (r["Project"], r["AgentName"], r["Name"]))
+
+
+def arrived_runs(store: Store, project: str, agents: Sequence[str], since: datetime, until: datetime,
+                 limit: int = 5000) -> list[dict[str, Any]]:
+    """Agent-run spans of these agents stored in [since, until) (by ingest time)."""
+    return store.query(
+        "SELECT " + ", ".join(RUN_COLUMNS) + " FROM spans WHERE Project = {p:String} AND SpanType = 'agent'"
+        " AND AgentName IN {agents:Array(String)} AND IngestTime >= {since:DateTime64(3)}"
+        " AND IngestTime < {until:DateTime64(3)} ORDER BY IngestTime LIMIT 1 BY TraceId, SpanId"
+        " LIMIT {limit:UInt32}", {"p": project, "agents": list(agents), "since": since, "until": until, "limit": limit})
+
+
+def evaluation_events(store: Store, event: str, since: datetime, until: datetime,
+                      limit: int = 5000) -> list[dict[str, Any]]:
+    """Spans (every project) stored in [since, until) that carry ``event`` span events."""
+    return store.query(
+        "SELECT Project, TraceId, SpanId, AgentName, AgentVersion, PromptVersion, RequestModel,"
+        " `Events.Name` AS EventNames, `Events.Attributes` AS EventAttributes FROM spans"
+        " WHERE has(`Events.Name`, {e:String}) AND IngestTime >= {since:DateTime64(3)}"
+        " AND IngestTime < {until:DateTime64(3)} ORDER BY IngestTime LIMIT 1 BY Project, TraceId, SpanId"
+        " LIMIT {limit:UInt32}", {"e": event, "since": since, "until": until, "limit": limit})
+
+
+def pending_judgements(store: Store, project: str, *, limit: int = 100) -> list[dict[str, Any]]:
+    """Online scores still waiting for a judge (latest state 'pending'), oldest first."""
+    rows = store.query(
+        "SELECT * FROM (SELECT * FROM evaluation_scores WHERE Project = {p:String} AND Source = 'online'"
+        " ORDER BY CreatedAt DESC LIMIT 1 BY ItemId, TraceId, SpanId, Evaluator) WHERE Label = 'pending'"
+        " ORDER BY CreatedAt LIMIT {limit:UInt32}", {"p": project, "limit": limit})
+    return [_aware(r) for r in rows]
+
+
+def online_score(store: Store, project: str, rule_id: str, trace_id: str, span_id: str) -> dict[str, Any] | None:
+    rows = store.query(
+        "SELECT * FROM evaluation_scores WHERE Project = {p:String} AND Source = 'online' AND ItemId = {r:String}"
+        " AND TraceId = {t:String} AND SpanId = {s:String} ORDER BY CreatedAt DESC LIMIT 1",
+        {"p": project, "r": rule_id, "t": trace_id, "s": span_id})
+    return _aware(rows[0]) if rows else None
+
+
+def online_scored(store: Store, project: str, trace_ids: Sequence[str]) -> set[tuple[str, str, str]]:
+    """(rule id, trace id, span id) of the online scores (or pending marks) these traces have."""
+    if not trace_ids:
+        return set()
+    rows = store.query_rows(
+        "SELECT DISTINCT ItemId, TraceId, SpanId FROM evaluation_scores WHERE Project = {p:String}"
+        " AND Source = 'online' AND TraceId IN {t:Array(String)}", {"p": project, "t": list(trace_ids)})
+    return {(r[0], r[1], r[2]) for r in rows}
+
+
+def evaluation_log_records(store: Store, event: str, since: datetime, until: datetime,
+                           limit: int = 5000) -> list[dict[str, Any]]:
+    """Log records named ``event`` (every project) stored in [since, until), with the agent,
+    versions and model of the span they are about (empty when it is not stored)."""
+    return store.query(
+        "SELECT l.Project AS Project, l.TraceId AS TraceId, l.SpanId AS SpanId, l.Attributes AS Attributes,"
+        " ifNull(s.AgentName, '') AS AgentName, ifNull(s.AgentVersion, '') AS AgentVersion,"
+        " ifNull(s.PromptVersion, '') AS PromptVersion, ifNull(s.RequestModel, '') AS RequestModel FROM"
+        " (SELECT Project, TraceId, SpanId, Attributes FROM log_records WHERE EventName = {e:String}"
+        " AND IngestTime >= {since:DateTime64(3)} AND IngestTime < {until:DateTime64(3)} LIMIT {limit:UInt32}) AS l"
+        " LEFT JOIN (SELECT Project, TraceId, SpanId, any(AgentName) AS AgentName, any(AgentVersion) AS AgentVersion,"
+        " any(PromptVersion) AS PromptVersion, any(RequestModel) AS RequestModel FROM spans"
+        " WHERE TraceId IN (SELECT TraceId FROM log_records WHERE EventName = {e:String}"
+        " AND IngestTime >= {since:DateTime64(3)} AND IngestTime < {until:DateTime64(3)})"
+        " GROUP BY Project, TraceId, SpanId) AS s"
+        " ON s.Project = l.Project AND s.TraceId = l.TraceId AND s.SpanId = l.SpanId SETTINGS join_use_nulls = 1",
+        {"e": event, "since": since, "until": until, "limit": limit})

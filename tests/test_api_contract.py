@@ -296,6 +296,7 @@ def _seed_alerts(stack: Stack) -> None:
 
 
 EVAL_DATASET = "contract-refunds"
+EVAL_WRITE = frozenset({"engineer", "admin"})
 
 
 def _seed_evaluation(stack: Stack) -> None:
@@ -327,6 +328,39 @@ def _seed_evaluation(stack: Stack) -> None:
             {"item_id": items[1], "error": "RuntimeError: boom", "scores": [{"name": "amount", "score": 0.0,
                                                                               "label": "fail"}]}]})
         stack.write("POST", f"/api/experiments/{made['id']}/finish", json={})
+    _seed_online(stack)
+
+
+def _seed_online(stack: Stack) -> None:
+    """Online rules (a cheap rule, a judge rule, one deleted), a judged run and an evaluation event."""
+    judge = stack.write("POST", "/api/evaluation/rules", role="engineer", json={
+        "agent": "contract-judged", "evaluator": 'judge:{"criteria": "polite", "base_url": "http://127.0.0.1:9/v1"}',
+        "sample_rate": 1.0, "name": "politeness"}).json()
+    stack.write("POST", "/api/evaluation/rules", json={"agent": "contract-judged", "evaluator": "regex:please",
+                                                       "sample_rate": 1.0})
+    gone = stack.write("POST", "/api/evaluation/rules", json={"agent": "x", "evaluator": "json_valid",
+                                                              "sample_rate": 0.5}).json()
+    stack.write("DELETE", f"/api/evaluation/rules/{gone['id']}")
+    now = time.time_ns()
+    run = Span(trace_id=bytes.fromhex("4c" * 16), span_id=bytes.fromhex("4d" * 8), name="invoke_agent contract-judged",
+               start_time_unix_nano=now, end_time_unix_nano=now + 10**9,
+               attributes=[_kv(sc.OPERATION, "invoke_agent"), _kv(sc.AGENT_NAME, "contract-judged"),
+                           _kv(sc.AGENT_VERSION, "1.0"), _kv(sc.INPUT, "hi"), _kv(sc.OUTPUT, "please wait")],
+               events=[Span.Event(time_unix_nano=now + 5, name=sc.EVENT_EVALUATION_RESULT, attributes=[
+                   _kv(sc.EVALUATION_NAME, "relevance"), _kv(sc.EVALUATION_LABEL, "relevant"),
+                   KeyValue(key=sc.EVALUATION_SCORE, value=AnyValue(double_value=0.75))])])
+    assert stack.collector.post("/v1/traces", _traces("contract-judged", run), "application/x-protobuf").status_code == 200
+
+    def pending() -> Any:
+        items = stack.call("GET", "/api/evaluation/pending").json()["items"]
+        return items if any(i["rule_id"] == judge["id"] for i in items) else None
+
+    item = next(i for i in wait_until(pending, timeout=60, what="the judged run") if i["rule_id"] == judge["id"])
+    stack.write("POST", "/api/evaluation/scores", role="engineer", json={"scores": [
+        {"rule_id": judge["id"], "trace_id": item["trace_id"], "span_id": item["span_id"], "score": 1.0,
+         "label": "pass", "explanation": "polite"}]})
+    wait_until(lambda: len(stack.call("GET", "/api/evaluation/summary").json()["rows"]) >= 3, timeout=60,
+               what="rule, judge and event scores")
 
 
 # -- (a) the schema documents every route ---------------------------------------------------------------
@@ -472,6 +506,9 @@ def _cases(stack: Stack) -> list[tuple[str, dict[str, Any], frozenset[str]]]:
         ("/api/experiments", {}, READ), ("/api/experiments", {"dataset": EVAL_DATASET, "status": "finished"}, READ),
         ("/api/experiments/compare", {"ids": ",".join(stack.experiments)}, READ),
         ("/api/experiments/compare", {"ids": stack.experiments[:2]}, READ),
+        ("/api/evaluation/rules", {}, READ), ("/api/evaluation/pending", {}, EVAL_WRITE),
+        ("/api/evaluation/summary", {}, READ), ("/api/evaluation/summary", {"by": "prompt_version"}, READ),
+        ("/api/evaluation/summary", {"by": "model", "source": "ingest", **old}, READ),
         ("/api/metrics/series", {"name": "gen_ai.client.token.usage", "group_by": "token_type"}, READ),
     ]
     for experiment_id in stack.experiments:

@@ -210,3 +210,33 @@ def test_llm_judge_through_a_user_callable() -> None:
 def test_judge_replies_are_parsed(reply: str, score: float | None, label: str) -> None:
     result = ev.parse_judgement("j", reply)
     assert (result.score, result.label) == (score, label)
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("regex:(", "evaluator regex"),
+    ('json_schema:{"schema": {"type": 12}}', "evaluator json_schema"),
+    ('json_valid:{"strict": true}', "evaluator json_valid"),
+])
+def test_parameters_that_do_not_compile_are_value_errors(spec: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ev.parse(spec)
+
+
+def test_a_local_evaluation_reads_the_runs_tool_calls_without_a_collector() -> None:
+    """A list of items, no collector, flightlog not initialised: the runs are still recorded
+    for the evaluators (tool calls, tokens) and nothing is left initialised afterwards."""
+    import flightlog
+    from support import eval_tasks
+
+    items = [{"input": {"order_id": "A1", "price": 49.5, "prompt_version": v}, "expected": {"amount": 49.5}}
+             for v in ("v6", "v7")]
+    report = flightlog.evaluate(items, eval_tasks.refund_bot, [
+        "field_equals:amount", 'tool_called:{"tool": "issue_refund", "arguments": {"amount": 49.5}}', "max_tokens:50"],
+        min_scores={"field_equals": 1.0}, progress=False, concurrency=2)
+    assert report.experiment_id is None and not report.passed
+    assert [[(s.name, s.score) for s in i.scores] for i in report.items] == [
+        [("field_equals", 1.0), ("tool_called", 1.0), ("max_tokens", 1.0)],
+        [("field_equals", 0.0), ("tool_called", 0.0), ("max_tokens", 1.0)]]
+    assert "4950" in report.items[1].scores[1].explanation
+    assert [g.ok for g in report.gates] == [False] and "FAIL  min-score field_equals" in report.table()
+    assert flightlog.exporter_stats() == {"exported_spans": 0, "failed_spans": 0, "dropped_spans": 0}

@@ -57,6 +57,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     ui_proc = None
     try:
         url, admin = collector.url, collector.admin_key
+        resp = httpx.post(f"{url}/api/evaluation/rules", timeout=30, headers={"Authorization": f"Bearer {admin}"},
+                          json={"agent": cu.AGENT, "evaluator": "contains:refund", "sample_rate": 1.0})
+        assert resp.status_code == 200, resp.text
         run = cu.send_run(url, collector.ingest_key)
         collector.wait_for_trace(run.trace_id, 4)
         stack = Stack(collector, "", run, cu.new_key(url, admin, "engineer", "Eve Engineer"),
@@ -125,6 +128,21 @@ def test_compare_page_puts_the_regression_first_with_its_diff(page, stack: Stack
         expect(first).to_contain_text('"amount": 4950')
         expect(first).to_contain_text('"amount": 49.5')
         expect(page.get_by_text("#1 against the baseline").first).to_be_visible()
+
+
+def test_monitoring_shows_online_scores_per_agent_version(page, stack: Stack, tmp_path: Path) -> None:  # noqa: F811
+    wait_until(lambda: stack.api("GET", "/api/evaluation/summary")["rows"], timeout=60, what="the run's online score")
+    page.goto(f"{stack.ui_url}/monitoring?range=24h&by=agent_version")
+    heading = page.get_by_role("heading", name="Evaluation scores by Agent version")
+    shot = tmp_path / "monitoring-scores.png"
+    try:  # a viewport shot at the section: the page's many charts make a whole-page shot slow
+        expect(heading).to_be_visible()
+        settled(page)
+        expect(page.get_by_text("No scores of live runs")).to_have_count(0)
+        expect(page.locator('[data-testid="stDataFrame"]').last).to_be_visible()
+    finally:
+        heading.scroll_into_view_if_needed()
+        page.screenshot(path=str(shot))
 
 
 def _expander(page) -> Any:  # noqa: F811

@@ -459,6 +459,13 @@ class ApiClient:
         return cast(api.ExperimentComparison, self._get("/api/experiments/compare",
                                                         _query_params({"ids": ",".join(ids)})))
 
+    def evaluation_summary(self, *, by: str = "agent_version", agent: str = "", source: str = "",
+                           start: dt.datetime | None = None, end: dt.datetime | None = None) -> list[api.ScoreSummaryRow]:
+        """``GET /api/evaluation/summary``: mean score of live runs per agent version (prompt version,
+        model) and evaluator, from online rules and evaluation events."""
+        params = _query_params({"by": by, "agent": agent, "source": source, "start": start, "end": end})
+        return cast("list[api.ScoreSummaryRow]", list(self._get("/api/evaluation/summary", params).get("rows") or []))
+
     # -- plumbing -----------------------------------------------------------------
 
     def _get(self, path: str, params: list[tuple[str, str]]) -> dict[str, Any]:

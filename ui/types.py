@@ -81,6 +81,8 @@ __all__ = [
     "DeliveryList",
     "ErrorBody",
     "Escalation",
+    "EvaluationRule",
+    "EvaluationRuleList",
     "EvaluatorSummary",
     "Experiment",
     "ExperimentComparison",
@@ -115,6 +117,8 @@ __all__ = [
     "NotificationTarget",
     "Pause",
     "PauseChange",
+    "PendingJudgement",
+    "PendingJudgements",
     "PolicyDoc",
     "PolicyList",
     "PolicyRef",
@@ -140,6 +144,9 @@ __all__ = [
     "RollupFigures",
     "RunProfile",
     "ScoreResult",
+    "ScoreSummary",
+    "ScoreSummaryRow",
+    "ScoresAdded",
     "SpanColumns",
     "SpanEvent",
     "SpanLink",
@@ -1698,3 +1705,69 @@ class ExperimentComparison(TypedDict):
     evaluators: list[ComparedEvaluator]
     items: list[ComparedItem]
     regressions: int
+
+class EvaluationRule(TypedDict):
+    """An evaluator scoring a share of an agent's arriving runs."""
+
+    id: str
+    agent: str
+    evaluator: str
+    name: str
+    kind: str
+    sample_rate: float
+    deleted: bool
+    changed_by: str
+    changed_at: str
+
+
+class EvaluationRuleList(TypedDict):
+    """"""
+
+    rules: list[EvaluationRule]
+
+
+class PendingJudgement(TypedDict):
+    """A sampled run waiting for its judge rule's score."""
+
+    rule_id: str
+    evaluator: str
+    name: str
+    trace_id: str
+    span_id: str
+    agent_name: str
+    agent_version: str
+    prompt_version: str
+    model: str
+    input: Any
+    output: Any
+
+
+class PendingJudgements(TypedDict):
+    """"""
+
+    items: list[PendingJudgement]
+
+
+class ScoresAdded(TypedDict):
+    """"""
+
+    added: int
+
+
+class ScoreSummaryRow(TypedDict):
+    """"""
+
+    agent: str
+    group: str
+    evaluator: str
+    mean: float | None
+    scores: int
+    failed: int
+    source: str
+
+
+class ScoreSummary(TypedDict):
+    """"""
+
+    by: str
+    rows: list[ScoreSummaryRow]

@@ -1532,3 +1532,61 @@ class ExperimentComparison(ApiModel):
     evaluators: list[ComparedEvaluator]
     items: list[ComparedItem] = Field(description="Regressions first (worst first), then in item order.")
     regressions: int
+
+
+# -- online evaluation (online.py) ------------------------------------------------------------------------------
+class EvaluationRule(ApiModel):
+    """An evaluator scoring a share of an agent's arriving runs."""
+
+    id: str = Field(description="20 hex characters.")
+    agent: str
+    evaluator: str = Field(description="The built-in evaluator, as the CLI writes it.")
+    name: str = Field(description="The name its scores carry.")
+    kind: str = Field(description="rule (the collector scores the runs) or judge (the online worker does).")
+    sample_rate: float = Field(description="The share of runs scored (0…1); a run is in or out for good.")
+    deleted: bool
+    changed_by: str
+    changed_at: str
+
+
+class EvaluationRuleList(ApiModel):
+    rules: list[EvaluationRule] = Field(description="By agent, then name.")
+
+
+class PendingJudgement(ApiModel):
+    """A sampled run waiting for its judge rule's score."""
+
+    rule_id: str
+    evaluator: str = Field(description="The judge spec (judge:{…}).")
+    name: str
+    trace_id: str
+    span_id: str = Field(description="The run's agent span.")
+    agent_name: str
+    agent_version: str
+    prompt_version: str
+    model: str
+    input: Any = Field(description="The run's input (JSON when it is JSON).")
+    output: Any = Field(description="The run's output (JSON when it is JSON).")
+
+
+class PendingJudgements(ApiModel):
+    items: list[PendingJudgement] = Field(description="Oldest first.")
+
+
+class ScoresAdded(ApiModel):
+    added: int
+
+
+class ScoreSummaryRow(ApiModel):
+    agent: str
+    group: str = Field(description="The agent version, prompt version or model ('' unknown).")
+    evaluator: str
+    mean: float | None
+    scores: int
+    failed: int = Field(description="Scores labelled fail.")
+    source: str = Field(description="online (a rule) or ingest (an evaluation event another tool sent).")
+
+
+class ScoreSummary(ApiModel):
+    by: str
+    rows: list[ScoreSummaryRow]

@@ -7,9 +7,12 @@ Registered by :mod:`.main` (``register(main)``).
 
 from __future__ import annotations
 
+import json
+import time
+
 import click
 
-from flightlog.collector.cli.control import DEFAULT_URL
+from flightlog.collector.cli.control import DEFAULT_URL, _call, _options
 
 
 def _pairs(values: tuple[str, ...]) -> dict[str, float]:
@@ -79,5 +82,78 @@ def run(dataset: str, task: str, evaluators: tuple[str, ...], min_scores: tuple[
         raise SystemExit(1)
 
 
+@eval_.group("rules")
+def rules() -> None:
+    """Online evaluation: evaluator rules that score a share of an agent's arriving runs."""
+
+
+@rules.command("add")
+@click.option("--agent", required=True, help="The agent whose runs are scored.")
+@click.option("--evaluator", required=True,
+              help="A built-in evaluator (regex:…, max_latency:2, tool_called:…, judge:{…}); no module:function.")
+@click.option("--sample-rate", type=click.FloatRange(0, 1), required=True, help="The share of runs scored (0…1).")
+@click.option("--name", default="", help="The scores' name (default: the evaluator's).")
+@_options
+def rules_add(agent: str, evaluator: str, sample_rate: float, name: str, url: str, key: str) -> None:
+    """Attach an evaluator rule to AGENT (an engineer or admin key)."""
+    rule = _call(url, key, "POST", "/api/evaluation/rules",
+                 body={"agent": agent, "evaluator": evaluator, "sample_rate": sample_rate, "name": name})
+    click.echo(f"rule {rule['id']}: {rule['name']} on {rule['sample_rate']:.0%} of {rule['agent']}'s runs"
+               f" ({'the online worker judges them' if rule['kind'] == 'judge' else 'scored by the collector'})")
+
+
+@rules.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the rules as JSON.")
+@_options
+def rules_list(as_json: bool, url: str, key: str) -> None:
+    """The rules in force."""
+    found = _call(url, key, "GET", "/api/evaluation/rules")["rules"]
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    for r in found:
+        click.echo(f"{r['id']}  {r['agent']}  {r['name']}  {r['evaluator']}  {r['sample_rate']:g}  ({r['kind']})")
+
+
+@rules.command("delete")
+@click.argument("rule_id")
+@_options
+def rules_delete(rule_id: str, url: str, key: str) -> None:
+    """Stop a rule (its scores stay)."""
+    rule = _call(url, key, "DELETE", f"/api/evaluation/rules/{rule_id}")
+    click.echo(f"rule {rule['id']} ({rule['name']} on {rule['agent']}) stopped")
+
+
+@click.command("evaluate")
+@click.option("--online", is_flag=True, required=True, help="Judge the sampled live runs of the judge rules.")
+@click.option("--once", is_flag=True, help="Judge what is pending now, then exit (else keep polling).")
+@click.option("--interval", type=click.FloatRange(0.1), default=5.0, show_default=True, help="Seconds between polls.")
+@_options
+def evaluate(online: bool, once: bool, interval: float, url: str, key: str) -> None:
+    """The online worker: take runs waiting for an LLM judge (GET /api/evaluation/pending), grade
+    them with their rule's judge (an OpenAI-compatible endpoint) and post the scores."""
+    from flightlog.evaluators import EvalCase, parse
+
+    judged = 0
+    while True:
+        pending = _call(url, key, "GET", "/api/evaluation/pending", params={"limit": 50})["items"]
+        scores = []
+        for item in pending:
+            result = parse(item["evaluator"])(EvalCase(input=item["input"], output=item["output"]))
+            scores.append({"rule_id": item["rule_id"], "trace_id": item["trace_id"], "span_id": item["span_id"],
+                           "score": result.score,
+                           "label": result.label if result.score is not None else (result.label or "error"),
+                           "explanation": result.explanation})
+        if scores:
+            _call(url, key, "POST", "/api/evaluation/scores", body={"scores": scores})
+            judged += len(scores)
+            click.echo(f"judged {len(scores)} runs", err=True)
+        if once:
+            click.echo(f"{judged} runs judged")
+            return
+        time.sleep(interval)  # the worker's poll interval
+
+
 def register(main: click.Group) -> None:
     main.add_command(eval_)
+    main.add_command(evaluate)

@@ -128,6 +128,25 @@ def render() -> None:
             checkpoints, "escalation_rate", y_title="escalated (tier ≥ 2)", percent=True, legend=cp_legend,
             bucket=bucket),
             checkpoints, "escalations")
+    _evaluation_scores(by, agent, start, end)
+
+
+def _evaluation_scores(by: str, agent: str, start: dt.datetime | None, end: dt.datetime | None) -> None:
+    """Online evaluation: the mean score of live runs per agent version or prompt version and evaluator."""
+    group = by if by in ("prompt_version", "model") else "agent_version"
+    st.subheader(f"Evaluation scores by {monitor.BREAKDOWNS.get(group, group)}")
+    try:
+        rows = session.get_client().evaluation_summary(by=group, agent=agent, start=start, end=end)
+    except ApiError as exc:
+        session.show_api_error("The evaluation scores could not be loaded.", exc)
+        return
+    if not rows:
+        st.text("No scores of live runs in this range: attach a rule with flightlog eval rules add.")
+        return
+    st.dataframe(pd.DataFrame([{"agent": r["agent"], monitor.BREAKDOWNS.get(group, group): r["group"] or "—",
+                                "evaluator": r["evaluator"], "mean score": r["mean"], "scores": r["scores"],
+                                "failed": r["failed"], "from": r["source"]} for r in rows]),
+                 hide_index=True, width="stretch", key="monitoring.evaluation")
 
 
 if __name__ == "__main__":
