@@ -148,15 +148,18 @@ def _scope(value: Any, what: str) -> dict[str, str]:
 
 
 def monitoring_link(rule: dict[str, Any]) -> str:
-    """The Monitoring page's URL path for the rule's scope and window (``/monitoring?…``)."""
+    """The Monitoring page's URL path for the rule's scope and window (``/monitoring?…``): the
+    smallest of its ranges that covers the window, the agent and agent version as filters, and
+    a breakdown by the prompt version or model the scope names."""
     seconds = parse_duration(rule["window"], "window").total_seconds()
     range_key = next((k for k, s in MONITORING_RANGES if s >= seconds), "30d")
     scope = rule["scope"]
-    by = next((k for k in ("agent_version", "prompt_version", "model") if scope.get(k)), "")
-    if not by and scope.get("prompt_id"):
-        by = "prompt_id"
+    by = next((k for k in ("prompt_version", "model", "prompt_id") if scope.get(k)), "")
+    if not by and scope.get("agent_version") and not scope.get("agent"):
+        by = "agent_version"  # the page filters a version within an agent: else break down by version
     params = {"range": range_key, "bucket": "hour" if seconds <= 86400 else "", "by": by,
-              "agent": scope.get("agent", "")}
+              "agent": scope.get("agent", ""),
+              "agent_version": scope.get("agent_version", "") if scope.get("agent") else ""}
     return "/monitoring?" + urlencode({k: v for k, v in params.items() if v})
 
 
