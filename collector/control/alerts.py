@@ -41,7 +41,6 @@ MIN_WINDOW = timedelta(minutes=1)
 MAX_WINDOW = timedelta(days=30)
 DEFAULT_BASELINE_WINDOW = "7d"
 DEFAULT_MIN_SAMPLES = 10
-MAX_SETTLE_S = 2.0
 CLAIM_FRESH_S = 60.0
 RULE_FIELDS = {"name", "description", "metric", "scope", "window", "op", "threshold", "compare", "baseline",
                "baseline_window", "min_samples", "tool", "argument"}
@@ -230,7 +229,6 @@ class AlertService:
         self.store = store
         self.notifier = notifier
         self.interval_s = float(interval_s)
-        self.settle_s = min(MAX_SETTLE_S, self.interval_s / 4)
         self.instance = instance or f"collector-{uuid.uuid4().hex[:8]}"
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="flightlog-alerts", daemon=True)
@@ -414,12 +412,19 @@ class AlertService:
         return event
 
     def _won(self, project: str, rule_id: str, seq: int) -> bool:
-        """Claim transition ``seq`` and tell whether this process decides it: the lowest token
-        among the fresh claims wins once every collector that saw the same state has claimed."""
+        """Claim transition ``seq`` and tell whether this process decides it.
+
+        A claim is an insert-if-absent in the store (:func:`flightlog.storage.alerts.claim`): of
+        the collectors that claim the same round, exactly one row is kept, and its claimant
+        decides. A round whose claimant recorded nothing within :data:`CLAIM_FRESH_S` (it
+        stopped) is followed by the next round.
+        """
+        now = db.utc_now()
+        earlier = db.claims(self.store, project, rule_id, seq)
+        if any(c["ClaimedAt"] > now - timedelta(seconds=CLAIM_FRESH_S) for c in earlier):
+            return False  # another collector is deciding it right now
         token = uuid.uuid4().hex
-        db.claim(self.store, project, rule_id, seq, token, self.instance)
-        self._stop.wait(self.settle_s)
-        if db.winning_claim(self.store, project, rule_id, seq, fresh_s=CLAIM_FRESH_S) != token:
+        if db.claim(self.store, project, rule_id, seq, len(earlier), token, self.instance) != token:
             return False
         last = db.latest_transition(self.store, project, rule_id)
         return last is None or int(last["Seq"]) < seq
