@@ -8,7 +8,7 @@ Values are bound parameters; rows are plain dicts keyed by column name, times aw
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from .control import utc_now, version_now
@@ -96,17 +96,29 @@ def history(store: Store, project: str, *, rule_id: str = "", limit: int = 100) 
 
 
 # -- claims (deciding a transition once) ------------------------------------------------------------
-def claim(store: Store, project: str, rule_id: str, seq: int, token: str, claimant: str) -> None:
-    store.insert("alert_claims", [[project, rule_id, seq, token, claimant, utc_now()]], CLAIM_COLUMNS)
+def claims(store: Store, project: str, rule_id: str, seq: int) -> list[dict[str, Any]]:
+    """Every stored claim on transition ``seq`` of a rule, oldest first."""
+    rows = store.query(
+        "SELECT Token, Claimant, ClaimedAt FROM alert_claims WHERE Project = {p:String} AND RuleId = {id:String}"
+        " AND Seq = {seq:UInt32} ORDER BY ClaimedAt LIMIT 1000", {"p": project, "id": rule_id, "seq": seq})
+    return [_aware(r) for r in rows]
 
 
-def winning_claim(store: Store, project: str, rule_id: str, seq: int, *, fresh_s: float) -> str | None:
-    """The lowest token among the claims on transition ``seq`` made in the last ``fresh_s`` seconds."""
+def claim(store: Store, project: str, rule_id: str, seq: int, round_: int, token: str, claimant: str) -> str:
+    """Insert-if-absent: claim round ``round_`` of transition ``seq`` with ``token``; returns the
+    token the store kept for that round (this one if no other claimant was first).
+
+    Every claimant of the round inserts under the same deduplication token, so the store keeps
+    the first row and drops the others (migration 0027), on one server or a cluster alike.
+    """
+    stored_token = f"{round_}:{token}"
+    store.insert("alert_claims", [[project, rule_id, seq, stored_token, claimant, utc_now()]], CLAIM_COLUMNS,
+                 dedup_token=f"alert-claim:{project}:{rule_id}:{seq}:{round_}")
     rows = store.query_rows(
-        "SELECT min(Token), count() FROM alert_claims WHERE Project = {p:String} AND RuleId = {id:String}"
-        " AND Seq = {seq:UInt32} AND ClaimedAt >= {since:DateTime64(3)}",
-        {"p": project, "id": rule_id, "seq": seq, "since": utc_now() - timedelta(seconds=fresh_s)})
-    return str(rows[0][0]) if rows and rows[0][1] else None
+        "SELECT Token FROM alert_claims WHERE Project = {p:String} AND RuleId = {id:String} AND Seq = {seq:UInt32}"
+        " AND startsWith(Token, {prefix:String}) ORDER BY ClaimedAt LIMIT 1",
+        {"p": project, "id": rule_id, "seq": seq, "prefix": f"{round_}:"})
+    return str(rows[0][0]).partition(":")[2] if rows else ""
 
 
 # -- last evaluations ---------------------------------------------------------------------------------

@@ -55,11 +55,12 @@ def _filter(
     *,
     seconds: bool,
     agent: str = "",
+    agent_version: str = "",
     **extra: Any,
 ) -> tuple[list[str], dict[str, Any]]:
     """The project, time-window (:class:`~.timewindow.Window`; ``seconds`` for a rollup's
-    DateTime column) and optional agent conditions, with their parameters (``extra``
-    parameters first, after ``project``)."""
+    DateTime column) and optional agent and agent-version conditions, with their parameters
+    (``extra`` parameters first, after ``project``)."""
     params: dict[str, Any] = {"project": project, **extra}
     window = Window(start, end)
     bounds = window.second_conditions(params, column, prefix="t") if seconds else window.conditions(params, column)
@@ -67,6 +68,9 @@ def _filter(
     if agent:
         cond.append("AgentName = {agent:String}")
         params["agent"] = agent
+    if agent_version:
+        cond.append("AgentVersion = {agent_version:String}")
+        params["agent_version"] = agent_version
     return cond, params
 
 
@@ -86,6 +90,7 @@ def monitoring(
     bucket: str = "day",
     by: str = "",
     agent: str = "",
+    agent_version: str = "",
 ) -> dict[str, Any]:
     """Success/error rate, latency p50/p95/p99 and tokens per unit, per time bucket and group,
     from the ``usage_hourly`` rollup.
@@ -98,7 +103,7 @@ def monitoring(
     _allowed(bucket, BUCKETS, "bucket")
     _allowed(by, MONITOR_GROUPS, "by")
     unit = "llm" if by in PROMPT_GROUPS else "agent"
-    cond, params = _filter(project, "Hour", start, end, seconds=True, agent=agent)
+    cond, params = _filter(project, "Hour", start, end, seconds=True, agent=agent, agent_version=agent_version)
     time_expr, group_col = BUCKETS[bucket][0], MONITOR_GROUPS[by][0]
     unit_types = "('llm', 'embedding')" if unit == "llm" else "('agent')"
     rows = store.query(
@@ -180,10 +185,12 @@ def tool_errors(
     end: datetime | None = None,
     bucket: str = "day",
     agent: str = "",
+    agent_version: str = "",
 ) -> dict[str, Any]:
     """Tool calls and their errors per tool and error type, in total and per time bucket."""
     _allowed(bucket, BUCKETS, "bucket")
-    cond, params = _filter(project, "Timestamp", start, end, seconds=False, agent=agent, span_type="tool")
+    cond, params = _filter(project, "Timestamp", start, end, seconds=False, agent=agent, agent_version=agent_version,
+                           span_type="tool")
     source = _raw_spans(f"{BUCKETS[bucket][1]} AS t, ToolName, ErrorType, StatusCode", cond)
     by_tool = store.query(
         "SELECT ToolName AS tool, count() AS calls, countIf(StatusCode = 'Error') AS errors"
@@ -215,13 +222,15 @@ def checkpoint_escalations(
     bucket: str = "day",
     by: str = "",
     agent: str = "",
+    agent_version: str = "",
 ) -> dict[str, Any]:
     """Checkpoints per bucket (and agent / agent version): how many, how many escalated to a
     person (tier ≥ 2), and the decisions (approved, rejected, timed_out, autonomous…)."""
     _allowed(bucket, BUCKETS, "bucket")
     if by not in ("", "agent", "agent_version"):
         by = ""  # checkpoint spans carry no prompt version or model: shown ungrouped
-    cond, params = _filter(project, "Timestamp", start, end, seconds=False, agent=agent, span_type="checkpoint")
+    cond, params = _filter(project, "Timestamp", start, end, seconds=False, agent=agent, agent_version=agent_version,
+                           span_type="checkpoint")
     source = _raw_spans(
         f"{BUCKETS[bucket][1]} AS t, {MONITOR_GROUPS[by][1]} AS g, CheckpointTier, CheckpointDecision",
         cond,

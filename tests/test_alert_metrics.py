@@ -118,3 +118,14 @@ def test_each_metric_matches_the_hand_computed_figure(seeded: RunningCollector, 
             assert last["breached"] is False
     finally:
         call(seeded, "DELETE", f"/api/alerts/rules/{rule_id}", seeded.admin_key)
+
+
+def test_monitoring_filters_by_the_agent_version_an_alert_link_names(seeded: RunningCollector) -> None:
+    def units(**params: str) -> int:
+        resp = call(seeded, "GET", "/api/insights/monitoring", seeded.read_key, params={"agent": AGENT, **params})
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        assert sum(t["calls"] for t in body["tools"]["tools"]) == (3 if params.get("agent_version") != "9.9.9" else 0)
+        return sum(r["units"] for r in body["series"])
+
+    assert units() == 4 and units(agent_version="2.0.0") == 4 and units(agent_version="9.9.9") == 0

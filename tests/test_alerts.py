@@ -63,10 +63,11 @@ def evaluated_after(collector: RunningCollector, rule_id: str, at: str) -> None:
 
 
 def test_an_error_rate_regression_fires_once_resolves_once_and_is_delivered_once(live: RunningCollector) -> None:
-    hook = Receiver(fail_first=1)
+    hook, slack = Receiver(fail_first=1), Receiver()
     try:
         resp = call(live, "PUT", "/api/admin/notifications", live.admin_key, json={
-            "targets": [{"url": hook.url}], "ui_url": "http://127.0.0.1:8501"})
+            "targets": [{"url": hook.url}, {"url": slack.url, "format": "slack", "events": ["alert.firing"]}],
+            "ui_url": "http://127.0.0.1:8501"})
         assert resp.status_code == 200, resp.text
         created = rule(live, name="regress-bot errors", metric="error_rate", scope={"agent": "regress-bot"},
                        window="15m", op="above", threshold=0.5, min_samples=3)
@@ -82,6 +83,11 @@ def test_an_error_rate_regression_fires_once_resolves_once_and_is_delivered_once
         assert body["alert"]["value"] == pytest.approx(2 / 3) and body["alert"]["samples"] == 3
         assert body["alert"]["threshold"] == 0.5 and body["alert"]["scope"] == {"agent": "regress-bot"}
         assert body["link"] == "http://127.0.0.1:8501/monitoring?range=15m&bucket=hour&agent=regress-bot"
+        wait_until(lambda: slack.delivered("alert.firing"), timeout=60, what="the Slack-compatible message")
+        text = slack.delivered("alert.firing")[0]["body"]["text"]
+        assert text.startswith("[FIRING] regress-bot errors: error_rate 0.6667, above 0.5 over 15m for agent regress-bot")
+        assert text.endswith("(3 samples) <http://127.0.0.1:8501/monitoring?range=15m&bucket=hour&agent=regress-bot"
+                             "|open in Flightlog>")
 
         send(live, [Run(agent="regress-bot") for _ in range(7)])  # 2 failed of 10: 0.2
         wait_until(lambda: state(live, created["id"])["state"] == "ok", timeout=60, what="the rule to resolve")
@@ -90,6 +96,7 @@ def test_an_error_rate_regression_fires_once_resolves_once_and_is_delivered_once
         evaluated_after(live, created["id"], state(live, created["id"])["last_evaluation"]["at"])
 
         assert len(hook.delivered("alert.firing")) == 1 and len(hook.delivered("alert.resolved")) == 1
+        assert len(slack.attempts("alert.firing")) == 1 and slack.attempts("alert.resolved") == []  # its events only
         events = history(live, created["id"])
         assert [(e["kind"], e["seq"], e["samples"], e["notified"]) for e in events] == [
             ("resolved", 2, 10, True), ("firing", 1, 3, True)]
@@ -97,11 +104,13 @@ def test_an_error_rate_regression_fires_once_resolves_once_and_is_delivered_once
         assert events[1]["actor"].startswith("collector-") and events[1]["threshold"] == 0.5
         deliveries = call(live, "GET", "/api/admin/notifications/deliveries", live.admin_key).json()["deliveries"]
         alert_rows = [d for d in deliveries if d["event"].startswith("alert.")]
-        assert sorted(d["event"] for d in alert_rows) == ["alert.firing", "alert.resolved"]
+        assert sorted((d["event"], d["url"]) for d in alert_rows) == sorted([
+            ("alert.firing", hook.url), ("alert.firing", slack.url), ("alert.resolved", hook.url)])
         assert all(d["status"] == "delivered" for d in alert_rows)
     finally:
         call(live, "PUT", "/api/admin/notifications", live.admin_key, json={"targets": []})
         hook.shutdown()
+        slack.shutdown()
 
 
 def test_a_silenced_rule_records_its_transitions_but_sends_nothing(live: RunningCollector) -> None:

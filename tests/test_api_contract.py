@@ -521,6 +521,7 @@ def _cases(stack: Stack) -> list[tuple[str, dict[str, Any], frozenset[str]]]:
         cases.append((f"{t}/traceback", {"span_id": _incident(stack, span_type)}, READ))
     for by in ("", "agent", "agent_version", "prompt_version", "prompt_id", "model"):
         cases.append(("/api/insights/monitoring", {"by": by, "bucket": "hour"}, READ))
+    cases.append(("/api/insights/monitoring", {"agent": demo.INCIDENT_AGENT, "agent_version": "2.3.0"}, READ))
     for by in ("", "agent", "agent_version", "day"):
         cases.append(("/api/insights/cost_per_run", {"by": by}, READ))
     return cases

@@ -70,7 +70,8 @@ def test_the_monitoring_link_parameters_and_who_may_silence() -> None:
 @pytest.mark.parametrize(("window", "scope", "expected"), [
     ("5m", {"agent": "a"}, {"range": "15m", "bucket": "hour", "agent": "a"}),
     ("1h", {"agent": "a", "agent_version": "2.3.0"}, {"range": "1h", "bucket": "hour", "agent": "a",
-                                                      "by": "agent_version"}),
+                                                      "agent_version": "2.3.0"}),
+    ("1h", {"agent_version": "2.3.0"}, {"range": "1h", "bucket": "hour", "by": "agent_version"}),
     ("6h", {"prompt_version": "v7"}, {"range": "24h", "bucket": "hour", "by": "prompt_version"}),
     ("3d", {"model": "gpt-4o"}, {"range": "7d", "by": "model"}),
     ("30d", {}, {"range": "30d"}),

@@ -170,7 +170,7 @@ def test_the_monitoring_link_carries_the_scope_and_window(page, stack: Stack, tm
         expect(page.get_by_role("heading", name="Monitoring")).to_be_visible()
         settled(page)
         assert "range=15m" in page.url and "agent=ui-bot" in page.url and "bucket=hour" in page.url
-        expect(page.get_by_role("combobox", name="Agent")).to_have_value("ui-bot")
+        expect(page.get_by_role("combobox", name="Agent", exact=True)).to_have_value("ui-bot")
 
 
 def test_rule_names_are_shown_as_text_and_the_url_selects_a_rule(page, stack: Stack, tmp_path) -> None:

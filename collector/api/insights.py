@@ -69,10 +69,12 @@ async def monitoring(
     by: Annotated[str, Query(pattern=_MONITOR_BY, description="Breakdown; prompt_version/prompt_id/model count "
                                                               "LLM calls, the rest agent runs")] = "",
     agent: str = "",
+    agent_version: Annotated[str, Query(description="Only this agent version (alert links filter by it)")] = "",
 ) -> Response:
     project, store = key.project, collector.store
     def read() -> dict[str, Any]:
-        bounds: dict[str, Any] = {"start": window.start, "end": window.end, "bucket": bucket, "agent": agent}
+        bounds: dict[str, Any] = {"start": window.start, "end": window.end, "bucket": bucket, "agent": agent,
+                                  "agent_version": agent_version}
         return {
             **figures.monitoring(store, project, by=by, **bounds),
             "tools": figures.tool_errors(store, project, **bounds),

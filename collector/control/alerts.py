@@ -41,7 +41,6 @@ MIN_WINDOW = timedelta(minutes=1)
 MAX_WINDOW = timedelta(days=30)
 DEFAULT_BASELINE_WINDOW = "7d"
 DEFAULT_MIN_SAMPLES = 10
-MAX_SETTLE_S = 2.0
 CLAIM_FRESH_S = 60.0
 RULE_FIELDS = {"name", "description", "metric", "scope", "window", "op", "threshold", "compare", "baseline",
                "baseline_window", "min_samples", "tool", "argument"}
@@ -148,15 +147,18 @@ def _scope(value: Any, what: str) -> dict[str, str]:
 
 
 def monitoring_link(rule: dict[str, Any]) -> str:
-    """The Monitoring page's URL path for the rule's scope and window (``/monitoring?…``)."""
+    """The Monitoring page's URL path for the rule's scope and window (``/monitoring?…``): the
+    smallest of its ranges that covers the window, the agent and agent version as filters, and
+    a breakdown by the prompt version or model the scope names."""
     seconds = parse_duration(rule["window"], "window").total_seconds()
     range_key = next((k for k, s in MONITORING_RANGES if s >= seconds), "30d")
     scope = rule["scope"]
-    by = next((k for k in ("agent_version", "prompt_version", "model") if scope.get(k)), "")
-    if not by and scope.get("prompt_id"):
-        by = "prompt_id"
+    by = next((k for k in ("prompt_version", "model", "prompt_id") if scope.get(k)), "")
+    if not by and scope.get("agent_version") and not scope.get("agent"):
+        by = "agent_version"  # the page filters a version within an agent: else break down by version
     params = {"range": range_key, "bucket": "hour" if seconds <= 86400 else "", "by": by,
-              "agent": scope.get("agent", "")}
+              "agent": scope.get("agent", ""),
+              "agent_version": scope.get("agent_version", "") if scope.get("agent") else ""}
     return "/monitoring?" + urlencode({k: v for k, v in params.items() if v})
 
 
@@ -227,7 +229,6 @@ class AlertService:
         self.store = store
         self.notifier = notifier
         self.interval_s = float(interval_s)
-        self.settle_s = min(MAX_SETTLE_S, self.interval_s / 4)
         self.instance = instance or f"collector-{uuid.uuid4().hex[:8]}"
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="flightlog-alerts", daemon=True)
@@ -411,12 +412,19 @@ class AlertService:
         return event
 
     def _won(self, project: str, rule_id: str, seq: int) -> bool:
-        """Claim transition ``seq`` and tell whether this process decides it: the lowest token
-        among the fresh claims wins once every collector that saw the same state has claimed."""
+        """Claim transition ``seq`` and tell whether this process decides it.
+
+        A claim is an insert-if-absent in the store (:func:`flightlog.storage.alerts.claim`): of
+        the collectors that claim the same round, exactly one row is kept, and its claimant
+        decides. A round whose claimant recorded nothing within :data:`CLAIM_FRESH_S` (it
+        stopped) is followed by the next round.
+        """
+        now = db.utc_now()
+        earlier = db.claims(self.store, project, rule_id, seq)
+        if any(c["ClaimedAt"] > now - timedelta(seconds=CLAIM_FRESH_S) for c in earlier):
+            return False  # another collector is deciding it right now
         token = uuid.uuid4().hex
-        db.claim(self.store, project, rule_id, seq, token, self.instance)
-        self._stop.wait(self.settle_s)
-        if db.winning_claim(self.store, project, rule_id, seq, fresh_s=CLAIM_FRESH_S) != token:
+        if db.claim(self.store, project, rule_id, seq, len(earlier), token, self.instance) != token:
             return False
         last = db.latest_transition(self.store, project, rule_id)
         return last is None or int(last["Seq"]) < seq

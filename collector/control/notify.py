@@ -161,7 +161,10 @@ class Notifier:
 
     def _deliver(self) -> int:
         delivered = 0
-        for row in db.due_notifications(self.store, owner=self.instance, takeover_s=TAKEOVER_S):
+        # Sharing a store, the notify lease already makes this collector the only deliverer: every
+        # due row is its to send. Alone, rows are its own (or an earlier instance's, taken over).
+        takeover = 0.0 if self._lease is not None else TAKEOVER_S
+        for row in db.due_notifications(self.store, owner=self.instance, takeover_s=takeover):
             if self._lease is not None and not self._lease.usable():
                 break  # the turn is nearly over: the rest waits for the next one
             attempts = int(row["Attempts"]) + 1

@@ -40,7 +40,7 @@ def seed_alerts(base_url: str, admin_key: str) -> dict[str, Any]:
         if rule is None:
             rule = _call(base_url, admin_key, "POST", "/api/alerts/rules", body)
             replay = _call(base_url, admin_key, "POST", f"/api/alerts/rules/{rule['id']}/replay",
-                           {"start": start, "step": "1h"})
+                           {"start": start, "step": "3h"})
             made[rule["id"]] = [e["kind"] for e in replay["events"]]
         else:
             made[rule["id"]] = []

@@ -2,7 +2,8 @@
 checkpoint escalation rate over time, broken down by agent version, prompt version, agent
 or model (``GET /api/insights/monitoring``, read from the hourly rollup).
 
-URL: ``/monitoring?range=7d&bucket=hour&by=prompt_version&agent=refund-bot``.
+URL: ``/monitoring?range=7d&bucket=hour&by=prompt_version&agent=refund-bot&agent_version=2.3.0``
+(an alert's link opens the page filtered to its scope and window).
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ def _seed() -> None:
     st.session_state.setdefault("monitoring.bucket", bucket if bucket in monitor.BUCKETS else "day")
     st.session_state.setdefault("monitoring.by", by if by in monitor.BREAKDOWNS else "")
     st.session_state.setdefault("monitoring.agent", url.get("agent") or remembered.agent)
+    st.session_state.setdefault("monitoring.agent_version", url.get("agent_version", ""))
 
 
 def _chart(title: str, fig: go.Figure, rows: Sequence[dict[str, Any]], name: str) -> None:
@@ -53,7 +55,7 @@ def render() -> None:
     st.title("Monitoring")
     agents = session.facets().get("agents", [])
     _seed()
-    cols = st.columns(4)
+    cols = st.columns(5)
     range_key = cols[0].selectbox("Time range", list(TIME_RANGES), key="monitoring.range",
                                   format_func=lambda k: TIME_RANGES[k][0])
     bucket = cols[1].selectbox("Per", list(monitor.BUCKETS), key="monitoring.bucket", format_func=monitor.BUCKETS.get)
@@ -62,18 +64,23 @@ def render() -> None:
     current = st.session_state["monitoring.agent"]
     agent = cols[3].selectbox("Agent", ["", *sorted(set(agents) | ({current} if current else set()))],
                               key="monitoring.agent", format_func=lambda a: a or "Any")
+    version_now = st.session_state["monitoring.agent_version"]
+    versions = sorted(set(session.facets().get("agent_versions", [])) | ({version_now} if version_now else set()))
+    agent_version = cols[4].selectbox("Agent version", ["", *versions], key="monitoring.agent_version",
+                                      format_func=lambda v: v or "Any")
     remembered = session.remembered_filters()
     if (range_key, agent) != (shared_range(remembered.range), remembered.agent):
         session.remember_filters(remembered.with_changes(range=range_key, agent=agent, page=1))
     params = {"range": range_key if range_key != DEFAULT_RANGE else "", "bucket": bucket if bucket != "day" else "",
-              "by": by, "agent": agent}
+              "by": by, "agent": agent, "agent_version": agent_version}
     st.session_state[_SAVED] = {"bucket": bucket, "by": by}
     session.sync_url({k: v for k, v in params.items() if v})
 
     start, end = time_window(range_key, session.now())
     try:
         with st.spinner("Loading monitoring figures…"):
-            body = session.cached("monitoring", start=start, end=end, bucket=bucket, by=by, agent=agent)
+            body = session.cached("monitoring", start=start, end=end, bucket=bucket, by=by, agent=agent,
+                                  agent_version=agent_version)
     except ApiError as exc:
         session.show_api_error("Monitoring figures could not be loaded.", exc)
         return
