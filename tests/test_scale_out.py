@@ -337,3 +337,47 @@ def test_an_approval_decided_on_two_collectors_at_once_is_decided_and_notified_o
         assert call(a, "GET", f"/api/approvals/{approval['id']}", a.read_key).json()["status"] == \
             call(b, "GET", f"/api/approvals/{approval['id']}", b.read_key).json()["status"]
     hook.shutdown()
+
+
+def test_a_lease_is_held_by_one_taker_at_a_time_and_a_dead_holders_runs_out(tmp_path: Path) -> None:
+    from flightlog.storage import open_store
+    from flightlog.storage.leases import Lease, LeaseLost
+
+    ch = start_harness(tmp_path / "ch")
+    stores = [open_store(ch.dsn("flightlog")) for _ in range(4)]
+    try:
+        leases = [Lease(s, "test", f"owner-{i}", ttl_s=2) for i, s in enumerate(stores)]
+        inside: list[str] = []
+        overlaps: list[tuple[str, ...]] = []
+        turns = {lease.owner: 0 for lease in leases}
+        guard = threading.Lock()
+
+        def take_turns(lease: Lease) -> None:
+            for _ in range(5):
+                with lease.hold(timeout=60):
+                    with guard:
+                        inside.append(lease.owner)
+                        if len(inside) > 1:
+                            overlaps.append(tuple(inside))
+                    lease.store.query_rows("SELECT 1")  # a query while holding it, as the writer does
+                    with guard:
+                        inside.remove(lease.owner)
+                        turns[lease.owner] += 1
+
+        in_parallel(*[lambda lease=lease: take_turns(lease) for lease in leases])
+        assert overlaps == [], "never two holders at once"
+        assert turns == {lease.owner: 5 for lease in leases}
+        # A holder that never releases (a killed collector): the others wait until its TTL ran out.
+        dead = leases[0].hold(timeout=5)
+        dead.__enter__()
+        with pytest.raises(LeaseLost):
+            with leases[1].hold(timeout=0.5):
+                pass
+        with leases[1].hold(timeout=10):
+            assert not leases[0].usable(), "the dead holder's turn is over"
+            with pytest.raises(LeaseLost):
+                leases[0].check()
+    finally:
+        for s in stores:
+            s.close()
+        ch.stop()
