@@ -297,6 +297,40 @@ def test_a_key_revoked_through_one_collector_stops_working_on_the_other_within_5
                what="the revoked key to be refused by the other collector")
 
 
+def test_a_pause_and_a_policy_set_through_one_collector_reach_agents_long_polling_the_other(
+        cluster: tuple[Harness, list[RunningCollector]]) -> None:
+    import time
+
+    from test_control_api import call
+
+    _, (a, b) = cluster
+    first = call(b, "GET", "/api/control/state", b.ingest_key)
+    etag = first.headers["ETag"]
+    result: dict[str, Any] = {}
+
+    def long_poll() -> None:  # an agent's SDK waiting on B for a change
+        started = time.monotonic()
+        resp = call(b, "GET", "/api/control/state", b.ingest_key, params={"wait_s": 20},
+                    headers={"If-None-Match": etag})
+        result.update(status=resp.status_code, body=resp.json() if resp.status_code == 200 else {},
+                      waited=time.monotonic() - started)
+
+    poller = threading.Thread(target=long_poll)
+    poller.start()
+    changed_at = time.monotonic()
+    assert call(a, "POST", "/api/control/pause", a.admin_key,
+                json={"reason": "incident", "agent": "scale-both"}).status_code == 200
+    poller.join(30)
+    assert result["status"] == 200, "the long-poll on B ends with the change made on A"
+    assert [p["agent"] for p in result["body"]["pauses"]] == ["scale-both"]
+    assert time.monotonic() - changed_at < 5, "within 5 s"
+    assert call(a, "PUT", "/api/policies", a.admin_key,
+                json={"agent": "scale-both", "on_unreachable": "closed"}).status_code == 200
+    wait_until(lambda: any(p["agent"] == "scale-both" for p in
+                           call(b, "GET", "/api/control/state", b.ingest_key).json()["policies"]),
+               timeout=5, what="the policy on the other collector")
+
+
 def test_an_approval_decided_on_two_collectors_at_once_is_decided_and_notified_once(
         cluster: tuple[Harness, list[RunningCollector]]) -> None:
     from test_control_api import Receiver, call, new_key, propose
