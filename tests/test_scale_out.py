@@ -415,3 +415,37 @@ def test_a_lease_is_held_by_one_taker_at_a_time_and_a_dead_holders_runs_out(tmp_
         for s in stores:
             s.close()
         ch.stop()
+
+
+def test_collectors_started_together_on_a_new_server_migrate_once_and_make_one_set_of_keys(tmp_path: Path) -> None:
+    from flightlog.collector.auth import KEY_SNAPSHOT_FILE
+
+    ch = start_harness(tmp_path / "ch")
+    env = {**COLLECTOR_ENV, "FLIGHTLOG_DSN": ch.dsn("flightlog")}
+    procs = [subprocess.Popen([sys.executable, "-m", "flightlog.collector.cli", "serve", "--port", "0",
+                               "--grpc-port", "0", "--data-dir", str(tmp_path / f"c{n}")],
+                              env={**clean_env(), **env}, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+             for n in range(3)]  # at the same moment: no one has migrated or made keys yet
+    try:
+        client = ch.client()
+
+        def settled() -> bool:  # every collector has connected, bootstrapped and saved its key snapshot
+            assert all(p.poll() is None for p in procs), "a collector exited"
+            return all((tmp_path / f"c{n}" / KEY_SNAPSHOT_FILE).exists() for n in range(3))
+
+        wait_until(settled, timeout=120, what="the collectors to connect")
+        versions = client.query("SELECT Version, count() FROM flightlog.schema_migrations GROUP BY Version"
+                                " HAVING count() > 1").result_rows
+        assert versions == [], "each migration applied once"
+        keys = client.query("SELECT Role, count() FROM flightlog.api_keys GROUP BY Role ORDER BY Role").result_rows
+        assert keys == [("admin", 1), ("engineer", 1), ("ingest", 1)], "one set of first keys"
+        made = [n for n in range(3) if (tmp_path / f"c{n}" / "dev-keys.json").exists()]
+        assert len(made) == 1, "written by the collector that made them"
+        ids_ = {(tmp_path / f"c{n}" / "instance-id").read_text().strip() for n in range(3)}
+        assert len(ids_) == 3, "each collector has its own instance id"
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(60)
+        ch.stop()
