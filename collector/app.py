@@ -139,7 +139,9 @@ class Collector:
 
     def _connected(self, store: Store) -> None:
         """First contact with the store: keys for a new instance, the key snapshot for outages."""
-        self.dev_keys = bootstrap(store, self.settings.data_dir, self.settings.project)
+        # Collectors started together on a new server make the first keys once (docs/scale-out.md).
+        with Lease(store, "bootstrap", self.instance_id, ttl_s=60).hold(timeout=60):
+            self.dev_keys = bootstrap(store, self.settings.data_dir, self.settings.project)
         self.auth.save_snapshot()
         # Costs priced from now on name this table: keep it, so audit can recompute them.
         record_price_table(store, self.prices.version, self.prices.sha256, self.prices.body)

@@ -24,7 +24,7 @@ from .migrate import migration_files, split_statements
 from .store import Store
 
 DEFAULT_PAGE_ROWS = 20_000
-SKIPPED = frozenset({"schema_migrations", "store_leases"})
+SKIPPED = frozenset({"schema_migrations", "store_leases", "store_generations"})  # bookkeeping of this store
 _CREATE_TABLE = re.compile(r"^CREATE TABLE IF NOT EXISTS (\w+)\b", re.I)
 _CREATE_MV = re.compile(r"^CREATE MATERIALIZED VIEW IF NOT EXISTS \w+ TO (\w+)\b", re.I)
 

@@ -40,7 +40,7 @@ POLL_S = 0.03
 LEASES_TABLE = (
     "CREATE TABLE IF NOT EXISTS store_leases "
     "(Name LowCardinality(String), Epoch UInt64, Owner String, Until DateTime64(3), At DateTime DEFAULT now()) "
-    "ENGINE = MergeTree ORDER BY (Name, Epoch) TTL At + INTERVAL 1 DAY "
+    "ENGINE = MergeTree ORDER BY (Name, Epoch) TTL At + INTERVAL 7 DAY "
     "SETTINGS non_replicated_deduplication_window = 1000"
 )
 """Created before the migrations run (they take the ``migrations`` lease)."""
@@ -120,10 +120,12 @@ class Lease:
         if rows:
             epoch, owner, until, now = rows[0]
             return int(epoch), str(owner), int(until), int(now)
-        now = int(self.store.query_rows("SELECT toUnixTimestamp64Milli(now64(3))")[0][0])
-        # No row (new store, or every row expired by the table's TTL): start above any epoch
-        # this name had, so no old deduplication token can match.
-        return now * 1000, "", 0, now
+        day, now = self.store.query_rows(
+            "SELECT toUnixTimestamp(toStartOfDay(now(), 'UTC')), toUnixTimestamp64Milli(now64(3))")[0]
+        # No row (a new store, or a week idle: the table's TTL removed every row). Every taker
+        # must start from the same epoch, or each would win its own; and above any epoch the
+        # name had, so no old deduplication token matches: the day's start (in µs) does both.
+        return int(day) * 1_000_000, "", 0, int(now)
 
     def _attempt(self) -> bool:
         """One try at the next epoch; True when this owner holds the lease now."""

@@ -145,3 +145,23 @@ def test_cluster_compose_has_two_shards_of_two_replicas_and_a_keeper() -> None:
     dsn = services["collector"]["environment"]["FLIGHTLOG_DSN"]
     name = parse_qs(urlsplit(dsn).query)["cluster"][0]
     assert f"<{name}>" in cluster_xml
+
+
+def test_the_lease_table_is_replicated_to_every_node_with_its_deduplication_window() -> None:
+    from flightlog.storage.leases import LEASES_TABLE
+
+    (statement,) = render_statement(LEASES_TABLE, CLUSTER)
+    assert statement.startswith("CREATE TABLE IF NOT EXISTS store_leases ON CLUSTER flightlog")
+    assert "ReplicatedMergeTree('/clickhouse/tables/all/{database}/store_leases', '{shard}-{replica}')" in statement
+    assert "Distributed" not in statement, "one lease table for the whole cluster, not one per shard"
+
+
+def test_every_copied_table_keeps_a_deduplication_window() -> None:
+    from flightlog.storage.copy import copy_plan
+
+    windowed = set()
+    for _, _, sql in migration_files():
+        for statement in split_statements(sql):
+            if "non_replicated_deduplication_window" in statement:
+                windowed.add(re.match(r"ALTER TABLE (\w+)", statement).group(1))
+    assert set(copy_plan().tables) <= windowed, "flightlog store copy relies on it to be idempotent"

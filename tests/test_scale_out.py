@@ -297,6 +297,40 @@ def test_a_key_revoked_through_one_collector_stops_working_on_the_other_within_5
                what="the revoked key to be refused by the other collector")
 
 
+def test_a_pause_and_a_policy_set_through_one_collector_reach_agents_long_polling_the_other(
+        cluster: tuple[Harness, list[RunningCollector]]) -> None:
+    import time
+
+    from test_control_api import call
+
+    _, (a, b) = cluster
+    first = call(b, "GET", "/api/control/state", b.ingest_key)
+    etag = first.headers["ETag"]
+    result: dict[str, Any] = {}
+
+    def long_poll() -> None:  # an agent's SDK waiting on B for a change
+        started = time.monotonic()
+        resp = call(b, "GET", "/api/control/state", b.ingest_key, params={"wait_s": 20},
+                    headers={"If-None-Match": etag})
+        result.update(status=resp.status_code, body=resp.json() if resp.status_code == 200 else {},
+                      waited=time.monotonic() - started)
+
+    poller = threading.Thread(target=long_poll)
+    poller.start()
+    changed_at = time.monotonic()
+    assert call(a, "POST", "/api/control/pause", a.admin_key,
+                json={"reason": "incident", "agent": "scale-both"}).status_code == 200
+    poller.join(30)
+    assert result["status"] == 200, "the long-poll on B ends with the change made on A"
+    assert [p["agent"] for p in result["body"]["pauses"]] == ["scale-both"]
+    assert time.monotonic() - changed_at < 5, "within 5 s"
+    assert call(a, "PUT", "/api/policies", a.admin_key,
+                json={"agent": "scale-both", "on_unreachable": "closed"}).status_code == 200
+    wait_until(lambda: any(p["agent"] == "scale-both" for p in
+                           call(b, "GET", "/api/control/state", b.ingest_key).json()["policies"]),
+               timeout=5, what="the policy on the other collector")
+
+
 def test_an_approval_decided_on_two_collectors_at_once_is_decided_and_notified_once(
         cluster: tuple[Harness, list[RunningCollector]]) -> None:
     from test_control_api import Receiver, call, new_key, propose
@@ -337,3 +371,81 @@ def test_an_approval_decided_on_two_collectors_at_once_is_decided_and_notified_o
         assert call(a, "GET", f"/api/approvals/{approval['id']}", a.read_key).json()["status"] == \
             call(b, "GET", f"/api/approvals/{approval['id']}", b.read_key).json()["status"]
     hook.shutdown()
+
+
+def test_a_lease_is_held_by_one_taker_at_a_time_and_a_dead_holders_runs_out(tmp_path: Path) -> None:
+    from flightlog.storage import open_store
+    from flightlog.storage.leases import Lease, LeaseLost
+
+    ch = start_harness(tmp_path / "ch")
+    stores = [open_store(ch.dsn("flightlog")) for _ in range(4)]
+    try:
+        leases = [Lease(s, "test", f"owner-{i}", ttl_s=2) for i, s in enumerate(stores)]
+        inside: list[str] = []
+        overlaps: list[tuple[str, ...]] = []
+        turns = {lease.owner: 0 for lease in leases}
+        guard = threading.Lock()
+
+        def take_turns(lease: Lease) -> None:
+            for _ in range(5):
+                with lease.hold(timeout=60):
+                    with guard:
+                        inside.append(lease.owner)
+                        if len(inside) > 1:
+                            overlaps.append(tuple(inside))
+                    lease.store.query_rows("SELECT 1")  # a query while holding it, as the writer does
+                    with guard:
+                        inside.remove(lease.owner)
+                        turns[lease.owner] += 1
+
+        in_parallel(*[lambda lease=lease: take_turns(lease) for lease in leases])
+        assert overlaps == [], "never two holders at once"
+        assert turns == {lease.owner: 5 for lease in leases}
+        # A holder that never releases (a killed collector): the others wait until its TTL ran out.
+        dead = leases[0].hold(timeout=5)
+        dead.__enter__()
+        with pytest.raises(LeaseLost):
+            with leases[1].hold(timeout=0.5):
+                pass
+        with leases[1].hold(timeout=10):
+            assert not leases[0].usable(), "the dead holder's turn is over"
+            with pytest.raises(LeaseLost):
+                leases[0].check()
+    finally:
+        for s in stores:
+            s.close()
+        ch.stop()
+
+
+def test_collectors_started_together_on_a_new_server_migrate_once_and_make_one_set_of_keys(tmp_path: Path) -> None:
+    from flightlog.collector.auth import KEY_SNAPSHOT_FILE
+
+    ch = start_harness(tmp_path / "ch")
+    env = {**COLLECTOR_ENV, "FLIGHTLOG_DSN": ch.dsn("flightlog")}
+    procs = [subprocess.Popen([sys.executable, "-m", "flightlog.collector.cli", "serve", "--port", "0",
+                               "--grpc-port", "0", "--data-dir", str(tmp_path / f"c{n}")],
+                              env={**clean_env(), **env}, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+             for n in range(3)]  # at the same moment: no one has migrated or made keys yet
+    try:
+        client = ch.client()
+
+        def settled() -> bool:  # every collector has connected, bootstrapped and saved its key snapshot
+            assert all(p.poll() is None for p in procs), "a collector exited"
+            return all((tmp_path / f"c{n}" / KEY_SNAPSHOT_FILE).exists() for n in range(3))
+
+        wait_until(settled, timeout=120, what="the collectors to connect")
+        versions = client.query("SELECT Version, count() FROM flightlog.schema_migrations GROUP BY Version"
+                                " HAVING count() > 1").result_rows
+        assert versions == [], "each migration applied once"
+        keys = client.query("SELECT Role, count() FROM flightlog.api_keys GROUP BY Role ORDER BY Role").result_rows
+        assert keys == [("admin", 1), ("engineer", 1), ("ingest", 1)], "one set of first keys"
+        made = [n for n in range(3) if (tmp_path / f"c{n}" / "dev-keys.json").exists()]
+        assert len(made) == 1, "written by the collector that made them"
+        ids_ = {(tmp_path / f"c{n}" / "instance-id").read_text().strip() for n in range(3)}
+        assert len(ids_) == 3, "each collector has its own instance id"
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(60)
+        ch.stop()
