@@ -101,7 +101,9 @@ def test_an_error_rate_regression_fires_once_resolves_once_and_is_delivered_once
         assert [(e["kind"], e["seq"], e["samples"], e["notified"]) for e in events] == [
             ("resolved", 2, 10, True), ("firing", 1, 3, True)]
         assert events[0]["value"] == pytest.approx(0.2) and events[1]["value"] == pytest.approx(2 / 3)
-        assert events[1]["actor"].startswith("collector-") and events[1]["threshold"] == 0.5
+        # the collector that decided it: its instance id (kept in its data directory)
+        assert events[1]["actor"] == (live.data_dir / "instance-id").read_text().strip()
+        assert events[1]["threshold"] == 0.5
         deliveries = call(live, "GET", "/api/admin/notifications/deliveries", live.admin_key).json()["deliveries"]
         alert_rows = [d for d in deliveries if d["event"].startswith("alert.")]
         assert sorted((d["event"], d["url"]) for d in alert_rows) == sorted([

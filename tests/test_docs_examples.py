@@ -48,6 +48,7 @@ ALLOWED_SKIPS = {
                   "tests/test_cli_up.py and the UI tests start them",
     "docker": "needs a Docker engine; tests/test_compose.py checks the compose files",
     "external": "needs a third-party package or service and its credentials (e.g. an OpenAI API key)",
+    "benchmark": "minutes of load or fuzzing; the suite runs a small version of the same (named in the why)",
 }
 DOCS_URL, DOCS_GRPC = "127.0.0.1:4318", "127.0.0.1:4317"
 BLOCK_TIMEOUT_S = 180

@@ -163,9 +163,9 @@ def test_llm_call_records_the_same_attributes_on_fast_and_general_paths(spans_wi
 
 PUBLIC_API = [
     "AgentPaused", "AgentRun", "Approval", "BudgetExceeded", "CheckpointRequest", "Config", "ConfigurationError",
-    "Decision", "FlightlogError", "Handoff", "Inbox", "LLMCall", "Limits", "PolicyDenied", "Retrieval", "ToolCall",
-    "__version__", "acheckpoint", "agent_run", "bind_context", "checkpoint", "current_run", "current_span",
-    "exporter_stats", "extract", "flush", "handoff", "inbox", "init", "inject", "llm_call", "retrieval", "shutdown",
+    "Decision", "EvalReport", "EvaluationError", "FlightlogError", "Handoff", "Inbox", "LLMCall", "Limits",
+    "PolicyDenied", "Retrieval", "ToolCall", "__version__", "acheckpoint", "agent_run", "bind_context", "checkpoint",
+    "current_run", "current_span", "evaluate", "exporter_stats", "extract", "flush", "handoff", "inbox", "init", "inject", "llm_call", "retrieval", "shutdown",
     "start_thread", "tool_call",
 ]
 
