@@ -5,8 +5,6 @@ and webhooks delivered once per event (retried after a 500) — all on the audit
 
 from __future__ import annotations
 
-import http.server
-import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -16,42 +14,7 @@ import pytest
 
 from conftest import RunningCollector, start_collector, wait_until
 from flightlog.policy import arguments_hash
-
-
-class Receiver(http.server.ThreadingHTTPServer):
-    """A local webhook target that records every POST; the first ``fail_first`` answer 500."""
-
-    def __init__(self, fail_first: int = 0) -> None:
-        self.received: list[dict[str, Any]] = []
-        self.fail_first = fail_first
-        self.lock = threading.Lock()
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with outer.lock:
-                    failing = outer.fail_first > 0
-                    outer.fail_first -= 1 if failing else 0
-                    outer.received.append({"body": body, "failed": failing,
-                                           "event_id": self.headers.get("X-Flightlog-Event-Id")})
-                self.send_response(500 if failing else 200)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/hook"
-
-    def delivered(self, event: str) -> list[dict[str, Any]]:
-        with self.lock:
-            return [r for r in self.received if not r["failed"] and r["body"].get("event", r["body"].get(
-                "flightlog", {}).get("event")) == event]
+from support.webhooks import Receiver
 
 
 @pytest.fixture(scope="module")
