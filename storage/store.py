@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import clickhouse_connect
@@ -72,6 +72,13 @@ def _translated(what: str) -> Iterator[None]:
         raise StorageError(f"{what} failed: {text.splitlines()[0] if text else exc!r}") from exc
     except (OSError, RuntimeError) as exc:
         raise StorageUnavailable(f"{what} failed: {exc}") from exc
+
+
+def _dedup_settings(token: str) -> dict[str, Any]:
+    """Insert settings that name a batch ``token`` for the table and its materialized views."""
+    if not token:
+        return {}
+    return {"insert_deduplication_token": token, "deduplicate_blocks_in_dependent_materialized_views": 1}
 
 
 class Store:
@@ -206,11 +213,14 @@ class Store:
 
         ``dedup_token`` names the batch: inserting the same token again into the same table is
         a no-op (ClickHouse insert deduplication; tables opt in with a deduplication window,
-        migration 0015), so a retried spool segment is never stored twice.
+        migration 0015), so a retried spool segment is never stored twice. The materialized views
+        fed by the table check the token for their own copy (their tables keep a window too,
+        migration 0039): an insert that landed in the table but failed in a view is completed
+        by its retry, and a view it did reach is not counted twice.
         """
         if not rows:
             return
-        settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
+        settings = _dedup_settings(dedup_token) or None
         self._ensure()
         with self._write_lock, _translated(f"insert into {table}"):
             self._writer.insert(table, list(rows), column_names=list(columns), settings=settings)
@@ -220,9 +230,7 @@ class Store:
         they are: rows of one key in the block are not collapsed (``optimize_on_insert=0``)."""
         if not data:
             return
-        settings: dict[str, Any] = {"optimize_on_insert": 0}
-        if dedup_token:
-            settings["insert_deduplication_token"] = dedup_token
+        settings: dict[str, Any] = {"optimize_on_insert": 0, **_dedup_settings(dedup_token)}
         self._ensure()
         with self._write_lock, _translated(f"insert into {table}"):
             self._writer.raw_insert(table, list(columns), insert_block=data, settings=settings, fmt="Native")
@@ -258,15 +266,31 @@ class Store:
             seen.add(key)
             fresh.append(list(row))
             by_project.setdefault(row[ip], []).append(fresh[-1])
-        stored: set[tuple[str, str, str]] = set()
+        stored = self._lookup(by_project, its, itr, isp)
+        return [r for r in fresh if (r[ip], r[itr], r[isp]) not in stored] if stored else fresh
+
+    def stored_chain_hashes(self, rows: Sequence[Sequence[Any]],
+                            columns: Sequence[str] = SPAN_COLUMNS) -> dict[tuple[str, str, str], str]:
+        """(project, trace id, span id) → stored chain hash, for the rows' spans that are stored
+        (found as :meth:`unseen_spans` finds them)."""
+        columns = list(columns)
+        ip, its, itr, isp = (columns.index(c) for c in ("Project", "Timestamp", "TraceId", "SpanId"))
+        by_project: dict[str, list[Sequence[Any]]] = {}
+        for row in rows:
+            by_project.setdefault(row[ip], []).append(row)
+        return self._lookup(by_project, its, itr, isp)
+
+    def _lookup(self, by_project: Mapping[str, Sequence[Sequence[Any]]], its: int, itr: int,
+                isp: int) -> dict[tuple[str, str, str], str]:
+        stored: dict[tuple[str, str, str], str] = {}
         self._ensure()
         with self._write_lock, _translated("span dedupe lookup"):
             for project, members in by_project.items():
-                stored |= self._stored_spans(project, members, its, itr, isp)
-        return [r for r in fresh if (r[ip], r[itr], r[isp]) not in stored] if stored else fresh
+                stored.update(self._stored_spans(project, members, its, itr, isp))
+        return stored
 
-    def _stored_spans(self, project: str, members: list[list[Any]], its: int, itr: int,
-                      isp: int) -> set[tuple[str, str, str]]:
+    def _stored_spans(self, project: str, members: Sequence[Sequence[Any]], its: int, itr: int,
+                      isp: int) -> dict[tuple[str, str, str], str]:
         traces = sorted({r[itr] for r in members})
         known = self._writer.query(
             "SELECT TraceId, toUnixTimestamp64Nano(min(Start)), toUnixTimestamp64Nano(max(End)) FROM trace_index"
@@ -274,17 +298,17 @@ class Store:
             parameters={"p": project, "traces": traces}, settings=self.read_settings,
         ).result_rows
         if not known:
-            return set()
+            return {}
         known_traces = {t for t, _, _ in known}
         candidates = [r for r in members if r[itr] in known_traces]
         times = [int(to_ns(r[its]) or 0) for r in candidates]
         lo = min([int(lo_) for _, lo_, _ in known] + times)
         hi = max([int(hi_) for _, _, hi_ in known] + times)
         span_ids = [r[isp] for r in candidates]
-        found: set[tuple[str, str, str]] = set()
+        found: dict[tuple[str, str, str], str] = {}
         for i in range(0, len(span_ids), DEDUPE_CHUNK):
             result = self._writer.query(
-                "SELECT TraceId, SpanId FROM spans WHERE Project = {p:String}"
+                "SELECT TraceId, SpanId, ChainHash FROM spans WHERE Project = {p:String}"
                 " AND Timestamp >= fromUnixTimestamp64Nano({lo:Int64})"
                 " AND Timestamp <= fromUnixTimestamp64Nano({hi:Int64})"
                 " AND TraceId IN {traces:Array(String)} AND SpanId IN {ids:Array(String)}",
@@ -292,7 +316,7 @@ class Store:
                             "ids": span_ids[i:i + DEDUPE_CHUNK]},
                 settings=self.read_settings,
             )
-            found.update((project, t, s) for t, s in result.result_rows)
+            found.update(((project, t, s), h) for t, s, h in result.result_rows)
         return found
 
     # -- reads --------------------------------------------------------------------------

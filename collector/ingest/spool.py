@@ -19,11 +19,19 @@ have covered are not acknowledged. On replay, a torn frame at the end of a segme
 mid-write, never acknowledged) is skipped with a warning; damage anywhere else is reported as
 an error, the frames after it are recovered by their magic and CRC, and the file is kept in
 ``damaged/`` for inspection.
+
+Before the writer inserts a segment's spans it records which spans it is about to insert and
+their chain hashes (an *attempt* file beside the segment, fsynced): an insert can land in the
+``spans`` table and fail in a rollup view (a full disk), or be cut by a crash, and the retry
+must then send the very same block again, so the store's insert deduplication completes what
+is missing (each view checks its own copy) instead of finding the spans stored and skipping
+their rollups (docs/decisions/0006-dedupe-at-insert.md).
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import pickle
@@ -294,7 +302,31 @@ class Spool:
             self.total_bytes -= seg.size
             if seg.rows is not None:
                 self._cached_rows -= sum(len(r) for r in seg.rows.values())
+        _attempt_path(seg).unlink(missing_ok=True)  # first: a segment without one is looked up again
         seg.path.unlink(missing_ok=True)
+
+    def record_attempt(self, seg: Segment, attempt: dict[tuple[str, str, str], str]) -> None:
+        """Record the spans about to be inserted from ``seg``: (project, trace id, span id) →
+        chain hash (durably when the spool fsyncs); raises OSError when the disk cannot take it."""
+        path = _attempt_path(seg)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump([[*k, h] for k, h in attempt.items()], fh, separators=(",", ":"))
+            fh.flush()
+            if self.fsync == "always":
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        if self.fsync == "always":
+            _fsync_path(self.dir)
+
+    def attempted(self, seg: Segment) -> dict[tuple[str, str, str], str] | None:
+        """What an earlier insert of ``seg`` sent (key → chain hash), or None when there was
+        none (or its record is unreadable: it was torn before that insert began)."""
+        try:
+            entries = json.loads(_attempt_path(seg).read_text(encoding="utf-8"))
+            return {(str(p), str(t), str(s_)): str(h) for p, t, s_, h in entries}
+        except (OSError, ValueError, TypeError):
+            return None
 
     def seal(self) -> None:
         """Seal the open segment now (shutdown drains everything)."""
@@ -398,6 +430,10 @@ def _free_bytes(path: Path) -> int | None:
     except OSError:
         return None
     return st.f_bavail * st.f_frsize
+
+
+def _attempt_path(seg: Segment) -> Path:
+    return seg.path.with_suffix(".attempt")
 
 
 def _fsync_path(path: Path) -> None:

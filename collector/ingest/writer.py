@@ -9,8 +9,12 @@ and deletes a segment only after its inserts succeeded:
 1. the segment's spans that are not stored yet (:meth:`Store.unseen_spans`, whatever their
    timestamp), so a re-send is neither stored nor chained twice;
 2. chained by the ``prepare`` hook (the audit chain records exactly what is inserted);
-3. inserted with a deduplication token named after the segment, so a segment stored again
-   after a crash is a no-op.
+3. recorded beside the segment (:meth:`Spool.record_attempt`: each span's key and chain hash)
+   and inserted with a deduplication token named after the segment and the block. An insert
+   is not atomic across ``spans`` and its rollup views: one that failed half way (a full
+   disk, a crash) may have stored the spans but not their rollups, so a retry does not look
+   the spans up anew: when the earlier block landed it is sent again unchanged, and each view
+   stores only what it missed (:meth:`_fresh_spans`).
 
 Steps 1–3 run under the store's ``spans`` lease when collectors share a server (``lease``):
 one collector at a time, so a span sent to two of them is stored by one
@@ -24,6 +28,7 @@ accepting; when the spool reaches its byte limit, submits fail with :class:`TooM
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import random
 import threading
@@ -36,7 +41,7 @@ from flightlog.storage.facts import FACT_COLUMNS
 from flightlog.storage.leases import Lease
 from flightlog.storage.logs import LOG_COLUMNS, pad_log_values
 from flightlog.storage.metrics import METRIC_COLUMNS
-from flightlog.storage.schema import SPAN_COLUMNS, SpanRow, span_row_values
+from flightlog.storage.schema import SPAN_COLUMNS, SpanRow, pad_span_values, span_row_values
 
 from flightlog.collector.errors import TooManyRequests, Unavailable
 from flightlog.collector.ingest import stages
@@ -45,6 +50,8 @@ from flightlog.collector.ingest.spool import Segment, Spool, SpoolFull, SpoolUna
 log = logging.getLogger(__name__)
 
 Rows = list[list[Any]]
+_I_PROJECT, _I_TRACE, _I_SPAN, _I_CHAIN = (SPAN_COLUMNS.index(c) for c in ("Project", "TraceId", "SpanId",
+                                                                                "ChainHash"))
 INITIAL_BACKOFF_S = 0.25
 MAX_BACKOFF_S = 15.0
 
@@ -120,14 +127,15 @@ class BatchWriter:
         if spans:
             with self._lease.hold() if self._lease else contextlib.nullcontext():
                 with stages.timed("dedupe", len(spans)):
-                    fresh = self.store.unseen_spans(spans)
+                    fresh = self._fresh_spans(seg, spans)
                 if fresh:
                     with stages.timed("chain", len(fresh)):
                         prepared = self._prepare(fresh)
+                    token = self._record_attempt(seg, prepared)
                     if self._lease:
                         self._lease.check()  # the lease must still be ours when the rows land
                     with stages.timed("insert", len(fresh)):
-                        self.store.insert("spans", prepared, SPAN_COLUMNS, dedup_token=f"{seg.path.stem}:spans")
+                        self.store.insert("spans", prepared, SPAN_COLUMNS, dedup_token=token)
             self.stats["duplicates_skipped"] += len(spans) - len(fresh)
             inserted = len(fresh)
         logs = parts.get("logs") or []
@@ -141,6 +149,46 @@ class BatchWriter:
         if metrics:
             self.store.insert("metrics", metrics, METRIC_COLUMNS, dedup_token=f"{seg.path.stem}:metrics")
         return inserted
+
+    def _fresh_spans(self, seg: Segment, spans: Rows) -> Rows:
+        """The spans of ``seg`` to insert.
+
+        First attempt: those not stored yet. A retry (``seg`` has an attempt record): if the
+        earlier insert landed in ``spans`` (a row carries the chain hash it was sent with), the
+        very same block again, so the views it missed are completed under the same token;
+        otherwise the attempted spans that nobody (another collector) has stored since.
+        """
+        attempted = self.spool.attempted(seg)
+        if attempted is None:
+            return self.store.unseen_spans(spans)
+        block, seen = [], set()
+        for row in spans:
+            key = (row[_I_PROJECT], row[_I_TRACE], row[_I_SPAN])
+            if key in attempted and key not in seen:
+                seen.add(key)
+                block.append(pad_span_values(list(row)))
+        stored = self.store.stored_chain_hashes(block)
+        if not stored:
+            return block
+        hashes = [h for h in attempted.values() if h]
+        landed = (any(stored.get(k) == h for k, h in attempted.items() if h) if hashes
+                  else len(stored) == len(block))
+        if landed:
+            return block
+        return [r for r in block if (r[_I_PROJECT], r[_I_TRACE], r[_I_SPAN]) not in stored]
+
+    def _record_attempt(self, seg: Segment, prepared: Rows) -> str:
+        """Record what is about to be inserted from ``seg``; returns the insert's token, named
+        after the segment and the block, so a retry of the same block shares it."""
+        keys = [(r[_I_PROJECT], r[_I_TRACE], r[_I_SPAN]) for r in prepared]
+        digest = hashlib.sha256("\n".join(f"{p}\t{t}\t{s}" for p, t, s in keys).encode()).hexdigest()[:16]
+        attempt = {k: str(r[_I_CHAIN] or "") for k, r in zip(keys, prepared, strict=True)}
+        if self.spool.attempted(seg) != attempt:
+            try:
+                self.spool.record_attempt(seg, attempt)
+            except OSError as exc:
+                raise StorageError(f"cannot record the insert of {seg.path.name}: {exc}") from exc
+        return f"{seg.path.stem}:spans:{digest}"
 
     def _run(self) -> None:
         backoff = INITIAL_BACKOFF_S
