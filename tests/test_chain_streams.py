@@ -115,6 +115,18 @@ def test_each_collector_chains_its_own_stream_and_verify_checks_them_all(
     api = b.get("/api/audit/verify", key=b.admin_key).json()
     assert api["ok"] and {s["stream"] for s in api["streams"]} == set(streams)
     assert "in 2 streams" in api["summary"]
+    # An export names the links of both streams, and checks offline.
+    export = b.get("/api/audit/export", key=b.admin_key, format="jsonl")
+    assert export.status_code == 200
+    path = Path(b.data_dir).parent / "export.jsonl"
+    path.write_bytes(export.content)
+    manifest = json.loads(export.content.splitlines()[-1])["flightlog_manifest"]
+    assert {link["stream"] for link in manifest["chain"]} == set(streams)
+    assert {h["stream"] for h in manifest["heads"]} == set(streams)
+    from flightlog.collector.audit.export import verify_export
+
+    checked = verify_export(path, manifest)
+    assert checked.ok and checked.spans == len(everything), checked.problems
 
     # An altered row in B's stream and a forged link in A's stream are both found, each in its stream.
     victim = next(s for s in only_b if s.name.startswith("chat"))
