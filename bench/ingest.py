@@ -265,7 +265,7 @@ def raw_insert_command(dump: Path, store_dir: Path) -> None:
         rows.extend(span_row_values(r) for r in rows_from_spans(decoded, project="default", prices=prices,
                                                                 settings=settings))
     store = open_store(f"chdb://{store_dir.resolve()}")
-    rows = ChainWriter(store).prepare(rows)
+    rows = ChainWriter(store, "bench").prepare(rows)
     batch = settings.batch_rows
     started = time.perf_counter()
     for at in range(0, len(rows), batch):

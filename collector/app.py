@@ -80,7 +80,7 @@ class Collector:
         self.instance_id = instance_id(Path(settings.data_dir))
         self.span_lease = Lease(store, "spans", self.instance_id, ttl_s=settings.store_lease_s)
         # audit: chains each batch before insert, buffers the access log, runs retention/budgets
-        self.audit = AuditServices(store, settings, anchorer=_anchorer(settings, store))
+        self.audit = AuditServices(store, settings, anchorer=_anchorer(settings, store), stream=self.instance_id)
         self.writer = BatchWriter(
             store, self.spool, on_stored=self.metrics.spans_stored.inc, on_retry=self.metrics.write_retries.inc,
             prepare=self.audit.prepare, lease=self.span_lease,

@@ -28,8 +28,9 @@ from .timewindow import NS, Window
 UNHASHED_COLUMNS = frozenset({"IngestTime", "ChainHash", "CostUsd", "CostSource", "PriceVersion"})
 HASHED_COLUMNS: tuple[str, ...] = tuple(c for c in SPAN_COLUMNS if c not in UNHASHED_COLUMNS)
 
-CHAIN_BATCH_COLUMNS = ("Project", "Seq", "BatchId", "PrevHash", "Hash", "Spans", "FirstTime", "LastTime", "Version")
-CHAIN_SPAN_COLUMNS = ("Project", "Seq", "Timestamp", "TraceId", "SpanId", "SpanHash", "CostHash")
+CHAIN_BATCH_COLUMNS = ("Project", "Seq", "BatchId", "PrevHash", "Hash", "Spans", "FirstTime", "LastTime", "Version",
+                       "Stream")
+CHAIN_SPAN_COLUMNS = ("Project", "Seq", "Timestamp", "TraceId", "SpanId", "SpanHash", "CostHash", "Stream")
 COST_COLUMNS = ("CostSource", "PriceVersion", "CostUsd")
 COST_REVISION_COLUMNS = ("Project", "Timestamp", "TraceId", "SpanId", "CostHash", "EventId")
 ACCESS_COLUMNS = ("At", "Project", "KeyId", "Role", "Method", "Endpoint", "Path", "Params", "Status", "Rows",
@@ -69,11 +70,22 @@ def cost_hash(cost_source: Any, price_version: Any, cost_usd: Any) -> str:
 
 
 # -- the chain ledger -------------------------------------------------------------------
-def chain_head(store: Store, project: str) -> tuple[int, str] | None:
-    """(Seq, Hash) of the project's last chained batch, or None for an empty chain."""
+# A project's chain is one stream per collector instance (``Stream`` = its instance id; '' for
+# the links written before streams, migration 0034): each stream is a linear chain of its own.
+def chain_head(store: Store, project: str, stream: str) -> tuple[int, str] | None:
+    """(Seq, Hash) of the last batch of one stream of the project's chain, or None when empty."""
     rows = store.query_rows(
-        "SELECT Seq, Hash FROM chain_batches WHERE Project = {p:String} ORDER BY Seq DESC LIMIT 1", {"p": project})
+        "SELECT Seq, Hash FROM chain_batches WHERE Project = {p:String} AND Stream = {s:String}"
+        " ORDER BY Seq DESC LIMIT 1", {"p": project, "s": stream})
     return (int(rows[0][0]), rows[0][1]) if rows else None
+
+
+def chain_heads(store: Store, project: str) -> list[tuple[str, int, str]]:
+    """(Stream, Seq, Hash) of every stream's last batch, the most recently extended stream first."""
+    rows = store.query_rows(
+        "SELECT Stream, max(Seq) AS Head, argMax(Hash, Seq), max(CreatedAt) AS Latest FROM chain_batches"
+        " WHERE Project = {p:String} GROUP BY Stream ORDER BY Latest DESC, Stream", {"p": project})
+    return [(str(r[0]), int(r[1]), str(r[2])) for r in rows]
 
 
 def chained_projects(store: Store) -> list[str]:
@@ -81,12 +93,14 @@ def chained_projects(store: Store) -> list[str]:
     return [r[0] for r in store.query_rows("SELECT DISTINCT Project FROM chain_batches ORDER BY Project")]
 
 
-def find_batch(store: Store, project: str, batch_id: str) -> tuple[int, str] | None:
-    """(Seq, Hash) of a batch already chained with this id (a replayed spool segment)."""
+def find_batch(store: Store, project: str, batch_id: str, streams: Sequence[str]) -> tuple[str, int, str] | None:
+    """(Stream, Seq, Hash) of a batch already chained with this id in one of ``streams`` (a
+    replayed spool segment), the earliest stream of the list first."""
     rows = store.query_rows(
-        "SELECT Seq, Hash FROM chain_batches WHERE Project = {p:String} AND BatchId = {b:String}"
-        " ORDER BY Seq LIMIT 1", {"p": project, "b": batch_id})
-    return (int(rows[0][0]), rows[0][1]) if rows else None
+        "SELECT Stream, Seq, Hash FROM chain_batches WHERE Project = {p:String} AND BatchId = {b:String}"
+        " AND Stream IN {s:Array(String)} ORDER BY indexOf({s:Array(String)}, Stream), Seq LIMIT 1",
+        {"p": project, "b": batch_id, "s": list(streams)})
+    return (str(rows[0][0]), int(rows[0][1]), rows[0][2]) if rows else None
 
 
 def record_batch(store: Store, batch: Sequence[Any], spans: Sequence[Sequence[Any]]) -> None:
@@ -96,30 +110,31 @@ def record_batch(store: Store, batch: Sequence[Any], spans: Sequence[Sequence[An
 
 
 def chain_batches(store: Store, project: str) -> list[dict[str, Any]]:
-    """Every link of the project's chain in order (one row per Seq)."""
+    """Every link of the project's chain, stream by stream in order (one row per Stream and Seq)."""
     return store.query(
-        "SELECT Seq, any(BatchId) AS Bid, any(PrevHash) AS Prev, any(Hash) AS LinkHash, any(Spans) AS N,"
+        "SELECT Stream, Seq, any(BatchId) AS Bid, any(PrevHash) AS Prev, any(Hash) AS LinkHash, any(Spans) AS N,"
         " toUnixTimestamp64Nano(any(FirstTime)) AS FirstNs, toUnixTimestamp64Nano(any(LastTime)) AS LastNs,"
         " count() AS Copies, uniqExact(Hash) AS Variants"
-        " FROM chain_batches WHERE Project = {p:String} GROUP BY Seq ORDER BY Seq",
+        " FROM chain_batches WHERE Project = {p:String} GROUP BY Stream, Seq ORDER BY Stream, Seq",
         {"p": project}, settings={"max_result_rows": 0})
 
 
-def batch_ids_from_spans(store: Store, project: str, lo: int, hi: int) -> dict[int, tuple[str, int]]:
-    """Seq → (BatchId recomputed from chain_spans, entries) for batches with spans in [lo, hi]."""
+def batch_ids_from_spans(store: Store, project: str, lo: int, hi: int) -> dict[tuple[str, int], tuple[str, int]]:
+    """(Stream, Seq) → (BatchId recomputed from chain_spans, entries) for batches with spans in [lo, hi]."""
     rows = store.query_rows(
-        "SELECT Seq, lower(hex(SHA256(arrayStringConcat(arraySort(groupUniqArray("
+        "SELECT Stream, Seq, lower(hex(SHA256(arrayStringConcat(arraySort(groupUniqArray("
         "concat(TraceId, ':', SpanId, ':', SpanHash))), '\\n')))) AS Id, uniqExact(TraceId, SpanId, SpanHash)"
         " FROM chain_spans WHERE Project = {p:String}"
         " AND Timestamp >= fromUnixTimestamp64Nano({lo:Int64}) AND Timestamp <= fromUnixTimestamp64Nano({hi:Int64})"
-        " GROUP BY Seq", {"p": project, "lo": lo, "hi": hi})
-    return {int(seq): (bid, int(n)) for seq, bid, n in rows}
+        " GROUP BY Stream, Seq", {"p": project, "lo": lo, "hi": hi})
+    return {(str(stream), int(seq)): (bid, int(n)) for stream, seq, bid, n in rows}
 
 
-def chain_entries(store: Store, project: str, lo: int, hi: int) -> list[tuple[str, str, str, int, int, str]]:
-    """(TraceId, SpanId, SpanHash, Seq, Timestamp ns, CostHash) of chained spans with Timestamp in [lo, hi)."""
+def chain_entries(store: Store, project: str, lo: int, hi: int) -> list[tuple[str, str, str, int, int, str, str]]:
+    """(TraceId, SpanId, SpanHash, Seq, Timestamp ns, CostHash, Stream) of chained spans with Timestamp in [lo, hi)."""
     return [tuple(r) for r in store.query_rows(
-        "SELECT DISTINCT TraceId, SpanId, SpanHash, Seq, toUnixTimestamp64Nano(Timestamp), CostHash FROM chain_spans"
+        "SELECT DISTINCT TraceId, SpanId, SpanHash, Seq, toUnixTimestamp64Nano(Timestamp), CostHash, Stream"
+        " FROM chain_spans"
         " WHERE Project = {p:String}"
         " AND Timestamp >= fromUnixTimestamp64Nano({lo:Int64}) AND Timestamp < fromUnixTimestamp64Nano({hi:Int64})",
         {"p": project, "lo": lo, "hi": hi})]
@@ -347,15 +362,19 @@ def export_page(store: Store, project: str, flt: ExportFilter, after: tuple[int,
     return [dict(zip(EXPORT_COLUMNS, row, strict=True)) for row in store.query_rows(sql, params)]
 
 
-def chain_links_for(store: Store, project: str, seqs: Iterable[int]) -> list[dict[str, Any]]:
-    """The chain links (seq, prev hash, hash, batch id) with these sequence numbers."""
+def chain_links_for(store: Store, project: str, seqs: Iterable[int], stream: str | None = None) -> list[dict[str, Any]]:
+    """The chain links (stream, seq, prev hash, hash, batch id) with these sequence numbers, in
+    every stream or in ``stream`` only."""
     seqs = sorted(set(seqs))
     if not seqs:
         return []
+    cond, params = ["Project = {p:String}", "Seq IN {s:Array(UInt64)}"], {"p": project, "s": seqs}
+    if stream is not None:
+        cond.append("Stream = {stream:String}")
+        params["stream"] = stream
     return store.query(
-        "SELECT Seq, any(BatchId) AS Bid, any(PrevHash) AS Prev, any(Hash) AS LinkHash, any(Spans) AS N"
-        " FROM chain_batches WHERE Project = {p:String} AND Seq IN {s:Array(UInt64)} GROUP BY Seq ORDER BY Seq",
-        {"p": project, "s": seqs})
+        "SELECT Stream, Seq, any(BatchId) AS Bid, any(PrevHash) AS Prev, any(Hash) AS LinkHash, any(Spans) AS N"
+        f" FROM chain_batches WHERE {' AND '.join(cond)} GROUP BY Stream, Seq ORDER BY Stream, Seq", params)
 
 
 def oldest_span_ns(store: Store, project: str) -> int | None:

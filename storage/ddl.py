@@ -59,6 +59,7 @@ TOKENBF_INDEX = (
 _CREATE_TABLE = re.compile(r"^CREATE TABLE IF NOT EXISTS (\w+)\b", re.I)
 _CREATE_MV = re.compile(r"^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+) TO (\w+)\b", re.I)
 _ALTER = re.compile(r"^ALTER TABLE (\w+)\s+(.*)$", re.I | re.S)
+_MODIFY_ORDER = re.compile(r",\s*MODIFY ORDER BY\s*\(.*\)\s*$", re.I | re.S)
 _TRUNCATE = re.compile(r"^TRUNCATE TABLE (?:IF EXISTS )?(\w+)\s*$", re.I)
 _INSERT = re.compile(r"^INSERT INTO (\w+)\b", re.I)
 _ENGINE = re.compile(r"\bENGINE\s*=\s*(\w*MergeTree)\b", re.I)
@@ -163,7 +164,8 @@ def render_statement(sql: str, options: DdlOptions) -> list[str]:
             return [f"ALTER TABLE {name} {on} {action}"]
         statements = [f"ALTER TABLE {name}_local {on} {_local_names(action)}"]
         if re.match(r"(ADD|DROP|MODIFY|RENAME|COMMENT) COLUMN\b", action, re.I):
-            statements.append(f"ALTER TABLE {name} {on} {action}")  # the Distributed table's columns
+            # the Distributed table's columns (it has no sorting key to modify)
+            statements.append(f"ALTER TABLE {name} {on} {_MODIFY_ORDER.sub('', action)}")
         return statements
     if m := _TRUNCATE.match(sql):
         name = m.group(1)

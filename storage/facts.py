@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from .dedupe import Key, chunks, unseen
 from .store import Store
 
 #: The columns resolved per trace (TraceName is the root span's name: only a root carries it).
@@ -116,6 +117,26 @@ def fact_row(project: str, trace_id: str, facts: Facts, leaf_usage: bool) -> lis
         by_rank[0] = {}
     return [[project, trace_id, rank, *(values.get(c, "") for c in FACTS), int(leaf_usage)]
             for rank, values in sorted(by_rank.items())]
+
+
+def _fact_key(row: Sequence[Any]) -> Key:
+    """A facts row is named by all it says (trace, rank, every fact, leaf usage)."""
+    return (row[1], int(row[2]), *(str(v) for v in row[3:3 + len(FACTS)]), int(row[3 + len(FACTS)]))
+
+
+def unseen_facts(store: Store, rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """The rows (in FACT_COLUMNS order) that neither the store nor the batch holds already, so what a
+    re-sent request teaches is stored once whichever collectors it reached (docs/decisions/0041)."""
+
+    def stored(project: str, keys: list[Key]) -> set[Key]:
+        found: set[Key] = set()
+        for traces in chunks([k[0] for k in keys]):
+            found.update(_fact_key([project, *r]) for r in store.query_rows(
+                f"SELECT TraceId, Rank, {', '.join(FACTS)}, LeafUsage FROM trace_facts"
+                " WHERE Project = {p:String} AND TraceId IN {t:Array(String)}", {"p": project, "t": traces}))
+        return found
+
+    return unseen(rows, _fact_key, stored)
 
 
 def fill_api_spans(store: Store, project: str, spans: list[dict[str, Any]]) -> None:

@@ -8,12 +8,14 @@ say per series what the window adds up to). Every read is bounded
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from .dedupe import Key, chunks, unseen
 from .errors import InvalidQuery
 from .store import Store
-from .timewindow import Window, iso
+from .timewindow import Window, iso, to_ns
 
 METRIC_COLUMNS = (
     "Project", "MetricName", "MetricDescription", "MetricUnit", "MetricType", "ServiceName",
@@ -33,6 +35,32 @@ GROUPS = {
     "agent": "AgentName",
     "service": "ServiceName",
 }
+
+
+_I_NAME, _I_SERIES, _I_TIME = (METRIC_COLUMNS.index(c) for c in ("MetricName", "SeriesId", "TimeUnix"))
+
+
+def _point_key(row: Sequence[Any]) -> Key:
+    """What names one data point (the table's sorting key): metric, series and time."""
+    return (row[_I_NAME], row[_I_SERIES], int(to_ns(row[_I_TIME]) or 0))
+
+
+def unseen_points(store: Store, rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """The rows (in METRIC_COLUMNS order) whose point is neither stored nor earlier in the batch, so
+    a point re-sent to another collector is stored and counted once (docs/decisions/0041)."""
+
+    def stored(project: str, keys: list[Key]) -> set[Key]:
+        times = [int(k[2]) for k in keys]
+        found: set[Key] = set()
+        for series_ids in chunks([k[1] for k in keys]):
+            found.update(tuple(r) for r in store.query_rows(
+                "SELECT MetricName, SeriesId, toUnixTimestamp64Nano(TimeUnix) FROM metrics"
+                " WHERE Project = {p:String} AND SeriesId IN {s:Array(String)}"
+                " AND TimeUnix >= fromUnixTimestamp64Nano({lo:Int64}) AND TimeUnix <= fromUnixTimestamp64Nano({hi:Int64})",
+                {"p": project, "s": series_ids, "lo": min(times), "hi": max(times)}))
+        return found
+
+    return unseen(rows, _point_key, stored)
 
 
 def names(store: Store, project: str, *, start: datetime | None = None, end: datetime | None = None) -> list[dict[str, Any]]:

@@ -71,14 +71,13 @@ REWRITE = """
     row = dict(zip(db.HASHED_COLUMNS, store.query_rows(
         f"SELECT {db._hash_select()} FROM spans WHERE SpanId = {{s:String}}", {"s": span})[0][:n]))
     digest = span_hash(row)
-    entry = store.query_rows("SELECT Project, Seq, Timestamp, TraceId, SpanId, CostHash FROM chain_spans"
+    entry = store.query_rows("SELECT Project, Seq, Timestamp, TraceId, SpanId, CostHash, Stream FROM chain_spans"
                              " WHERE SpanId = {s:String} LIMIT 1", {"s": span})[0]
     store.command("ALTER TABLE chain_spans DELETE WHERE SpanId = {s:String} SETTINGS mutations_sync = 2", {"s": span})
-    store.insert("chain_spans", [[*entry[:5], digest, entry[5]]], db.CHAIN_SPAN_COLUMNS)
-    if REWRITE_ROW:
-        store.command("ALTER TABLE spans UPDATE ChainHash = concat(substring(ChainHash, 1, position(ChainHash, ':')),"
-                      " toString({q:UInt64}), ':', {d:String}) WHERE SpanId = {s:String} SETTINGS mutations_sync = 2",
-                      {"q": seq, "d": digest, "s": span})
+    store.insert("chain_spans", [[*entry[:5], digest, entry[5], entry[6]]], db.CHAIN_SPAN_COLUMNS)
+    if REWRITE_ROW:  # the span hash is the last 64 characters of ChainHash (1:<stream>:<seq>:<hash>)
+        store.command("ALTER TABLE spans UPDATE ChainHash = concat(substring(ChainHash, 1, length(ChainHash) - 64),"
+                      " {d:String}) WHERE SpanId = {s:String} SETTINGS mutations_sync = 2", {"d": digest, "s": span})
     prev = db.chain_batches(store, "default")[seq - 2]["LinkHash"] if seq > 1 else "0" * 64
     for link in db.chain_batches(store, "default")[seq - 1:]:
         entries = {f"{t}:{s}:{h}" for t, s, h in store.query_rows(

@@ -245,10 +245,10 @@ def test_replayed_batch_keeps_its_place_in_the_chain(tmp_path: Path) -> None:
             return [span_row_values({"Project": "p", "TraceId": "c" * 32, "SpanId": f"{i:016x}",
                                      "Timestamp": 1_700_000_000_000_000_000 + i, "InputText": f"t{i}"})
                     for i in range(start, start + n)]
-        writer = ChainWriter(store)
+        writer = ChainWriter(store, "collector-a")
         first = writer.prepare(rows(4))
         store.insert_spans(first, SPAN_COLUMNS)
-        replay = ChainWriter(store).prepare(rows(4))  # a new process replays the same segment
+        replay = ChainWriter(store, "collector-a").prepare(rows(4))  # a new process replays the same segment
         store.insert_spans(replay, SPAN_COLUMNS)
         store.insert_spans(writer.prepare(rows(3, 10)), SPAN_COLUMNS)
         same = first[0][SPAN_COLUMNS.index("ChainHash")] == replay[0][SPAN_COLUMNS.index("ChainHash")]

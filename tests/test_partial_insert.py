@@ -34,7 +34,7 @@ def _spans(n: int) -> list[dict]:
 def stack(tmp_path: Path):
     store = open_store(f"chdb://{tmp_path / 'store'}")
     spool = Spool(tmp_path / "spool", fsync="always", segment_rows=10_000, max_age=60)
-    writer = BatchWriter(store, spool, prepare=ChainWriter(store).prepare)  # thread not started: driven by hand
+    writer = BatchWriter(store, spool, prepare=ChainWriter(store, "test").prepare)  # thread not started: driven by hand
     store.command("CREATE TABLE fault_switch (On UInt8) ENGINE = MergeTree ORDER BY tuple()")
     store.command("CREATE TABLE fault_sink (N UInt64) ENGINE = MergeTree ORDER BY tuple()")
     yield store, spool, writer
@@ -110,7 +110,7 @@ def test_the_retry_survives_a_restart_between_the_attempts(stack, tmp_path: Path
     replayed = Spool(tmp_path / "spool", fsync="always", segment_rows=10_000, max_age=60)  # a new process
     assert replayed.replayed_segments == 1
     again = replayed.take(timeout=5)
-    BatchWriter(store, replayed, prepare=ChainWriter(store).prepare).store_segment(again)
+    BatchWriter(store, replayed, prepare=ChainWriter(store, "test").prepare).store_segment(again)
     replayed.done(again)
     assert _counts(store) == (12, 12, 12)
     assert not list((tmp_path / "spool").iterdir()), "segment and its attempt record are gone once stored"

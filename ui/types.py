@@ -52,6 +52,9 @@ __all__ = [
     "ChainHead",
     "ChainLink",
     "ChainLinks",
+    "ChainStream",
+    "ChainedTwiceFinding",
+    "ChainedTwiceSpan",
     "CheckpointAudit",
     "CheckpointPoint",
     "CheckpointRow",
@@ -720,10 +723,19 @@ class TopTraces(TypedDict):
 
 
 class ChainHead(TypedDict):
-    """The last link of a project"s hash chain."""
+    """The last link of a stream of a project's hash chain."""
 
     seq: int
     hash: str
+    stream: str
+
+
+class ChainStream(TypedDict):
+    """One stream of a project's chain, as verified."""
+
+    stream: str
+    batches: int
+    head: ChainHead
 
 
 class AlteredSpan(TypedDict):
@@ -746,6 +758,22 @@ class DeletedSpan(TypedDict):
     span_id: str
     timestamp_ns: int
     batch: int
+    stream: str
+
+
+class ChainedTwiceSpan(TypedDict):
+    """A stored span chained in more than one stream (two collectors stored it)."""
+
+    trace_id: str
+    span_id: str
+    timestamp_ns: int
+    span_name: str
+    streams: list[str]
+
+
+class ChainedTwiceFinding(TypedDict):
+    count: int
+    spans: list[ChainedTwiceSpan]
 
 
 class InsertedSpan(TypedDict):
@@ -841,8 +869,10 @@ class VerifyReport(TypedDict):
     costs_checked: int
     cost_altered: CostAlteredFinding
     rollups_altered: RollupAlteredFinding
+    chained_twice: ChainedTwiceFinding
     chain_errors: list[str]
     head: ChainHead
+    streams: list[ChainStream]
     summary: str
 
 
@@ -884,6 +914,7 @@ class ExportFilters(TypedDict):
 class ChainLink(TypedDict):
     """One link of the hash chain."""
 
+    stream: str
     seq: int
     batch_id: str
     prev_hash: str
@@ -904,6 +935,7 @@ class ExportManifest(TypedDict):
     sha256: str
     chain: list[ChainLink]
     head: ChainHead | None
+    heads: list[ChainHead]
     hash_rule: str
 
 
@@ -918,6 +950,7 @@ class ChainLinks(TypedDict):
 
     rows: list[ChainLink]
     head: ChainHead | None
+    heads: list[ChainHead]
 
 
 class GovernanceChange(TypedDict):

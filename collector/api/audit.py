@@ -145,13 +145,20 @@ async def export_count(key: AuditKey, collector: CollectorDep, window: TimeWindo
 @router.get("/chain", summary="Chain links by sequence number (for offline checks)", response_model=models.ChainLinks,
             responses=READ_ERRORS)
 async def chain_links(key: AuditKey, collector: CollectorDep,
-                      seq: Annotated[list[Annotated[int, Field(ge=0)]], Query()] = []) -> Response:
+                      seq: Annotated[list[Annotated[int, Field(ge=0)]], Query()] = [],
+                      stream: Annotated[str | None, Query(max_length=200, description=(
+                          "Only this stream (a collector instance id; empty: the links written before "
+                          "streams); every stream when absent."))] = None) -> Response:
     store = collector.store
-    links = await run_in_threadpool(db.chain_links_for, store, key.project, seq[:10_000])
-    head = await run_in_threadpool(db.chain_head, store, key.project)
-    return respond({"rows": [{"seq": int(link["Seq"]), "batch_id": link["Bid"], "prev_hash": link["Prev"],
-                              "hash": link["LinkHash"], "spans": int(link["N"])} for link in links],
-                    "head": {"seq": head[0], "hash": head[1]} if head else None})
+    links = await run_in_threadpool(db.chain_links_for, store, key.project, seq[:10_000], stream)
+    heads = await run_in_threadpool(db.chain_heads, store, key.project)
+    if stream is not None:
+        heads = [h for h in heads if h[0] == stream]
+    return respond({"rows": [{"stream": link["Stream"], "seq": int(link["Seq"]), "batch_id": link["Bid"],
+                              "prev_hash": link["Prev"], "hash": link["LinkHash"], "spans": int(link["N"])}
+                             for link in links],
+                    "head": {"seq": heads[0][1], "hash": heads[0][2], "stream": heads[0][0]} if heads else None,
+                    "heads": [{"stream": s, "seq": n, "hash": h} for s, n, h in heads]})
 
 
 @router.get("/governance", summary="Changes to retention, legal holds, budgets and review settings",

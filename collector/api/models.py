@@ -601,10 +601,22 @@ class TopTraces(ApiModel):
 
 # -- audit (audit.py) ------------------------------------------------------------------------------------
 class ChainHead(ApiModel):
-    """The last link of a project's hash chain."""
+    """The last link of a stream of a project's hash chain (where one head is asked for: the most
+    recently extended stream's)."""
 
     seq: int
     hash: str = Field(description="sha256 hex of the link (64 zeros before the first batch).")
+    stream: str = Field(description="The stream: the instance id of the collector that extends it "
+                                    "(empty: the links written before streams).")
+
+
+class ChainStream(ApiModel):
+    """One stream of a project's chain, as verified."""
+
+    stream: str = Field(description="The instance id of the collector that extends it (empty: the links "
+                                    "written before streams).")
+    batches: int
+    head: ChainHead = Field(description="Its last link.")
 
 
 class AlteredSpan(ApiModel):
@@ -628,6 +640,22 @@ class DeletedSpan(ApiModel):
     span_id: str
     timestamp_ns: int
     batch: int = Field(description="Seq of the chain batch that holds it.")
+    stream: str = Field(description="The chain stream of that batch.")
+
+
+class ChainedTwiceSpan(ApiModel):
+    """A stored span chained in more than one stream (two collectors stored it)."""
+
+    trace_id: str
+    span_id: str
+    timestamp_ns: int
+    span_name: str
+    streams: list[str]
+
+
+class ChainedTwiceFinding(ApiModel):
+    count: int = Field(description="Complete count.")
+    spans: list[ChainedTwiceSpan] = Field(description="The first 1,000.")
 
 
 class InsertedSpan(ApiModel):
@@ -711,8 +739,11 @@ class VerifyReport(ApiModel):
     costs_checked: int = Field(description="Spans whose cost the chain covers (chained since cost was).")
     cost_altered: CostAlteredFinding
     rollups_altered: RollupAlteredFinding
+    chained_twice: ChainedTwiceFinding = Field(description="Stored spans that more than one stream chains: "
+                                                           "the streams' union must cover each span once.")
     chain_errors: list[str]
-    head: ChainHead
+    head: ChainHead = Field(description="The most recently extended stream's head.")
+    streams: list[ChainStream] = Field(description="Every stream of the project's chain (one per collector instance).")
     summary: str = Field(description="One line for people: OK … or FAILED ….")
 
 
@@ -755,6 +786,7 @@ class ExportFilters(ApiModel):
 class ChainLink(ApiModel):
     """One link of the hash chain."""
 
+    stream: str = Field(description="The stream it belongs to (a collector instance id; empty: before streams).")
     seq: int
     batch_id: str
     prev_hash: str
@@ -774,7 +806,8 @@ class ExportManifest(ApiModel):
     last_ns: int | None
     sha256: str = Field(description="Empty here; the CLI fills in the file's digest.")
     chain: list[ChainLink] = Field(description="The links of every batch the exported spans belong to.")
-    head: ChainHead | None = Field(description="Null before the first batch.")
+    head: ChainHead | None = Field(description="The most recently extended stream's head; null before the first batch.")
+    heads: list[ChainHead] = Field(description="Every stream's head.")
     hash_rule: str
 
 
@@ -788,7 +821,8 @@ class ChainLinks(ApiModel):
     """``GET /api/audit/chain``."""
 
     rows: list[ChainLink]
-    head: ChainHead | None = Field(description="Null before the first batch.")
+    head: ChainHead | None = Field(description="The most recently extended stream's head; null before the first batch.")
+    heads: list[ChainHead] = Field(description="Every stream's head (of the one asked for, with stream=).")
 
 
 class GovernanceChange(ApiModel):

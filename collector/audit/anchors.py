@@ -2,7 +2,7 @@
 
 The hash chain (:mod:`.chain`) shows any edit of a stored span, but someone who can write to
 the store could rewrite the chain tables too, consistently. So the collector periodically
-signs each project's chain head (seq and hash) with an Ed25519 key and appends the signed
+signs the head (seq and hash) of each stream of each project's chain with an Ed25519 key and appends the signed
 record to a sink outside the store: a JSONL file (fsynced) or a webhook. ``flightlog verify
 --anchors FILE`` checks every record's signature and that the store's chain still has the
 anchored hash at each anchored seq, and reports the first divergence.
@@ -20,7 +20,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -74,13 +74,17 @@ def _signed_bytes(record: Mapping[str, Any]) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def sign(key: Ed25519PrivateKey, project: str, seq: int, head_hash: str, *, at: datetime | None = None) -> dict[str, Any]:
-    """A signed anchor record for one project's chain head."""
+def sign(key: Ed25519PrivateKey, project: str, seq: int, head_hash: str, *, at: datetime | None = None,
+         stream: str = "") -> dict[str, Any]:
+    """A signed anchor record for the head of one stream of a project's chain (records of the
+    stream '', the links written before streams, carry no ``stream`` field)."""
     public = public_key_text(key.public_key())
     record: dict[str, Any] = {
         "v": ANCHOR_VERSION, "at": (at or datetime.now(timezone.utc)).isoformat(), "project": project,
         "seq": int(seq), "hash": head_hash, "key_id": key_id(public), "public_key": public,
     }
+    if stream:
+        record["stream"] = stream
     record["signature"] = base64.b64encode(key.sign(_signed_bytes(record))).decode("ascii")
     return record
 
@@ -105,7 +109,7 @@ class Anchorer:
         self.store = store
         self.key = key
         self.sink = sink
-        self._last: dict[str, tuple[int, str]] = {}
+        self._last: dict[tuple[str, str], tuple[int, str]] = {}
         self._lock = threading.Lock()
 
     def anchor(self) -> list[dict[str, Any]]:
@@ -113,13 +117,14 @@ class Anchorer:
         written = []
         with self._lock:
             for project in db.chained_projects(self.store):
-                head = db.chain_head(self.store, project)
-                if head is None or self._last.get(project) == head:
-                    continue
-                record = sign(self.key, project, head[0], head[1])
-                self._append(record)
-                self._last[project] = head
-                written.append(record)
+                for stream, seq, head_hash in db.chain_heads(self.store, project):
+                    head = (seq, head_hash)
+                    if self._last.get((project, stream)) == head:
+                        continue
+                    record = sign(self.key, project, seq, head_hash, stream=stream)
+                    self._append(record)
+                    self._last[(project, stream)] = head
+                    written.append(record)
         return written
 
     def _append(self, record: dict[str, Any]) -> None:
@@ -164,11 +169,13 @@ class AnchorReport:
             parts.append(f"{len(self.bad_signatures)} anchors with a bad signature (lines {self.bad_signatures[:10]})")
         if self.first_divergence:
             d = self.first_divergence
-            parts.append(f"the chain differs from the anchor of {d['at']} at batch #{d['seq']}: the store has "
+            at = f"stream {d['stream']} " if d.get("stream") else ""
+            parts.append(f"the chain differs from the anchor of {d['at']} at {at}batch #{d['seq']}: the store has "
                          f"{d['store_hash'] or 'no such batch'}, the anchor {d['anchor_hash']} (rewritten at or before it)")
         if self.missing_after_head:
             d = self.missing_after_head
-            parts.append(f"the chain ends at batch #{d['store_head']}, but an anchor of {d['at']} saw #{d['seq']}")
+            at = f"stream {d['stream']} of " if d.get("stream") else ""
+            parts.append(f"{at}the chain ends at batch #{d['store_head']}, but an anchor of {d['at']} saw #{d['seq']}")
         return "anchors FAILED: " + "; ".join(parts)
 
 
@@ -185,11 +192,15 @@ def read_anchors(path: Path) -> list[tuple[int, dict[str, Any]]]:
 
 
 def check_anchors(records: Iterable[tuple[int, Mapping[str, Any]]], project: str,
-                  links: Mapping[int, str], head_seq: int, *, pinned_public_key: str | None = None) -> AnchorReport:
-    """Compare a project's anchors with its chain (``links``: seq → link hash as stored)."""
-    report = AnchorReport(project=project)
+                  links: Mapping[int, str], head_seq: int, *, pinned_public_key: str | None = None,
+                  stream: str = "", report: AnchorReport | None = None) -> AnchorReport:
+    """Compare the anchors of one stream of a project's chain with it (``links``: seq → link
+    hash as stored); unreadable records are counted in the stream '' only."""
+    report = report or AnchorReport(project=project)
     for line, record in records:
-        if record.get("project") != project and record:
+        if record and (record.get("project") != project or str(record.get("stream") or "") != stream):
+            continue
+        if not record and stream:
             continue
         if not signature_ok(record, pinned_public_key):
             report.bad_signatures.append(line)
@@ -198,18 +209,35 @@ def check_anchors(records: Iterable[tuple[int, Mapping[str, Any]]], project: str
         seq = int(record["seq"])
         if seq > head_seq:
             if report.missing_after_head is None:
-                report.missing_after_head = {"seq": seq, "at": record["at"], "store_head": head_seq}
+                report.missing_after_head = {"seq": seq, "at": record["at"], "store_head": head_seq, "stream": stream}
             continue
         stored = links.get(seq)
         if stored != record["hash"] and (report.first_divergence is None or seq < report.first_divergence["seq"]):
             report.first_divergence = {"seq": seq, "at": record["at"], "anchor_hash": record["hash"],
-                                       "store_hash": stored}
+                                       "store_hash": stored, "stream": stream}
+    return report
+
+
+def check_streams(records: Sequence[tuple[int, Mapping[str, Any]]], project: str,
+                  chains: Mapping[str, Mapping[int, str]], *, heads: Mapping[str, int] | None = None,
+                  pinned_public_key: str | None = None) -> AnchorReport:
+    """:func:`check_anchors` for every stream of a project's chain (``chains``: stream → seq →
+    link hash as stored; ``heads``: stream → head seq, by default the last of its links) and
+    every stream an anchor names, in one report."""
+    named = {str(r.get("stream") or "") for _, r in records if r and r.get("project") == project}
+    report = AnchorReport(project=project)
+    for stream in sorted(named | set(chains) | {""}):
+        links = chains.get(stream, {})
+        head = (heads or {}).get(stream, max(links, default=0))
+        check_anchors(records, project, links, head, pinned_public_key=pinned_public_key,
+                      stream=stream, report=report)
     return report
 
 
 def verify_against_store(store: Store, project: str, path: Path, *,
                          pinned_public_key: str | None = None) -> AnchorReport:
-    """:func:`check_anchors` with the chain read from the store."""
-    links = {int(link["Seq"]): link["LinkHash"] for link in db.chain_batches(store, project)}
-    head = max(links, default=0)
-    return check_anchors(read_anchors(path), project, links, head, pinned_public_key=pinned_public_key)
+    """:func:`check_streams` with the chain read from the store."""
+    chains: dict[str, dict[int, str]] = {}
+    for link in db.chain_batches(store, project):
+        chains.setdefault(str(link["Stream"]), {})[int(link["Seq"])] = link["LinkHash"]
+    return check_streams(read_anchors(path), project, chains, pinned_public_key=pinned_public_key)

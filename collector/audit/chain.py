@@ -1,4 +1,5 @@
-"""The tamper-evident record: a per-project hash chain over ingest batches (docs/audit.md).
+"""The tamper-evident record: per project, one hash chain stream per collector instance, over
+ingest batches (docs/audit.md, docs/decisions/0040-one-chain-stream-per-collector.md).
 
 * A span's **canonical form** is the JSON of its hashed columns (every ``spans`` column
   except IngestTime, ChainHash and the re-priceable cost columns), with empty values left
@@ -8,7 +9,10 @@
 * A **batch** is one project's spans in one spool segment. Its id is the sha256 of its
   sorted, distinct ``TraceId:SpanId:SpanHash`` entries, so a replayed segment (crash after
   the insert, before the spool delete) has the same id and is found, not chained twice.
-* A **link**: ``Hash = sha256(PrevHash + BatchId)``; Seq counts up from 1.
+* A **link**: ``Hash = sha256(PrevHash + BatchId)``; Seq counts up from 1 in each **stream**.
+* A **stream** is named by the collector instance id that extends it (only that collector
+  appends to it, so links of several collectors never collide); the links written before
+  streams existed are the stream ``''``. A span row's ChainHash names its stream and Seq.
 
 :class:`ChainWriter.prepare` is the BatchWriter ``prepare`` hook; :func:`verify` recomputes
 everything and names altered, deleted and out-of-band spans.
@@ -140,23 +144,43 @@ def link_hash(prev_hash: str, bid: str) -> str:
     return hashlib.sha256((prev_hash + bid).encode()).hexdigest()
 
 
-def chain_hash_value(seq: int, digest: str) -> str:
-    """What a span row carries in its ChainHash column."""
-    return f"{CHAIN_VERSION}:{seq}:{digest}"
+def chain_hash_value(seq: int, digest: str, stream: str = "") -> str:
+    """What a span row carries in its ChainHash column: ``1:<stream>:<seq>:<span hash>``
+    (``1:<seq>:<span hash>`` in the stream ``''`` of the links written before streams)."""
+    return f"{CHAIN_VERSION}:{stream}:{seq}:{digest}" if stream else f"{CHAIN_VERSION}:{seq}:{digest}"
+
+
+def parse_chain_hash(value: str) -> tuple[str, int, str] | None:
+    """(stream, seq, span hash) of a ChainHash value, or None when it is not one."""
+    parts = (value or "").split(":")
+    if len(parts) == 3 and parts[1].isdigit():
+        return "", int(parts[1]), parts[2]
+    if len(parts) == 4 and parts[1] and parts[2].isdigit():
+        return parts[1], int(parts[2]), parts[3]
+    return None
+
+
+def stream_name(instance_id: str) -> str:
+    """The chain stream of a collector instance (its id; a ``:`` would not survive ChainHash)."""
+    return instance_id.strip().replace(":", "_") or "collector"
 
 
 class ChainWriter:
     """Chains each batch before it is inserted (the BatchWriter ``prepare`` hook).
 
     Runs in the writer thread only. Idempotent: a batch prepared again (retry, spool
-    replay) is recognised by its content-derived id and keeps its Seq.
+    replay) is recognised by its content-derived id and keeps its stream and Seq. New batches go
+    to ``stream`` only (this collector's instance id): no other collector appends to it.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, stream: str) -> None:
         self._store = store
+        self.stream = stream_name(stream)
+        # A replayed segment chained before streams existed is found in the stream '' too.
+        self._lookup = (self.stream, "")
         self._heads: dict[str, tuple[int, str]] = {}
-        # On a server other collectors extend the same chains (each under the store's spans
-        # lease, docs/decisions/0030): the head is read from the store every time.
+        # On a server the head is read from the store every time (under the spans lease,
+        # docs/decisions/0030): even two collectors wrongly sharing an instance id stay linear.
         self._shared = not store.settings.embedded
         self._lock = threading.Lock()
 
@@ -168,19 +192,19 @@ class ChainWriter:
             groups[row[_I_PROJECT]].append((row, digest))
         with self._lock:
             for project, members in groups.items():
-                seq = self._chain(project, members)
+                stream, seq = self._chain(project, members)
                 for row, digest in members:
-                    row[_I_CHAIN] = chain_hash_value(seq, digest)
+                    row[_I_CHAIN] = chain_hash_value(seq, digest, stream)
         return rows
 
-    def _chain(self, project: str, members: list[tuple[list[Any], str]]) -> int:
+    def _chain(self, project: str, members: list[tuple[list[Any], str]]) -> tuple[str, int]:
         entries = {f"{r[_I_TRACE]}:{r[_I_SPAN]}:{d}" for r, d in members}
         bid = batch_id(entries)
-        found = db.find_batch(self._store, project, bid)
+        found = db.find_batch(self._store, project, bid, self._lookup)
         if found is not None:
-            return found[0]
+            return found[0], found[1]
         cached = None if self._shared else self._heads.get(project)
-        head = cached or db.chain_head(self._store, project) or (0, GENESIS)
+        head = cached or db.chain_head(self._store, project, self.stream) or (0, GENESIS)
         seq, new_hash = head[0] + 1, link_hash(head[1], bid)
         times = [int(to_ns(r[_I_TS]) or 0) for r, _ in members]
         span_rows, seen = [], set()
@@ -189,11 +213,11 @@ class ChainWriter:
             if key not in seen:
                 seen.add(key)
                 span_rows.append([project, seq, ts, row[_I_TRACE], row[_I_SPAN], digest,
-                                  db.cost_hash(*(row[i] for i in _I_COST))])
+                                  db.cost_hash(*(row[i] for i in _I_COST)), self.stream])
         db.record_batch(self._store, [project, seq, bid, head[1], new_hash, len(entries), min(times), max(times),
-                                      CHAIN_VERSION], span_rows)
+                                      CHAIN_VERSION, self.stream], span_rows)
         self._heads[project] = (seq, new_hash)
-        return seq
+        return self.stream, seq
 
 
 # -- verification ------------------------------------------------------------------------
@@ -226,6 +250,7 @@ class VerifyReport:
     inserted: Finding = field(default_factory=Finding)
     cost_altered: Finding = field(default_factory=Finding)
     rollups_altered: Finding = field(default_factory=Finding)
+    chained_twice: Finding = field(default_factory=Finding)
     costs_checked: int = 0
     chain_errors: list[str] = field(default_factory=list)
     # hour (unix s) → [cost, input tokens, output tokens, spans] of the chained spans, with each
@@ -233,6 +258,9 @@ class VerifyReport:
     hours: dict[int, list[Any]] = field(default_factory=dict, repr=False)
     head_seq: int = 0
     head_hash: str = GENESIS
+    head_stream: str = ""
+    # one entry per stream: {"stream", "batches", "head": {"seq", "hash"}}
+    streams: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -250,42 +278,64 @@ class VerifyReport:
             "costs_checked": self.costs_checked,
             "cost_altered": {"count": self.cost_altered.count, "spans": self.cost_altered.spans},
             "rollups_altered": {"count": self.rollups_altered.count, "hours": self.rollups_altered.spans},
-            "chain_errors": self.chain_errors, "head": {"seq": self.head_seq, "hash": self.head_hash},
+            "chained_twice": {"count": self.chained_twice.count, "spans": self.chained_twice.spans},
+            "chain_errors": self.chain_errors,
+            "head": {"seq": self.head_seq, "hash": self.head_hash, "stream": self.head_stream},
+            "streams": self.streams,
         }
 
     def summary(self) -> str:
         if self.ok:
-            return (f"OK: project {self.project!r}: {self.batches} batches, {self.spans_ok} spans verified"
-                    f" ({self.deleted_by_retention} removed by retention); head #{self.head_seq} {self.head_hash}")
+            streams = f" in {len(self.streams)} streams" if len(self.streams) > 1 else ""
+            twice = (f", {self.chained_twice.count} also chained by another collector that did not store them"
+                     if self.chained_twice.count else "")
+            return (f"OK: project {self.project!r}: {self.batches} batches{streams}, {self.spans_ok} spans verified"
+                    f" ({self.deleted_by_retention} removed by retention{twice}); head #{self.head_seq} {self.head_hash}")
         parts = [f"{self.altered.count} altered", f"{self.deleted.count} deleted",
                  f"{self.inserted.count} inserted out of band", f"{self.cost_altered.count} costs altered",
-                 f"{self.rollups_altered.count} rollup hours altered", f"{len(self.chain_errors)} chain errors"]
+                 f"{self.rollups_altered.count} rollup hours altered",
+                 f"{len(self.chain_errors)} chain errors"]
         return f"FAILED: project {self.project!r}: " + ", ".join(parts)
 
 
-def _check_links(report: VerifyReport, links: list[dict[str, Any]]) -> None:
-    prev_seq, prev_hash = 0, GENESIS
+def _where(stream: str) -> str:
+    """How a chain error names its stream (nothing for the stream '' of one-stream stores)."""
+    return f"stream {stream}: " if stream else ""
+
+
+def _check_links(report: VerifyReport, stream: str, links: list[dict[str, Any]]) -> None:
+    """One stream's links: each follows the one before, from the genesis hash."""
+    prev_seq, prev_hash, at = 0, GENESIS, _where(stream)
     for link in links:
         seq = int(link["Seq"])
         if int(link["Variants"]) > 1:
-            report.chain_errors.append(f"batch #{seq}: several different links recorded")
+            report.chain_errors.append(f"{at}batch #{seq}: several different links recorded")
         if seq != prev_seq + 1:
-            report.chain_errors.append(f"batches #{prev_seq + 1}…#{seq - 1} are missing from the chain")
+            report.chain_errors.append(f"{at}batches #{prev_seq + 1}…#{seq - 1} are missing from the chain")
         if link["Prev"] != prev_hash:
-            report.chain_errors.append(f"batch #{seq}: previous hash does not match batch #{prev_seq}")
+            report.chain_errors.append(f"{at}batch #{seq}: previous hash does not match batch #{prev_seq}")
         if link_hash(link["Prev"], link["Bid"]) != link["LinkHash"]:
-            report.chain_errors.append(f"batch #{seq}: link hash does not match its content")
+            report.chain_errors.append(f"{at}batch #{seq}: link hash does not match its content")
         prev_seq, prev_hash = seq, link["LinkHash"]
-    report.head_seq, report.head_hash = prev_seq, prev_hash
+    report.streams.append({"stream": stream, "batches": len(links),
+                           "head": {"seq": prev_seq, "hash": prev_hash, "stream": stream}})
 
 
 def verify(store: Store, project: str, *, start: datetime | int | None = None, end: datetime | int | None = None,
            progress: Callable[[int], None] | None = None) -> VerifyReport:
-    """Recompute the project's chain and compare every span in [start, end) with it."""
+    """Recompute every stream of the project's chain and compare every span in [start, end) with
+    them: each stored span must be in exactly one stream."""
     lo, hi = to_ns(start), to_ns(end)
     report = VerifyReport(project=project, start_ns=lo, end_ns=hi)
     links = db.chain_batches(store, project)
-    _check_links(report, links)
+    by_stream: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for link in links:
+        by_stream[str(link["Stream"])].append(link)
+    for stream in sorted(by_stream):
+        _check_links(report, stream, by_stream[stream])
+    heads = db.chain_heads(store, project)
+    if heads:  # the most recently extended stream's head (the one a single-stream client knows)
+        report.head_stream, report.head_seq, report.head_hash = heads[0]
     bounds = db.span_time_bounds(store, project)
     if bounds is None:
         report.batches = len(links)
@@ -293,19 +343,19 @@ def verify(store: Store, project: str, *, start: datetime | int | None = None, e
     lo = bounds[0] if lo is None else max(lo, bounds[0])
     hi = bounds[1] + 1 if hi is None else min(hi, bounds[1] + 1)
     # Batch ids are recomputed from chain_spans for every batch whose spans touch the range.
-    by_seq = {int(link["Seq"]): link for link in links}
+    by_seq = {(str(link["Stream"]), int(link["Seq"])): link for link in links}
     touched = [link for link in links if link["LastNs"] >= lo and link["FirstNs"] < hi]
     report.batches = len(touched) if (start is not None or end is not None) else len(links)
     if touched:
         recomputed = db.batch_ids_from_spans(store, project, min(int(t["FirstNs"]) for t in touched),
                                              max(int(t["LastNs"]) for t in touched))
         for link in touched:
-            seq = int(link["Seq"])
-            got = recomputed.get(seq)
+            stream, seq = str(link["Stream"]), int(link["Seq"])
+            got = recomputed.get((stream, seq))
             if got is None:
-                report.chain_errors.append(f"batch #{seq}: its span list is missing")
+                report.chain_errors.append(f"{_where(stream)}batch #{seq}: its span list is missing")
             elif got[0] != link["Bid"]:
-                report.chain_errors.append(f"batch #{seq}: span list does not match the batch id")
+                report.chain_errors.append(f"{_where(stream)}batch #{seq}: span list does not match the batch id")
     deletions = db.deletions(store, project)
     tables = _price_tables(store)
     for window_lo, window_hi in windows(db.hourly_counts(store, project, lo, hi), lo, hi):
@@ -395,17 +445,20 @@ def windows(hours: list[tuple[int, int]], lo: int, hi: int, *,
 
 
 def _compare_window(store: Store, project: str, lo: int, hi: int, deletions: list[db.Deletion],
-                    by_seq: dict[int, Any], report: VerifyReport, tables: dict[str, list[PriceTable]]) -> None:
+                    by_seq: dict[tuple[str, int], Any], report: VerifyReport,
+                    tables: dict[str, list[PriceTable]]) -> None:
     expected: dict[tuple[str, str], set[str]] = defaultdict(set)
     costs: dict[tuple[str, str], set[str]] = defaultdict(set)
-    times: dict[tuple[str, str], tuple[int, int]] = {}
-    for trace_id, span_id, digest, seq, ts, chained_cost in db.chain_entries(store, project, lo, hi):
+    times: dict[tuple[str, str], tuple[int, int, str]] = {}
+    streams: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for trace_id, span_id, digest, seq, ts, chained_cost, stream in db.chain_entries(store, project, lo, hi):
         key = (trace_id, span_id)
-        if int(seq) in by_seq:  # entries of a batch that was never linked do not count as chained
+        if (stream, int(seq)) in by_seq:  # entries of a batch that was never linked do not count as chained
             expected[key].add(digest)
+            streams[key].add(stream)
             if chained_cost:
                 costs[key].add(chained_cost)
-            times[key] = (int(ts), int(seq))
+            times[key] = (int(ts), int(seq), stream)
     revised = db.cost_revisions(store, project, lo, hi)
     present: set[tuple[str, str]] = set()
     for row, stored_chain, cost in db.stored_span_rows(store, project, lo, hi):
@@ -433,13 +486,19 @@ def _compare_window(store: Store, project: str, lo: int, hi: int, deletions: lis
                                 "chain_hash": stored_chain, "reason": "its chain entry was rewritten to match"})
         else:
             report.spans_ok += 1
+        if key not in present and len(streams.get(key, ())) > 1:
+            # Two collectors chained it: one stored it, the other's insert did not complete (a
+            # crash or refused insert, then the span reached the other one). Reported, not a
+            # failure: the row matches a chained entry, and a chain rewrite is the anchors' to find.
+            report.chained_twice.add({**item, "streams": sorted(streams[key])})
         present.add(key)
     for key in expected.keys() - present:
-        ts, seq = times[key]
+        ts, seq, stream = times[key]
         if any(d.covers(key[0], ts) for d in deletions):
             report.deleted_by_retention += 1
         else:
-            report.deleted.add({"trace_id": key[0], "span_id": key[1], "timestamp_ns": ts, "batch": seq})
+            report.deleted.add({"trace_id": key[0], "span_id": key[1], "timestamp_ns": ts, "batch": seq,
+                                "stream": stream})
 
 
 def _check_cost(row: dict[str, Any], cost: dict[str, Any], revision: str | None, chained: set[str],

@@ -26,7 +26,7 @@ from flightlog.storage import Store
 from flightlog.storage import audit as db
 from flightlog.storage.schema import SPAN_COLUMNS, span_row_values
 
-from flightlog.collector.audit.chain import link_hash, span_hash
+from flightlog.collector.audit.chain import link_hash, parse_chain_hash, span_hash
 
 FORMATS = ("jsonl", "csv", "parquet")
 MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8",
@@ -217,9 +217,10 @@ def read_export(path: str | Path, fmt: str | None = None) -> Iterator[dict[str, 
 
 
 # -- manifest ------------------------------------------------------------------------------
-def _seq_of(chain_hash: str) -> int | None:
-    parts = (chain_hash or "").split(":")
-    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
+def _batch_of(chain_hash: str) -> tuple[str, int] | None:
+    """(stream, seq) of the batch a ChainHash value names."""
+    parsed = parse_chain_hash(chain_hash)
+    return (parsed[0], parsed[1]) if parsed else None
 
 
 @dataclass
@@ -231,33 +232,36 @@ class ManifestBuilder:
     filters: dict[str, Any] = field(default_factory=dict)
     count: int = 0
     unchained: int = 0
-    seqs: set[int] = field(default_factory=set)
+    batches: set[tuple[str, int]] = field(default_factory=set)
     first_ns: int | None = None
     last_ns: int | None = None
 
     def observe(self, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for row in rows:
             self.count += 1
-            seq = _seq_of(row.get("ChainHash", ""))
-            if seq is None:
+            batch = _batch_of(row.get("ChainHash", ""))
+            if batch is None:
                 self.unchained += 1
             else:
-                self.seqs.add(seq)
+                self.batches.add(batch)
             ts = int(row.get("Timestamp") or 0)
             self.first_ns = ts if self.first_ns is None else min(self.first_ns, ts)
             self.last_ns = ts if self.last_ns is None else max(self.last_ns, ts)
             yield row
 
     def build(self, store: Store, *, sha256: str = "") -> dict[str, Any]:
-        links = db.chain_links_for(store, self.project, self.seqs)
-        head = db.chain_head(store, self.project)
+        links = [link for link in db.chain_links_for(store, self.project, {seq for _, seq in self.batches})
+                 if (str(link["Stream"]), int(link["Seq"])) in self.batches]
+        heads = db.chain_heads(store, self.project)
+        head = heads[0] if heads else None
         return {
             "project": self.project, "format": self.fmt, "filters": self.filters, "spans": self.count,
             "unchained_spans": self.unchained, "first_ns": self.first_ns, "last_ns": self.last_ns,
             "sha256": sha256,
-            "chain": [{"seq": int(link["Seq"]), "batch_id": link["Bid"], "prev_hash": link["Prev"],
-                       "hash": link["LinkHash"], "spans": int(link["N"])} for link in links],
-            "head": {"seq": head[0], "hash": head[1]} if head else None,
+            "chain": [{"stream": str(link["Stream"]), "seq": int(link["Seq"]), "batch_id": link["Bid"],
+                       "prev_hash": link["Prev"], "hash": link["LinkHash"], "spans": int(link["N"])} for link in links],
+            "head": {"seq": head[1], "hash": head[2], "stream": head[0]} if head else None,
+            "heads": [{"stream": stream, "seq": seq, "hash": hash_} for stream, seq, hash_ in heads],
             "hash_rule": "span: sha256(canonical JSON, flightlog.collector.audit.chain.canonical);"
                          " link: sha256(prev_hash + batch_id)",
         }
@@ -290,27 +294,29 @@ def verify_export(path: str | Path, manifest: dict[str, Any], *, fmt: str | None
     fmt = fmt or manifest.get("format")
     if manifest.get("sha256") and file_sha256(path) != manifest["sha256"]:
         check.problems.append("the file's sha256 differs from the manifest")
-    links = {int(link["seq"]): link for link in manifest.get("chain", [])}
-    for seq, link in sorted(links.items()):
+    links = {(str(link.get("stream") or ""), int(link["seq"])): link for link in manifest.get("chain", [])}
+    for (stream, seq), link in sorted(links.items()):
+        at = f"stream {stream}: " if stream else ""
         if link_hash(link["prev_hash"], link["batch_id"]) != link["hash"]:
-            check.problems.append(f"chain link #{seq} does not hash to its recorded value")
-        before = links.get(seq - 1)
+            check.problems.append(f"{at}chain link #{seq} does not hash to its recorded value")
+        before = links.get((stream, seq - 1))
         if before is not None and link["prev_hash"] != before["hash"]:
-            check.problems.append(f"chain link #{seq} does not follow link #{seq - 1}")
+            check.problems.append(f"{at}chain link #{seq} does not follow link #{seq - 1}")
     for row in read_export(path, fmt):
         check.spans += 1
         if progress and check.spans % 1000 == 0:
             progress(1000)
-        recorded = row.get("ChainHash", "")
-        batch = _seq_of(recorded)
+        parsed = parse_chain_hash(row.get("ChainHash", ""))
         where = f"span {row.get('TraceId')}/{row.get('SpanId')}"
-        if batch is None:
+        if parsed is None:
             check.problems.append(f"{where} carries no chain hash")
             continue
-        if span_hash(row) != recorded.split(":")[2]:
+        stream, seq, digest = parsed
+        if span_hash(row) != digest:
             check.problems.append(f"{where} was altered (its content no longer hashes to its chain hash)")
-        if batch not in links:
-            check.problems.append(f"{where} belongs to batch #{batch}, which the manifest does not list")
+        if (stream, seq) not in links:
+            at = f" of stream {stream}" if stream else ""
+            check.problems.append(f"{where} belongs to batch #{seq}{at}, which the manifest does not list")
     if check.spans != int(manifest.get("spans", -1)):
         check.problems.append(f"the file holds {check.spans} spans, the manifest says {manifest.get('spans')}")
     return check

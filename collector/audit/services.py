@@ -37,10 +37,12 @@ class AuditServices:
     One daemon thread runs the jobs; ``close()`` stops it and flushes the access log.
     """
 
-    def __init__(self, store: Store, settings: Any = None, *, anchorer: Anchorer | None = None) -> None:
+    def __init__(self, store: Store, settings: Any = None, *, anchorer: Anchorer | None = None,
+                 stream: str = "collector") -> None:
         self.store = store
         self.settings = settings
-        self.chain = ChainWriter(store)
+        # this collector's own stream of each project's chain (its instance id, docs/decisions/0040)
+        self.chain = ChainWriter(store, stream)
         self.budgets = budgets.BudgetMonitor(store)
         self.anchorer = anchorer
         self._access: deque[list[Any]] = deque()

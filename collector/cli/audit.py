@@ -77,6 +77,11 @@ def _print_report(report: dict[str, Any], as_json: bool) -> None:
         click.echo(json.dumps(report, indent=2))
     else:
         click.echo(report["summary"])
+        for stream in report.get("streams", []):
+            name = stream["stream"] or "(before streams)"
+            click.echo(f"  STREAM   {name}: {stream['batches']} batches, head #{stream['head']['seq']}")
+        for span in report.get("chained_twice", {}).get("spans", []):
+            click.echo(f"  TWICE    trace {span['trace_id']} span {span['span_id']}: in streams {', '.join(span['streams'])}")
         for kind, label in (("altered", "ALTERED"), ("deleted", "DELETED"), ("inserted_out_of_band", "INSERTED")):
             for span in report[kind]["spans"]:
                 click.echo(f"  {label:8} trace {span['trace_id']} span {span['span_id']}")
@@ -116,13 +121,15 @@ def verify_cmd(project: str | None, start: datetime | None, end: datetime | None
             if anchors_file is not None:
                 records = anchors.read_anchors(anchors_file)
                 seqs = sorted({int(r["seq"]) for _, r in records if r.get("project") == report["project"] and "seq" in r})
-                links: dict[int, str] = {}
-                head = 0
+                chains: dict[str, dict[int, str]] = {}
+                heads: dict[str, int] = {}
                 for i in range(0, max(len(seqs), 1), 10_000):
                     chain = _check(client.get("/api/audit/chain", params={"seq": seqs[i:i + 10_000]}))
-                    links.update({int(r["seq"]): r["hash"] for r in chain["rows"]})
-                    head = int((chain.get("head") or {}).get("seq") or 0)
-                result = anchors.check_anchors(records, report["project"], links, head, pinned_public_key=pinned)
+                    for r in chain["rows"]:
+                        chains.setdefault(r.get("stream", ""), {})[int(r["seq"])] = r["hash"]
+                    heads = {h.get("stream", ""): int(h["seq"]) for h in chain.get("heads", [])}
+                result = anchors.check_streams(records, report["project"], chains, heads=heads,
+                                               pinned_public_key=pinned)
                 report = _with_anchors(report, result)
         _print_report(report, as_json)
         return

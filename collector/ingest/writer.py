@@ -16,8 +16,10 @@ and deletes a segment only after its inserts succeeded:
    the spans up anew: when the earlier block landed it is sent again unchanged, and each view
    stores only what it missed (:meth:`_fresh_spans`).
 
-Steps 1–3 run under the store's ``spans`` lease when collectors share a server (``lease``):
-one collector at a time, so a span sent to two of them is stored by one
+Log records, metric points and trace facts go the same way (steps 1 and 3, with
+:func:`~flightlog.storage.logs.unseen_logs` and its kin: docs/decisions/0041). Every step runs
+under the store's ``spans`` lease when collectors share a server (``lease``): one collector at a
+time, so a row sent to two of them is stored by one
 (docs/decisions/0030-one-writer-at-a-time-through-a-store-lease.md).
 
 Store errors are retried with capped exponential backoff and jitter while the spool keeps
@@ -37,10 +39,10 @@ from collections.abc import Callable
 from typing import Any
 
 from flightlog.storage import StorageError, Store
-from flightlog.storage.facts import FACT_COLUMNS
+from flightlog.storage.facts import FACT_COLUMNS, unseen_facts
 from flightlog.storage.leases import Lease
-from flightlog.storage.logs import LOG_COLUMNS, pad_log_values
-from flightlog.storage.metrics import METRIC_COLUMNS
+from flightlog.storage.logs import LOG_COLUMNS, unseen_logs
+from flightlog.storage.metrics import METRIC_COLUMNS, unseen_points
 from flightlog.storage.schema import SPAN_COLUMNS, SpanRow, pad_span_values, span_row_values
 
 from flightlog.collector.errors import TooManyRequests, Unavailable
@@ -77,7 +79,8 @@ class BatchWriter:
         self._draining = False
         self.healthy = True  # False while the store refuses writes
         self.last_error = ""
-        self.stats = {"batches": 0, "rows_written": 0, "duplicates_skipped": 0, "write_errors": 0}
+        self.stats = {"batches": 0, "rows_written": 0, "duplicates_skipped": 0, "write_errors": 0,
+                      "other_duplicates_skipped": 0}
         self._thread = threading.Thread(target=self._run, name="flightlog-writer", daemon=True)
 
     def start(self) -> None:
@@ -120,35 +123,44 @@ class BatchWriter:
         return len(values)
 
     def store_segment(self, seg: Segment) -> int:
-        """Store one sealed segment (both kinds); returns the span rows inserted."""
+        """Store one sealed segment (every kind); returns the span rows inserted."""
         parts = seg.load_all()
-        inserted = 0
-        spans = parts.get("spans") or []
-        if spans:
-            with self._lease.hold() if self._lease else contextlib.nullcontext():
-                with stages.timed("dedupe", len(spans)):
-                    fresh = self._fresh_spans(seg, spans)
+        if not any(parts.get(kind) for kind in ("spans", "logs", "facts", "metrics")):
+            return 0
+        with self._lease.hold() if self._lease else contextlib.nullcontext():
+            inserted = self._store_spans(seg, parts.get("spans") or [])
+            # Each kind: what is not stored yet (whichever collector stored it), inserted at once.
+            for kind, table, columns, fresh_of in (("logs", "log_records", LOG_COLUMNS, unseen_logs),
+                                                   ("facts", "trace_facts", FACT_COLUMNS, unseen_facts),
+                                                   ("metrics", "metrics", METRIC_COLUMNS, unseen_points)):
+                rows = parts.get(kind) or []
+                if not rows:
+                    continue
+                fresh = fresh_of(self.store, rows)
+                self.stats["other_duplicates_skipped"] += len(rows) - len(fresh)
                 if fresh:
-                    with stages.timed("chain", len(fresh)):
-                        prepared = self._prepare(fresh)
-                    token = self._record_attempt(seg, prepared)
-                    if self._lease:
-                        self._lease.check()  # the lease must still be ours when the rows land
-                    with stages.timed("insert", len(fresh)):
-                        self.store.insert("spans", prepared, SPAN_COLUMNS, dedup_token=token)
-            self.stats["duplicates_skipped"] += len(spans) - len(fresh)
-            inserted = len(fresh)
-        logs = parts.get("logs") or []
-        if logs:
-            logs = [pad_log_values(r) for r in logs]  # spooled before a column was added
-            self.store.insert("log_records", logs, LOG_COLUMNS, dedup_token=f"{seg.path.stem}:logs")
-        facts = parts.get("facts") or []
-        if facts:
-            self.store.insert("trace_facts", facts, FACT_COLUMNS, dedup_token=f"{seg.path.stem}:facts")
-        metrics = parts.get("metrics") or []
-        if metrics:
-            self.store.insert("metrics", metrics, METRIC_COLUMNS, dedup_token=f"{seg.path.stem}:metrics")
+                    self._check_lease()
+                    self.store.insert(table, fresh, columns, dedup_token=f"{seg.path.stem}:{kind}")
         return inserted
+
+    def _check_lease(self) -> None:
+        if self._lease:
+            self._lease.check()  # the lease must still be ours when the rows land
+
+    def _store_spans(self, seg: Segment, spans: Rows) -> int:
+        if not spans:
+            return 0
+        with stages.timed("dedupe", len(spans)):
+            fresh = self._fresh_spans(seg, spans)
+        if fresh:
+            with stages.timed("chain", len(fresh)):
+                prepared = self._prepare(fresh)
+            token = self._record_attempt(seg, prepared)
+            self._check_lease()
+            with stages.timed("insert", len(fresh)):
+                self.store.insert("spans", prepared, SPAN_COLUMNS, dedup_token=token)
+        self.stats["duplicates_skipped"] += len(spans) - len(fresh)
+        return len(fresh)
 
     def _fresh_spans(self, seg: Segment, spans: Rows) -> Rows:
         """The spans of ``seg`` to insert.

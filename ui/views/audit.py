@@ -38,7 +38,8 @@ def _call(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def _verify() -> None:
-    st.caption("Recomputes every span's hash and the per-project batch chain (GET /api/audit/verify).")
+    st.caption("Recomputes every span's hash and every stream of the project's batch chain, one per collector "
+               "(GET /api/audit/verify).")
     if not st.button("Verify the chain", key="audit.verify", icon=":material/verified:"):
         return
     report = _call("Verification", _client().verify_chain)
@@ -50,8 +51,14 @@ def _verify() -> None:
     cols[1].metric("Spans verified", report["spans_ok"])
     cols[2].metric("Removed by retention", report["deleted_by_retention"])
     cols[3].metric("Head", f"#{report['head']['seq']}", help=report["head"]["hash"])
+    streams = report.get("streams", [])
+    if len(streams) > 1:
+        st.dataframe(pd.DataFrame([{"stream": s["stream"] or "(before streams)", "batches": s["batches"],
+                                    "head": s["head"]["seq"], "hash": s["head"]["hash"]} for s in streams]),
+                     hide_index=True, width="stretch")
     for kind, title in (("altered", "Altered spans"), ("deleted", "Deleted spans"),
-                        ("inserted_out_of_band", "Spans inserted out of band")):
+                        ("inserted_out_of_band", "Spans inserted out of band"),
+                        ("chained_twice", "Spans also chained by a collector that did not store them (not a failure)")):
         if report[kind]["count"]:
             st.subheader(f"{title} ({report[kind]['count']})")
             _table(report[kind]["spans"])
