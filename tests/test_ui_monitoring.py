@@ -55,21 +55,23 @@ def test_escalation_total():
     assert monitor.escalation_total([]) is None
 
 
-def test_series_figure_draws_a_line_per_group_with_escaped_names():
+def test_series_figure_draws_a_line_per_group_with_names_as_text():
     rows = [{"time": "t1", "group": HTML, "success_rate": 1.0}, {"time": "t1", "group": "v2", "success_rate": 0.5}]
-    fig = charts.series_figure(rows, "success_rate", y_title="s", percent=True)
-    assert sorted(t.name for t in fig.data) == ["&lt;b&gt;x&lt;/b&gt;", "v2"]
+    chart = charts.series_figure(rows, "success_rate", y_title="s", percent=True)
+    assert sorted(chart.data["series"]) == [HTML, "v2"], "Vega draws names as text: no escaping to show"
+    assert chart.to_dict()["mark"]["type"] == "line"
 
 
 def test_latency_figure_ungrouped_has_three_quantiles():
     rows = [{"time": "t1", "group": "", "latency_p50_ms": 1, "latency_p95_ms": 2, "latency_p99_ms": 3}]
-    assert [t.name for t in charts.latency_figure(rows).data] == ["p50", "p95", "p99"]
+    assert list(charts.latency_figure(rows).data["series"]) == ["p50", "p95", "p99"]
 
 
 def test_tool_errors_figure_stacks_error_types():
     rows = [{"tool": "a", "error_type": "Timeout", "errors": 2}, {"tool": "b", "error_type": HTML, "errors": 1}]
-    fig = charts.tool_errors_figure(rows)
-    assert fig.layout.barmode == "stack" and {t.name for t in fig.data} == {"Timeout", "&lt;b&gt;x&lt;/b&gt;"}
+    chart = charts.tool_errors_figure(rows)
+    assert chart.to_dict()["encoding"]["y"]["stack"] == "zero"
+    assert set(chart.data["error_type"]) == {"Timeout", HTML}
 
 
 # -- pages ----------------------------------------------------------------------------
@@ -79,7 +81,7 @@ def test_monitoring_page_draws_charts_by_prompt_version(collector_env):
     at = _open("views/monitoring.py", by="prompt_version")
     assert not at.exception, at.exception
     assert at.selectbox(key="monitoring.by").value == "prompt_version"
-    charts_ = list(at.get("plotly_chart"))
+    charts_ = list(at.get("vega_lite_chart"))
     assert len(charts_) >= 4
     assert any("LLM calls" in str(c.value) for c in at.caption)
     metric_labels = [m.label for m in at.metric]

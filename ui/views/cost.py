@@ -55,7 +55,7 @@ def _per_run(rows: list[dict[str, Any]]) -> None:
         return
     st.subheader("Cost per successful run")
     st.caption("All spend of an agent (failed runs included) divided by its runs that succeeded.")
-    st.plotly_chart(
+    st.altair_chart(
         charts.bar_figure(rows, "agent", "cost_per_successful_run", y_title="USD per successful run", money=True),
         key="cost.per_run_chart", width="stretch",
     )
@@ -133,7 +133,7 @@ def render() -> None:
     if any(r["model"] == fmt.NO_MODEL for r in by_day):
         st.caption(f"{fmt.NO_MODEL}: spans with a cost but no model (e.g. a cost sent by the client).")
     budget = charts.daily_cost_budget(budgets)
-    st.plotly_chart(charts.cost_by_day_figure(by_day, budget), key="cost.by_day_chart", width="stretch")
+    st.altair_chart(charts.cost_by_day_figure(by_day, budget), key="cost.by_day_chart", width="stretch")
     if budget:
         st.caption(f"Dashed line: the project's daily cost budget ({fmt.format_money(budget)}).")
     agent_budgets = [b for b in budgets if b.get("scope") in ("agent", "user")]

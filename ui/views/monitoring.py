@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import altair as alt
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from flightlog.ui import charts, monitor
@@ -38,13 +38,16 @@ def _seed() -> None:
     st.session_state.setdefault("monitoring.agent_version", url.get("agent_version", ""))
 
 
-def _chart(title: str, fig: go.Figure, rows: Sequence[dict[str, Any]], name: str) -> None:
+def _chart(title: str, chart: alt.TopLevelMixin, rows: Sequence[dict[str, Any]], name: str) -> None:
     st.subheader(title)
-    st.plotly_chart(fig, key=f"monitoring.{name}", width="stretch")
-    with st.expander("Data"):
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-        st.download_button("Download CSV", data=fmt.csv_bytes(list(rows)), file_name=f"flightlog-{name}.csv",
-                           mime="text/csv", key=f"monitoring.download.{name}", icon=":material/download:")
+    st.altair_chart(chart, key=f"monitoring.{name}", width="stretch")
+    # Built only when opened (a rerun): the closed expanders of seven charts cost nothing.
+    data = st.expander("Data", key=f"monitoring.data.{name}", on_change="rerun")
+    if data.open:
+        with data:
+            st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+            st.download_button("Download CSV", data=fmt.csv_bytes(list(rows)), file_name=f"flightlog-{name}.csv",
+                               mime="text/csv", key=f"monitoring.download.{name}", icon=":material/download:")
 
 
 def _pct(value: float | None) -> str:
