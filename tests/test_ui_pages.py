@@ -269,11 +269,17 @@ def test_trace_page_lookup_box_opens_a_trace(collector_env):
 def test_cost_page_draws_chart_tables_and_downloads(collector_env, api):
     at = _open(_app().run(), "views/cost.py")
     assert not at.exception
-    # cost per model per day, cost per successful run (Vega-Lite charts: no Plotly on the page)
-    assert len(_vega_charts(at)) == 2 and not _plotly_charts(at)
-    # by day and model, by agent, cost per run, costliest traces: each with its CSV
-    assert len(at.dataframe) == 4
-    assert len(at.get("download_button")) == 4
+    # On arrival: the cost per model per day (a Vega-Lite chart: no Plotly on the page) and the
+    # first tab's table with its CSV; the other tabs are built when opened.
+    assert len(_vega_charts(at)) == 1 and not _plotly_charts(at)
+    assert [t.label for t in at.tabs] == ["By day and model", "Totals by agent", "Cost per successful run",
+                                          "Costliest traces"]
+    assert len(at.dataframe) == 1 and len(at.get("download_button")) == 1
+    at.session_state["cost.tab"] = "Cost per successful run"
+    at.run()
+    # its chart beside the per-day one, and its table with its CSV
+    assert len(_vega_charts(at)) == 2 and len(at.dataframe) == 1 and len(at.get("download_button")) == 1
+    assert "Cost per successful run" in [str(h.value) for h in at.subheader]
     by_agent = api.cost(["agent"])
     total = fmt.format_money(sum(float(r["cost_usd"]) for r in by_agent))
     assert {m.label: m.value for m in at.metric}["Total cost"] == total

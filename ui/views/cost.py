@@ -18,6 +18,7 @@ from flightlog.ui.client import ApiError
 from flightlog.ui.filters import DEFAULT_RANGE, TIME_RANGES, shared_range, time_window
 
 _RANGE = "cost.range"
+_TABS = ("By day and model", "Totals by agent", "Cost per successful run", "Costliest traces")
 TOP_TRACES = 20
 _NUMBERS = ("cost_usd", "calls", "input_tokens", "output_tokens")
 _COLUMNS = {
@@ -52,6 +53,7 @@ def _per_run(rows: list[dict[str, Any]]) -> None:
     """Cost per successful run per agent: all spend divided by the runs that succeeded."""
     rows = [r for r in rows if r.get("runs")]
     if not rows:
+        st.info("No runs in this time range.", icon=":material/payments:")
         return
     st.subheader("Cost per successful run")
     st.caption("All spend of an agent (failed runs included) divided by its runs that succeeded.")
@@ -71,6 +73,7 @@ def _per_run(rows: list[dict[str, Any]]) -> None:
 
 def _top_traces(rows: list[dict[str, Any]]) -> None:
     if not rows:
+        st.info("No trace with a cost in this time range.", icon=":material/payments:")
         return
     st.subheader("Costliest traces")
     columns = ["trace", "started", "agent", "name", "user", "cost_usd", "tokens", "spans", "errors", "trace_id"]
@@ -141,12 +144,23 @@ def render() -> None:
         st.subheader("Daily budgets per agent and user")
         st.dataframe(pd.DataFrame(agent_budgets, columns=["scope", "subject", "max_cost_usd", "max_tokens"]),
                      hide_index=True, width="stretch")
-    _table("By day and model", by_day, ("day", "model", "snapshots") if snapshots else ("day", "model"),
-           "flightlog-cost-by-day-model.csv")
-    by_agent = sorted(by_agent, key=lambda r: -float(r.get("cost_usd") or 0))
-    _table("Totals by agent", by_agent, ("agent",), "flightlog-cost-by-agent.csv")
-    _per_run(per_run)
-    _top_traces(top)
+    # Below the chart, one tab at a time: only the open tab's tables (and chart) are built
+    # and drawn (a tab change is a rerun), so a load draws one chart and one table.
+    tabs = st.tabs(list(_TABS), key="cost.tab", on_change="rerun")
+    with tabs[0]:
+        if tabs[0].open:
+            _table("By day and model", by_day, ("day", "model", "snapshots") if snapshots else ("day", "model"),
+                   "flightlog-cost-by-day-model.csv")
+    with tabs[1]:
+        if tabs[1].open:
+            by_agent = sorted(by_agent, key=lambda r: -float(r.get("cost_usd") or 0))
+            _table("Totals by agent", by_agent, ("agent",), "flightlog-cost-by-agent.csv")
+    with tabs[2]:
+        if tabs[2].open:
+            _per_run(per_run)
+    with tabs[3]:
+        if tabs[3].open:
+            _top_traces(top)
 
 
 if __name__ == "__main__":
