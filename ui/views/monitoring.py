@@ -165,7 +165,7 @@ def _evaluation_scores(by: str, agent: str, start: dt.datetime | None, end: dt.d
     group = by if by in ("prompt_version", "model") else "agent_version"
     st.subheader(f"Evaluation scores by {monitor.BREAKDOWNS.get(group, group)}")
     try:
-        rows = session.get_client().evaluation_summary(by=group, agent=agent, start=start, end=end)
+        rows = session.cached("evaluation_summary", by=group, agent=agent, start=start, end=end)
     except ApiError as exc:
         session.show_api_error("The evaluation scores could not be loaded.", exc)
         return
