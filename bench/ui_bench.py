@@ -32,6 +32,7 @@ START, END = "<!-- ui-bench:start -->", "<!-- ui-bench:end -->"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 HELLO = 'import streamlit as st\nst.title("Hello")\nst.write("A bare Streamlit page.")\n'
+VEGA_DRAWN = "[data-testid=\"stVegaLiteChart\"] svg .role-mark path"  # a Vega-Lite chart's marks drawn
 INCIDENT_TRACE = "6e2b9c4f1a8d4d07b3e5f0c288123f49"
 
 
@@ -142,9 +143,9 @@ def main(repeat: int, write_docs: bool) -> None:
             "bare Streamlit page": (f"http://127.0.0.1:{hello_port}/", "text=A bare Streamlit page."),
             "Traces": (f"{ui}/", '[data-testid="stDataFrame"] canvas'),
             "Search": (f"{ui}/search?q=refund", '[data-testid="stDataFrame"] canvas'),
-            "Trace": (f"{ui}/trace?trace_id={INCIDENT_TRACE}&span_id={refund}", ".js-plotly-plot"),
-            "Monitoring": (f"{ui}/monitoring", ".js-plotly-plot"),
-            "Cost": (f"{ui}/cost", ".js-plotly-plot"),
+            "Trace": (f"{ui}/trace?trace_id={INCIDENT_TRACE}&span_id={refund}", VEGA_DRAWN),
+            "Monitoring": (f"{ui}/monitoring", VEGA_DRAWN),
+            "Cost": (f"{ui}/cost", VEGA_DRAWN),
             "Trace-back": (f"{ui}/traceback?trace_id={INCIDENT_TRACE}&span_id={refund}", '.st-key-traceback-evidence'),
         }
         results: dict[str, list[float]] = {}

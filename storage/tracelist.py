@@ -193,20 +193,36 @@ def list_sessions(
     start: Any = None,
     end: Any = None,
     agent: str = "",
+    agent_version: str = "",
     user: str = "",
+    q: str = "",
+    errors_only: bool = False,
     limit: int = 50,
     offset: int = 0,
 ) -> dict[str, Any]:
-    """Sessions (conversations) with their runs, most recently active first."""
+    """Sessions (conversations) with their runs, most recently active first.
+
+    ``agent``, ``agent_version`` and ``user`` are matched on the runs' root spans; ``q`` keeps
+    the sessions with a run that has a span containing every word (the trace list's text
+    search); ``errors_only`` the sessions with a run that has a failed span.
+    """
     _check_page(limit, offset, "last", "desc", ("last",))
     params: dict[str, Any] = {"project": project, "limit": limit, "offset": offset}
-    cond = ["Project = {project:String}", "SessionId != ''", *Window(start, end).conditions(params)]
-    if agent:
-        cond.append("AgentName = {agent:String}")
-        params["agent"] = agent
-    if user:
-        cond.append("UserId = {user:String}")
-        params["user"] = user
+    window = Window(start, end).conditions(params)
+    cond = ["Project = {project:String}", "SessionId != ''", *window]
+    for column, name, value in (("AgentName", "agent", agent), ("AgentVersion", "agent_version", agent_version),
+                                ("UserId", "user", user)):
+        if value:
+            cond.append(f"{column} = {{{name}:String}}")
+            params[name] = value
+    runs_in = "SessionId IN (SELECT SessionId FROM spans WHERE Project = {project:String} AND ParentSpanId = ''" \
+              " AND SessionId != '' AND TraceId IN (SELECT TraceId FROM spans WHERE %s))"
+    if q.strip():
+        text_where, text_params = SpanFilter(q=q, start=start, end=end).where(project, text_index=store.settings.text_index)
+        cond.append(runs_in % text_where)
+        params.update(text_params)
+    if errors_only:
+        cond.append(runs_in % " AND ".join(["Project = {project:String}", "StatusCode = 'Error'", *window]))
     # The page from the runs' root spans only (one row per run), then the totals of the page's
     # sessions over all their spans.
     where = " AND ".join(cond)

@@ -109,12 +109,42 @@ def test_a_session_lists_its_runs_in_order_with_one_transcript(seeded_stack, spa
     assert order == sorted(order, key=[r["trace_id"] for r in runs].index)
 
 
+def test_session_filters_keep_the_sessions_with_a_matching_run(seeded_stack, spans):
+    sessions = lambda **p: seeded_stack.collector.api("/api/sessions", limit=500, **p)  # noqa: E731
+    everything = sessions()
+    roots = [s for s in spans if s["session_id"] and not s["parent_span_id"]]
+    by_session: dict[str, list[dict[str, Any]]] = {}
+    for root in roots:
+        by_session.setdefault(root["session_id"], []).append(root)
+    failing_traces = {s["trace_id"] for s in spans if s["status_code"] == "Error"}
+    failing = {sid for sid, runs in by_session.items() if any(r["trace_id"] in failing_traces for r in runs)}
+    assert 0 < len(failing) < everything["total"], "the demo has sessions with and without failures"
+    errors_only = sessions(errors_only="true")
+    assert {s["session_id"] for s in errors_only["items"]} == failing
+    assert errors_only["total"] == len(failing) and all(s["errors"] > 0 for s in errors_only["items"])
+    counts = Counter((r["agent_name"], r["agent_version"]) for r in roots)
+    (agent, version), _ = counts.most_common(1)[0]
+    expected = {sid for sid, runs in by_session.items()
+                if any((r["agent_name"], r["agent_version"]) == (agent, version) for r in runs)}
+    found = sessions(agent=agent, agent_version=version)
+    assert {s["session_id"] for s in found["items"]} == expected and found["total"] == len(expected)
+    assert sessions(agent=agent, agent_version="0.0.0-no-such")["total"] == 0
+    # The text search: a word of one session's first input finds that session and keeps its totals.
+    target = next(s for s in everything["items"] if len(s["first_input"].split()) >= 3)
+    word = max(target["first_input"].split(), key=len).strip(".,?!:;\"'()")
+    matched = sessions(q=word)
+    assert target in matched["items"], "a matching session keeps all its runs and totals"
+    assert matched["total"] < everything["total"]
+    assert sessions(q="zz-no-such-word-zz")["total"] == 0
+
+
 def test_bad_input_is_a_4xx_that_says_what_is_wrong(seeded_stack):
     get = seeded_stack.collector.get
     for path, params, word in [
         ("/api/traces", {"limit": 0}, "limit"), ("/api/traces", {"sort": "name"}, "sort"),
         ("/api/traces", {"offset": 10**6}, "offset"), ("/api/traces", {"q": "x" * 1001}, "q"),
-        ("/api/sessions", {"limit": 501}, "limit"),
+        ("/api/sessions", {"limit": 501}, "limit"), ("/api/sessions", {"q": "x" * 1001}, "q"),
+        ("/api/sessions", {"errors_only": "maybe"}, "errors_only"),
     ]:
         resp = get(path, **params)
         assert resp.status_code == 400, (path, params, resp.text)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from flightlog.ui.client import ApiClient
+from support.browser import VEGA_MARKS
 
 pytestmark = pytest.mark.browser
 
@@ -106,7 +107,7 @@ def test_opening_a_result_shows_the_waterfall(page, ui_server, seeded_stack, tmp
     page.mouse.click(box["x"] + GRID_CHECKBOX_X_PX, box["y"] + GRID_HEADER_PX + GRID_ROW_PX / 2)
     with screenshot(page, tmp_path, "trace-opened") as shot:
         expect(page, f"screenshot: {shot}").to_have_url(re.compile(r"/trace\?trace_id=[0-9a-f]{32}"))
-        expect(page.locator(".js-plotly-plot").first, f"screenshot: {shot}").to_be_visible()
+        expect(page.locator(VEGA_MARKS).first, f"screenshot: {shot}").to_be_visible()
         expect(page.get_by_role("heading", name="Selected span"), f"screenshot: {shot}").to_be_visible()
 
 
@@ -114,7 +115,7 @@ def test_span_text_is_shown_as_text_never_as_html(page, dialogs, ui_server, seed
     span_id = _marked_span_id(seeded_stack)
     with screenshot(page, tmp_path, "trace-marker") as shot:
         page.goto(f"{ui_server.url}/trace?trace_id={seeded_stack.trace_id}&span_id={span_id}")
-        expect(page.locator(".js-plotly-plot").first, f"screenshot: {shot}").to_be_visible()
+        expect(page.locator(VEGA_MARKS).first, f"screenshot: {shot}").to_be_visible()
         shown = page.get_by_text(MARKER).first
         expect(shown, f"screenshot: {shot}").to_be_visible()
         shown.scroll_into_view_if_needed()
@@ -128,26 +129,32 @@ def test_span_text_is_shown_as_text_never_as_html(page, dialogs, ui_server, seed
 def test_clicking_a_waterfall_bar_selects_that_span(page, ui_server, seeded_stack, tmp_path):
     with ApiClient(seeded_stack.api_url, seeded_stack.read_key) as api:
         spans = api.get_trace(seeded_stack.trace_id).spans
-    # Bars are drawn one Plotly trace per span type, in order of first appearance.
-    types = list(dict.fromkeys(s.get("span_type") or "other" for s in spans))
-    assert len(types) >= 2, f"the seeded trace needs spans of two types, has {types}"
-    expected = [s for s in spans if (s.get("span_type") or "other") == types[-1]][-1]["span_id"]
+    assert len(spans) >= 2, "the seeded trace needs a span beside its root"
+    row = len(spans) - 1
     with screenshot(page, tmp_path, "trace-bar-clicked") as shot:
         page.goto(f"{ui_server.url}/trace?trace_id={seeded_stack.trace_id}")
         expect(page, f"screenshot: {shot}").to_have_url(re.compile(f"span_id={spans[0]['span_id']}"))
-        bar = page.locator(".js-plotly-plot g.trace.bars").last.locator("g.point").last
-        expect(bar, f"screenshot: {shot}").to_be_attached()
-        bar.click(force=True)  # force: Plotly's drag layer sits above the bars
-        expect(page, f"screenshot: {shot}").to_have_url(re.compile(f"span_id={expected}"))
+        # Each bar is an SVG path whose aria-label names its lane (row number and label).
+        bar = page.locator(f'{VEGA_MARKS}[aria-roledescription="bar"][aria-label*="lane: {row:05d} "]')
+        expect(bar, f"screenshot: {shot}").to_have_count(1)
+        bar.click(force=True)  # force: a tooltip may sit over the bar
+        expect(page, f"screenshot: {shot}").to_have_url(re.compile(f"span_id={spans[row]['span_id']}"))
+
+
+def _drawn(chart, shot) -> None:
+    """The Vega chart drew marks, and at a readable size."""
+    expect(chart.locator("svg .role-mark path").first, f"no marks drawn; screenshot: {shot}").to_be_attached()
+    box = chart.locator("svg").first.bounding_box()
+    assert box and box["width"] > 300 and box["height"] > 150, f"chart drawn at {box}; screenshot: {shot}"
 
 
 def test_cost_page_draws_a_chart(page, ui_server, tmp_path):
     with screenshot(page, tmp_path, "cost") as shot:
         page.goto(ui_server.url + "/cost")
         expect(page.get_by_role("heading", name="Cost per model per day"), f"screenshot: {shot}").to_be_visible()
-        chart = page.locator(".js-plotly-plot").first
-        expect(chart, f"screenshot: {shot}").to_be_visible()
-        expect(chart.locator("g.point").first, f"no bars drawn; screenshot: {shot}").to_be_attached()
+        chart = page.locator('[data-testid="stVegaLiteChart"]').first
+        _drawn(chart, shot)
+        assert page.locator(".js-plotly-plot").count() == 0, f"Plotly on the Cost page; screenshot: {shot}"
         expect(page.get_by_role("button", name="Download CSV").first, f"screenshot: {shot}").to_be_visible()
 
 
@@ -197,10 +204,15 @@ def test_monitoring_page_draws_charts(page, ui_server, tmp_path):
     with screenshot(page, tmp_path, "monitoring") as shot:
         page.goto(ui_server.url + "/monitoring?by=prompt_version")
         expect(page.get_by_role("heading", name="Success rate"), f"screenshot: {shot}").to_be_visible()
-        chart = page.locator(".js-plotly-plot").first
-        expect(chart, f"screenshot: {shot}").to_be_visible()
-        expect(chart.locator("g.trace").first, f"no line drawn; screenshot: {shot}").to_be_attached()
-        expect(page.get_by_role("heading", name="Checkpoint escalation rate"), f"screenshot: {shot}").to_be_attached()
+        chart = page.locator('[data-testid="stVegaLiteChart"]').first
+        _drawn(chart, shot)
+        assert page.locator(".js-plotly-plot").count() == 0, f"Plotly on the Monitoring page; screenshot: {shot}"
+        # The other tabs' charts are drawn only when their tab is opened.
+        escalations = page.get_by_role("heading", name="Checkpoint escalation rate")
+        expect(escalations, f"built before its tab was opened; screenshot: {shot}").to_have_count(0)
+        page.get_by_role("tab", name="Checkpoints").click()
+        expect(escalations, f"screenshot: {shot}").to_be_visible()
+        _drawn(page.locator('[data-testid="stVegaLiteChart"]').last, shot)
 
 
 def test_traceback_shows_span_text_as_text(page, dialogs, ui_server, seeded_stack, tmp_path):

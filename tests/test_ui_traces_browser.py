@@ -10,8 +10,18 @@ import httpx
 import pytest
 
 from flightlog.collector import demo
+from flightlog.ui import format as fmt
 from flightlog.ui.client import ApiClient
-from support.browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, drawn_columns, grid_cells, screenshot, wait_idle
+from support.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    VEGA_MARKS,
+    WAIT_MS,
+    drawn_columns,
+    grid_cells,
+    screenshot,
+    wait_idle,
+)
 from support.control_ui import new_key
 
 pytestmark = pytest.mark.browser
@@ -122,6 +132,100 @@ def test_a_session_shows_its_runs_in_order_and_one_transcript(page, ui_server, s
         expect(page, f"screenshot: {shot}").to_have_url(re.compile(rf"trace_id={session['runs'][0]['trace_id']}"))
 
 
+def _first_cell_is(grid, column: str, text: str, shot) -> None:
+    """Wait until the grid's first row shows ``text`` in ``column`` (the grid redrawn)."""
+    index = drawn_columns(grid).index(column)
+    expect(grid.locator("tr").nth(1).locator("td").nth(index), f"screenshot: {shot}").to_have_text(text)
+
+
+def _caption_count(page, shot) -> int:
+    caption = page.get_by_text(re.compile(r"^[\d,]+ sessions · showing"))
+    expect(caption, f"screenshot: {shot}").to_be_visible()
+    return int(caption.inner_text().split(" ")[0].replace(",", ""))
+
+
+@pytest.mark.parametrize("width", [1280, 1400])
+def test_sessions_filter_like_traces_and_open_a_transcript(browser, ui_server, seeded_stack, tmp_path, width):
+    context, page = _page(browser, width)
+    with ApiClient(seeded_stack.api_url, seeded_stack.read_key) as api:
+        everything = api.sessions(limit=500)
+        failing = api.sessions(errors_only=True, limit=500)
+        target = next(s for s in everything["items"] if len(s["first_input"].split()) >= 3)
+        word = max(target["first_input"].split(), key=len).strip(".,?!:;\"'()")
+        by_word = api.sessions(q=word, limit=500)
+        agent = target["agents"][0]
+        by_agent = api.sessions(agent=agent, limit=500)
+    assert 0 < failing["total"] <= 20 and 0 < by_word["total"] < everything["total"]
+    try:
+        with screenshot(page, tmp_path, f"sessions-{width}") as shot:
+            page.goto(ui_server.url + "/sessions")
+            assert _caption_count(page, shot) == everything["total"]
+            grid = _grid(page)
+            columns = drawn_columns(grid)
+            for name in ("last activity (UTC)", "transcript", "runs", "errors", "user", "agents", "duration", "cost",
+                         "first input"):
+                assert name in columns, f"{name!r} not drawn at {width} px: {columns}; screenshot: {shot}"
+            box = grid.bounding_box()
+            assert box and box["x"] + box["width"] <= width, f"grid {box}; screenshot: {shot}"
+            for label in ("Search text", "Time range", "Agent", "Agent version", "User"):
+                field = page.get_by_label(label, exact=True).first
+                expect(field, f"{label}; screenshot: {shot}").to_be_attached()
+            toggle = page.get_by_text("Errors only", exact=True)
+            expect(toggle, f"screenshot: {shot}").to_be_visible()
+            assert toggle.evaluate("e => e.scrollWidth <= e.clientWidth"), f"the toggle's label is cut; screenshot: {shot}"
+        assert everything["total"] > 50, "the demo has more than a page of sessions"
+        with screenshot(page, tmp_path, f"sessions-page-2-{width}") as shot:
+            page.get_by_role("button", name="Next →").click()
+            expect(page.get_by_text(re.compile(r"sessions · showing 51–")), f"screenshot: {shot}").to_be_visible()
+            expect(page, f"screenshot: {shot}").to_have_url(re.compile(r"page=2"))
+            grid = _grid(page)
+            _first_cell_is(grid, "last activity (UTC)",
+                           fmt.format_time(everything["items"][50]["last_activity"])[:19], shot)
+            page.get_by_role("button", name="← Previous").click()
+            expect(page.get_by_text(re.compile(r"sessions · showing 1–50")), f"screenshot: {shot}").to_be_visible()
+        with screenshot(page, tmp_path, f"sessions-errors-{width}") as shot:
+            page.get_by_text("Errors only", exact=True).click()
+            expect(page, f"screenshot: {shot}").to_have_url(re.compile(r"errors=1"))
+            expect(page.get_by_text(f"{failing['total']:,} sessions · showing"), f"screenshot: {shot}").to_be_visible()
+            grid = _grid(page)
+            expect(grid.locator("tr"), f"screenshot: {shot}").to_have_count(failing["total"] + 1)
+            errors = grid_cells(grid, drawn_columns(grid).index("errors"))
+            assert errors and all(int(e) > 0 for e in errors), f"{errors}; screenshot: {shot}"
+            page.get_by_text("Errors only", exact=True).click()
+            expect(page, f"screenshot: {shot}").not_to_have_url(re.compile(r"errors=1"))
+        with screenshot(page, tmp_path, f"sessions-search-{width}") as shot:
+            box = page.get_by_label("Search text", exact=True)
+            box.fill(word)
+            box.press("Enter")
+            expect(page, f"screenshot: {shot}").to_have_url(re.compile(r"q="))
+            expect(page.get_by_text(f"{by_word['total']:,} sessions · showing"), f"screenshot: {shot}").to_be_visible()
+            grid = _grid(page)
+            _first_cell_is(grid, "last activity (UTC)", fmt.format_time(by_word["items"][0]["last_activity"])[:19], shot)
+            last = grid_cells(grid, drawn_columns(grid).index("last activity (UTC)"))
+            assert last == [fmt.format_time(s["last_activity"])[:19] for s in by_word["items"]][:len(last)], (
+                f"{last} are not the matching sessions; screenshot: {shot}")
+        with screenshot(page, tmp_path, f"sessions-agent-{width}") as shot:
+            page.goto(f"{ui_server.url}/sessions?agent={agent}")
+            expect(page.get_by_text(f"{by_agent['total']:,} sessions · showing"), f"screenshot: {shot}").to_be_visible()
+            grid = _grid(page)
+            _first_cell_is(grid, "last activity (UTC)", fmt.format_time(by_agent["items"][0]["last_activity"])[:19], shot)
+            agents = grid_cells(grid, drawn_columns(grid).index("agents"))
+            assert agents and all(agent in a for a in agents), f"{agents}; screenshot: {shot}"
+            box = grid.bounding_box()
+        # Selecting a row opens that session's transcript.
+        page.mouse.click(box["x"] + GRID_CHECKBOX_X_PX, box["y"] + GRID_HEADER_PX + GRID_ROW_PX / 2)
+        with screenshot(page, tmp_path, f"sessions-opened-{width}") as shot:
+            expect(page, f"screenshot: {shot}").to_have_url(
+                re.compile(rf"session_id={re.escape(by_agent['items'][0]['session_id'])}"))
+            expect(page.get_by_role("heading", name="Transcript"), f"screenshot: {shot}").to_be_visible()
+            page.get_by_role("link", name="All sessions").click()
+            expect(page, f"screenshot: {shot}").to_have_url(re.compile(rf"agent={re.escape(agent)}"))
+            expect(page.get_by_text(f"{by_agent['total']:,} sessions · showing"),
+                   f"back to the list keeps its filters; screenshot: {shot}").to_be_visible()
+    finally:
+        context.close()
+
+
 @pytest.mark.parametrize("width", [1280, 1400])
 def test_search_shows_status_duration_link_at_laptop_widths(browser, ui_server, seeded_stack, tmp_path, width):
     context, page = _page(browser, width)
@@ -173,10 +277,15 @@ def test_the_selected_span_is_marked_in_the_waterfall_and_the_tree(page, ui_serv
         page.goto(f"{ui_server.url}/trace?trace_id={seeded_stack.incident_trace_id}&span_id={refund['span_id']}")
         expect(page.get_by_role("heading", name="Selected span"), f"screenshot: {shot}").to_be_visible()
         wait_idle(page)
-        marked = page.locator(".js-plotly-plot .ytick text", has_text="▶")
+        # The waterfall is SVG: the selected row's label starts with ▶, and the yellow band
+        # (a rect mark) lies on the refund's lane only.
+        marked = page.locator('[data-testid="stVegaLiteChart"] svg text', has_text="▶")
         expect(marked, f"screenshot: {shot}").to_have_count(1)
         expect(marked, f"screenshot: {shot}").to_contain_text("execute_tool issue_refund")
-        assert page.locator(".js-plotly-plot .shapelayer path").count() >= 1, f"no band; screenshot: {shot}"
+        row = spans.index(refund)
+        band = page.locator(f'{VEGA_MARKS}[aria-roledescription="rect mark"]')
+        expect(band, f"no band; screenshot: {shot}").to_have_count(1)
+        expect(band, f"screenshot: {shot}").to_have_attribute("aria-label", re.compile(rf"lane: {row:05d} ▶"))
         tree = page.locator('[data-testid="stDataFrame"]').first
         tree.scroll_into_view_if_needed()  # the grid draws (and lists) its rows once on screen
         expect(tree.locator("td").first, f"screenshot: {shot}").to_be_attached()

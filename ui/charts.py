@@ -1,20 +1,23 @@
-"""Plotly figures for the pages, built from plain API data (docs/contracts.md, "HTTP API answers").
+"""Charts for the pages, built from plain API data (docs/contracts.md, "HTTP API answers").
 
-Pure functions: data in, ``plotly.graph_objects.Figure`` out. Span-derived text goes
-through :func:`flightlog.ui.format.plotly_text`, because Plotly labels are not plain text.
+Pure functions: data in, a Vega-Lite chart (``altair``, drawn by ``st.altair_chart``) out.
+Streamlit's Vega bundle is a fraction of Plotly's, so the chart pages load seconds sooner
+(docs/decisions/0043-vega-charts-for-fast-pages.md). Vega draws labels and tooltips as text,
+never HTML, so span names need no escaping. Each chart's rows are ``chart.data``.
 """
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import plotly.graph_objects as go
+import altair as alt
+import pandas as pd
 
 from flightlog.ui.format import (
     format_duration,
     is_error,
-    plotly_text,
     span_status,
     start_ns,
     tree_rows,
@@ -24,7 +27,7 @@ from flightlog.ui.format import (
 __all__ = [
     "ERROR_COLOUR", "MIN_BAR_FRACTION", "QUANTILES", "SPAN_TYPE_COLOURS", "TOP_GROUPS", "bar_figure",
     "cost_by_day_figure", "duration_unit", "every_bucket", "human_wait_figure", "latency_figure", "series_figure",
-    "tool_errors_figure", "top_groups", "waterfall_figure",
+    "tool_errors_figure", "top_groups", "waterfall_figure", "waterfall_rows",
 ]
 
 SPAN_TYPE_COLOURS = {
@@ -82,39 +85,42 @@ class Timeline:
 
 SELECTED_FILL = "rgba(255, 196, 0, 0.25)"
 SELECTED_LINE = "#1F1F1F"
+IDLE_FILL = "rgba(120, 120, 120, 0.12)"
+ROW_PX = 26
+"""Height of one span's row on the waterfall."""
+SELECTION = "span"
+"""The waterfall's click selection: ``state["selection"]["span"] == [{"row": i}]``."""
 
 
-def _time_ticks(line: Timeline, total: float, count: int = 7) -> dict[str, Any]:
-    """Tick positions (drawn x) labelled with the real time since the trace's start."""
+def _time_ticks(line: Timeline, total: float, count: int = 7) -> tuple[list[float], list[str]]:
+    """Tick positions (drawn x) and their labels, the real time since the trace's start."""
     if total <= 0:
-        return {}
+        return [], []
     real = sorted({total * i / (count - 1) for i in range(count)} | {lo for lo, _ in line.gaps} | {hi for _, hi in line.gaps})
     kept: list[float] = []
     for r in real:  # drop ticks that would be drawn on top of each other (inside a shortened gap)
         if not kept or line.x(r) - line.x(kept[-1]) >= line.x(total) / (2 * count):
             kept.append(r)
-    return {"tickmode": "array", "tickvals": [line.x(r) for r in kept], "ticktext": [format_duration(r) for r in kept]}
+    return [round(line.x(r), 6) for r in kept], [format_duration(r) for r in kept]
 
 
-def waterfall_figure(trace: Mapping[str, Any], *, label_chars: int = 48, selected: int | None = None,
-                     compress: bool = True) -> go.Figure:
-    """A horizontal-bar waterfall of a trace: one bar per span, top to bottom in tree order.
+def _tick_labels(values: Sequence[float], texts: Sequence[str]) -> str:
+    """A Vega expression that names each tick value (our own duration texts, never span data)."""
+    expr = "''"
+    for value, text in reversed(list(zip(values, texts))):
+        expr = f"datum.value == {value!r} ? {json.dumps(text)} : {expr}"
+    return expr
 
-    ``trace`` is the body of ``GET /api/traces/{id}`` (only ``spans`` is read). The x axis
-    is milliseconds from the trace's first start; bars are coloured by span type, and error
-    spans get a red outline and a red ✕ at their end. Row ``i`` sits at ``y = i``, so a
-    clicked point's ``y`` is the index of the span in ``trace["spans"]``. Row ``selected``
-    (the span shown in detail) gets a yellow band across the chart, a dark outline and a
-    ``▶`` before its label. With ``compress``, stretches in which only the enclosing spans run
-    (waiting for a person, a sleep) are drawn shortened and marked "⋯ 18m 25s idle ⋯"; the
-    axis and the hover keep the real times.
-    """
-    spans = list(trace.get("spans") or [])
+
+def waterfall_rows(spans: Sequence[Mapping[str, Any]], *, selected: int | None = None, label_chars: int = 48,
+                   compress: bool = True) -> tuple[pd.DataFrame, Timeline, float]:
+    """One row per span, in tree order, as the waterfall draws it: ``row`` (its index),
+    ``lane`` (the y value: the row number and the tree label, ``▶`` before the selected span),
+    ``x``/``x2`` (drawn start and end), ``end`` (drawn real end, where an error's ✕ goes), and
+    the tooltip's texts. Also the timeline (idle gaps) and the real length in ms."""
     origin = min((start_ns(s) for s in spans), default=0)
-    labels = [
-        ("▶ " if i == selected else "") + plotly_text(truncate(row["span"], label_chars)[0])
-        for i, row in enumerate(tree_rows(spans))
-    ]
+    labels = [("▶ " if i == selected else "") + truncate(row["span"], label_chars)[0]
+              for i, row in enumerate(tree_rows(spans))]
     starts_ms = [(start_ns(s) - origin) / 1e6 for s in spans]
     real_ends = [st + float(s.get("duration_ms") or 0.0) for st, s in zip(starts_ms, spans)]
     total = max(real_ends, default=0.0)
@@ -123,94 +129,82 @@ def waterfall_figure(trace: Mapping[str, Any], *, label_chars: int = 48, selecte
     line = Timeline(idle_gaps(busy, total) if compress else [], total)
     ends = [line.x(e) for e in real_ends]
     min_width = max(max(ends, default=0.0) * MIN_BAR_FRACTION, 0.001)
-    fig = go.Figure()
-    by_type: dict[str, list[int]] = {}
+    records = []
     for i, span in enumerate(spans):
-        by_type.setdefault(str(span.get("span_type") or "other"), []).append(i)
-    for span_type, rows in by_type.items():
-        offsets = [starts_ms[i] for i in rows]
-        durations = [float(spans[i].get("duration_ms") or 0.0) for i in rows]
-        drawn_starts = [line.x(o) for o in offsets]
-        drawn = [line.x(o + d) - line.x(o) for o, d in zip(offsets, durations)]
-        colour = SPAN_TYPE_COLOURS.get(span_type, SPAN_TYPE_COLOURS["other"])
-        # Legend entry of its own, so an error outline never paints the legend swatch.
-        fig.add_trace(go.Bar(name=plotly_text(span_type), x=[None], y=[None], marker={"color": colour}))
-        fig.add_trace(
-            go.Bar(
-                name=plotly_text(span_type),
-                showlegend=False,
-                orientation="h",
-                y=rows,
-                base=drawn_starts,
-                # A very short span still gets a visible, clickable sliver.
-                x=[max(d, min_width) for d in drawn],
-                marker={
-                    "color": colour,
-                    "line": {
-                        "color": [ERROR_COLOUR if is_error(spans[i]) else
-                                  SELECTED_LINE if i == selected else "rgba(0,0,0,0)" for i in rows],
-                        "width": [3 if i == selected else 2 for i in rows],
-                    },
-                },
-                customdata=[
-                    [
-                        plotly_text(str(spans[i].get("span_name") or "")),
-                        format_duration(d),
-                        format_duration(o),
-                        span_status(spans[i]),
-                    ]
-                    for i, d, o in zip(rows, durations, offsets)
-                ],
-                hovertemplate=(
-                    "%{customdata[0]}<br>"
-                    + plotly_text(span_type)
-                    + " · %{customdata[1]} · starts at +%{customdata[2]} · %{customdata[3]}"
-                    "<extra></extra>"
-                ),
-            )
-        )
-    errors = [i for i, s in enumerate(spans) if is_error(s)]
-    if errors:
-        fig.add_trace(
-            go.Scatter(
-                name="error",
-                mode="markers",
-                y=errors,
-                x=[ends[i] for i in errors],
-                marker={"symbol": "x", "color": ERROR_COLOUR, "size": 10},
-                hoverinfo="skip",
-            )
-        )
-    for lo, hi in line.gaps:
-        fig.add_vrect(x0=line.x(lo), x1=line.x(hi), fillcolor="rgba(120,120,120,0.12)", line_width=0, layer="below",
-                      annotation_text=f"⋯ {format_duration(hi - lo)} idle ⋯", annotation_position="bottom",
-                      annotation_font_size=11)
-    if selected is not None and 0 <= selected < len(spans):
-        fig.add_hrect(y0=selected - 0.5, y1=selected + 0.5, fillcolor=SELECTED_FILL, line_width=0, layer="below")
-    fig.update_layout(
-        barmode="overlay",
-        height=min(120 + 26 * len(spans), 4000),
-        margin={"l": 10, "r": 10, "t": 30, "b": 40},
-        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
-        xaxis={"title": {"text": "since trace start" + (" (idle stretches shortened)" if line.gaps else "")},
-               "rangemode": "tozero", **_time_ticks(line, total)},
-        yaxis={
-            "tickmode": "array",
-            "tickvals": list(range(len(spans))),
-            "ticktext": labels,
-            "autorange": "reversed",
-            "automargin": True,
-        },
-        clickmode="event+select",
-    )
-    return fig
+        lo, duration = line.x(starts_ms[i]), float(span.get("duration_ms") or 0.0)
+        # A very short span still gets a visible, clickable sliver.
+        width = max(line.x(starts_ms[i] + duration) - lo, min_width)
+        records.append({
+            "row": i, "lane": f"{i:05d} {labels[i]}", "span_type": str(span.get("span_type") or "other"),
+            "x": lo, "x2": lo + width, "end": ends[i], "name": str(span.get("span_name") or ""),
+            "duration": format_duration(duration), "starts_at": "+" + format_duration(starts_ms[i]),
+            "status": span_status(span), "error": is_error(span), "selected": i == selected,
+        })
+    columns = ["row", "lane", "span_type", "x", "x2", "end", "name", "duration", "starts_at", "status", "error",
+               "selected"]
+    return pd.DataFrame(records, columns=columns), line, total
 
 
-def cost_by_day_figure(rows: Sequence[Mapping[str, Any]], budget_usd: float = 0.0) -> go.Figure:
-    """A stacked bar chart of cost per day, one colour per model, from ``cost(["day", "model"])``.
+def waterfall_figure(trace: Mapping[str, Any], *, label_chars: int = 48, selected: int | None = None,
+                     compress: bool = True) -> alt.TopLevelMixin:
+    """A horizontal-bar waterfall of a trace (Vega-Lite): one bar per span, top to bottom in
+    tree order; a click on a bar selects it (:data:`SELECTION`, the span's ``row``).
 
-    ``budget_usd`` > 0 draws the project's daily cost budget as a dashed line.
+    ``trace`` is the body of ``GET /api/traces/{id}`` (only ``spans`` is read). The x axis
+    is the time since the trace's first start; bars are coloured by span type, and error
+    spans get a red outline and a red ✕ at their end. Row ``selected`` (the span shown in
+    detail) gets a yellow band across the chart, a dark outline and a ``▶`` before its label.
+    With ``compress``, stretches in which only the enclosing spans run (waiting for a person,
+    a sleep) are drawn shortened, shaded and marked "⋯ 18m 25s idle ⋯"; the axis and the
+    tooltip keep the real times. Labels and tooltips are drawn as text.
     """
+    spans = list(trace.get("spans") or [])
+    data, line, total = waterfall_rows(spans, selected=selected, label_chars=label_chars, compress=compress)
+    lanes = list(data["lane"])
+    types = list(dict.fromkeys(data["span_type"]))
+    values, texts = _time_ticks(line, total)
+    x_title = "since trace start" + (" (idle stretches shortened)" if line.gaps else "")
+    x = alt.X("x:Q", title=x_title, scale=alt.Scale(domainMin=0, nice=False),
+              axis=alt.Axis(values=values, labelExpr=_tick_labels(values, texts), grid=True) if values else alt.Axis())
+    y = alt.Y("lane:N", sort=lanes, title=None,
+              axis=alt.Axis(labelExpr="slice(datum.value, 6)", labelLimit=360, labelFontSize=12))
+    pick = alt.selection_point(name=SELECTION, fields=["row"], on="click", clear=False, empty=False)
+    bars = alt.Chart().mark_bar(height={"band": 0.7}).encode(
+        x=x, x2="x2:Q", y=y,
+        color=alt.Color("span_type:N", title=None, sort=types, legend=alt.Legend(orient="top"),
+                        scale=alt.Scale(domain=types, range=[SPAN_TYPE_COLOURS.get(t, SPAN_TYPE_COLOURS["other"])
+                                                             for t in types])),
+        stroke=alt.when("datum.error").then(alt.value(ERROR_COLOUR))
+        .when("datum.selected").then(alt.value(SELECTED_LINE)).otherwise(alt.value("transparent")),
+        strokeWidth=alt.when("datum.selected").then(alt.value(3)).otherwise(alt.value(2)),
+        tooltip=[alt.Tooltip("name:N", title="span"), alt.Tooltip("span_type:N", title="type"),
+                 alt.Tooltip("duration:N"), alt.Tooltip("starts_at:N", title="starts at"),
+                 alt.Tooltip("status:N")],
+    ).add_params(pick)
+    layers: list[Any] = []
+    if selected is not None and 0 <= selected < len(spans):
+        layers.append(alt.Chart().mark_rect(color=SELECTED_FILL, opacity=1).encode(
+            y=alt.Y("lane:N", sort=lanes), x=alt.value(0), x2=alt.value("width")
+        ).transform_filter("datum.selected"))
+    if line.gaps:
+        gaps = pd.DataFrame([{"x": line.x(lo), "x2": line.x(hi), "text": f"⋯ {format_duration(hi - lo)} idle ⋯"}
+                             for lo, hi in line.gaps])
+        layers.append(alt.Chart(gaps).mark_rect(color=IDLE_FILL).encode(x="x:Q", x2="x2:Q"))
+        layers.append(alt.Chart(gaps).mark_text(baseline="bottom", dy=-4, fontSize=11, color="#555").encode(
+            x=alt.X("mid:Q"), y=alt.value("height"), text="text:N").transform_calculate(mid="(datum.x + datum.x2) / 2"))
+    layers.append(bars)
+    if bool(data["error"].any()) if len(data) else False:
+        layers.append(alt.Chart().mark_point(shape="cross", angle=45, size=110, filled=True, color=ERROR_COLOUR,
+                                             opacity=1).encode(
+            x="end:Q", y=alt.Y("lane:N", sort=lanes)).transform_filter("datum.error"))
+    # The height is the whole chart (legend and axis included): rows, plus room for those.
+    return alt.layer(*layers, data=data).properties(height=min(ROW_PX * max(len(spans), 1) + 90, 4000))
+
+
+def cost_by_day_figure(rows: Sequence[Mapping[str, Any]], budget_usd: float = 0.0) -> alt.TopLevelMixin:
+    """A stacked bar chart of cost per day, one colour per model (largest first), from
+    ``cost(["day", "model"])``. ``budget_usd`` > 0 draws the project's daily cost budget as a
+    dashed line."""
     days = sorted({str(r.get("day") or "") for r in rows})
     per_model: dict[str, dict[str, float]] = {}
     for row in rows:
@@ -218,28 +212,24 @@ def cost_by_day_figure(rows: Sequence[Mapping[str, Any]], budget_usd: float = 0.
         day = str(row.get("day") or "")
         per_model.setdefault(model, {})
         per_model[model][day] = per_model[model].get(day, 0.0) + float(row.get("cost_usd") or 0.0)
-    fig = go.Figure()
-    for model in sorted(per_model, key=lambda m: -sum(per_model[m].values())):
-        fig.add_trace(
-            go.Bar(
-                name=plotly_text(model),
-                x=days,
-                y=[per_model[model].get(day, 0.0) for day in days],
-                hovertemplate="%{x}: $%{y:.4f}<extra>" + plotly_text(model) + "</extra>",
-            )
-        )
-    fig.update_layout(
-        barmode="stack",
-        height=420,
-        margin={"l": 10, "r": 10, "t": 30, "b": 40},
-        xaxis={"title": {"text": "day (UTC)"}, "type": "category"},
-        yaxis={"title": {"text": "cost (USD)"}, "tickprefix": "$"},
-        legend={"title": {"text": "model"}},
+    models = sorted(per_model, key=lambda m: -sum(per_model[m].values()))
+    data = pd.DataFrame([{"day": day, "model": model, "cost_usd": per_model[model].get(day, 0.0), "order": i}
+                         for i, model in enumerate(models) for day in days],
+                        columns=["day", "model", "cost_usd", "order"])
+    bars = alt.Chart(data).mark_bar().encode(
+        x=alt.X("day:O", title="day (UTC)", sort=days),
+        y=alt.Y("sum(cost_usd):Q", title="cost (USD)", stack="zero", axis=alt.Axis(format="$,.2f")),
+        color=alt.Color("model:N", title="model", sort=models, scale=alt.Scale(range=list(PALETTE))),
+        order=alt.Order("order:Q"),
+        tooltip=[alt.Tooltip("day:O"), alt.Tooltip("model:N"), alt.Tooltip("cost_usd:Q", title="cost", format="$,.4f")],
     )
-    if budget_usd > 0:
-        fig.add_hline(y=budget_usd, line_dash="dash", line_color="#c0392b",
-                      annotation_text=f"daily budget ${budget_usd:,.2f}", annotation_position="top left")
-    return fig
+    if budget_usd <= 0:
+        return bars.properties(height=420)
+    budget = pd.DataFrame([{"budget": budget_usd, "label": f"daily budget ${budget_usd:,.2f}"}])
+    line = alt.Chart(budget).mark_rule(color="#c0392b", strokeDash=[6, 4], size=2).encode(y="budget:Q")
+    label = alt.Chart(budget).mark_text(align="left", dy=-7, color="#c0392b").encode(
+        y="budget:Q", text="label:N", x=alt.value(4))
+    return alt.layer(bars, line, label).properties(height=420)
 
 
 def daily_cost_budget(budgets: Sequence[Mapping[str, Any]]) -> float:
@@ -250,17 +240,6 @@ def daily_cost_budget(budgets: Sequence[Mapping[str, Any]]) -> float:
 # -- monitoring -----------------------------------------------------------------------
 
 QUANTILES = ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
-
-
-def _layout(fig: go.Figure, y_title: str, *, percent: bool = False, legend: str = "") -> go.Figure:
-    fig.update_layout(
-        height=360,
-        margin={"l": 10, "r": 10, "t": 30, "b": 40},
-        xaxis={"title": {"text": "time (UTC)"}},
-        yaxis={"title": {"text": y_title}, **({"tickformat": ".0%", "range": [0, 1.05]} if percent else {})},
-        legend={"title": {"text": plotly_text(legend)}},
-    )
-    return fig
 
 
 TOP_GROUPS = 6
@@ -333,14 +312,33 @@ def _colours(groups: Sequence[str]) -> dict[str, str]:
     return {**{g: PALETTE[i % len(PALETTE)] for i, g in enumerate(named)}, "other": OTHER_COLOUR}
 
 
+def _lines(data: pd.DataFrame, *, y_title: str, legend: str, colours: Mapping[str, str], percent: bool = False,
+           unit: str = "") -> alt.Chart:
+    """Lines with points of ``value`` over ``time`` per ``series`` (rows of ``data``); a row
+    whose value is missing breaks the line there (a bucket without data is a gap)."""
+    y_axis = alt.Axis(format=".0%") if percent else alt.Axis(format="~s" if not unit else ",.3~f")
+    y_scale = alt.Scale(domain=[0, 1.05]) if percent else alt.Scale(zero=True)
+    series = list(colours)
+    return alt.Chart(data).mark_line(point=True, invalid=None).encode(
+        x=alt.X("time:T", title="time (UTC)", scale=alt.Scale(type="utc"), axis=alt.Axis(format="%b %d %H:%M")),
+        y=alt.Y("value:Q", title=y_title, axis=y_axis, scale=y_scale),
+        color=alt.Color("series:N", title=legend, sort=series,
+                        scale=alt.Scale(domain=series, range=[colours[g] for g in series])),
+        tooltip=[alt.Tooltip("time:T", title="time (UTC)", format="%Y-%m-%d %H:%M"),
+                 alt.Tooltip("series:N", title=legend),
+                 alt.Tooltip("value:Q", title=unit or y_title, format=".1%" if percent else ",.2f")],
+    ).properties(height=360)
+
+
 def series_figure(
     rows: Sequence[Mapping[str, Any]], y: str, *, y_title: str, percent: bool = False, legend: str = "group",
     bucket: str = "day", scale: float = 1.0, unit: str = "",
-) -> go.Figure:
+) -> alt.Chart:
     """One line per ``group`` of ``y`` over ``time`` (rows of the monitoring API): the
     :data:`TOP_GROUPS` largest groups in distinct colours, the rest as "other" in grey. A
     bucket without data (no runs that day) leaves a gap: lines are not drawn across it.
-    ``scale`` divides the values (e.g. 1000 for ms → s) and ``unit`` labels them."""
+    ``scale`` divides the values (e.g. 1000 for ms → s) and ``unit`` labels them. The chart's
+    rows: ``time``, ``series``, ``value`` (None for a bucket without data)."""
     rows = top_groups(rows, y)
     groups: dict[str, dict[str, Any]] = {}
     for row in rows:
@@ -348,24 +346,18 @@ def series_figure(
     times = every_bucket([r.get("time") for r in rows], bucket)
     order = sorted(groups, key=lambda g: (g == "other", g))
     colours = _colours(order)
-    fig = go.Figure()
-    for group in order:
-        values = groups[group]
-        name = plotly_text(group or "(none)" if len(groups) > 1 or group else "all")
-        fig.add_trace(go.Scatter(
-            name=name, mode="lines+markers", x=times, connectgaps=False,
-            y=[None if values.get(t) is None else float(values[t]) / scale for t in times],
-            line={"color": colours.get(group, OTHER_COLOUR)}, marker={"color": colours.get(group, OTHER_COLOUR)},
-            hovertemplate="%{x}: %{y" + (":.1%" if percent else ":,.2f") + "}" + (f" {unit}" if unit else "")
-                          + "<extra>" + name + "</extra>",
-        ))
-    return _layout(fig, y_title, percent=percent, legend=legend)
+    names = {g: (g or "(none)") if len(groups) > 1 or g else "all" for g in order}
+    data = pd.DataFrame([{"time": t, "series": names[g],
+                          "value": None if groups[g].get(t) is None else float(groups[g][t]) / scale}
+                         for g in order for t in times], columns=["time", "series", "value"])
+    return _lines(data, y_title=y_title, legend=legend, percent=percent, unit=unit,
+                  colours={names[g]: colours.get(g, OTHER_COLOUR) for g in order})
 
 
-def latency_figure(rows: Sequence[Mapping[str, Any]], *, legend: str = "group", bucket: str = "day") -> go.Figure:
+def latency_figure(rows: Sequence[Mapping[str, Any]], *, legend: str = "group", bucket: str = "day") -> alt.Chart:
     """Agent latency over time, without the time runs spent waiting for a person (when the API
     has it: runs): p50/p95/p99 lines when ungrouped, p95 per group otherwise; in ms, s or min
-    as the values need."""
+    as the values need. The y axis's title is ``chart.encoding.y.title``."""
     agent = any(r.get("agent_latency_p95_ms") is not None for r in rows)
     prefix = "agent_latency" if agent else "latency"
     scale, unit = duration_unit([r.get(f"{prefix}_{q.split('_')[1]}_ms") for r in rows for q in QUANTILES])
@@ -375,20 +367,17 @@ def latency_figure(rows: Sequence[Mapping[str, Any]], *, legend: str = "group", 
                              scale=scale, unit=unit)
     times = every_bucket([r.get("time") for r in rows], bucket)
     by_time = {str(r.get("time") or ""): r for r in rows}
-    fig = go.Figure()
-    for q, colour in zip(QUANTILES, PALETTE):
-        label = q.split("_")[1]
-        key = f"{prefix}_{label}_ms"
-        fig.add_trace(go.Scatter(
-            name=label, mode="lines+markers", x=times, connectgaps=False, line={"color": colour},
-            y=[None if (by_time.get(t) or {}).get(key) is None else float(by_time[t][key]) / scale for t in times],
-            hovertemplate="%{x}: %{y:,.2f} " + unit + "<extra>" + label + "</extra>"))
-    return _layout(fig, title, legend="quantile")
+    labels = [q.split("_")[1] for q in QUANTILES]
+    data = pd.DataFrame([{"time": t, "series": label,
+                          "value": None if (by_time.get(t) or {}).get(f"{prefix}_{label}_ms") is None
+                          else float(by_time[t][f"{prefix}_{label}_ms"]) / scale}
+                         for label in labels for t in times], columns=["time", "series", "value"])
+    return _lines(data, y_title=title, legend="quantile", unit=unit, colours=dict(zip(labels, PALETTE)))
 
 
-def human_wait_figure(rows: Sequence[Mapping[str, Any]], *, bucket: str = "day") -> go.Figure:
-    """How long runs waited for a person at checkpoints (p50 and p95 per bucket, all groups),
-    with how many runs waited in the hover."""
+def human_wait_figure(rows: Sequence[Mapping[str, Any]], *, bucket: str = "day") -> alt.Chart:
+    """How long runs waited for a person at checkpoints (p50 and p95 per bucket, all groups, as
+    bars side by side), with how many runs waited in the tooltip."""
     merged: dict[str, dict[str, Any]] = {}
     for r in rows:
         if not r.get("human_waits"):
@@ -399,46 +388,48 @@ def human_wait_figure(rows: Sequence[Mapping[str, Any]], *, bucket: str = "day")
         m["p95"].append(r.get("human_wait_p95_ms"))
     times = every_bucket(list(merged), bucket)
     scale, unit = duration_unit([v for m in merged.values() for v in m["p95"]])
-    fig = go.Figure()
-    for label, colour in (("p50", PALETTE[0]), ("p95", PALETTE[1])):
-        values = [max((v for v in merged[t][label] if v is not None), default=None) if t in merged else None
-                  for t in times]
-        fig.add_trace(go.Bar(name=label, x=times, y=[None if v is None else v / scale for v in values],
-                             marker={"color": colour},
-                             customdata=[merged[t]["waits"] if t in merged else 0 for t in times],
-                             hovertemplate="%{x}: %{y:,.1f} " + unit + " (%{customdata} runs waited)<extra>"
-                                           + label + "</extra>"))
-    fig.update_layout(barmode="group")
-    return _layout(fig, f"time waiting for a person ({unit})", legend="quantile")
+    records = []
+    for label in ("p50", "p95"):
+        for t in times:
+            value = max((v for v in merged[t][label] if v is not None), default=None) if t in merged else None
+            records.append({"time": t, "series": label, "value": None if value is None else value / scale,
+                            "waits": merged[t]["waits"] if t in merged else 0})
+    data = pd.DataFrame(records, columns=["time", "series", "value", "waits"])
+    title = f"time waiting for a person ({unit})"
+    return alt.Chart(data).mark_bar().encode(
+        x=alt.X("time:O", title="time (UTC)", sort=times,
+                axis=alt.Axis(labelExpr="slice(datum.value, 0, 16)", labelAngle=-30)),
+        xOffset=alt.XOffset("series:N", sort=["p50", "p95"]),
+        y=alt.Y("value:Q", title=title),
+        color=alt.Color("series:N", title="quantile", sort=["p50", "p95"],
+                        scale=alt.Scale(domain=["p50", "p95"], range=[PALETTE[0], PALETTE[1]])),
+        tooltip=[alt.Tooltip("time:N", title="time (UTC)"), alt.Tooltip("series:N", title="quantile"),
+                 alt.Tooltip("value:Q", title=unit, format=",.1f"), alt.Tooltip("waits:Q", title="runs that waited")],
+    ).properties(height=360)
 
 
-def tool_errors_figure(errors: Sequence[Mapping[str, Any]]) -> go.Figure:
+def tool_errors_figure(errors: Sequence[Mapping[str, Any]]) -> alt.Chart:
     """Stacked bars: tool errors per tool, one colour per error type."""
-    per_type: dict[str, dict[str, int]] = {}
+    counts: dict[tuple[str, str], int] = {}
     for row in errors:
-        per_type.setdefault(str(row.get("error_type") or "error"), {})
-        tool = str(row.get("tool") or "(no tool)")
-        per_type[str(row.get("error_type") or "error")][tool] = (
-            per_type[str(row.get("error_type") or "error")].get(tool, 0) + int(row.get("errors") or 0)
-        )
-    tools = sorted({t for counts in per_type.values() for t in counts})
-    fig = go.Figure()
-    for error_type, counts in sorted(per_type.items()):
-        fig.add_trace(go.Bar(name=plotly_text(error_type), x=[plotly_text(t) for t in tools],
-                             y=[counts.get(t, 0) for t in tools]))
-    fig.update_layout(barmode="stack", height=360, margin={"l": 10, "r": 10, "t": 30, "b": 40},
-                      xaxis={"title": {"text": "tool"}, "type": "category"},
-                      yaxis={"title": {"text": "errors"}}, legend={"title": {"text": "error type"}})
-    return fig
+        key = (str(row.get("tool") or "(no tool)"), str(row.get("error_type") or "error"))
+        counts[key] = counts.get(key, 0) + int(row.get("errors") or 0)
+    data = pd.DataFrame([{"tool": t, "error_type": e, "errors": n} for (t, e), n in sorted(counts.items())],
+                        columns=["tool", "error_type", "errors"])
+    return alt.Chart(data).mark_bar().encode(
+        x=alt.X("tool:N", title="tool", axis=alt.Axis(labelAngle=0, labelLimit=180)),
+        y=alt.Y("sum(errors):Q", title="errors", stack="zero"),
+        color=alt.Color("error_type:N", title="error type", scale=alt.Scale(range=list(PALETTE))),
+        tooltip=[alt.Tooltip("tool:N"), alt.Tooltip("error_type:N", title="error type"), alt.Tooltip("errors:Q")],
+    ).properties(height=360)
 
 
-def bar_figure(rows: Sequence[Mapping[str, Any]], x: str, y: str, *, y_title: str, money: bool = False) -> go.Figure:
+def bar_figure(rows: Sequence[Mapping[str, Any]], x: str, y: str, *, y_title: str, money: bool = False) -> alt.Chart:
     """A simple bar chart of ``y`` per ``x`` (e.g. cost per successful run per agent)."""
-    fig = go.Figure(go.Bar(
-        x=[plotly_text(str(r.get(x) or "(none)")) for r in rows], y=[r.get(y) for r in rows],
-        hovertemplate="%{x}: " + ("$%{y:.4f}" if money else "%{y:,.2f}") + "<extra></extra>",
-    ))
-    fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 30, "b": 40},
-                      xaxis={"type": "category"},
-                      yaxis={"title": {"text": y_title}, **({"tickprefix": "$"} if money else {})})
-    return fig
+    data = pd.DataFrame([{"x": str(r.get(x) or "(none)"), "y": r.get(y)} for r in rows], columns=["x", "y"])
+    fmt_ = "$,.4f" if money else ",.2f"
+    return alt.Chart(data).mark_bar(color=PALETTE[0]).encode(
+        x=alt.X("x:N", title=x, sort=None, axis=alt.Axis(labelAngle=0, labelLimit=180)),
+        y=alt.Y("y:Q", title=y_title, axis=alt.Axis(format="$,.4~f" if money else ",.2~f")),
+        tooltip=[alt.Tooltip("x:N", title=x), alt.Tooltip("y:Q", title=y_title, format=fmt_)],
+    ).properties(height=340)

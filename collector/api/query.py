@@ -114,13 +114,17 @@ async def list_sessions(
     collector: CollectorDep,
     window: TimeWindow,
     agent: str = "",
+    agent_version: str = "",
     user: str = "",
+    q: Annotated[str, Query(max_length=1000, description="every word in a span of one of the session's runs")] = "",
+    errors_only: Annotated[bool, Query(description="only sessions with a failed span")] = False,
     limit: Annotated[int, Query(ge=1, le=tracelist.MAX_PAGE)] = 50,
     offset: Offset = 0,
 ) -> Response:
     return respond(await run_in_threadpool(
         tracelist.list_sessions, collector.store, key.project, start=window.start, end=window.end,
-        agent=agent, user=user, limit=limit, offset=offset,
+        agent=agent, agent_version=agent_version, user=user, q=q, errors_only=errors_only, limit=limit,
+        offset=offset,
     ))
 
 

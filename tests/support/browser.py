@@ -50,3 +50,9 @@ def grid_cells(grid: Any, column: int) -> list[str]:
         "(g, c) => [...g.querySelectorAll('tr')].slice(1).map(r => r.querySelectorAll('td')[c]?.textContent ?? '')",
         column,
     )
+
+
+
+VEGA_MARKS = '[data-testid="stVegaLiteChart"] svg .role-mark path'
+"""The drawn marks (bars, lines, points) of Streamlit's Vega-Lite charts: SVG paths, each with
+an ``aria-label`` that names its data (``"lane: 00005 ▶ ├─ execute_tool issue_refund; …"``)."""

@@ -18,6 +18,7 @@ from flightlog.ui.client import ApiError
 from flightlog.ui.filters import DEFAULT_RANGE, TIME_RANGES, shared_range, time_window
 
 _RANGE = "cost.range"
+_TABS = ("By day and model", "Totals by agent", "Cost per successful run", "Costliest traces")
 TOP_TRACES = 20
 _NUMBERS = ("cost_usd", "calls", "input_tokens", "output_tokens")
 _COLUMNS = {
@@ -52,10 +53,11 @@ def _per_run(rows: list[dict[str, Any]]) -> None:
     """Cost per successful run per agent: all spend divided by the runs that succeeded."""
     rows = [r for r in rows if r.get("runs")]
     if not rows:
+        st.info("No runs in this time range.", icon=":material/payments:")
         return
     st.subheader("Cost per successful run")
     st.caption("All spend of an agent (failed runs included) divided by its runs that succeeded.")
-    st.plotly_chart(
+    st.altair_chart(
         charts.bar_figure(rows, "agent", "cost_per_successful_run", y_title="USD per successful run", money=True),
         key="cost.per_run_chart", width="stretch",
     )
@@ -71,6 +73,7 @@ def _per_run(rows: list[dict[str, Any]]) -> None:
 
 def _top_traces(rows: list[dict[str, Any]]) -> None:
     if not rows:
+        st.info("No trace with a cost in this time range.", icon=":material/payments:")
         return
     st.subheader("Costliest traces")
     columns = ["trace", "started", "agent", "name", "user", "cost_usd", "tokens", "spans", "errors", "trace_id"]
@@ -133,7 +136,7 @@ def render() -> None:
     if any(r["model"] == fmt.NO_MODEL for r in by_day):
         st.caption(f"{fmt.NO_MODEL}: spans with a cost but no model (e.g. a cost sent by the client).")
     budget = charts.daily_cost_budget(budgets)
-    st.plotly_chart(charts.cost_by_day_figure(by_day, budget), key="cost.by_day_chart", width="stretch")
+    st.altair_chart(charts.cost_by_day_figure(by_day, budget), key="cost.by_day_chart", width="stretch")
     if budget:
         st.caption(f"Dashed line: the project's daily cost budget ({fmt.format_money(budget)}).")
     agent_budgets = [b for b in budgets if b.get("scope") in ("agent", "user")]
@@ -141,12 +144,23 @@ def render() -> None:
         st.subheader("Daily budgets per agent and user")
         st.dataframe(pd.DataFrame(agent_budgets, columns=["scope", "subject", "max_cost_usd", "max_tokens"]),
                      hide_index=True, width="stretch")
-    _table("By day and model", by_day, ("day", "model", "snapshots") if snapshots else ("day", "model"),
-           "flightlog-cost-by-day-model.csv")
-    by_agent = sorted(by_agent, key=lambda r: -float(r.get("cost_usd") or 0))
-    _table("Totals by agent", by_agent, ("agent",), "flightlog-cost-by-agent.csv")
-    _per_run(per_run)
-    _top_traces(top)
+    # Below the chart, one tab at a time: only the open tab's tables (and chart) are built
+    # and drawn (a tab change is a rerun), so a load draws one chart and one table.
+    tabs = st.tabs(list(_TABS), key="cost.tab", on_change="rerun")
+    with tabs[0]:
+        if tabs[0].open:
+            _table("By day and model", by_day, ("day", "model", "snapshots") if snapshots else ("day", "model"),
+                   "flightlog-cost-by-day-model.csv")
+    with tabs[1]:
+        if tabs[1].open:
+            by_agent = sorted(by_agent, key=lambda r: -float(r.get("cost_usd") or 0))
+            _table("Totals by agent", by_agent, ("agent",), "flightlog-cost-by-agent.csv")
+    with tabs[2]:
+        if tabs[2].open:
+            _per_run(per_run)
+    with tabs[3]:
+        if tabs[3].open:
+            _top_traces(top)
 
 
 if __name__ == "__main__":

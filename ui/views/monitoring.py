@@ -7,11 +7,12 @@ URL: ``/monitoring?range=7d&bucket=hour&by=prompt_version&agent=refund-bot&agent
 """
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+import altair as alt
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from flightlog.ui import charts, monitor
@@ -21,6 +22,7 @@ from flightlog.ui.client import ApiError
 from flightlog.ui.filters import DEFAULT_RANGE, TIME_RANGES, shared_range, time_window
 
 _SAVED = "monitoring.saved"
+_TABS = ("Success and latency", "Tokens", "Tool errors", "Checkpoints")
 
 
 def _seed() -> None:
@@ -38,13 +40,31 @@ def _seed() -> None:
     st.session_state.setdefault("monitoring.agent_version", url.get("agent_version", ""))
 
 
-def _chart(title: str, fig: go.Figure, rows: Sequence[dict[str, Any]], name: str) -> None:
+def _chart(title: str, chart: alt.TopLevelMixin, rows: Sequence[dict[str, Any]], name: str) -> None:
     st.subheader(title)
-    st.plotly_chart(fig, key=f"monitoring.{name}", width="stretch")
-    with st.expander("Data"):
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-        st.download_button("Download CSV", data=fmt.csv_bytes(list(rows)), file_name=f"flightlog-{name}.csv",
-                           mime="text/csv", key=f"monitoring.download.{name}", icon=":material/download:")
+    st.altair_chart(chart, key=f"monitoring.{name}", width="stretch")
+    # Built only when opened (a rerun): the closed expanders of seven charts cost nothing.
+    data = st.expander("Data", key=f"monitoring.data.{name}", on_change="rerun")
+    if data.open:
+        with data:
+            st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+            st.download_button("Download CSV", data=fmt.csv_bytes(list(rows)), file_name=f"flightlog-{name}.csv",
+                               mime="text/csv", key=f"monitoring.download.{name}", icon=":material/download:")
+
+
+def _tool_errors(tools: dict[str, Any], bucket: str) -> None:
+    st.subheader("Tool errors")
+    tool_rows = tools.get("tools") or []
+    if tool_rows:
+        st.dataframe(pd.DataFrame(tool_rows), hide_index=True, width="stretch",
+                     column_config={"error_rate": st.column_config.NumberColumn("error rate", format="percent")})
+    if tools.get("errors"):
+        _chart("Tool errors by type", charts.tool_errors_figure(tools["errors"]), tools["errors"], "tool-errors")
+        over_time = monitor.tool_error_series(tools["errors"])
+        _chart("Tool errors over time", charts.series_figure(over_time, "errors", y_title="errors", legend="tool",
+                                                             bucket=bucket), over_time, "tool-errors-over-time")
+    else:
+        st.info("No tool call failed in this time range.", icon=":material/check_circle:")
 
 
 def _pct(value: float | None) -> str:
@@ -104,37 +124,39 @@ def render() -> None:
     st.page_link(session.CONTROL_PAGE, label="Pause an agent or one of its versions (kill switch)",
                  icon=":material/pause_circle:", query_params={"agent": agent} if agent else None)
 
-    _chart("Success rate", charts.series_figure(series, "success_rate", y_title="success rate", percent=True,
-                                                legend=legend, bucket=bucket), series, "success-rate")
-    if unit == "run":
-        _chart("Agent latency p50 / p95 / p99 (waits for people excluded)",
-               charts.latency_figure(series, legend=legend, bucket=bucket), series, "latency")
-        if any(r.get("human_waits") for r in series):
-            _chart("Waiting for a person (checkpoints of tier ≥ 2)", charts.human_wait_figure(series, bucket=bucket),
-                   [r for r in series if r.get("human_waits")], "human-wait")
-    else:
-        _chart("Latency p50 / p95 / p99", charts.latency_figure(series, legend=legend, bucket=bucket), series,
-               "latency")
-    _chart(f"Tokens per {unit}", charts.series_figure(series, "tokens_per_unit", y_title=f"tokens per {unit}",
-                                                      legend=legend, bucket=bucket), series, "tokens")
-    st.subheader("Tool errors")
-    tool_rows = tools.get("tools") or []
-    if tool_rows:
-        st.dataframe(pd.DataFrame(tool_rows), hide_index=True, width="stretch",
-                     column_config={"error_rate": st.column_config.NumberColumn("error rate", format="percent")})
-    if tools.get("errors"):
-        _chart("Tool errors by type", charts.tool_errors_figure(tools["errors"]), tools["errors"], "tool-errors")
-        over_time = monitor.tool_error_series(tools["errors"])
-        _chart("Tool errors over time", charts.series_figure(over_time, "errors", y_title="errors", legend="tool",
-                                                             bucket=bucket), over_time, "tool-errors-over-time")
-    else:
-        st.info("No tool call failed in this time range.", icon=":material/check_circle:")
-    if checkpoints:
-        cp_legend = monitor.BREAKDOWNS.get((body.get("checkpoints") or {}).get("by", ""), "group")
-        _chart("Checkpoint escalation rate", charts.series_figure(
-            checkpoints, "escalation_rate", y_title="escalated (tier ≥ 2)", percent=True, legend=cp_legend,
-            bucket=bucket),
-            checkpoints, "escalations")
+    # Only the open tab's charts are built and drawn (a tab change is a rerun): a load draws
+    # two or three charts, not seven (docs/performance-ui.md).
+    tabs = st.tabs(list(_TABS), key="monitoring.tab", on_change="rerun")
+    with tabs[0]:
+        if tabs[0].open:
+            _chart("Success rate", charts.series_figure(series, "success_rate", y_title="success rate", percent=True,
+                                                        legend=legend, bucket=bucket), series, "success-rate")
+            if unit == "run":
+                _chart("Agent latency p50 / p95 / p99 (waits for people excluded)",
+                       charts.latency_figure(series, legend=legend, bucket=bucket), series, "latency")
+                if any(r.get("human_waits") for r in series):
+                    _chart("Waiting for a person (checkpoints of tier ≥ 2)",
+                           charts.human_wait_figure(series, bucket=bucket),
+                           [r for r in series if r.get("human_waits")], "human-wait")
+            else:
+                _chart("Latency p50 / p95 / p99", charts.latency_figure(series, legend=legend, bucket=bucket), series,
+                       "latency")
+    with tabs[1]:
+        if tabs[1].open:
+            _chart(f"Tokens per {unit}", charts.series_figure(series, "tokens_per_unit", y_title=f"tokens per {unit}",
+                                                              legend=legend, bucket=bucket), series, "tokens")
+    with tabs[2]:
+        if tabs[2].open:
+            _tool_errors(tools, bucket)
+    with tabs[3]:
+        if tabs[3].open:
+            if checkpoints:
+                cp_legend = monitor.BREAKDOWNS.get((body.get("checkpoints") or {}).get("by", ""), "group")
+                _chart("Checkpoint escalation rate", charts.series_figure(
+                    checkpoints, "escalation_rate", y_title="escalated (tier ≥ 2)", percent=True, legend=cp_legend,
+                    bucket=bucket), checkpoints, "escalations")
+            else:
+                st.info("No checkpoint in this time range.", icon=":material/gavel:")
     _evaluation_scores(by, agent, start, end)
 
 
@@ -143,7 +165,7 @@ def _evaluation_scores(by: str, agent: str, start: dt.datetime | None, end: dt.d
     group = by if by in ("prompt_version", "model") else "agent_version"
     st.subheader(f"Evaluation scores by {monitor.BREAKDOWNS.get(group, group)}")
     try:
-        rows = session.get_client().evaluation_summary(by=group, agent=agent, start=start, end=end)
+        rows = session.cached("evaluation_summary", by=group, agent=agent, start=start, end=end)
     except ApiError as exc:
         session.show_api_error("The evaluation scores could not be loaded.", exc)
         return

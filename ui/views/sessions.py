@@ -1,9 +1,13 @@
 """Sessions page: conversations (``GET /api/sessions``), and one conversation's runs in order
 with one transcript across them (``GET /api/sessions/{session_id}``).
 
-URL: ``/sessions`` (the list) or ``/sessions?session_id=…`` (docs/ui.md).
+URL: ``/sessions?q=refund&range=7d&agent=refund-bot&agent_version=2.3.0&user=u-1&errors=1&page=2``
+(the list) or ``/sessions?session_id=…`` (one session; docs/ui.md).
 """
 from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 import streamlit as st
@@ -11,61 +15,166 @@ import streamlit as st
 from flightlog.ui import format as fmt
 from flightlog.ui import session
 from flightlog.ui.client import ApiError
-from flightlog.ui.filters import TIME_RANGES, page_count, shared_range, time_window
+from flightlog.ui.filters import DEFAULT_RANGE, MAX_QUERY_CHARS, TIME_RANGES, page_count, shared_range, time_window
 from flightlog.ui.types import Session
 from flightlog.ui.views.traces import COLUMNS as RUN_COLUMNS
 
 _PAGE_SIZE = 50
 _LIST_COLUMNS = {
     "last activity": st.column_config.TextColumn("last activity (UTC)", width=135),
+    "transcript": st.column_config.LinkColumn("transcript", display_text="open ↗", width=70),
     "runs": st.column_config.NumberColumn("runs", format="%d", width=45),
     "errors": st.column_config.NumberColumn("errors", format="%d", width=45),
-    "user": st.column_config.TextColumn("user", width=170),
-    "agents": st.column_config.TextColumn("agents", width=140),
-    "duration s": st.column_config.NumberColumn("duration", format="%.1f s", width=80),
+    "user": st.column_config.TextColumn("user", width=150),
+    "agents": st.column_config.TextColumn("agents", width=120),
+    "duration s": st.column_config.NumberColumn("duration", format="%.1f s", width=75),
     "cost": st.column_config.NumberColumn("cost", format="$%.4f", width=65),
-    "open": st.column_config.LinkColumn("session", display_text=r"session_id=(.*)", width=140),
-    "first input": st.column_config.TextColumn("first input", width="large"),
+    "first input": st.column_config.TextColumn("first input", width=300),
+    "session": st.column_config.TextColumn("session", width=140),
 }
+# The list's filters: widget keys "sessions.<name>"; the same as Traces where they make sense.
+_FIELDS = ("q", "range", "agent", "agent_version", "user", "errors")
+_SAVED = "sessions.saved"  # not widgets: survive visits to other pages (and to one session)
+_PAGE = "sessions.page"
+_TABLE_GENERATION = "sessions.table_generation"  # bumped to clear the table's row selection
+
+
+def _arriving() -> dict[str, Any]:
+    """Starting filters: the URL's if it has any, else this page's last, else the shared ones
+    (the Traces/Search filters' words, time range, agent, agent version and user)."""
+    url = st.query_params.to_dict()
+    if any(name in url for name in (*_FIELDS, "page")):
+        values: dict[str, Any] = {name: url.get(name, "") for name in _FIELDS}
+        values["errors"] = url.get("errors") in ("1", "true")
+        values["range"] = values["range"] if values["range"] in TIME_RANGES else DEFAULT_RANGE
+        page = url.get("page", "1")
+        values["page"] = int(page) if page.isdigit() and int(page) >= 1 else 1
+        return values
+    saved = st.session_state.get(_SAVED)
+    if isinstance(saved, dict):
+        return saved
+    shared = session.remembered_filters()
+    return {"q": shared.q, "range": shared_range(shared.range), "agent": shared.agent,
+            "agent_version": shared.agent_version, "user": shared.user, "errors": False, "page": 1}
+
+
+def _seed() -> None:
+    """Widget values on arrival; and again for any whose state Streamlit dropped (a run cut
+    short by the next one, see the Search page)."""
+    if "sessions.q" not in st.session_state:
+        values = _arriving()
+        for name in _FIELDS:
+            st.session_state[f"sessions.{name}"] = values[name]
+        st.session_state[_PAGE] = values.get("page", 1)
+        st.session_state[_SAVED] = values
+        return
+    saved = st.session_state.get(_SAVED) or _arriving()
+    for name in _FIELDS:
+        st.session_state.setdefault(f"sessions.{name}", saved[name])
+
+
+def _filters(facets: dict[str, list[str]]) -> dict[str, Any]:
+    """The search box and one row of filters; their values, the page reset to 1 when they change."""
+    st.text_input("Search text", key="sessions.q",
+                  placeholder="Words that must appear in a span of one of the session's runs",
+                  help="Case-insensitive; every word must match one span of a run. Press Enter to search.")
+    cells = st.columns([1, 1, 1, 1.2, 0.9], vertical_alignment="bottom")
+    cells[0].selectbox("Time range", list(TIME_RANGES), key="sessions.range",
+                       format_func=lambda k: TIME_RANGES[k][0])
+    for cell, name, facet, label in ((cells[1], "agent", "agents", "Agent"),
+                                     (cells[2], "agent_version", "agent_versions", "Agent version"),
+                                     (cells[3], "user", "users", "User")):
+        current = st.session_state[f"sessions.{name}"]
+        options = ["", *sorted({v for v in facets.get(facet, []) if v} | ({current} if current else set()))]
+        cell.selectbox(label, options, key=f"sessions.{name}", format_func=lambda v: v or "Any")
+    cells[4].toggle("Errors only", key="sessions.errors", help="Only sessions with a run that has a failed span.")
+    values = {name: st.session_state[f"sessions.{name}"] for name in _FIELDS}
+    saved = st.session_state.get(_SAVED)
+    if isinstance(saved, dict) and any(saved.get(name) != values[name] for name in _FIELDS):
+        st.session_state[_PAGE] = 1
+    values["page"] = max(1, int(st.session_state.get(_PAGE, 1)))
+    st.session_state[_SAVED] = values
+    shared = session.remembered_filters()
+    changes = {name: values[name] for name in ("q", "agent", "agent_version", "user")}
+    if values["range"] != shared_range(shared.range):
+        changes["range"] = values["range"]
+    if any(getattr(shared, name) != value for name, value in changes.items()):
+        session.remember_filters(shared.with_changes(**changes, page=1))
+    url = {name: str(values[name]) for name in ("q", "agent", "agent_version", "user") if values[name]}
+    if values["range"] != DEFAULT_RANGE:
+        url["range"] = values["range"]
+    if values["errors"]:
+        url["errors"] = "1"
+    if values["page"] > 1:
+        url["page"] = str(values["page"])
+    session.sync_url(url)
+    return values
+
+
+def _turn_page(page: int) -> None:
+    st.session_state[_PAGE] = page
 
 
 def _list() -> None:
     st.title("Sessions")
-    remembered = session.remembered_filters()
-    left, right, _ = st.columns([1, 1, 2])
-    range_key = left.selectbox("Time range", list(TIME_RANGES), index=list(TIME_RANGES).index(
-        shared_range(remembered.range)), format_func=lambda k: TIME_RANGES[k][0], key="sessions.range")
-    user = right.text_input("User", value=remembered.user, key="sessions.user")
-    start, end = time_window(range_key, session.now())
-    page = int(st.session_state.get("sessions.page", 1))
+    facets = session.facets()
+    _seed()
+    values = _filters(facets)
+    if len(values["q"]) > MAX_QUERY_CHARS:
+        st.warning(f"The search text has {len(values['q']):,} characters; at most {MAX_QUERY_CHARS:,} are "
+                   "searched. Shorten it to a few distinctive words.", icon=":material/warning:")
+        return
+    start, end = time_window(values["range"], session.now())
+    page = values["page"]
     try:
         with st.spinner("Loading sessions…"):
-            found = session.sessions({"start": start, "end": end, "user": user, "agent": remembered.agent,
-                                      "limit": _PAGE_SIZE, "offset": (page - 1) * _PAGE_SIZE})
+            found = session.sessions({
+                "start": start, "end": end, "q": values["q"].strip(), "agent": values["agent"],
+                "agent_version": values["agent_version"], "user": values["user"],
+                "errors_only": bool(values["errors"]), "limit": _PAGE_SIZE, "offset": (page - 1) * _PAGE_SIZE})
     except ApiError as exc:
         session.show_api_error("The sessions could not be loaded.", exc)
         return
+    filtered = any(values[name] for name in ("q", "agent", "agent_version", "user", "errors")) \
+        or values["range"] != DEFAULT_RANGE
     if not found["total"]:
-        st.info("No sessions in this time range. A session is the conversation id an agent sets on its runs "
-                "(`session_id` in `flightlog.agent(...)`, or the `session.id` attribute).",
-                icon=":material/forum:")
+        if filtered:
+            st.info("No sessions match. Try fewer words, a wider time range such as *All time*, or fewer filters.",
+                    icon=":material/search_off:")
+        else:
+            st.info("No sessions recorded yet. A session is the conversation id an agent sets on its runs "
+                    "(`session_id` in `flightlog.agent(...)`, or the `session.id` attribute).",
+                    icon=":material/forum:")
         return
     pages = page_count(found["total"], _PAGE_SIZE)
-    st.caption(f"{found['total']:,} sessions · most recently active first · page {page} of {pages}"
-               + (f" · agent {remembered.agent}" if remembered.agent else ""))
+    if page > pages:
+        st.warning(f"Page {page:,} is past the last page: {found['total']:,} sessions fill {pages:,} "
+                   f"page{'s' if pages != 1 else ''}.", icon=":material/warning:")
+        st.button(f"Go to page {pages:,}", on_click=_turn_page, args=(pages,), key="sessions.last_page")
+        return
+    first = (page - 1) * _PAGE_SIZE + 1
+    st.caption(f"{found['total']:,} sessions · showing {first:,}–{first + len(found['items']) - 1:,} · "
+               f"page {page} of {pages} · most recently active first · select a row (or click *open ↗*) "
+               "to read its transcript")
+    items = found["items"]
     rows = [{
-        "last activity": fmt.format_time(s["last_activity"])[:19], "runs": s["traces"], "errors": s["errors"],
-        "user": s["user"], "agents": ", ".join(s["agents"]), "duration s": s["duration_ms"] / 1000,
-        "cost": s["cost_usd"], "open": "sessions?session_id=" + s["session_id"],
-        "first input": fmt.snippet(s["first_input"]),
-    } for s in found["items"]]
-    st.dataframe(pd.DataFrame(rows, columns=list(_LIST_COLUMNS)), hide_index=True, column_config=_LIST_COLUMNS,
-                 width="stretch", height=fmt.table_height(len(rows)))
+        "last activity": fmt.format_time(s["last_activity"])[:19],
+        "transcript": "sessions?session_id=" + quote(s["session_id"], safe=""),
+        "runs": s["traces"], "errors": s["errors"], "user": s["user"], "agents": ", ".join(s["agents"]),
+        "duration s": s["duration_ms"] / 1000, "cost": s["cost_usd"], "session": s["session_id"],
+        "first input": fmt.snippet(s["first_input"], values["q"]),
+    } for s in items]
+    generation = st.session_state.setdefault(_TABLE_GENERATION, 0)
+    event = st.dataframe(pd.DataFrame(rows, columns=list(_LIST_COLUMNS)), hide_index=True,
+                         column_config=_LIST_COLUMNS, width="stretch", height=fmt.table_height(len(rows)),
+                         key=f"sessions.results.{generation}", on_select="rerun", selection_mode="single-row")
     prev_col, next_col, _ = st.columns([1, 1, 6])
-    prev_col.button("← Previous", disabled=page <= 1, on_click=st.session_state.__setitem__,
-                    args=("sessions.page", page - 1))
-    next_col.button("Next →", disabled=page >= pages, on_click=st.session_state.__setitem__,
-                    args=("sessions.page", page + 1))
+    prev_col.button("← Previous", disabled=page <= 1, on_click=_turn_page, args=(page - 1,))
+    next_col.button("Next →", disabled=page >= pages, on_click=_turn_page, args=(page + 1,))
+    chosen = event.selection.rows if event is not None else []
+    if chosen:
+        st.session_state[_TABLE_GENERATION] = generation + 1
+        st.switch_page(session.SESSIONS_PAGE, query_params={"session_id": items[chosen[0]]["session_id"]})
 
 
 def _one(session_id: str) -> None:

@@ -274,9 +274,10 @@ def render() -> None:
     chart_key = f"trace.waterfall.{trace_id}"
     tree_key = f"trace.tree.{trace_id}"
     # What was clicked arrives with this run: read it before drawing, so that the chart and
-    # the tree are drawn with that span highlighted. A clicked point's y is the span's row
+    # the tree are drawn with that span highlighted. A clicked bar carries its span's row
     # (see charts.waterfall_figure).
-    clicked = [int(round(float(p["y"]))) for p in _selection(chart_key, "points") if p.get("y") is not None]
+    clicked = [int(p["row"]) for p in _selection(chart_key, charts.SELECTION)
+               if isinstance(p, dict) and isinstance(p.get("row"), (int, float))]
     for picked in (_picked(chart_key, clicked), _picked(tree_key, list(_selection(tree_key, "rows")))):
         if picked is not None and 0 <= picked < len(spans):
             selected = span_ids[picked]
@@ -289,11 +290,11 @@ def render() -> None:
     row = span_ids.index(selected)
     session.select_span(trace_id, selected)
     session.sync_url({"trace_id": trace_id, "span_id": selected})
-    st.plotly_chart(
+    st.altair_chart(
         charts.waterfall_figure({"spans": spans}, selected=row),
         key=chart_key,
         on_select="rerun",
-        selection_mode="points",
+        selection_mode=charts.SELECTION,
         width="stretch",
     )
     tree_col, detail_col = st.columns([11, 9])
