@@ -139,3 +139,24 @@ def test_serve_runs_one_worker_by_default_on_two_cores_and_none_when_told(tmp_pa
             assert len(_worker_pids(collector)) == workers, name
         finally:
             collector.stop()
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_workers_end_when_their_collector_is_killed(tmp_path: Path) -> None:
+    """A collector killed outright (no shutdown) leaves no worker process behind holding memory."""
+    collector = start_collector(tmp_path / "killed", args=["--ingest-workers", "1"])
+    try:
+        assert collector.post("/v1/traces", fixture_bytes("langfuse.pb"), PROTOBUF).status_code == 200
+        pids = _worker_pids(collector)
+        assert len(pids) == 1
+    finally:
+        collector.proc.kill()
+        collector.proc.wait(30)
+    wait_until(lambda: not any(_running(pid) for pid in pids), timeout=60, what="the workers to end")
