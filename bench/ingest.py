@@ -48,6 +48,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from collector_process import Collector, children, family_cpu_seconds, peak_rss_mb  # noqa: E402
 
+from flightlog.collector.config import default_ingest_workers  # noqa: E402
+
 DUMP_MAGIC = b"OTLPGEN1\n"
 PROTOBUF = "application/x-protobuf"
 
@@ -181,12 +183,15 @@ def raw_insert_rate(requests: list[tuple[int, bytes]], tmp: Path) -> dict[str, f
 @click.option("--concurrency", default=4, show_default=True, help="Concurrent senders.")
 @click.option("--raw-insert", type=click.Choice(["yes", "no"]), default="yes", show_default=True,
               help="Also measure the raw insert rate of the same rows.")
-@click.option("--ingest-workers", default=0, show_default=True,
-              help="The collector's --ingest-workers (worker processes for decode and per-span work).")
+@click.option("--ingest-workers", type=int, default=None,
+              help="The collector's --ingest-workers (worker processes for decode and per-span work); "
+                   "default: the collector's own default (one on two cores or more).")
+@click.option("--collector-env", multiple=True, metavar="NAME=VALUE",
+              help="A FLIGHTLOG_* setting for the collector (repeatable), e.g. FLIGHTLOG_FLUSH_INTERVAL_MS=500.")
 @click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the figures as JSON.")
 @click.pass_context
 def main(ctx: click.Context, dump: Path | None, spans: int, batch_spans: int, seed: int, concurrency: int,
-         raw_insert: str, ingest_workers: int, json_out: Path | None) -> None:
+         raw_insert: str, ingest_workers: int | None, collector_env: tuple[str, ...], json_out: Path | None) -> None:
     """Send a whole load to a fresh collector and report how fast it was stored."""
     if ctx.invoked_subcommand:
         return
@@ -196,7 +201,11 @@ def main(ctx: click.Context, dump: Path | None, spans: int, batch_spans: int, se
     click.echo(f"load: {source}: {sent} spans in {len(requests)} requests "
                f"({sum(len(b) for _, b in requests) / 1e6:.1f} MB protobuf), concurrency {concurrency}")
     tmp = Path(tempfile.mkdtemp(prefix="flightlog-ingest-bench-"))
-    collector = Collector(tmp / "data", env={"FLIGHTLOG_INGEST_WORKERS": str(ingest_workers)})
+    env = dict(item.split("=", 1) for item in collector_env)
+    if ingest_workers is not None:
+        env["FLIGHTLOG_INGEST_WORKERS"] = str(ingest_workers)
+    workers = default_ingest_workers() if ingest_workers is None else ingest_workers
+    collector = Collector(tmp / "data", env=env)
     try:
         clocks_before, cpu_before = _stage_clocks(collector), family_cpu_seconds(collector.pid)
         t0, latencies, statuses = send_all(collector, requests, concurrency)
@@ -228,7 +237,8 @@ def main(ctx: click.Context, dump: Path | None, spans: int, batch_spans: int, se
         "stage_cpu_us_per_span": {k: round(v / sent * 1e6, 1) for k, v in clocks.items()},
         "other_cpu_us_per_span": round((cpu - sum(clocks.values())) / sent * 1e6, 1),
         "collector_peak_rss_mb": round(rss),
-        "ingest_workers": ingest_workers,
+        "ingest_workers": workers,
+        "collector_env": env,
         "workers_peak_rss_mb": round(worker_rss),
         "marker_search_ms": round(search_ms, 1) if search_ms is not None else None,
     }

@@ -25,6 +25,16 @@ def default_data_dir() -> str:
         return str(Path(base) / "flightlog")
 
 
+INGEST_WORKERS_ENV = "FLIGHTLOG_INGEST_WORKERS"
+
+
+def default_ingest_workers() -> int:
+    """The ingest workers ``flightlog up`` and ``serve`` start when none are asked for: one on a
+    machine with two cores or more (the collector, its engine and one worker each get a core),
+    none on one core (docs/performance.md)."""
+    return 1 if (os.cpu_count() or 1) >= 2 else 0
+
+
 def _meta(env: str, help: str) -> dict[str, Any]:
     return {"env": env, "help": help}
 
@@ -60,9 +70,10 @@ class Settings:
         "FLIGHTLOG_MIN_FREE_DISK_BYTES",
         "Free space the spool leaves on its filesystem; below it ingest answers 503 with Retry-After."))
     ingest_workers: int = field(default=0, metadata=_meta(
-        "FLIGHTLOG_INGEST_WORKERS",
+        INGEST_WORKERS_ENV,
         "Processes that decode, limit, normalise and redact OTLP/HTTP trace requests beside the collector "
-        "(0: in the collector's own threads). One per spare core (docs/performance.md)."))
+        "(0: in the collector's own threads). flightlog up and serve default to 1 on a machine with two "
+        "cores or more, else 0 (docs/performance.md)."))
     max_spans_per_request: int = field(default=50_000, metadata=_meta(
         "FLIGHTLOG_MAX_SPANS_PER_REQUEST", "Requests with more spans are rejected with 400."))
     max_attributes_per_span: int = field(default=1000, metadata=_meta(

@@ -92,6 +92,12 @@ def _canonical_by_definition(row: dict) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+# Every control character, the JSON specials, the first non-ASCII blocks, the line and paragraph
+# separators, a byte-order mark, the last code points of the planes and an emoji.
+_EVERY_KIND_OF_CHARACTER = ("".join(chr(c) for c in range(0x800)) + "\u2028\u2029\ufeff\ufffe\uffff"
+                            "\U0010ffff\U0001f600")
+
+
 def test_the_writers_fast_form_hashes_exactly_the_defined_bytes() -> None:
     """The writer hashes rows as value lists (canonical_values), verify and exports as dicts
     (canonical): both must give the defined bytes, for every type a column can hold."""
@@ -109,7 +115,10 @@ def test_the_writers_fast_form_hashes_exactly_the_defined_bytes() -> None:
     rows += [_row(SpanAttributes={"b": "x", "a": "é ünïcode", "c": ""}, Duration=0, CostUsd=0.5),
              _row(SpanAttributes={2: "two", 10: "ten"}, Timestamp=dt(2026, 1, 1, tzinfo=tz.utc)),
              _row(**{"Events.Attributes": [{"k": "v"}, {}], "Events.Name": ("a", "b")}),
-             _row(Streamed=True, TimeToFirstChunkMs=12.5)]
+             _row(Streamed=True, TimeToFirstChunkMs=12.5),
+             _row(InputText=_EVERY_KIND_OF_CHARACTER, SpanAttributes={_EVERY_KIND_OF_CHARACTER: "\x00\u2028"}),
+             _row(SpanAttributes={"n": 1.0, "t": "x"}, ResourceAttributes={"a": ""}, InputTokens=2**64 + 1),
+             _row(Duration=-(2**63) - 1, OutputText="\U0001f600 \ufeff \uffff", Streamed=False)]
     assert len(rows) > 20
     for row in rows:
         expected = _canonical_by_definition(row)

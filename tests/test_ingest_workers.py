@@ -22,7 +22,7 @@ VOLATILE = {"ingest_time", "chain_hash"}  # when each collector stored the span,
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningCollector, RunningCollector]]:
-    plain = start_collector(tmp_path_factory.mktemp("plain"))
+    plain = start_collector(tmp_path_factory.mktemp("plain"), args=["--ingest-workers", "0"])
     workers = start_collector(tmp_path_factory.mktemp("workers"), args=["--ingest-workers", "2"])
     yield plain, workers
     workers.stop()
@@ -123,3 +123,40 @@ def test_a_killed_worker_costs_at_most_a_retried_request(pair) -> None:
     workers.drain()
     assert workers.api("/api/spans", limit=1)["total"] >= before + 1
     wait_until(lambda: len(_worker_pids(workers)) == 2, timeout=60, what="the pool back at two workers")
+
+
+def test_serve_runs_one_worker_by_default_on_two_cores_and_none_when_told(tmp_path: Path) -> None:
+    """Without the setting, ``flightlog serve`` decodes in one worker process on a machine with
+    two cores or more (none on one core); ``FLIGHTLOG_INGEST_WORKERS=0`` keeps it in process.
+    Either way the spans sent are stored."""
+    expected = 1 if (os.cpu_count() or 1) >= 2 else 0
+    for name, env, workers in (("default", None, expected), ("in-process", {"FLIGHTLOG_INGEST_WORKERS": "0"}, 0)):
+        collector = start_collector(tmp_path / name, env=env)
+        try:
+            assert collector.post("/v1/traces", fixture_bytes("langfuse.pb"), PROTOBUF).status_code == 200
+            collector.drain()
+            assert collector.api("/api/spans", limit=1)["total"] > 0
+            assert len(_worker_pids(collector)) == workers, name
+        finally:
+            collector.stop()
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_workers_end_when_their_collector_is_killed(tmp_path: Path) -> None:
+    """A collector killed outright (no shutdown) leaves no worker process behind holding memory."""
+    collector = start_collector(tmp_path / "killed", args=["--ingest-workers", "1"])
+    try:
+        assert collector.post("/v1/traces", fixture_bytes("langfuse.pb"), PROTOBUF).status_code == 200
+        pids = _worker_pids(collector)
+        assert len(pids) == 1
+    finally:
+        collector.proc.kill()
+        collector.proc.wait(30)
+    wait_until(lambda: not any(_running(pid) for pid in pids), timeout=60, what="the workers to end")

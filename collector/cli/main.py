@@ -22,7 +22,7 @@ from typing import Any
 import click
 
 from flightlog.collector.bootstrap import dev_keys_path
-from flightlog.collector.config import Settings
+from flightlog.collector.config import INGEST_WORKERS_ENV, Settings, default_ingest_workers
 
 HEALTH_TIMEOUT_S = 120.0
 
@@ -37,6 +37,15 @@ def _settings_options(func: Any, *, only: tuple[str, ...] = ()) -> Any:
         func = click.option(opt, f.name, type=int if f.type in ("int", int) else str, default=None,
                             help=f"{f.metadata['help']} [env {f.metadata['env']}]")(func)
     return func
+
+
+def _server_settings(overrides: dict[str, Any]) -> Settings:
+    """Settings for ``up`` and ``serve``: as :meth:`Settings.from_env`, with one ingest worker
+    by default on a machine with two cores or more (docs/performance.md, "Ingest workers")."""
+    settings = Settings.from_env(**overrides)
+    if overrides.get("ingest_workers") is None and not os.environ.get(INGEST_WORKERS_ENV):
+        settings.ingest_workers = default_ingest_workers()
+    return settings
 
 
 def _store_options(func: Any) -> Any:
@@ -120,7 +129,7 @@ def main() -> None:
 @_settings_options
 def up(demo: bool, no_ui: bool, **overrides: Any) -> None:
     """Start the collector, query API and UI on the embedded store; Ctrl-C stops all."""
-    settings = Settings.from_env(**overrides)
+    settings = _server_settings(overrides)
     os.makedirs(settings.data_dir, exist_ok=True)
     server = _ServerThread(settings)
     server.start()
@@ -181,7 +190,7 @@ def serve(**overrides: Any) -> None:
 
     from flightlog.collector.logconfig import log_config
 
-    settings = Settings.from_env(**overrides)
+    settings = _server_settings(overrides)
     os.makedirs(settings.data_dir, exist_ok=True)
     try:
         logging_config = log_config(settings.log_format, settings.log_level)

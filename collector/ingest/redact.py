@@ -52,7 +52,7 @@ class Rule:
 
     def may_match(self, text: str, lowered: str) -> bool:
         if isinstance(self.triggers, tuple):
-            return any(t in lowered for t in self.triggers)
+            return any(map(lowered.__contains__, self.triggers))
         return self.triggers.search(text) is not None
 
 
@@ -64,8 +64,8 @@ class _Precheck:
     patterns: tuple[re.Pattern[str], ...]
 
     def __call__(self, text: str) -> bool:
-        lowered = text.lower()
-        return any(t in lowered for t in self.literals) or any(p.search(text) for p in self.patterns)
+        # The substring tests run at C speed (map over ``in``); same answer as a generator.
+        return any(map(text.lower().__contains__, self.literals)) or any(p.search(text) for p in self.patterns)
 
 
 _PRECHECKS: dict[int, tuple[tuple[Rule, ...], _Precheck]] = {}

@@ -10,12 +10,14 @@ spool, so nothing changes for durability (docs/performance.md).
 
 Workers are started with ``spawn`` (never ``fork``: the parent runs engine threads), each
 imports only the ingest modules, and a worker that dies is replaced by the pool; its request
-fails with a 503 that the exporter retries.
+fails with a 503 that the exporter retries. A worker ends by itself when its collector is gone,
+however the collector ended.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
 import threading
 from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
@@ -35,6 +37,17 @@ _settings: Any = None
 def _init(settings: Any) -> None:
     global _settings
     _settings = settings
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_end_with, args=(parent.sentinel,), name="flightlog-collector-watch",
+                         daemon=True).start()
+
+
+def _end_with(collector_sentinel: int) -> None:
+    """In a worker: end when the collector that started it is gone (killed, crashed, out of
+    memory), so a worker never outlives its collector and holds no memory after it."""
+    multiprocessing.connection.wait([collector_sentinel])
+    os._exit(0)
 
 
 def _prepare(body: bytes, kind: str, encoding: str | None, project: str) -> tuple[list[dict[str, Any]],
