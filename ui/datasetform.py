@@ -49,16 +49,19 @@ def add_spans(key: str, spans: Sequence[SpanRef], *, expanded: bool = False) -> 
     to a dataset chosen by the person; ``key`` tells the page's forms apart."""
     with st.expander("Add to dataset", icon=":material/dataset:", expanded=expanded):
         added = st.session_state.pop(f"{_ADDED}.{key}", None)
-        if added:
-            st.success(added, icon=":material/check:")
+        if added:  # names come from people: the details as text, never markdown
+            st.success("Added to the dataset.", icon=":material/check:")
+            st.text(added)
         if not spans:
             st.text("Select one or more rows first.")
             return
         person = _person("add spans to a dataset", "adding to a dataset")
         if person is None:
             return
-        try:
-            names = [d["name"] for d in session.get_client().datasets()]
+        try:  # the dataset added to last comes first: the one being built
+            found = session.get_client().datasets()
+            names = [d["name"] for d in sorted(found, key=lambda d: d["last_added_at"] or d["created_at"],
+                                               reverse=True)]
         except ApiError as exc:
             session.show_api_error("The datasets could not be loaded.", exc)
             return
@@ -113,7 +116,8 @@ def create_dataset(key: str = "datasets.new", *, picker: str = "") -> None:
     # Open once used: the outcome of the last submission stays in view.
     with st.expander("New dataset", icon=":material/add_circle:", expanded=bool(st.session_state.get(f"{key}.used"))):
         if created:
-            st.success(created, icon=":material/check:")
+            st.success("Dataset created.", icon=":material/check:")
+            st.text(created)
         person = _person("create a dataset", "creating a dataset")
         if person is None:
             return

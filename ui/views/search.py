@@ -63,7 +63,8 @@ def _results(filters: SearchFilters, result: SearchResult) -> None:
     st.caption(
         f"{result.total:,} matching span{'s' if result.total != 1 else ''} · "
         f"showing {first:,}–{last:,} · page {filters.page} of {pages} · "
-        "select a row (or click *open*) to see its trace"
+        + ("select the rows to add to a dataset" if st.session_state.get(_PICKING)
+           else "select a row (or click *open*) to see its trace")
     )
     picking = st.toggle("Pick rows for a dataset", key=_PICKING,
                         help="Select several rows, then add their spans to a dataset (rows no longer open traces).")
