@@ -252,6 +252,7 @@ def test_search_results_picked_for_a_dataset_become_items(page, stack: Stack, tm
         expander.get_by_label("Note (kept in the item's metadata)").fill("picked in search")
         expander.get_by_role("button", name="Add to dataset").click()
         expect(page.get_by_text(re.compile(rf"^Added 2 items to {DATASET} \(version {before + 2}\)"))).to_be_visible()
+        expect(_expander(page)).to_contain_text("Select one or more rows first.")  # the picked rows are cleared
     page.get_by_role("button", name="Sign out").click()
     settled(page)
     added = _items_since(stack, before)

@@ -7,7 +7,7 @@ Everything shown of a span or a dataset goes through ``st.text`` (never markdown
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import streamlit as st
@@ -44,9 +44,11 @@ def _person(doing: str, gerund: str) -> session.Person | None:
     return person
 
 
-def add_spans(key: str, spans: Sequence[SpanRef], *, expanded: bool = False) -> None:
+def add_spans(key: str, spans: Sequence[SpanRef], *, expanded: bool = False,
+              on_added: Callable[[], None] = lambda: None) -> None:
     """An expander with a form that adds ``spans`` (each its input, its output as the expected one)
-    to a dataset chosen by the person; ``key`` tells the page's forms apart."""
+    to a dataset chosen by the person; ``key`` tells the page's forms apart; ``on_added`` runs
+    once they are added (before the page runs again)."""
     with st.expander("Add to dataset", icon=":material/dataset:", expanded=expanded):
         added = st.session_state.pop(f"{_ADDED}.{key}", None)
         if added:  # names come from people: the details as text, never markdown
@@ -82,10 +84,11 @@ def add_spans(key: str, spans: Sequence[SpanRef], *, expanded: bool = False) -> 
             note = st.text_input("Note (kept in the item's metadata)", key=f"{key}.dataset.note.{ident}")
             submitted = st.form_submit_button("Add to dataset", icon=":material/add:")
         if submitted:
-            _submit(key, person, name, note, spans)
+            _submit(key, person, name, note, spans, on_added)
 
 
-def _submit(key: str, person: session.Person, name: str, note: str, spans: Sequence[SpanRef]) -> None:
+def _submit(key: str, person: session.Person, name: str, note: str, spans: Sequence[SpanRef],
+            on_added: Callable[[], None]) -> None:
     client = session.get_client()
     metadata = {"note": note} if note.strip() else None
     item_ids: list[str] = []
@@ -106,6 +109,7 @@ def _submit(key: str, person: session.Person, name: str, note: str, spans: Seque
     else:
         message = f"Added {len(item_ids)} items to {name} (version {version}): {', '.join(item_ids)}."
     st.session_state[f"{_ADDED}.{key}"] = message
+    on_added()
     st.rerun()
 
 

@@ -92,8 +92,8 @@ def _results(filters: SearchFilters, result: SearchResult) -> None:
         datasetform.add_spans("search", [
             datasetform.SpanRef(str(result.items[i].get("trace_id") or ""), str(result.items[i].get("span_id") or ""),
                                 str(result.items[i].get("span_name") or "")) for i in chosen if i < len(result.items)],
-            expanded=True)
-        return
+            expanded=True, on_added=lambda: st.session_state.update({_TABLE_GENERATION: generation + 1}))
+        return  # once added, the rows are unselected (a new table), so a second click adds nothing twice
     if chosen:
         span = result.items[chosen[0]]
         st.session_state[_TABLE_GENERATION] = generation + 1
