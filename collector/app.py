@@ -93,7 +93,12 @@ class Collector:
                                        owner=self.instance_id, lease_s=settings.store_lease_s,
                                        alert_interval_s=settings.alert_interval_s)
         # online evaluation: evaluator rules score sampled arriving runs (docs/evaluation.md)
-        self.online = OnlineEvaluator(store)
+        # one collector at a time runs a pass when several share the store (docs/decisions/0042)
+        online_lease = Lease(store, "online-eval", self.instance_id, ttl_s=max(settings.store_lease_s, 60.0)) \
+            if not store.settings.embedded else None
+        self.online = OnlineEvaluator(
+            store, interval_s=settings.online_eval_interval, lease=online_lease,
+            on_pass=lambda ran: self.metrics.online_eval_passes.labels("ran" if ran else "skipped").inc())
 
     def start(self) -> None:
         """Start the background threads: the writer drains the spool, the audit jobs run.

@@ -97,6 +97,10 @@ class Settings:
         "Ed25519 private key (PEM) that signs the anchors (default: <data dir>/anchor-key.pem, created on first start)."))
     alert_interval_s: int = field(default=60, metadata=_meta(
         "FLIGHTLOG_ALERT_INTERVAL_S", "Seconds between evaluations of every alert rule (0 turns alert evaluation off)."))
+    online_eval_interval: float = field(default=2.0, metadata=_meta(
+        "FLIGHTLOG_ONLINE_EVAL_INTERVAL",
+        "Seconds between passes of the online evaluation job (0 turns it off); with collectors sharing a "
+        "ClickHouse server only the one holding the online-eval lease runs a pass."))
     prices_file: str = field(default="", metadata=_meta(
         "FLIGHTLOG_PRICES_FILE", "JSON price table that replaces the shipped one (same format as collector/prices.json)."))
     store_lease_s: int = field(default=10, metadata=_meta(
@@ -128,10 +132,22 @@ class Settings:
                         values[f.name] = int(raw)
                     except ValueError as exc:
                         raise ValueError(f"{f.metadata['env']} must be an integer, got {raw!r}") from exc
+                elif f.type in ("float", float):
+                    values[f.name] = _seconds(f.metadata["env"], raw)
                 else:
                     values[f.name] = raw
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+def _seconds(env: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 10**6:  # also NaN
+        raise ValueError(f"{env} must be a number of seconds from 0, got {raw!r}")
+    return value
 
 
 INSTANCE_ID_FILE = "instance-id"

@@ -34,6 +34,9 @@ class Metrics:
                                      registry=r)
         self.requests = Counter("flightlog_http_requests", "HTTP requests by route and status.",
                                 ["route", "status"], registry=r)
+        self.online_eval_passes = Counter(
+            "flightlog_online_eval_passes", "Online evaluation passes, by whether this collector ran it (ran) or "
+            "another collector held the online-eval lease (skipped).", ["outcome"], registry=r)
         for name, key, doc in (
             ("flightlog_spool_bytes", "bytes", "Bytes waiting in the spool."),
             ("flightlog_spool_rows", "rows", "Span rows waiting in the spool."),

@@ -1,6 +1,10 @@
 """Online evaluation (docs/evaluation.md, "Online evaluation"): score arriving agent runs.
 
-A background job of the collector, every few seconds:
+A background job of the collector, every ``online_eval_interval`` seconds (``flightlog serve
+--online-eval-interval``, ``FLIGHTLOG_ONLINE_EVAL_INTERVAL``; 2 by default, 0 turns it off).
+Collectors sharing a ClickHouse server take the ``online-eval`` store lease for a pass: the one
+holding it runs the pass, the others skip theirs (docs/decisions/0042-online-evaluation-under-a-lease.md).
+A pass:
 
 - for each evaluator rule (an agent, a built-in evaluator, a sampling rate), the runs of that
   agent stored since the last pass are sampled — a run is in the sample when a hash of the rule
@@ -21,6 +25,7 @@ import hashlib
 import json
 import logging
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -28,6 +33,7 @@ from flightlog import semconv as sc
 from flightlog.evaluators import EvalCase, ToolCallRecord, parse
 from flightlog.storage import StorageError, Store
 from flightlog.storage import evaluation as db
+from flightlog.storage.leases import Lease
 from flightlog.storage.queries import get_trace
 
 log = logging.getLogger(__name__)
@@ -91,16 +97,31 @@ def _score_row(project: str, source: str, rule_id: str, run: dict[str, Any], nam
 class OnlineEvaluator:
     """The background job (see the module docstring); ``run_once`` is one pass."""
 
-    def __init__(self, store: Store, *, interval_s: float = INTERVAL_S) -> None:
+    def __init__(self, store: Store, *, interval_s: float = INTERVAL_S, lease: Lease | None = None,
+                 on_pass: Callable[[bool], None] = lambda ran: None) -> None:
         self.store = store
         self.interval_s = interval_s
+        self._lease = lease  # None: alone on the store (embedded), every pass is this collector's
+        self._on_pass = on_pass  # told after each turn: True when this collector ran the pass
         self._since: datetime | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        if self.interval_s <= 0:
+            log.info("online evaluation is off (online_eval_interval 0)")
+            return
         self._thread = threading.Thread(target=self._loop, name="flightlog-online-eval", daemon=True)
         self._thread.start()
+
+    def turn(self) -> int | None:
+        """One pass if this collector holds the lease now (None when another one does)."""
+        if self._lease is None:
+            return self.run_once()
+        with self._lease.try_hold() as held:
+            if held is None:
+                return None
+            return self.run_once()
 
     def close(self) -> None:
         self._stop.set()
@@ -110,8 +131,9 @@ class OnlineEvaluator:
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
             try:
-                self.run_once()
-            except StorageError as exc:  # the store is down: the next pass covers the same window
+                self._on_pass(self.turn() is not None)
+            # the store is down, or the pass outlived its lease (LeaseLost): the next pass covers the same window
+            except StorageError as exc:
                 log.warning("online evaluation pass skipped: %s", exc)
             except Exception:  # noqa: BLE001 - one bad pass must not end the job
                 log.exception("online evaluation pass failed")
@@ -155,9 +177,15 @@ class OnlineEvaluator:
                     result = parse(rule["Evaluator"])(case_of(trace, run))
                     rows.append(_score_row(project, "online", rule["RuleId"], run, rule["Name"], result.score,
                                            result.label, result.explanation))
+            self._check()
             db.add_scores(self.store, rows)
             written += len(rows)
         return written
+
+    def _check(self) -> None:
+        """Before a write: raise LeaseLost if the turn ran too long (the next pass redoes the window)."""
+        if self._lease is not None:
+            self._lease.check()
 
     def _events(self, since: datetime, until: datetime) -> int:
         rows = []  # (a span seen again by an overlapping pass gives the same rows: read once per key)
@@ -177,6 +205,7 @@ class OnlineEvaluator:
                                    _number(attributes.get(sc.EVALUATION_SCORE, "")),
                                    attributes.get(sc.EVALUATION_LABEL, ""),
                                    attributes.get(sc.EVALUATION_EXPLANATION, "")))
+        self._check()
         db.add_scores(self.store, rows)
         return len(rows)
 

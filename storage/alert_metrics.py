@@ -8,8 +8,10 @@ with ``LIMIT 1 BY TraceId, SpanId`` (docs/decisions/0006-dedupe-at-insert.md) �
 :func:`.monitoring.tool_errors` and :func:`.monitoring.checkpoint_escalations` read. Values are
 bound parameters, columns come from :data:`SCOPE_COLUMNS` (docs/decisions/0004-bound-parameters-only.md).
 
-``mean_score`` reads the human review scores (:mod:`.reviews`) through :data:`SCORE_SOURCE`, one
-function another score source (evaluator scores) can replace.
+``mean_score`` reads one of :data:`SCORE_SOURCES`: the human review scores (:mod:`.reviews`) by
+default, or, when the rule names an ``evaluator``, that evaluator's scores in
+``evaluation_scores`` — online rules, ``gen_ai.evaluation.result`` events sent by other tools and
+experiments (``score_source`` narrows it to one of them).
 """
 
 from __future__ import annotations
@@ -202,16 +204,55 @@ def tool_argument_max(store: Store, project: str, window: Window, scope: Scope, 
     return Measure(float(row["m"]) if n else None, n)
 
 
+EVALUATOR_SCOPES = {"agent": "AgentName", "agent_version": "AgentVersion", "prompt_version": "PromptVersion",
+                    "model": "Model"}
+"""Scope key → column of ``evaluation_scores`` (the facts of the scored run)."""
+EVALUATOR_SOURCES = ("online", "ingest", "experiment")
+"""Where evaluator scores come from (``score_source``; empty: all of them)."""
+
+
+def evaluator_mean_score(store: Store, project: str, window: Window, scope: Scope,
+                         options: Mapping[str, Any]) -> Measure:
+    """The mean of one evaluator's scores (``options["evaluator"]``, its name) made in the window:
+    online rules, evaluation events of other tools and experiments, or only ``options["score_source"]``.
+    Judge marks still pending and results without a score are not counted."""
+    params: dict[str, Any] = {"p": project, "evaluator": str(options["evaluator"])}
+    cond = ["Project = {p:String}", "Evaluator = {evaluator:String}", *window.conditions(params, "CreatedAt")]
+    if options.get("score_source"):
+        cond.append("Source = {source:String}")
+        params["source"] = str(options["score_source"])
+    for key, column in EVALUATOR_SCOPES.items():
+        if scope.get(key):
+            cond.append(f"{column} = {{scope_{key}:String}}")
+            params[f"scope_{key}"] = scope[key]
+    row = store.query(
+        "SELECT avg(Score) AS m, count() AS n FROM (SELECT Score, Label FROM evaluation_scores"
+        f" WHERE {' AND '.join(cond)} ORDER BY CreatedAt DESC"
+        " LIMIT 1 BY Source, ExperimentId, ItemId, TraceId, SpanId, Evaluator)"
+        " WHERE Label != 'pending' AND Score IS NOT NULL", params)[0]
+    n = int(row["n"])
+    return Measure(float(row["m"]) if n else None, n)
+
+
 MetricFn = Callable[[Store, str, Window, Scope], Measure]
 
-SCORE_SOURCE: dict[str, Any] = {"measure": review_mean_score, "scopes": frozenset({"agent", "prompt_version"})}
-"""Where ``mean_score`` comes from: a function (store, project, window, scope) → :class:`Measure`
-and the scope keys it can filter on. Point it at another score table to alert on those scores."""
+SCORE_SOURCES: dict[str, tuple[Callable[..., Measure], frozenset[str]]] = {
+    "review": (lambda store, project, window, scope, options: review_mean_score(store, project, window, scope),
+               frozenset({"agent", "prompt_version"})),
+    "evaluator": (evaluator_mean_score, frozenset(EVALUATOR_SCOPES)),
+}
+"""Where ``mean_score`` comes from → (function (store, project, window, scope, options) →
+:class:`Measure`, the scope keys it can filter on). A rule naming an ``evaluator`` reads
+``evaluator``, any other ``review``."""
+
+
+def score_source(options: Mapping[str, Any] | None) -> str:
+    """Which of :data:`SCORE_SOURCES` a ``mean_score`` rule with these options reads."""
+    return "evaluator" if (options or {}).get("evaluator") else "review"
 
 
 def _mean_score(store: Store, project: str, window: Window, scope: Scope) -> Measure:
-    measure: MetricFn = SCORE_SOURCE["measure"]
-    return measure(store, project, window, scope)
+    return SCORE_SOURCES["review"][0](store, project, window, scope, {})
 
 
 ALL_SCOPES = frozenset(SCOPE_COLUMNS)
@@ -226,19 +267,25 @@ METRICS: dict[str, tuple[MetricFn, Callable[[], frozenset[str]], str]] = {
     "checkpoint_escalation_rate": (checkpoint_escalation_rate, lambda: RUN_SCOPES,
                                    "checkpoints escalated to a person (tier >= 2) / checkpoints"),
     "tool_error_rate": (tool_error_rate, lambda: RUN_SCOPES, "failed tool calls / tool calls"),
-    "mean_score": (_mean_score, lambda: SCORE_SOURCE["scopes"], "mean review score"),
+    "mean_score": (_mean_score, lambda: SCORE_SOURCES["review"][1] | SCORE_SOURCES["evaluator"][1],
+                   "mean review score, or the mean score of an evaluator (needs evaluator)"),
     "tool_argument_max": (lambda *_: Measure(None, 0), lambda: RUN_SCOPES,
                           "the largest value of a tool call argument (needs tool and argument)"),
 }
 """Metric name → (function, the scope keys it supports, what it is)."""
 
 
-def supported_scopes(metric: str) -> frozenset[str]:
+def supported_scopes(metric: str, options: Mapping[str, Any] | None = None) -> frozenset[str]:
+    """The scope keys ``metric`` can filter on (for ``mean_score``: those of its score source)."""
+    if metric == "mean_score":
+        return SCORE_SOURCES[score_source(options)][1]
     return METRICS[metric][1]()
 
 
 OPTION_METRICS = {"tool_argument_max": ("tool", "argument")}
 """Metrics that need more than a scope: the options they read."""
+OPTIONAL_OPTIONS = {"mean_score": ("evaluator", "score_source")}
+"""Metrics that may take options: the options they read."""
 
 
 def measure(store: Store, project: str, metric: str, scope: Scope, start: datetime, end: datetime,
@@ -247,11 +294,16 @@ def measure(store: Store, project: str, metric: str, scope: Scope, start: dateti
     key, or missing options)."""
     if metric not in METRICS:
         raise InvalidQuery(f"metric must be one of {sorted(METRICS)}, got {metric!r}")
-    extra = sorted(k for k, v in scope.items() if v and k not in supported_scopes(metric))
+    extra = sorted(k for k, v in scope.items() if v and k not in supported_scopes(metric, options))
     if extra:
         raise InvalidQuery(f"metric {metric} cannot be scoped by {extra}; it supports "
-                           f"{sorted(supported_scopes(metric))}")
+                           f"{sorted(supported_scopes(metric, options))}")
     window = Window(start, end)
+    if metric == "mean_score":
+        source = (options or {}).get("score_source")
+        if source and source not in EVALUATOR_SOURCES:
+            raise InvalidQuery(f"score_source must be one of {list(EVALUATOR_SOURCES)}, got {source!r}")
+        return SCORE_SOURCES[score_source(options)][0](store, project, window, dict(scope), options or {})
     if metric in OPTION_METRICS:
         missing = [k for k in OPTION_METRICS[metric] if not (options or {}).get(k)]
         if missing:

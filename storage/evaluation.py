@@ -197,6 +197,41 @@ def result_counts(store: Store, project: str, experiment_ids: Sequence[str]) -> 
     return {r[0]: (int(r[1]), int(r[2])) for r in rows}
 
 
+GROUP_COLUMNS = {"agent_version": "AgentVersion", "prompt_version": "PromptVersion", "model": "Model"}
+"""What scores can be split by → the column of ``evaluation_scores`` (the run's facts)."""
+
+
+def experiment_scores_by(store: Store, project: str, *, by: str, dataset: str = "", agent: str = "",
+                         limit: int = 1000) -> list[dict[str, Any]]:
+    """Per agent version (prompt version, model) and evaluator: the mean score over the items of
+    every finished experiment (of one dataset), with how many items and experiments it covers.
+
+    The group is the fact of each item's own run, not of its experiment: an experiment whose
+    runs used two models counts toward both."""
+    column = GROUP_COLUMNS.get(by)
+    if column is None:
+        raise InvalidQuery(f"by must be one of {', '.join(GROUP_COLUMNS)}")
+    params: dict[str, Any] = {"p": project, "limit": limit}
+    finished = ["Status = 'finished'"]
+    if dataset:
+        finished.append("Dataset = {d:String}")
+        params["d"] = dataset
+    scores = ["Project = {p:String}", "Source = 'experiment'"]
+    if agent:
+        scores.append("AgentName = {a:String}")
+        params["a"] = agent
+    return store.query(
+        f"SELECT {column} AS GroupValue, Evaluator, avg(Score) AS Mean, countIf(Score IS NOT NULL) AS Scored,"
+        " count() AS Items, countIf(Label = 'pass') AS Passed, countIf(Label = 'fail') AS Failed,"
+        " uniqExact(ExperimentId) AS Experiments FROM"
+        f" (SELECT * FROM evaluation_scores WHERE {' AND '.join(scores)}"
+        " AND ExperimentId IN (SELECT ExperimentId FROM (SELECT ExperimentId, Status, Dataset FROM experiments"
+        " WHERE Project = {p:String} ORDER BY Version DESC LIMIT 1 BY ExperimentId)"
+        f" WHERE {' AND '.join(finished)})"
+        " ORDER BY CreatedAt DESC LIMIT 1 BY ExperimentId, ItemId, Evaluator)"
+        " GROUP BY GroupValue, Evaluator ORDER BY GroupValue, Evaluator LIMIT {limit:UInt32}", params)
+
+
 # -- scores outside experiments (online rules, ingest) ----------------------------------------------
 def score_summary(store: Store, project: str, *, source: str = "", agent: str = "", by: str = "agent_version",
                   start: datetime | None = None, end: datetime | None = None) -> list[dict[str, Any]]:

@@ -37,6 +37,14 @@ MONITOR_GROUPS = {
 PROMPT_GROUPS = frozenset({"prompt_version", "prompt_id", "model"})
 """Breakdowns only LLM spans carry: their unit is the LLM call, not the agent run."""
 
+PROMPT_FILTERS = {
+    "prompt_id": ("PromptId", "PromptId"),
+    "prompt_version": ("PromptVersion", "PromptVersion"),
+    "model": ("Model", "if(ResponseModel != '', ResponseModel, RequestModel)"),
+}
+"""Filters only LLM spans carry → (column of ``usage_hourly``, expression over ``spans``); with one
+set the unit is the LLM call."""
+
 RUN_COST_GROUPS = {"": "''", "agent": "AgentName", "agent_version": "AgentVersion", "day": "toStartOfDay(Hour, 'UTC')"}
 
 
@@ -56,11 +64,13 @@ def _filter(
     seconds: bool,
     agent: str = "",
     agent_version: str = "",
+    prompts: Mapping[str, str] | None = None,
     **extra: Any,
 ) -> tuple[list[str], dict[str, Any]]:
     """The project, time-window (:class:`~.timewindow.Window`; ``seconds`` for a rollup's
-    DateTime column) and optional agent and agent-version conditions, with their parameters
-    (``extra`` parameters first, after ``project``)."""
+    DateTime column) and optional agent, agent-version and ``prompts`` (prompt id, prompt version,
+    model: :data:`PROMPT_FILTERS`) conditions, with their parameters (``extra`` parameters first,
+    after ``project``)."""
     params: dict[str, Any] = {"project": project, **extra}
     window = Window(start, end)
     bounds = window.second_conditions(params, column, prefix="t") if seconds else window.conditions(params, column)
@@ -71,6 +81,11 @@ def _filter(
     if agent_version:
         cond.append("AgentVersion = {agent_version:String}")
         params["agent_version"] = agent_version
+    for key, value in (prompts or {}).items():
+        if value:
+            rollup, spans = PROMPT_FILTERS[key]
+            cond.append(f"{rollup if seconds else spans} = {{f_{key}:String}}")
+            params[f"f_{key}"] = value
     return cond, params
 
 
@@ -91,19 +106,25 @@ def monitoring(
     by: str = "",
     agent: str = "",
     agent_version: str = "",
+    prompt_id: str = "",
+    prompt_version: str = "",
+    model: str = "",
 ) -> dict[str, Any]:
     """Success/error rate, latency p50/p95/p99 and tokens per unit, per time bucket and group,
     from the ``usage_hourly`` rollup.
 
-    The unit is the agent run (root ``agent`` spans) unless ``by`` is a breakdown only LLM
-    spans carry (prompt version, prompt id, model): then it is the LLM call. Tokens count
-    every span of the group (the run's LLM calls, or the calls themselves). Times have hour
-    resolution. Latency quantiles come from merged t-digests (approximate).
+    The unit is the agent run (root ``agent`` spans) unless ``by`` is a breakdown, or a filter
+    (``prompt_id``, ``prompt_version``, ``model``) is set, that only LLM spans carry: then it is
+    the LLM call. Tokens count every span of the group (the run's LLM calls, or the calls
+    themselves). Times have hour resolution. Latency quantiles come from merged t-digests
+    (approximate).
     """
     _allowed(bucket, BUCKETS, "bucket")
     _allowed(by, MONITOR_GROUPS, "by")
-    unit = "llm" if by in PROMPT_GROUPS else "agent"
-    cond, params = _filter(project, "Hour", start, end, seconds=True, agent=agent, agent_version=agent_version)
+    prompts = {"prompt_id": prompt_id, "prompt_version": prompt_version, "model": model}
+    unit = "llm" if by in PROMPT_GROUPS or any(prompts.values()) else "agent"
+    cond, params = _filter(project, "Hour", start, end, seconds=True, agent=agent, agent_version=agent_version,
+                           prompts=prompts)
     time_expr, group_col = BUCKETS[bucket][0], MONITOR_GROUPS[by][0]
     unit_types = "('llm', 'embedding')" if unit == "llm" else "('agent')"
     rows = store.query(

@@ -184,6 +184,14 @@ BAD_RULES = [
     ({"name": "x", "metric": "error_rate", "window": "15m", "threshold": 1, "min_samples": 0}, "min_samples"),
     ({"name": "x", "metric": "error_rate", "window": "15m", "threshold": 1, "colour": "red"}, "unknown field"),
     ([1, 2], "JSON object"),
+    ({"name": "x", "metric": "error_rate", "window": "15m", "threshold": 1, "evaluator": "fast"},
+     "go(es) with metric mean_score only"),
+    ({"name": "x", "metric": "mean_score", "window": "15m", "threshold": 1, "scope": {"model": "m"}},
+     "cannot be scoped by ['model']"),
+    ({"name": "x", "metric": "mean_score", "window": "15m", "threshold": 1, "evaluator": "fast",
+      "score_source": "spreadsheet"}, "score_source must be one of"),
+    ({"name": "x", "metric": "mean_score", "window": "15m", "threshold": 1, "score_source": "online"},
+     "score_source goes with evaluator"),
 ]
 
 
@@ -283,3 +291,32 @@ def test_the_demo_refund_amount_rule_fired_on_the_v7_rollout_and_resolved_after_
         assert history(collector, errors["id"]) == []  # the incident was no error: the amount rule is what caught it
     finally:
         collector.stop()
+
+
+def test_mean_score_of_an_online_evaluator_fires_for_the_version_that_scores_low(live: RunningCollector) -> None:
+    """An online rule scores every arriving run (max_latency: at most 1 s); alert rules watch that
+    evaluator's mean per agent version, and one narrowed to experiment scores has none to judge."""
+    made = call(live, "POST", "/api/evaluation/rules", live.admin_key,
+                json={"agent": "score-bot", "evaluator": "max_latency:1", "name": "fast_enough", "sample_rate": 1.0})
+    assert made.status_code == 200, made.text
+    common = {"metric": "mean_score", "evaluator": "fast_enough", "window": "15m", "op": "below", "threshold": 0.5,
+              "min_samples": 3}
+    slow = rule(live, name="score-bot 2.0 slow", scope={"agent": "score-bot", "agent_version": "2.0"}, **common)
+    fast = rule(live, name="score-bot 1.0 slow", scope={"agent": "score-bot", "agent_version": "1.0"}, **common)
+    offline = rule(live, name="score-bot 2.0 in experiments", scope={"agent_version": "2.0"},
+                   score_source="experiment", **common)
+    assert (slow["evaluator"], slow["score_source"], offline["score_source"]) == ("fast_enough", None, "experiment")
+    send(live, [Run(agent="score-bot", version="2.0", duration_ms=3000) for _ in range(3)]
+         + [Run(agent="score-bot", version="1.0", duration_ms=100) for _ in range(4)])
+    fired = wait_until(lambda: state(live, slow["id"])["state"] == "firing" and state(live, slow["id"]), timeout=90,
+                       what="the 2.0 rule to fire on its online scores")
+    assert (fired["last_evaluation"]["value"], fired["last_evaluation"]["samples"]) == (0.0, 3)
+    evaluated_after(live, fast["id"], fired["since"])
+    evaluated_after(live, offline["id"], fired["since"])
+    held = wait_until(lambda: (state(live, fast["id"])["last_evaluation"] or {}).get("samples") == 4
+                      and state(live, fast["id"]),
+                      timeout=60, what="the 1.0 runs' scores")
+    assert held["state"] == "ok" and held["last_evaluation"]["value"] == 1.0
+    none = state(live, offline["id"])
+    assert none["state"] == "ok" and none["last_evaluation"]["samples"] == 0
+    assert none["last_evaluation"]["breached"] is None

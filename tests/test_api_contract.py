@@ -282,6 +282,9 @@ def _seed_alerts(stack: Stack) -> None:
     stack.write("POST", f"/api/alerts/rules/{quiet['id']}/unsilence", json={})
     stack.write("POST", f"/api/alerts/rules/{quiet['id']}/silence", json={"until": "2999-01-01T00:00:00Z",
                                                                           "reason": "contract"})
+    stack.write("POST", "/api/alerts/rules", json={
+        "name": "online amounts", "metric": "mean_score", "evaluator": "amount_format", "score_source": "online",
+        "scope": {"agent": demo.INCIDENT_AGENT, "model": "gpt-4o"}, "window": "1d", "op": "below", "threshold": 0.9})
     gone = stack.write("POST", "/api/alerts/rules", json={
         "name": "gone", "metric": "cost_per_day", "window": "1d", "threshold": 100}).json()
     stack.write("DELETE", f"/api/alerts/rules/{gone['id']}")
@@ -506,6 +509,8 @@ def _cases(stack: Stack) -> list[tuple[str, dict[str, Any], frozenset[str]]]:
         ("/api/experiments", {}, READ), ("/api/experiments", {"dataset": EVAL_DATASET, "status": "finished"}, READ),
         ("/api/experiments/compare", {"ids": ",".join(stack.experiments)}, READ),
         ("/api/experiments/compare", {"ids": stack.experiments[:2]}, READ),
+        ("/api/experiments/grouped", {}, READ),
+        ("/api/experiments/grouped", {"by": "prompt_version", "dataset": EVAL_DATASET, "agent": "x"}, READ),
         ("/api/evaluation/rules", {}, READ), ("/api/evaluation/pending", {}, EVAL_WRITE),
         ("/api/evaluation/summary", {}, READ), ("/api/evaluation/summary", {"by": "prompt_version"}, READ),
         ("/api/evaluation/summary", {"by": "model", "source": "ingest", **old}, READ),
@@ -522,6 +527,8 @@ def _cases(stack: Stack) -> list[tuple[str, dict[str, Any], frozenset[str]]]:
     for by in ("", "agent", "agent_version", "prompt_version", "prompt_id", "model"):
         cases.append(("/api/insights/monitoring", {"by": by, "bucket": "hour"}, READ))
     cases.append(("/api/insights/monitoring", {"agent": demo.INCIDENT_AGENT, "agent_version": "2.3.0"}, READ))
+    cases.append(("/api/insights/monitoring", {"prompt_id": demo.INCIDENT_PROMPT_ID, "prompt_version": "v7",
+                                               "model": "gpt-4o"}, READ))
     for by in ("", "agent", "agent_version", "day"):
         cases.append(("/api/insights/cost_per_run", {"by": by}, READ))
     return cases

@@ -194,3 +194,40 @@ def test_results_posted_for_a_finished_experiment_are_refused(collector: Running
                       json={"results": [{"item_id": item["id"], "output": 1}]})
     assert resp.status_code == 409 and "finished" in resp.json()["error"]
     assert api(collector, "GET", f"/api/experiments/{experiment['id']}")["results"] == 3
+
+
+def test_scores_split_by_agent_version_prompt_version_and_model(collector: RunningCollector) -> None:
+    """The Compare page's grouped view: every finished experiment on a dataset, per evaluator, split by
+    what each item's own run used (prompt v6 on agent 2.2.0 writes euros, v7 on 2.3.0 cents)."""
+    from support import eval_tasks
+
+    dataset(collector, "split-refunds", EURO)
+    for task in (eval_tasks.refund_bot, eval_tasks.refund_bot_v7):
+        flightlog.evaluate("split-refunds", task, ["field_equals:amount", "max_tokens:100"], url=collector.url,
+                           key=collector.read_key, ingest_key=collector.ingest_key, progress=False)
+    running = api(collector, "POST", "/api/experiments", json={"dataset": "split-refunds", "name": "unfinished"})
+    item = api(collector, "GET", "/api/datasets/split-refunds/items")["items"][0]
+    api(collector, "POST", f"/api/experiments/{running['id']}/results", json={"results": [
+        {"item_id": item["id"], "output": {}, "prompt_version": "v6",
+         "scores": [{"name": "field_equals", "score": 0.0}]}]})
+
+    def split(by: str) -> list[tuple[Any, ...]]:
+        body = api(collector, "GET", "/api/experiments/grouped", params={"by": by, "dataset": "split-refunds"})
+        assert (body["by"], body["dataset"]) == (by, "split-refunds")
+        return [(r["group"], r["evaluator"], r["mean"], r["items"], r["passed"], r["failed"], r["experiments"])
+                for r in body["rows"] if r["evaluator"] == "field_equals"]
+
+    # the running experiment's 0.0 for v6 is not counted: only finished experiments are
+    assert split("prompt_version") == [("v6", "field_equals", 1.0, 3, 3, 0, 1),
+                                       ("v7", "field_equals", 0.0, 3, 0, 3, 1)]
+    assert split("agent_version") == [("2.2.0", "field_equals", 1.0, 3, 3, 0, 1),
+                                      ("2.3.0", "field_equals", 0.0, 3, 0, 3, 1)]
+    assert split("model") == [("gpt-4o-mini", "field_equals", 0.5, 6, 3, 3, 2)]
+    tokens = api(collector, "GET", "/api/experiments/grouped", params={"by": "model", "dataset": "split-refunds"})
+    assert [(r["evaluator"], r["mean"]) for r in tokens["rows"] if r["evaluator"] != "field_equals"] == \
+        [("max_tokens", 1.0)]
+    other = api(collector, "GET", "/api/experiments/grouped", params={"by": "model", "dataset": "no-such-dataset"})
+    assert other["rows"] == []
+    bad = httpx.get(collector.url + "/api/experiments/grouped", params={"by": "tool"}, timeout=30,
+                    headers={"Authorization": f"Bearer {collector.read_key}"})
+    assert bad.status_code == 400 and "by" in bad.text and "prompt_version" in bad.text, bad.text

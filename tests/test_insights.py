@@ -158,6 +158,29 @@ def test_monitoring_by_prompt_version_counts_llm_calls(seeded_stack):
     assert f"{demo.INCIDENT_PROMPT_ID}@v6" in groups
 
 
+def test_monitoring_filters_by_prompt_id_prompt_version_and_model(seeded_stack):
+    """What an alert's link opens: the figures of one prompt version (or model), counted in LLM calls,
+    the same as the prompt-version breakdown's group for it."""
+    c = seeded_stack.collector
+    incident = f"{demo.INCIDENT_PROMPT_ID}@{demo.INCIDENT_PROMPT_VERSION}"
+    by_prompt = c.api("/api/insights/monitoring", by="prompt_version", bucket="hour")["series"]
+    expected = sum(r["units"] for r in by_prompt if r["group"] == incident)
+    assert 0 < expected < sum(r["units"] for r in by_prompt)
+    only = c.api("/api/insights/monitoring", bucket="hour", prompt_id=demo.INCIDENT_PROMPT_ID,
+                 prompt_version=demo.INCIDENT_PROMPT_VERSION)
+    assert only["unit"] == "llm call"
+    assert sum(r["units"] for r in only["series"]) == expected
+    by_model = c.api("/api/insights/monitoring", by="model")["series"]
+    model, calls = max(((r["group"], r["units"]) for r in by_model if r["group"]), key=lambda g: g[1])
+    one_model = c.api("/api/insights/monitoring", by="model", model=model)["series"]
+    assert {r["group"] for r in one_model if r["units"]} == {model}
+    assert sum(r["units"] for r in one_model) == sum(r["units"] for r in by_model if r["group"] == model)
+    assert c.api("/api/insights/monitoring", model="no-such-model")["series"] == []
+    assert c.api("/api/insights/monitoring", prompt_version="no-such-version", agent="refund-bot")["series"] == []
+    too_long = c.get("/api/insights/monitoring", model="m" * 201)
+    assert too_long.status_code == 400 and "model" in too_long.text
+
+
 def test_monitoring_reports_tool_errors_and_checkpoint_escalations(seeded_stack):
     body = seeded_stack.collector.api("/api/insights/monitoring")
     tools = {t["tool"]: t for t in body["tools"]["tools"]}

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import secrets
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -237,3 +240,68 @@ def test_evaluation_log_records_become_scores_of_their_span(collector: RunningCo
     rows = wait_until(lambda: summary(collector, agent="logged-eval-bot", source="ingest"), timeout=60,
                       what="the evaluation log record's score")
     assert [(r["evaluator"], r["group"], r["mean"], r["failed"]) for r in rows] == [("faithfulness", "4.2", 0.25, 0)]
+
+
+def passes(c: RunningCollector) -> dict[str, float]:
+    """``flightlog_online_eval_passes_total`` of one collector, by outcome (ran / skipped)."""
+    resp = httpx.get(c.url + "/metrics", headers={"Authorization": f"Bearer {c.read_key}"}, timeout=10)
+    assert resp.status_code == 200, resp.text
+    found = re.findall(r'^flightlog_online_eval_passes_total\{outcome="(\w+)"\} (\S+)$', resp.text, re.M)
+    return {"ran": 0.0, "skipped": 0.0, **{k: float(v) for k, v in found}}
+
+
+def test_the_pass_interval_is_a_setting_and_0_turns_the_job_off(tmp_path: Path) -> None:
+    fast = start_collector(tmp_path / "fast", args=["--online-eval-interval", "0.25"])
+    off = start_collector(tmp_path / "off", env={"FLIGHTLOG_ONLINE_EVAL_INTERVAL": "0"})
+    try:
+        first = wait_until(lambda: passes(fast)["ran"] or None, timeout=60, what="a first pass")
+        started = time.monotonic()
+        wait_until(lambda: passes(fast)["ran"] >= first + 8, timeout=60, what="8 more passes")
+        # 8 passes at the default of one every 2 s would take 16 s
+        assert time.monotonic() - started < 10, "the --online-eval-interval option was not applied"
+        assert passes(off) == {"ran": 0.0, "skipped": 0.0}  # up all along, it never ran a pass
+        bad = subprocess.run([sys.executable, "-m", "flightlog.collector.cli", "serve", "--data-dir",
+                              str(tmp_path / "bad"), "--port", "0"], capture_output=True, text=True, timeout=120,
+                             env={**clean_env(), "FLIGHTLOG_ONLINE_EVAL_INTERVAL": "soon"})
+        assert bad.returncode != 0 and "FLIGHTLOG_ONLINE_EVAL_INTERVAL must be a number of seconds" in bad.stderr
+    finally:
+        off.stop()
+        fast.stop()
+
+
+def test_only_the_collector_holding_the_lease_runs_a_pass(tmp_path: Path) -> None:
+    """Two collectors on one ClickHouse server, both with a pass every 0.25 s: every pass is run by
+    one of them (the other skips its turn) and each sampled run is scored exactly once."""
+    from flightlog.storage import open_store
+    from support.harness import start_harness
+
+    harness = start_harness(tmp_path / "server")
+    first = second = None
+    try:
+        env = {"FLIGHTLOG_DSN": harness.dsn("flightlog"), "FLIGHTLOG_ONLINE_EVAL_INTERVAL": "0.25"}
+        first = start_collector(tmp_path / "first", env=env)
+        second = start_collector(tmp_path / "second", env=env, wait_for_keys=False)
+        second.ingest_key, second.read_key, second.admin_key = first.ingest_key, first.read_key, first.admin_key
+        rule = add_rule(first, agent="pair-bot", evaluator="contains:refunded", sample_rate=1.0, name="said_refunded")
+        traces = send_runs(first, "pair-bot", [("1.0", f"order {n}", f"refunded {n}") for n in range(15)])
+        traces += send_runs(second, "pair-bot", [("1.0", f"order {n}", f"kept {n}") for n in range(15)])
+        rows = wait_until(lambda: [r for r in summary(second, agent="pair-bot") if r["scores"] >= 30] or None,
+                          timeout=90, what="every run scored")
+        assert (rows[0]["scores"], rows[0]["mean"]) == (30, 0.5)
+        wait_until(lambda: min(passes(c)["skipped"] for c in (first, second)) > 0 or None, timeout=60,
+                   what="each collector to find the other holding the lease")
+        store = open_store(harness.dsn("flightlog"), migrate=False)
+        try:
+            stored = store.query_rows("SELECT TraceId, count() FROM evaluation_scores WHERE ItemId = {r:String}"
+                                      " GROUP BY TraceId", {"r": rule["id"]})
+        finally:
+            store.close()
+        assert sorted(t for t, _ in stored) == sorted(traces)
+        assert {n for _, n in stored} == {1}  # no run was scored by both collectors
+        ran = [passes(c)["ran"] for c in (first, second)]
+        assert sum(ran) > 0
+    finally:
+        for running in (second, first):
+            if running is not None:
+                running.stop()
+        harness.stop()

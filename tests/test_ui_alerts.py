@@ -71,9 +71,12 @@ def test_the_monitoring_link_parameters_and_who_may_silence() -> None:
     ("5m", {"agent": "a"}, {"range": "15m", "bucket": "hour", "agent": "a"}),
     ("1h", {"agent": "a", "agent_version": "2.3.0"}, {"range": "1h", "bucket": "hour", "agent": "a",
                                                       "agent_version": "2.3.0"}),
-    ("1h", {"agent_version": "2.3.0"}, {"range": "1h", "bucket": "hour", "by": "agent_version"}),
-    ("6h", {"prompt_version": "v7"}, {"range": "24h", "bucket": "hour", "by": "prompt_version"}),
-    ("3d", {"model": "gpt-4o"}, {"range": "7d", "by": "model"}),
+    ("1h", {"agent_version": "2.3.0"}, {"range": "1h", "bucket": "hour", "agent_version": "2.3.0"}),
+    ("6h", {"prompt_version": "v7"}, {"range": "24h", "bucket": "hour", "prompt_version": "v7"}),
+    ("3d", {"model": "gpt-4o"}, {"range": "7d", "model": "gpt-4o"}),
+    ("1h", {"agent": "a", "agent_version": "2.3.0", "prompt_id": "refund-policy", "prompt_version": "v7",
+            "model": "gpt-4o"}, {"range": "1h", "bucket": "hour", "agent": "a", "agent_version": "2.3.0",
+                                 "prompt_id": "refund-policy", "prompt_version": "v7", "model": "gpt-4o"}),
     ("30d", {}, {"range": "30d"}),
 ])
 def test_the_collectors_monitoring_link_uses_what_the_monitoring_page_reads(window, scope, expected) -> None:
@@ -85,3 +88,6 @@ def test_the_collectors_monitoring_link_uses_what_the_monitoring_page_reads(wind
     assert params == expected
     assert params["range"] in TIME_RANGES and params.get("by", "") in monitor.BREAKDOWNS
     assert params.get("bucket", "day") in monitor.BUCKETS
+    from flightlog.ui.views.monitoring import LLM_FILTERS  # every filter is one the Monitoring page reads
+
+    assert set(params) - {"range", "bucket", "by"} <= {"agent", "agent_version", *LLM_FILTERS}

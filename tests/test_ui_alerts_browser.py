@@ -24,6 +24,7 @@ from test_ui_control_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, WAIT_MS, 
 pytestmark = pytest.mark.browser
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 expect = sync_api.expect
+expect.set_options(timeout=WAIT_MS)  # a shared 2-core machine: the first run of a page can take seconds
 HTML_NAME = "<b>bold</b> checkout latency"
 
 
@@ -180,3 +181,24 @@ def test_rule_names_are_shown_as_text_and_the_url_selects_a_rule(page, stack: St
         assert page.locator('[data-testid="stMain"] b', has_text="bold").count() == 0
         expect(page.get_by_text(re.compile(r"Now: 300 from 1 samples"))).to_be_visible()
         assert f"rule={stack.quiet['id']}" in page.url
+
+
+def test_the_monitoring_link_carries_every_filter_of_the_rule(page, stack: Stack, tmp_path) -> None:
+    scope = {"agent": "ui-bot", "agent_version": "2.3.0", "prompt_id": "refund-policy", "prompt_version": "v7",
+             "model": "gpt-4o"}
+    rule = _rule(stack.collector, name="ui-bot v7 errors", metric="error_rate", scope=scope, window="1h",
+                 threshold=0.5, min_samples=1)
+    with screenshot(page, tmp_path, "alerts-to-monitoring-every-filter"):
+        open_alerts(page, stack, rule["id"])
+        page.get_by_role("link", name="Open Monitoring for this scope and window").click()
+        page.wait_for_url(re.compile(r"/monitoring\?"))
+        expect(page.get_by_role("heading", name="Monitoring")).to_be_visible()
+        settled(page)
+        for key, value in scope.items():
+            assert f"{key}={value}" in page.url, (key, page.url)
+        for label, value in (("Agent", "ui-bot"), ("Agent version", "2.3.0"), ("Prompt", "refund-policy"),
+                             ("Prompt version", "v7"), ("Model", "gpt-4o")):
+            expect(page.get_by_role("combobox", name=label, exact=True)).to_have_value(value)
+        # the filters hold for the figures: no LLM call of that prompt version was sent
+        expect(page.get_by_text("No LLM calls recorded in this time range")).to_be_visible()
+        expect(page.get_by_text("Filters only LLM calls carry")).to_have_count(0)  # no stray page text

@@ -22,6 +22,7 @@ import flightlog
 from conftest import START_TIMEOUT_S, RunningCollector, clean_env, free_port, start_collector, wait_until
 from support import control_ui as cu
 from support import eval_tasks
+from support.browser import drawn_columns, grid_cells
 from test_ui_control_browser import browser, page, dialogs, screenshot, settled, sign_in  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -181,3 +182,150 @@ def test_add_to_dataset_acts_with_the_signed_in_persons_key(page, stack: Stack, 
         ("Eve Engineer", stack.run.trace_id, "refund in cents")
     assert added["input"] == cu.USER_ASK  # the selected span is the run: its input
     assert stack.engineer not in page.url
+
+
+# st.dataframe draws on a canvas: a row's selection box sits this far into the grid.
+GRID_HEADER_PX, GRID_ROW_PX, GRID_CHECKBOX_X_PX = 35, 35, 16
+
+
+def _offers_our_dataset(page, expander) -> None:  # noqa: F811
+    """The form offers the module's dataset (the only one until the last test makes another)."""
+    expect(expander.get_by_role("combobox", name="Dataset")).to_have_value(DATASET)
+
+
+def _items_since(stack: Stack, before: int) -> list[dict[str, Any]]:
+    items = stack.api("GET", f"/api/datasets/{DATASET}/items")["items"]
+    return items[before:]
+
+
+def test_add_to_dataset_on_the_traceback_page_takes_the_traced_step(page, stack: Stack,  # noqa: F811
+                                                                    tmp_path: Path) -> None:
+    before = stack.api("GET", f"/api/datasets/{DATASET}")["version"]
+    shot = tmp_path / "traceback-add-to-dataset.png"
+    try:  # a viewport shot at the form: the page's many tables make a whole-page shot slow
+        page.goto(f"{stack.ui_url}/traceback?trace_id={stack.run.trace_id}&span_id={stack.run.llm_span_id}")
+        expect(page.get_by_role("heading", name="The step")).to_be_visible()
+        settled(page)
+        expect(_expander(page)).to_contain_text("Sign in with your own engineer or admin key")
+        sign_in(page, stack.engineer, "Eve Engineer")
+        expander = _expander(page)
+        expect(expander).to_contain_text(stack.run.llm_span_id)
+        _offers_our_dataset(page, expander)
+        expander.get_by_role("button", name="Add to dataset").click()
+        expect(page.get_by_text(re.compile(rf"^Added to {DATASET} as item [0-9a-f]{{20}} \(version {before + 1}\)"))
+               ).to_be_visible()
+    finally:
+        page.screenshot(path=str(shot))
+    page.get_by_role("button", name="Sign out").click()
+    settled(page)
+    (added,) = _items_since(stack, before)
+    assert (added["created_by"], added["source_trace_id"], added["source_span_id"]) == \
+        ("Eve Engineer", stack.run.trace_id, stack.run.llm_span_id)
+    assert added["expected"] == f"assistant: {cu.LLM_ANSWER}"  # the LLM call's answer (as stored) is expected
+
+
+def test_search_results_picked_for_a_dataset_become_items(page, stack: Stack, tmp_path: Path) -> None:  # noqa: F811
+    before = stack.api("GET", f"/api/datasets/{DATASET}")["version"]
+    with screenshot(page, tmp_path, "search-pick"):
+        page.goto(f"{stack.ui_url}/search?agent={cu.AGENT}&range=all&sort=time&order=asc")
+        expect(page.get_by_text(re.compile(r"matching spans"))).to_be_visible()
+        settled(page)
+        sign_in(page, stack.engineer, "Eve Engineer")
+        page.get_by_text("Pick rows for a dataset").click()
+        expect(_expander(page)).to_contain_text("Select one or more rows first.")  # the table is drawn anew
+        settled(page)
+        grid = page.locator('[data-testid="stDataFrame"]').first
+        expect(grid).to_be_visible()
+        columns = wait_until(lambda: "name" in drawn_columns(grid) and drawn_columns(grid), timeout=30,
+                             what="the results grid's columns")  # the grid is drawn anew with row boxes
+        names = grid_cells(grid, columns.index("name"))[:2]
+        assert names == ["invoke_agent refund-bot", "chat gpt-4o"]  # oldest first: the run, then its LLM call
+        box = grid.bounding_box()
+        expander = _expander(page)
+        for row, shown in ((0, f"span {names[0]} ("), (1, "2 spans: ")):
+            page.mouse.click(box["x"] + GRID_CHECKBOX_X_PX, box["y"] + GRID_HEADER_PX + GRID_ROW_PX * (row + 0.5))
+            settled(page)
+            expect(expander).to_contain_text(shown)
+        expect(expander).to_contain_text("2 spans: each one's input becomes an item's input")
+        assert "/trace" not in page.url  # picking rows does not open their trace
+        _offers_our_dataset(page, expander)
+        expander.get_by_label("Note (kept in the item's metadata)").fill("picked in search")
+        expander.get_by_role("button", name="Add to dataset").click()
+        expect(page.get_by_text(re.compile(rf"^Added 2 items to {DATASET} \(version {before + 2}\)"))).to_be_visible()
+        expect(_expander(page)).to_contain_text("Select one or more rows first.")  # the picked rows are cleared
+    page.get_by_role("button", name="Sign out").click()
+    settled(page)
+    added = _items_since(stack, before)
+    assert [a["metadata"]["span_name"] for a in added] == names
+    assert {a["source_trace_id"] for a in added} == {stack.run.trace_id}
+    assert len({a["source_span_id"] for a in added}) == 2
+    assert all(a["created_by"] == "Eve Engineer" and a["metadata"]["note"] == "picked in search" for a in added)
+
+
+def test_compare_page_splits_the_scores_by_agent_version_prompt_version_and_model(page, stack: Stack,  # noqa: F811
+                                                                                  tmp_path: Path) -> None:
+    heading = "Mean score per evaluator by agent version, prompt version or model"
+
+    def table() -> dict[tuple[str, str], str]:
+        grid = page.locator('[data-testid="stDataFrame"]').last
+        expect(grid).to_be_visible()
+        grid.scroll_into_view_if_needed()  # the grid draws its cells (and their text) once on screen
+        columns = wait_until(lambda: "mean score" in drawn_columns(grid) and drawn_columns(grid), timeout=30,
+                             what="the grouped table's columns")
+        group = columns[0]
+        cells = {c: grid_cells(grid, columns.index(c)) for c in (group, "evaluator", "mean score")}
+        return {(g, e): m for g, e, m in zip(cells[group], cells["evaluator"], cells["mean score"], strict=True)}
+
+    with screenshot(page, tmp_path, "compare-by-agent-version"):
+        page.goto(f"{stack.ui_url}/compare?ids={stack.v6},{stack.v7}")
+        expect(page.get_by_role("heading", name=heading)).to_be_visible()
+        settled(page)
+        by_version = table()
+        assert float(by_version[("2.2.0", "field_equals")]) == 1.0
+        assert float(by_version[("2.3.0", "field_equals")]) == 0.0
+    with screenshot(page, tmp_path, "compare-by-prompt-version"):
+        page.get_by_text("Prompt version", exact=True).click()
+        expect(page).to_have_url(re.compile(r"by=prompt_version"))
+        settled(page)
+        expect(page.locator('[data-testid="stDataFrame"]').last.locator("th[role=columnheader]").first
+               ).to_have_text("Prompt version")
+        by_prompt = table()
+        assert (float(by_prompt[("v6", "field_equals")]), float(by_prompt[("v7", "field_equals")])) == (1.0, 0.0)
+        assert float(by_prompt[("v7", "tool_called")]) == 1.0  # v7 still calls the refund tool
+    with screenshot(page, tmp_path, "compare-by-model"):
+        page.goto(f"{stack.ui_url}/compare?ids={stack.v6},{stack.v7}&by=model")
+        expect(page.get_by_role("heading", name=heading)).to_be_visible()
+        settled(page)
+        assert float(table()[("gpt-4o-mini", "field_equals")]) == 0.5
+        page.get_by_role("heading", name=heading).scroll_into_view_if_needed()
+
+
+def test_a_dataset_is_created_on_the_datasets_page_as_the_signed_in_person(page, stack: Stack,  # noqa: F811
+                                                                         tmp_path: Path) -> None:
+    with screenshot(page, tmp_path, "new-dataset-signed-out"):
+        page.goto(f"{stack.ui_url}/datasets")
+        expect(page.get_by_role("heading", name="Datasets")).to_be_visible()
+        settled(page)
+        page.get_by_text("New dataset").first.click()
+        expect(page.get_by_text("Sign in with your own engineer or admin key (sidebar) to create a dataset")
+               ).to_be_visible()
+    with screenshot(page, tmp_path, "new-dataset-created"):
+        sign_in(page, stack.engineer, "Eve Engineer")
+        form = page.locator('[data-testid="stForm"]').filter(has=page.get_by_role("button", name="Create dataset"))
+        form.get_by_label("Name", exact=True).fill("made-in-the-ui")
+        form.get_by_label("Description", exact=True).fill("refunds <b>not bold</b>")
+        form.get_by_role("button", name="Create dataset").click()
+        expect(page.get_by_text("Created dataset made-in-the-ui (by Eve Engineer).")).to_be_visible()
+        settled(page)
+        expect(page).to_have_url(re.compile(r"dataset=made-in-the-ui"))
+        expect(page.get_by_role("heading", name="Items of version 0")).to_be_visible()
+    made = stack.api("GET", "/api/datasets/made-in-the-ui")
+    assert (made["created_by"], made["description"], made["items"]) == ("Eve Engineer", "refunds <b>not bold</b>", 0)
+    with screenshot(page, tmp_path, "new-dataset-duplicate"):
+        form = page.locator('[data-testid="stForm"]').filter(has=page.get_by_role("button", name="Create dataset"))
+        form.get_by_label("Name", exact=True).fill("made-in-the-ui")
+        form.get_by_role("button", name="Create dataset").click()
+        expect(page.get_by_text("The dataset could not be created.")).to_be_visible()
+        expect(page.get_by_text(re.compile("already exists"))).to_be_visible()
+    page.get_by_role("button", name="Sign out").click()
+    settled(page)

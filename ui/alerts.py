@@ -39,6 +39,8 @@ def condition_text(rule: Mapping[str, Any]) -> str:
     label = METRIC_LABELS.get(rule["metric"], rule["metric"])
     if rule["metric"] == "tool_argument_max":
         label = f"largest {rule.get('tool')} {rule.get('argument')}"
+    if rule["metric"] == "mean_score" and rule.get("evaluator"):
+        label = f"mean {rule['evaluator']} score" + (f" ({rule['score_source']})" if rule.get("score_source") else "")
     if rule["compare"] == "value":
         what = f"{label} {rule['op']} {value_text(rule['metric'], rule['threshold'])}"
     else:

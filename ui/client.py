@@ -442,6 +442,11 @@ class ApiClient:
                            status_code=response.status_code)
         return response.content
 
+    def create_dataset(self, name: str, description: str = "", *, api_key: str) -> api.Dataset:
+        """``POST /api/datasets`` as the person whose key is ``api_key`` (an engineer or admin key)."""
+        return cast(api.Dataset, self._send("POST", "/api/datasets", json_body={"name": name, "description": description},
+                                            api_key=_person(api_key)))
+
     def add_span_to_dataset(self, name: str, trace_id: str, span_id: str, *, api_key: str,
                             metadata: Mapping[str, Any] | None = None) -> api.ItemsAdded:
         """``POST /api/datasets/{name}/items/from-trace`` as the person whose key is ``api_key``."""
@@ -458,6 +463,12 @@ class ApiClient:
         """``GET /api/experiments/compare?ids=…``: the first is the baseline; regressions first."""
         return cast(api.ExperimentComparison, self._get("/api/experiments/compare",
                                                         _query_params({"ids": ",".join(ids)})))
+
+    def experiment_groups(self, *, by: str = "agent_version", dataset: str = "", agent: str = "") -> api.ExperimentGroups:
+        """``GET /api/experiments/grouped``: mean score per evaluator of finished experiments, split by
+        the agent version, prompt version or model of each item's run."""
+        return cast(api.ExperimentGroups, self._get("/api/experiments/grouped",
+                                                    _query_params({"by": by, "dataset": dataset, "agent": agent})))
 
     def evaluation_summary(self, *, by: str = "agent_version", agent: str = "", source: str = "",
                            start: dt.datetime | None = None, end: dt.datetime | None = None) -> list[api.ScoreSummaryRow]:
@@ -516,7 +527,7 @@ def _path(value: str, what: str) -> str:
 def _person(api_key: str) -> str:
     """The acting person's key: required for decisions, pauses and dataset items (never the UI's shared key)."""
     if not api_key:
-        raise ValueError("deciding, pausing, resuming and adding to a dataset need the acting person's own key"
+        raise ValueError("deciding, pausing, resuming and making datasets need the acting person's own key"
                          " (api_key)")
     return api_key
 

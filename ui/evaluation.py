@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from flightlog.ui.types import DatasetItem, Experiment, ExperimentComparison, ExperimentResult
+from flightlog.ui.types import DatasetItem, Experiment, ExperimentComparison, ExperimentGroupRow, ExperimentResult
 
 
 def as_text(value: Any) -> str:
@@ -105,3 +105,10 @@ def output_diff(baseline: ExperimentResult | None, other: ExperimentResult | Non
     if old == new:
         return ""
     return "\n".join(difflib.unified_diff(old, new, "baseline", "this experiment", lineterm=""))
+
+
+def group_rows(rows: Sequence[ExperimentGroupRow], label: str) -> list[dict[str, Any]]:
+    """The grouped scores as a table: one row per group and evaluator, ``label`` naming the group."""
+    return [{label: r["group"] or "(unknown)", "evaluator": r["evaluator"], "mean score": r["mean"],
+             "items scored": r["scored"], "passed": r["passed"], "failed": r["failed"],
+             "experiments": r["experiments"]} for r in rows]

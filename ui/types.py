@@ -89,6 +89,8 @@ __all__ = [
     "EvaluatorSummary",
     "Experiment",
     "ExperimentComparison",
+    "ExperimentGroupRow",
+    "ExperimentGroups",
     "ExperimentList",
     "ExperimentResult",
     "ExperimentResults",
@@ -1507,6 +1509,8 @@ class AlertRule(TypedDict):
     scope: dict[str, str]
     tool: str | None
     argument: str | None
+    evaluator: str | None
+    score_source: Literal["online", "ingest", "experiment"] | None
     window: str
     op: Literal["above", "below"]
     threshold: float
@@ -1785,6 +1789,27 @@ class ScoresAdded(TypedDict):
     """"""
 
     added: int
+
+
+class ExperimentGroupRow(TypedDict):
+    """"""
+
+    group: str
+    evaluator: str
+    mean: float | None
+    scored: int
+    items: int
+    passed: int
+    failed: int
+    experiments: int
+
+
+class ExperimentGroups(TypedDict):
+    """Every finished experiment's scores (of one dataset), per evaluator, split by a run fact."""
+
+    dataset: str
+    by: str
+    rows: list[ExperimentGroupRow]
 
 
 class ScoreSummaryRow(TypedDict):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
@@ -174,6 +174,24 @@ async def compare(key: ReadKey, collector: CollectorDep,
     if not 2 <= len(wanted) <= MAX_COMPARED:
         raise BadRequest(f"ids: give 2 to {MAX_COMPARED} experiment ids, got {len(wanted)}")
     return respond(await run_in_threadpool(_compare, collector, key.project, wanted))
+
+
+@router.get("/grouped", summary="Mean score per evaluator of finished experiments, by agent version, prompt "
+                               "version or model", response_model=models.ExperimentGroups,
+            responses=errors(400, 401, 403, 503))
+async def grouped(key: ReadKey, collector: CollectorDep,
+                  by: Annotated[Literal["agent_version", "prompt_version", "model"],
+                                Query(description="The run fact to split by (each item's own run)")] = "agent_version",
+                  dataset: Annotated[str, Query(max_length=100, description="Only this dataset's experiments")] = "",
+                  agent: Annotated[str, Query(max_length=200, description="Only runs of this agent")] = "") -> Response:
+    def read() -> dict[str, Any]:
+        rows = db.experiment_scores_by(collector.store, key.project, by=by, dataset=dataset, agent=agent)
+        return {"dataset": dataset, "by": by, "rows": [
+            {"group": r["GroupValue"], "evaluator": r["Evaluator"], "mean": _mean(r["Mean"]), "scored": int(r["Scored"]),
+             "items": int(r["Items"]), "passed": int(r["Passed"]), "failed": int(r["Failed"]),
+             "experiments": int(r["Experiments"])} for r in rows]}
+
+    return respond(await run_in_threadpool(read))
 
 
 def _compare(collector: Any, project: str, ids: list[str]) -> dict[str, Any]:

@@ -70,13 +70,19 @@ async def monitoring(
                                                               "LLM calls, the rest agent runs")] = "",
     agent: str = "",
     agent_version: Annotated[str, Query(description="Only this agent version (alert links filter by it)")] = "",
+    prompt_id: Annotated[str, Query(max_length=200, description="Only LLM calls of this prompt (the unit becomes "
+                                                                "the LLM call; tool errors and checkpoints ignore it)")] = "",
+    prompt_version: Annotated[str, Query(max_length=200, description="Only LLM calls of this prompt version "
+                                                                     "(as prompt_id)")] = "",
+    model: Annotated[str, Query(max_length=200, description="Only LLM calls of this model (as prompt_id)")] = "",
 ) -> Response:
     project, store = key.project, collector.store
     def read() -> dict[str, Any]:
         bounds: dict[str, Any] = {"start": window.start, "end": window.end, "bucket": bucket, "agent": agent,
                                   "agent_version": agent_version}
         return {
-            **figures.monitoring(store, project, by=by, **bounds),
+            **figures.monitoring(store, project, by=by, prompt_id=prompt_id, prompt_version=prompt_version,
+                                 model=model, **bounds),
             "tools": figures.tool_errors(store, project, **bounds),
             "checkpoints": figures.checkpoint_escalations(store, project, by=by, **bounds),
         }

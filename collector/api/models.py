@@ -1355,6 +1355,11 @@ class AlertRule(ApiModel):
     scope: dict[str, str] = Field(description="agent, agent_version, prompt_id, prompt_version, model ({} = project).")
     tool: str | None = Field(description="tool_argument_max: the tool whose calls are watched.")
     argument: str | None = Field(description="tool_argument_max: the argument (dotted for a nested one).")
+    evaluator: str | None = Field(description="mean_score: the evaluator whose scores are watched (null: the human "
+                                              "review scores).")
+    score_source: Literal["online", "ingest", "experiment"] | None = Field(
+        description="mean_score with an evaluator: only its scores from online rules, evaluation events or "
+                    "experiments (null: all).")
     window: str = Field(description="The sliding window, e.g. '15m', '1h', '7d'.")
     op: Literal["above", "below"]
     threshold: float = Field(description="For compare 'value' the metric's own unit; else a relative change "
@@ -1566,6 +1571,25 @@ class ExperimentComparison(ApiModel):
     evaluators: list[ComparedEvaluator]
     items: list[ComparedItem] = Field(description="Regressions first (worst first), then in item order.")
     regressions: int
+
+
+class ExperimentGroupRow(ApiModel):
+    group: str = Field(description="The agent version, prompt version or model of the items' runs ('' unknown).")
+    evaluator: str
+    mean: float | None = Field(description="Mean score over the group's items (None: none scored).")
+    scored: int = Field(description="Items with a score.")
+    items: int = Field(description="Items the evaluator ran on.")
+    passed: int
+    failed: int
+    experiments: int = Field(description="Finished experiments the items come from.")
+
+
+class ExperimentGroups(ApiModel):
+    """Every finished experiment's scores (of one dataset), per evaluator, split by a run fact."""
+
+    dataset: str = Field(description="The dataset asked for ('' every dataset).")
+    by: str = Field(description="agent_version, prompt_version or model.")
+    rows: list[ExperimentGroupRow]
 
 
 # -- online evaluation (online.py) ------------------------------------------------------------------------------

@@ -52,6 +52,10 @@ def alerts() -> None:
     "checkpoint_escalation_rate", "tool_error_rate", "mean_score", "tool_argument_max"]), help="The figure to watch.")
 @click.option("--tool", default="", help="tool_argument_max: the tool whose calls are watched.")
 @click.option("--argument", default="", help="tool_argument_max: the argument (dotted for a nested one).")
+@click.option("--evaluator", default="", help="mean_score: the evaluator whose scores are watched (default: the "
+                                              "human review scores).")
+@click.option("--score-source", default="", type=click.Choice(["", "online", "ingest", "experiment"]),
+              help="mean_score with --evaluator: only its scores from online rules, evaluation events or experiments.")
 @click.option("--agent", default="", help="Scope: only this agent.")
 @click.option("--agent-version", default="", help="Scope: only this agent version.")
 @click.option("--prompt-id", default="", help="Scope: only LLM calls with this prompt.")
@@ -70,7 +74,8 @@ def alerts() -> None:
 @click.option("--description", default="", help="What to do when it fires.")
 @click.option("--json", "as_json", is_flag=True, help="Print the stored rule as JSON.")
 @_options
-def create(name: str, metric: str, tool: str, argument: str, agent: str, agent_version: str, prompt_id: str,
+def create(name: str, metric: str, tool: str, argument: str, evaluator: str, score_source: str,
+           agent: str, agent_version: str, prompt_id: str,
            prompt_version: str, model: str, window: str, above: float | None, below: float | None, compare: str,
            baseline_version: str, baseline_window: str, min_samples: int, description: str, as_json: bool, url: str,
            key: str) -> None:
@@ -83,7 +88,8 @@ def create(name: str, metric: str, tool: str, argument: str, agent: str, agent_v
                             "op": "above" if above is not None else "below",
                             "threshold": above if above is not None else below, "compare": compare,
                             "min_samples": min_samples, "description": description}
-    body.update({k: v for k, v in (("tool", tool), ("argument", argument)) if v})
+    body.update({k: v for k, v in (("tool", tool), ("argument", argument), ("evaluator", evaluator),
+                                   ("score_source", score_source)) if v})
     if compare == "baseline":
         if not baseline_version:
             raise click.UsageError("--compare baseline needs --baseline-version")

@@ -34,7 +34,9 @@ def _settings_options(func: Any, *, only: tuple[str, ...] = ()) -> Any:
         if only and f.name not in only:
             continue
         opt = "--" + f.name.replace("_", "-")
-        func = click.option(opt, f.name, type=int if f.type in ("int", int) else str, default=None,
+        kind: Any = int if f.type in ("int", int) else click.FloatRange(0, 10**6, max_open=True) \
+            if f.type in ("float", float) else str
+        func = click.option(opt, f.name, type=kind, default=None,
                             help=f"{f.metadata['help']} [env {f.metadata['env']}]")(func)
     return func
 

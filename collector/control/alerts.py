@@ -43,7 +43,7 @@ DEFAULT_BASELINE_WINDOW = "7d"
 DEFAULT_MIN_SAMPLES = 10
 CLAIM_FRESH_S = 60.0
 RULE_FIELDS = {"name", "description", "metric", "scope", "window", "op", "threshold", "compare", "baseline",
-               "baseline_window", "min_samples", "tool", "argument"}
+               "baseline_window", "min_samples", "tool", "argument", "evaluator", "score_source"}
 MAX_REPLAY_STEPS = 2000
 MAX_RULES = 500  # per project: each is evaluated by every collector every interval
 _DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
@@ -80,10 +80,12 @@ def validate_rule(body: Any) -> dict[str, Any]:
     if metric not in metrics.METRICS:
         raise ValueError(f"metric must be one of {sorted(metrics.METRICS)}, got {metric!r}")
     scope = _scope(body.get("scope") or {}, "scope")
-    unsupported = sorted(set(scope) - metrics.supported_scopes(metric))
+    options = _score_options(metric, body)
+    supported = metrics.supported_scopes(metric, options)
+    unsupported = sorted(set(scope) - supported)
     if unsupported:
-        raise ValueError(f"metric {metric} cannot be scoped by {unsupported}: its spans do not carry them "
-                         f"(it supports {sorted(metrics.supported_scopes(metric))})")
+        what = "its scores do not carry them" if metric == "mean_score" else "its spans do not carry them"
+        raise ValueError(f"metric {metric} cannot be scoped by {unsupported}: {what} (it supports {sorted(supported)})")
     window = parse_duration(body.get("window"), "window")
     if not MIN_WINDOW <= window <= MAX_WINDOW:
         raise ValueError(f"window must be between 1m and 30d, got {body['window']!r}")
@@ -104,7 +106,7 @@ def validate_rule(body: Any) -> dict[str, Any]:
         raise ValueError("description must be a text of at most 2000 characters")
     rule: dict[str, Any] = {"name": name.strip(), "description": description, "metric": metric, "scope": scope,
                             "window": body["window"], "op": op, "threshold": float(threshold), "compare": compare,
-                            "min_samples": min_samples}
+                            "min_samples": min_samples, **options}
     needs = metrics.OPTION_METRICS.get(metric, ())
     for option in ("tool", "argument"):
         value = body.get(option)
@@ -120,7 +122,7 @@ def validate_rule(body: Any) -> dict[str, Any]:
         if not baseline:
             raise ValueError("compare 'baseline' needs a baseline: the scope to compare with, "
                              "e.g. {\"agent_version\": \"2.2.0\"}")
-        if set(baseline) - metrics.supported_scopes(metric):
+        if set(baseline) - supported:
             raise ValueError(f"baseline keys must be scope keys metric {metric} supports")
         baseline_window = body.get("baseline_window", DEFAULT_BASELINE_WINDOW)
         if not MIN_WINDOW <= parse_duration(baseline_window, "baseline_window") <= MAX_WINDOW:
@@ -129,6 +131,24 @@ def validate_rule(body: Any) -> dict[str, Any]:
     elif "baseline" in body or "baseline_window" in body:
         raise ValueError("baseline and baseline_window go with compare 'baseline'")
     return rule
+
+
+def _score_options(metric: str, body: dict[str, Any]) -> dict[str, str]:
+    """``evaluator`` and ``score_source`` of a mean_score rule (ValueError for any other metric)."""
+    given = {k: body[k] for k in metrics.OPTIONAL_OPTIONS["mean_score"] if body.get(k) is not None}
+    if metric != "mean_score":
+        if given:
+            raise ValueError(f"{sorted(given)} go(es) with metric mean_score only")
+        return {}
+    for key, value in given.items():
+        if not isinstance(value, str) or not value.strip() or len(value) > 200:
+            raise ValueError(f"{key} must be a text of 1 to 200 characters")
+    if "score_source" in given and "evaluator" not in given:
+        raise ValueError("score_source goes with evaluator: name the evaluator whose scores to watch")
+    if given.get("score_source", "online") not in metrics.EVALUATOR_SOURCES:
+        raise ValueError(f"score_source must be one of {list(metrics.EVALUATOR_SOURCES)}, "
+                         f"got {given['score_source']!r}")
+    return {k: v.strip() for k, v in given.items()}
 
 
 def _scope(value: Any, what: str) -> dict[str, str]:
@@ -148,17 +168,13 @@ def _scope(value: Any, what: str) -> dict[str, str]:
 
 def monitoring_link(rule: dict[str, Any]) -> str:
     """The Monitoring page's URL path for the rule's scope and window (``/monitoring?…``): the
-    smallest of its ranges that covers the window, the agent and agent version as filters, and
-    a breakdown by the prompt version or model the scope names."""
+    smallest of its ranges that covers the window, and every scope key of the rule (agent, agent
+    version, prompt id, prompt version, model) as a filter of the same name."""
     seconds = parse_duration(rule["window"], "window").total_seconds()
     range_key = next((k for k, s in MONITORING_RANGES if s >= seconds), "30d")
     scope = rule["scope"]
-    by = next((k for k in ("prompt_version", "model", "prompt_id") if scope.get(k)), "")
-    if not by and scope.get("agent_version") and not scope.get("agent"):
-        by = "agent_version"  # the page filters a version within an agent: else break down by version
-    params = {"range": range_key, "bucket": "hour" if seconds <= 86400 else "", "by": by,
-              "agent": scope.get("agent", ""),
-              "agent_version": scope.get("agent_version", "") if scope.get("agent") else ""}
+    params = {"range": range_key, "bucket": "hour" if seconds <= 86400 else "",
+              **{key: scope.get(key, "") for key in metrics.SCOPE_COLUMNS}}
     return "/monitoring?" + urlencode({k: v for k, v in params.items() if v})
 
 
@@ -187,7 +203,7 @@ def evaluate(store: Store, project: str, rule: dict[str, Any], now: datetime) ->
     """The rule over the window ending ``now``."""
     window = parse_duration(rule["window"], "window")
     start = now - window
-    options: dict[str, Any] = {k: rule[k] for k in ("tool", "argument") if k in rule}
+    options: dict[str, Any] = {k: rule[k] for k in ("tool", "argument", "evaluator", "score_source") if k in rule}
     current = metrics.measure(store, project, rule["metric"], rule["scope"], start, now, options)
     reference: metrics.Measure | None = None
     if rule["compare"] == "previous_window":
@@ -304,7 +320,8 @@ class AlertService:
         return {
             "id": row["RuleId"], **rule, "baseline": rule.get("baseline"),
             "baseline_window": rule.get("baseline_window"), "tool": rule.get("tool"),
-            "argument": rule.get("argument"),
+            "argument": rule.get("argument"), "evaluator": rule.get("evaluator"),
+            "score_source": rule.get("score_source"),
             "state": "firing" if firing else "ok", "since": _iso(last["At"]) if last else None,
             "transitions": int(last["Seq"]) if last else 0,
             "silenced": silenced,

@@ -2,15 +2,16 @@
 experiments run on it (``GET /api/datasets``, ``/api/datasets/{name}/items``,
 ``/api/datasets/{name}/export``, ``/api/experiments?dataset=``; docs/evaluation.md).
 
-URL: ``/datasets?dataset=<name>&version=<N>``. Items are added from the CLI, the API or the
-Trace page ("Add to dataset", with your own key).
+URL: ``/datasets?dataset=<name>&version=<N>``. A dataset is created here ("New dataset", with
+your own key), from the CLI or the API; items are added from the CLI, the API, or the Trace,
+Trace-back and Search pages ("Add to dataset", with your own key).
 """
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from flightlog.ui import evaluation, session
+from flightlog.ui import datasetform, evaluation, session
 from flightlog.ui.client import ApiError
 
 
@@ -27,9 +28,11 @@ def render() -> None:
     except ApiError as exc:
         session.show_api_error("The datasets could not be loaded.", exc)
         return
+    datasetform.create_dataset(picker="datasets.name")
     if not found:
-        st.info("No dataset yet. Create one with `flightlog datasets create NAME`, then add items from the "
-                "command line or from a trace (Trace page, Add to dataset).", icon=":material/dataset:")
+        st.info("No dataset yet. Create one above (or with flightlog datasets create NAME), then add items from "
+                "the command line or from a span (Add to dataset on the Trace, Trace-back and Search pages).",
+                icon=":material/dataset:")
         return
     st.dataframe(pd.DataFrame([{"dataset": d["name"], "version": d["version"], "items": d["items"],
                                 "last added": d["last_added_at"] or "—", "description": d["description"],

@@ -3,7 +3,8 @@ checkpoint escalation rate over time, broken down by agent version, prompt versi
 or model (``GET /api/insights/monitoring``, read from the hourly rollup).
 
 URL: ``/monitoring?range=7d&bucket=hour&by=prompt_version&agent=refund-bot&agent_version=2.3.0``
-(an alert's link opens the page filtered to its scope and window).
+and ``&prompt_id=…&prompt_version=…&model=…`` (filters only LLM calls carry: the unit is then
+the LLM call). An alert's link opens the page filtered to its scope (every key of it) and window.
 """
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ from flightlog.ui.filters import DEFAULT_RANGE, TIME_RANGES, shared_range, time_
 _SAVED = "monitoring.saved"
 _TABS = ("Success and latency", "Tokens", "Tool errors", "Checkpoints")
 
+# Filters only LLM calls carry (URL name → label, facet); with one set the unit is the LLM call.
+# (A comment, not a docstring: Streamlit would show a bare string of a page.)
+LLM_FILTERS = {"prompt_id": ("Prompt", "prompt_ids"), "prompt_version": ("Prompt version", "prompt_versions"),
+               "model": ("Model", "models")}
+
 
 def _seed() -> None:
     """Starting values of the widgets that have none: all of them on arrival at the page, and
@@ -38,6 +44,8 @@ def _seed() -> None:
     st.session_state.setdefault("monitoring.by", by if by in monitor.BREAKDOWNS else "")
     st.session_state.setdefault("monitoring.agent", url.get("agent") or remembered.agent)
     st.session_state.setdefault("monitoring.agent_version", url.get("agent_version", ""))
+    for key in LLM_FILTERS:
+        st.session_state.setdefault(f"monitoring.{key}", url.get(key, ""))
 
 
 def _chart(title: str, chart: alt.TopLevelMixin, rows: Sequence[dict[str, Any]], name: str) -> None:
@@ -88,11 +96,18 @@ def render() -> None:
     versions = sorted(set(session.facets().get("agent_versions", [])) | ({version_now} if version_now else set()))
     agent_version = cols[4].selectbox("Agent version", ["", *versions], key="monitoring.agent_version",
                                       format_func=lambda v: v or "Any")
+    llm_cols = st.columns(5)
+    chosen: dict[str, str] = {}
+    for col, (key, (label, facet)) in zip(llm_cols, LLM_FILTERS.items(), strict=False):
+        now_value = st.session_state[f"monitoring.{key}"]
+        values = sorted(set(session.facets().get(facet, [])) | ({now_value} if now_value else set()))
+        chosen[key] = str(col.selectbox(label, ["", *values], key=f"monitoring.{key}",
+                                        format_func=lambda v: v or "Any"))
     remembered = session.remembered_filters()
     if (range_key, agent) != (shared_range(remembered.range), remembered.agent):
         session.remember_filters(remembered.with_changes(range=range_key, agent=agent, page=1))
     params = {"range": range_key if range_key != DEFAULT_RANGE else "", "bucket": bucket if bucket != "day" else "",
-              "by": by, "agent": agent, "agent_version": agent_version}
+              "by": by, "agent": agent, "agent_version": agent_version, **chosen}
     st.session_state[_SAVED] = {"bucket": bucket, "by": by}
     session.sync_url({k: v for k, v in params.items() if v})
 
@@ -100,7 +115,7 @@ def render() -> None:
     try:
         with st.spinner("Loading monitoring figures…"):
             body = session.cached("monitoring", start=start, end=end, bucket=bucket, by=by, agent=agent,
-                                  agent_version=agent_version)
+                                  agent_version=agent_version, **chosen)
     except ApiError as exc:
         session.show_api_error("Monitoring figures could not be loaded.", exc)
         return
@@ -115,7 +130,9 @@ def render() -> None:
     total = monitor.totals(series)
     legend = monitor.BREAKDOWNS.get(by, "group")
     st.caption(f"Unit: one {unit}" + (" (LLM calls carry the prompt version and model)" if unit != "run" else
-                                     " (a root agent span)") + ". Latency quantiles are approximate (t-digest).")
+                                     " (a root agent span)") + ". Latency quantiles are approximate (t-digest)."
+               + (" Tool errors and checkpoints are filtered by agent and agent version only."
+                  if any(chosen.values()) else ""))
     metrics = st.columns(4)
     metrics[0].metric(f"{unit[0].upper()}{unit[1:]}s", f"{total['units']:,}")
     metrics[1].metric("Success rate", _pct(total["success_rate"]))

@@ -1,5 +1,6 @@
 """Search page: full-text search and filters over spans (``GET /api/spans``), one page of
-results at a time; selecting a result opens its trace.
+results at a time; selecting a result opens its trace, or, with *Pick rows for a dataset* on,
+selected results are added to a dataset as items (with the signed-in person's key).
 
 URL: ``/search?q=refund&agent=…&model=…&range=7d&page=2`` (every parameter in docs/ui.md).
 """
@@ -9,13 +10,14 @@ import pandas as pd
 import streamlit as st
 
 from flightlog.ui import format as fmt
-from flightlog.ui import session
+from flightlog.ui import datasetform, session
 from flightlog.ui.client import ApiError, SearchResult
 from flightlog.ui.filters import SearchFilters, page_count
 from flightlog.ui.searchform import FilterForm
 
 FORM = FilterForm("search", placeholder="Words that must all appear in a prompt, answer or tool call")
 _TABLE_GENERATION = "search.table_generation"  # bumped to clear the table's row selection
+_PICKING = "search.pick"  # rows are picked for a dataset instead of opening their trace
 
 # Sized so that at 1280–1440 px everything up to the link fits; the snippets come last.
 _COLUMNS = {
@@ -61,8 +63,11 @@ def _results(filters: SearchFilters, result: SearchResult) -> None:
     st.caption(
         f"{result.total:,} matching span{'s' if result.total != 1 else ''} · "
         f"showing {first:,}–{last:,} · page {filters.page} of {pages} · "
-        "select a row (or click *open*) to see its trace"
+        + ("select the rows to add to a dataset" if st.session_state.get(_PICKING)
+           else "select a row (or click *open*) to see its trace")
     )
+    picking = st.toggle("Pick rows for a dataset", key=_PICKING,
+                        help="Select several rows, then add their spans to a dataset (rows no longer open traces).")
     generation = st.session_state.setdefault(_TABLE_GENERATION, 0)
     rows = fmt.result_rows(result.items, filters.q)
     for row in rows:
@@ -70,12 +75,12 @@ def _results(filters: SearchFilters, result: SearchResult) -> None:
     table = pd.DataFrame(rows, columns=_ORDER)
     event = st.dataframe(
         table,
-        key=f"search.results.{generation}",
+        key=f"search.results.{generation}{'.pick' if picking else ''}",
         hide_index=True,
         column_config=_COLUMNS,
         column_order=_ORDER,
         on_select="rerun",
-        selection_mode="single-row",
+        selection_mode="multi-row" if picking else "single-row",
         width="stretch",
         height=fmt.table_height(len(rows)),
     )
@@ -83,6 +88,12 @@ def _results(filters: SearchFilters, result: SearchResult) -> None:
     prev_col.button("← Previous", on_click=FORM.turn_page, args=(-1,), disabled=filters.page <= 1)
     next_col.button("Next →", on_click=FORM.turn_page, args=(1,), disabled=filters.page >= pages)
     chosen = event.selection.rows if event is not None else []
+    if picking:
+        datasetform.add_spans("search", [
+            datasetform.SpanRef(str(result.items[i].get("trace_id") or ""), str(result.items[i].get("span_id") or ""),
+                                str(result.items[i].get("span_name") or "")) for i in chosen if i < len(result.items)],
+            expanded=True, on_added=lambda: st.session_state.update({_TABLE_GENERATION: generation + 1}))
+        return  # once added, the rows are unselected (a new table), so a second click adds nothing twice
     if chosen:
         span = result.items[chosen[0]]
         st.session_state[_TABLE_GENERATION] = generation + 1

@@ -16,7 +16,7 @@ import streamlit as st
 
 from flightlog.ui import charts
 from flightlog.ui import format as fmt
-from flightlog.ui import inbox, killswitch, session, transcript
+from flightlog.ui import datasetform, inbox, killswitch, session, transcript
 from flightlog.ui.client import ApiError
 from flightlog.ui.filters import parse_trace_id
 from flightlog.ui.texttable import field_list
@@ -102,7 +102,8 @@ def _detail(span: dict[str, Any], span_ids: set[str]) -> None:
     if decider in span_ids and st.button("Open the LLM call that decided this", icon=":material/smart_toy:",
                                          key="trace.decided_by"):
         session.open_trace(trace_id, decider)
-    _add_to_dataset(trace_id, str(span.get("span_id") or ""), str(span.get("span_name") or ""))
+    datasetform.add_spans("trace", [datasetform.SpanRef(trace_id, str(span.get("span_id") or ""),
+                                                        str(span.get("span_name") or ""))])
     metrics = st.columns(3)
     metrics[0].metric("Latency", fmt.format_duration(span.get("duration_ms")))
     tokens = int(span.get("input_tokens") or 0) + int(span.get("output_tokens") or 0)
@@ -144,47 +145,6 @@ def _content(span: dict[str, Any]) -> None:
         if span.get(key):
             with st.expander(label):
                 st.json(span[key], expanded=True)
-
-
-def _add_to_dataset(trace_id: str, span_id: str, span_name: str) -> None:
-    """Make a dataset item of this span (its input, and its output as expected), as the signed-in person."""
-    with st.expander("Add to dataset", icon=":material/dataset:"):
-        added = st.session_state.pop("trace.dataset.added", None)
-        if added:
-            st.success(added, icon=":material/check:")
-        person = session.signed_in()
-        if person is None:
-            st.info("Sign in with your own engineer or admin key (sidebar) to add this span to a dataset: "
-                    "the item is recorded as yours.", icon=":material/key:")
-            return
-        if person.who["role"] not in ("engineer", "admin"):
-            st.info(f"Signed in as {person.label}: adding to a dataset needs an engineer or admin key.",
-                    icon=":material/key:")
-            return
-        try:
-            names = [d["name"] for d in session.get_client().datasets()]
-        except ApiError as exc:
-            session.show_api_error("The datasets could not be loaded.", exc)
-            return
-        if not names:
-            st.text("No dataset yet: flightlog datasets create NAME")
-            return
-        with st.form(f"trace.dataset.{span_id}", border=False):
-            st.text(f"span {span_name} ({span_id}): its input becomes the item's input, its output the expected one")
-            name = str(st.selectbox("Dataset", names, key=f"trace.dataset.name.{span_id}"))
-            note = st.text_input("Note (kept in the item's metadata)", key=f"trace.dataset.note.{span_id}")
-            submitted = st.form_submit_button("Add to dataset", icon=":material/add:")
-        if submitted:
-            try:
-                result = session.get_client().add_span_to_dataset(
-                    name, trace_id, span_id, api_key=person.key, metadata={"note": note} if note.strip() else None)
-            except ApiError as exc:
-                session.forget_refused_key(exc)
-                session.show_api_error("The item could not be added.", exc)
-                return
-            st.session_state["trace.dataset.added"] = (f"Added to {result['dataset']} as item "
-                                                       f"{result['item_ids'][0]} (version {result['version']}).")
-            st.rerun()
 
 
 def _summary(spans: list[dict[str, Any]], total_cost: float) -> None:

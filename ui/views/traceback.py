@@ -14,7 +14,7 @@ import streamlit as st
 
 from flightlog.ui import incident
 from flightlog.ui import format as fmt
-from flightlog.ui import session
+from flightlog.ui import datasetform, session
 from flightlog.ui.client import ApiError
 from flightlog.ui.filters import parse_trace_id
 from flightlog.ui.texttable import text_table
@@ -219,6 +219,7 @@ def render() -> None:
         mime="application/json", icon=":material/download:", key="traceback.export_json",
     )
 
+    datasetform.add_spans("traceback", [datasetform.SpanRef(trace_id, span_id, str(target.get("span_name") or ""))])
     st.subheader("The step")
     _step_detail(target)
     _evidence(back)
