@@ -370,8 +370,8 @@ def chain_links_for(store: Store, project: str, seqs: Iterable[int], stream: str
         return []
     cond, params = ["Project = {p:String}", "Seq IN {s:Array(UInt64)}"], {"p": project, "s": seqs}
     if stream is not None:
-        cond.append("Stream = {stream:String}")
-        params["stream"] = stream
+        cond.append("Stream = {stream_id:String}")
+        params["stream_id"] = stream
     return store.query(
         "SELECT Stream, Seq, any(BatchId) AS Bid, any(PrevHash) AS Prev, any(Hash) AS LinkHash, any(Spans) AS N"
         f" FROM chain_batches WHERE {' AND '.join(cond)} GROUP BY Stream, Seq ORDER BY Stream, Seq", params)

@@ -299,6 +299,7 @@ def test_cost_chart_draws_the_project_daily_budget_line() -> None:
 
     rows = [{"day": "2026-11-01", "model": "gpt-4o", "cost_usd": 1.0}]
     assert charts.daily_cost_budget([{"scope": "agent", "max_cost_usd": 9}, {"scope": "project", "max_cost_usd": 3}]) == 3
-    fig = charts.cost_by_day_figure(rows, 3.0)
-    assert [s["y0"] for s in fig.layout.shapes] == [3.0]
-    assert not charts.cost_by_day_figure(rows).layout.shapes
+    fig = charts.cost_by_day_figure(rows, 3.0).to_dict()
+    rules = [layer for layer in fig["layer"] if layer["mark"]["type"] == "rule"]
+    assert [fig["datasets"][r["data"]["name"]][0]["budget"] for r in rules] == [3.0]
+    assert "layer" not in charts.cost_by_day_figure(rows).to_dict(), "no budget: no line"

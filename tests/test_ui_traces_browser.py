@@ -12,6 +12,8 @@ import pytest
 from flightlog.collector import demo
 from flightlog.ui import format as fmt
 from flightlog.ui.client import ApiClient
+
+from conftest import wait_until
 from support.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -201,9 +203,13 @@ def test_sessions_filter_like_traces_and_open_a_transcript(browser, ui_server, s
             expect(page.get_by_text(f"{by_word['total']:,} sessions · showing"), f"screenshot: {shot}").to_be_visible()
             grid = _grid(page)
             _first_cell_is(grid, "last activity (UTC)", fmt.format_time(by_word["items"][0]["last_activity"])[:19], shot)
-            last = grid_cells(grid, drawn_columns(grid).index("last activity (UTC)"))
-            assert last == [fmt.format_time(s["last_activity"])[:19] for s in by_word["items"]][:len(last)], (
-                f"{last} are not the matching sessions; screenshot: {shot}")
+            wanted = [fmt.format_time(s["last_activity"])[:19] for s in by_word["items"]]
+
+            def drawn_sessions() -> list[str] | None:  # the grid is redrawn after the caption
+                last = grid_cells(grid, drawn_columns(grid).index("last activity (UTC)"))
+                return last if last and last == wanted[:len(last)] else None
+
+            wait_until(drawn_sessions, timeout=WAIT_MS / 1000, what=f"the matching sessions in the grid; screenshot: {shot}")
         with screenshot(page, tmp_path, f"sessions-agent-{width}") as shot:
             page.goto(f"{ui_server.url}/sessions?agent={agent}")
             expect(page.get_by_text(f"{by_agent['total']:,} sessions · showing"), f"screenshot: {shot}").to_be_visible()
