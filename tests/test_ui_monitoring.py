@@ -90,6 +90,18 @@ def test_monitoring_page_draws_charts_by_prompt_version(collector_env):
     assert "Success rate" in metric_labels and "Checkpoint escalation rate" in metric_labels
 
 
+def test_charts_without_a_breakdown_name_their_legend_series_not_none(collector_env):
+    import json
+
+    at = _open("views/monitoring.py")  # no breakdown chosen: the picker says "None"
+    assert not at.exception, at.exception
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    assert specs
+    titles = [json.dumps(spec) for spec in specs]
+    assert all('"title": "None"' not in t for t in titles), "a legend titled None"
+    assert monitor.legend_title("") == "series" and monitor.legend_title("agent_version") == "agent version"
+
+
 def test_monitoring_breakdown_and_agent_go_to_url(collector_env):
     at = _open("views/monitoring.py")
     at.selectbox(key="monitoring.by").set_value("agent_version").run()

@@ -16,6 +16,11 @@ BREAKDOWNS = {
 }
 """URL value → label. Prompt version and model count LLM calls; the others count agent runs."""
 
+
+def legend_title(by: str) -> str:
+    """A chart legend's title for a breakdown ("series" for none, not the "None" of the picker)."""
+    return BREAKDOWNS[by].lower() if by and by in BREAKDOWNS else "series"
+
 BUCKETS = {"day": "Day", "hour": "Hour"}
 
 

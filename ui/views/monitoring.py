@@ -128,7 +128,7 @@ def render() -> None:
     tools = body.get("tools") or {}
     checkpoints = (body.get("checkpoints") or {}).get("series") or []
     total = monitor.totals(series)
-    legend = monitor.BREAKDOWNS.get(by, "group")
+    legend = monitor.legend_title(by)
     st.caption(f"Unit: one {unit}" + (" (LLM calls carry the prompt version and model)" if unit != "run" else
                                      " (a root agent span)") + ". Latency quantiles are approximate (t-digest)."
                + (" Tool errors and checkpoints are filtered by agent and agent version only."
@@ -168,7 +168,7 @@ def render() -> None:
     with tabs[3]:
         if tabs[3].open:
             if checkpoints:
-                cp_legend = monitor.BREAKDOWNS.get((body.get("checkpoints") or {}).get("by", ""), "group")
+                cp_legend = monitor.legend_title((body.get("checkpoints") or {}).get("by", ""))
                 _chart("Checkpoint escalation rate", charts.series_figure(
                     checkpoints, "escalation_rate", y_title="escalated (tier ≥ 2)", percent=True, legend=cp_legend,
                     bucket=bucket), checkpoints, "escalations")
