@@ -7,6 +7,7 @@ directory, so tests cross the real wire and chDB's one-process-per-directory rul
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -282,32 +283,44 @@ class RunningUI:
     proc: subprocess.Popen
     log_path: Path
 
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
 
-@pytest.fixture(scope="session")
-def ui_server(seeded_stack: SeededStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningUI]:
-    """Streamlit on a free loopback port, reading the seeded collector."""
+
+@contextlib.contextmanager
+def start_ui(api_url: str, read_key: str, log_dir: Path) -> Iterator[RunningUI]:
+    """The UI (``flightlog up``'s Streamlit command) on a free loopback port, reading ``api_url``
+    with ``read_key``; healthy when entered, stopped on exit. Its log is ``log_dir/streamlit.log``."""
     from flightlog.collector.cli.main import _ui_command
 
     port = free_port()
-    log_path = tmp_path_factory.mktemp("ui") / "streamlit.log"
-    env = {**clean_env(), "FLIGHTLOG_API_URL": seeded_stack.api_url, "FLIGHTLOG_API_KEY": seeded_stack.read_key,
-           "HOME": str(log_path.parent)}
+    log_path = log_dir / "streamlit.log"
+    env = {**clean_env(), "FLIGHTLOG_API_URL": api_url, "FLIGHTLOG_API_KEY": read_key, "HOME": str(log_dir)}
     proc = subprocess.Popen(_ui_command("127.0.0.1", port), env=env, stdout=log_path.open("wb"),
                             stderr=subprocess.STDOUT)
     ui = RunningUI(url=f"http://127.0.0.1:{port}", proc=proc, log_path=log_path)
 
     def healthy() -> bool:
         if proc.poll() is not None:
-            raise AssertionError(f"streamlit exited: {log_path.read_text(errors='replace')[-3000:]}")
+            raise AssertionError(f"streamlit exited: {ui.log()[-3000:]}")
         try:
             return httpx.get(f"{ui.url}/_stcore/health", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
 
-    wait_until(healthy, timeout=START_TIMEOUT_S, what="streamlit /_stcore/health")
-    yield ui
-    proc.terminate()
     try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        wait_until(healthy, timeout=START_TIMEOUT_S, what="streamlit /_stcore/health")
+        yield ui
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="session")
+def ui_server(seeded_stack: SeededStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningUI]:
+    """Streamlit on a free loopback port, reading the seeded collector."""
+    with start_ui(seeded_stack.api_url, seeded_stack.read_key, tmp_path_factory.mktemp("ui")) as ui:
+        yield ui

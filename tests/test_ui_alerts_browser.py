@@ -8,7 +8,6 @@ Every test saves screenshots under its ``tmp_path``.
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import START_TIMEOUT_S, RunningCollector, clean_env, free_port, start_collector, wait_until
+from conftest import RunningCollector, start_collector, start_ui, wait_until
 from support import control_ui as cu
 from support.spans import Run, traces_request
 from test_ui_control_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, WAIT_MS, screenshot, settled, sign_in
@@ -52,10 +51,7 @@ def _rule(collector: RunningCollector, **body: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    from flightlog.collector.cli.main import _ui_command
-
     collector = start_collector(tmp_path_factory.mktemp("alerts-ui-collector"), env={"FLIGHTLOG_ALERT_INTERVAL_S": "1"})
-    ui_proc = None
     try:
         url, admin = collector.url, collector.admin_key
         quiet = _rule(collector, name=HTML_NAME, metric="latency_p95_ms", scope={"agent": "checkout-bot"},
@@ -69,32 +65,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                       cu.new_key(url, admin, "engineer", "Eve Engineer"), loud, quiet)
         wait_until(lambda: stack.rule(loud["id"])["state"] == "firing", timeout=60, what="the loud rule to fire")
         wait_until(lambda: stack.rule(quiet["id"])["last_evaluation"], timeout=60, what="the quiet rule's evaluation")
-        port = free_port()
-        log_path = tmp_path_factory.mktemp("alerts-ui") / "streamlit.log"
-        env = {**clean_env(), "FLIGHTLOG_API_URL": url, "FLIGHTLOG_API_KEY": collector.read_key,
-               "HOME": str(log_path.parent)}
-        ui_proc = subprocess.Popen(_ui_command("127.0.0.1", port), env=env, stdout=log_path.open("wb"),
-                                   stderr=subprocess.STDOUT)
-        stack.ui_url = f"http://127.0.0.1:{port}"
-
-        def healthy() -> bool:
-            if ui_proc.poll() is not None:
-                raise AssertionError(f"streamlit exited: {log_path.read_text(errors='replace')[-3000:]}")
-            try:
-                return httpx.get(f"{stack.ui_url}/_stcore/health", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(healthy, timeout=START_TIMEOUT_S, what="streamlit /_stcore/health")
-        yield stack
-        assert stack.oncall not in log_path.read_text(errors="replace"), "a person's key reached the UI's log"
+        with start_ui(url, collector.read_key, tmp_path_factory.mktemp("alerts-ui")) as ui:
+            stack.ui_url = ui.url
+            yield stack
+            log = ui.log()
+        assert stack.oncall not in log, "a person's key reached the UI's log"
     finally:
-        if ui_proc is not None:
-            ui_proc.terminate()
-            try:
-                ui_proc.wait(15)
-            except subprocess.TimeoutExpired:
-                ui_proc.kill()
         collector.stop()
 
 

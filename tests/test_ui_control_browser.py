@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import START_TIMEOUT_S, RunningCollector, clean_env, free_port, start_collector, wait_until
+from conftest import RunningCollector, start_collector, start_ui, wait_until
 from support import control_ui as cu
 from support.agents import Agent, checkpoint_span, pending_approval
 
@@ -66,10 +65,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A collector with one agent run, a policy and named keys, and the UI on its read key."""
-    from flightlog.collector.cli.main import _ui_command
-
     collector = start_collector(tmp_path_factory.mktemp("control-ui-collector"))
-    ui_proc = None
     try:
         url, admin = collector.url, collector.admin_key
         run = cu.send_run(url, collector.ingest_key)
@@ -79,34 +75,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                       approver=cu.new_key(url, admin, "engineer", "Dana Reviewer", ["approve"]),
                       engineer=cu.new_key(url, admin, "engineer", "Eve Engineer"),
                       admin=cu.new_key(url, admin, "admin", "Ada Admin"))
-        port = free_port()
-        log_path = tmp_path_factory.mktemp("control-ui") / "streamlit.log"
-        env = {**clean_env(), "FLIGHTLOG_API_URL": url, "FLIGHTLOG_API_KEY": collector.read_key,
-               "HOME": str(log_path.parent)}
-        ui_proc = subprocess.Popen(_ui_command("127.0.0.1", port), env=env, stdout=log_path.open("wb"),
-                                   stderr=subprocess.STDOUT)
-        stack.ui_url = f"http://127.0.0.1:{port}"
-
-        def healthy() -> bool:
-            if ui_proc.poll() is not None:
-                raise AssertionError(f"streamlit exited: {log_path.read_text(errors='replace')[-3000:]}")
-            try:
-                return httpx.get(f"{stack.ui_url}/_stcore/health", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(healthy, timeout=START_TIMEOUT_S, what="streamlit /_stcore/health")
-        yield stack
-        log = log_path.read_text(errors="replace")
+        with start_ui(url, collector.read_key, tmp_path_factory.mktemp("control-ui")) as ui:
+            stack.ui_url = ui.url
+            yield stack
+            log = ui.log()
         for secret in (stack.approver, stack.engineer, stack.admin):
             assert secret not in log, "a person's key reached the UI's log"
     finally:
-        if ui_proc is not None:
-            ui_proc.terminate()
-            try:
-                ui_proc.wait(15)
-            except subprocess.TimeoutExpired:
-                ui_proc.kill()
         collector.stop()
 
 
@@ -216,7 +191,7 @@ def test_a_named_person_approves_and_the_waiting_agent_hears_within_seconds(page
     waiter.start()
     with screenshot(page, tmp_path, "approvals-pending") as shot:
         open_approval(page, stack, approval["id"])
-        expect(page.get_by_text("refund order 88123").first, f"screenshot: {shot}").to_be_visible()
+        expect(page.get_by_text("refund order 88123").filter(visible=True).first, f"screenshot: {shot}").to_be_visible()
         expect(page.get_by_text(cu.LLM_ANSWER).first, f"the deciding call's output; {shot}").to_be_attached()
         expect(page.get_by_text(cu.USER_ASK).first, f"the run so far; {shot}").to_be_attached()
     with screenshot(page, tmp_path, "approvals-approved") as shot:

@@ -9,7 +9,6 @@ Every test saves screenshots under its ``tmp_path``.
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ import httpx
 import pytest
 
 import flightlog
-from conftest import START_TIMEOUT_S, RunningCollector, clean_env, free_port, start_collector, wait_until
+from conftest import RunningCollector, start_collector, start_ui, wait_until
 from support import control_ui as cu
 from support import eval_tasks
 from support.browser import drawn_columns, grid_cells
@@ -52,10 +51,7 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    from flightlog.collector.cli.main import _ui_command
-
     collector = start_collector(tmp_path_factory.mktemp("eval-ui-collector"))
-    ui_proc = None
     try:
         url, admin = collector.url, collector.admin_key
         resp = httpx.post(f"{url}/api/evaluation/rules", timeout=30, headers={"Authorization": f"Bearer {admin}"},
@@ -75,33 +71,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                                         key=admin, name=name, progress=False, concurrency=1)
             ids.append(report.experiment_id)
         stack.v6, stack.v7 = ids
-        port = free_port()
-        log_path = tmp_path_factory.mktemp("eval-ui") / "streamlit.log"
-        env = {**clean_env(), "FLIGHTLOG_API_URL": url, "FLIGHTLOG_API_KEY": collector.read_key,
-               "HOME": str(log_path.parent)}
-        ui_proc = subprocess.Popen(_ui_command("127.0.0.1", port), env=env, stdout=log_path.open("wb"),
-                                   stderr=subprocess.STDOUT)
-        stack.ui_url = f"http://127.0.0.1:{port}"
-
-        def healthy() -> bool:
-            if ui_proc.poll() is not None:
-                raise AssertionError(f"streamlit exited: {log_path.read_text(errors='replace')[-3000:]}")
-            try:
-                return httpx.get(f"{stack.ui_url}/_stcore/health", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(healthy, timeout=START_TIMEOUT_S, what="streamlit /_stcore/health")
-        yield stack
-        log = log_path.read_text(errors="replace")
+        with start_ui(url, collector.read_key, tmp_path_factory.mktemp("eval-ui")) as ui:
+            stack.ui_url = ui.url
+            yield stack
+            log = ui.log()
         assert stack.engineer not in log and stack.auditor not in log, "a person's key reached the UI's log"
     finally:
-        if ui_proc is not None:
-            ui_proc.terminate()
-            try:
-                ui_proc.wait(15)
-            except subprocess.TimeoutExpired:
-                ui_proc.kill()
         collector.stop()
 
 
