@@ -144,6 +144,7 @@ def test_clicking_a_waterfall_bar_selects_that_span(page, ui_server, seeded_stac
 def _drawn(chart, shot) -> None:
     """The Vega chart drew marks, and at a readable size."""
     expect(chart.locator("svg .role-mark path").first, f"no marks drawn; screenshot: {shot}").to_be_attached()
+    expect(chart.locator("svg").first, f"chart not shown; screenshot: {shot}").to_be_visible()
     box = chart.locator("svg").first.bounding_box()
     assert box and box["width"] > 300 and box["height"] > 150, f"chart drawn at {box}; screenshot: {shot}"
 

@@ -222,7 +222,7 @@ def test_an_agent_process_waits_until_a_person_clicks_approve_in_the_browser(pag
         approval = pending_approval(stack.collector, started["trace_id"])
         with screenshot(page, tmp_path, "approvals-agent-process") as shot:
             open_approval(page, stack, approval["id"])
-            expect(page.get_by_text("88177").first, f"screenshot: {shot}").to_be_visible()
+            expect(page.get_by_text("88177").filter(visible=True).first, f"screenshot: {shot}").to_be_visible()
             sign_in(page, stack.approver, "Dana Reviewer")
             form = decision_form(page)
             form.get_by_label("Reason (required)").fill("the customer's order line says 4950")
