@@ -443,7 +443,8 @@ def test_collectors_started_together_on_a_new_server_migrate_once_and_make_one_s
 
         keys = wait_until(first_keys, timeout=60, what="the first keys of every role")
         assert keys == [("admin", 1), ("engineer", 1), ("ingest", 1)], "one set of first keys"
-        made = [n for n in range(3) if (tmp_path / f"c{n}" / "dev-keys.json").exists()]
+        made = wait_until(lambda: [n for n in range(3) if (tmp_path / f"c{n}" / "dev-keys.json").exists()],
+                          timeout=60, what="the maker's dev-keys.json")
         assert len(made) == 1, "written by the collector that made them"
         ids_ = {(tmp_path / f"c{n}" / "instance-id").read_text().strip() for n in range(3)}
         assert len(ids_) == 3, "each collector has its own instance id"
