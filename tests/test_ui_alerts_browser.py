@@ -18,7 +18,8 @@ import pytest
 from conftest import RunningCollector, start_collector, start_ui, wait_until
 from support import control_ui as cu
 from support.spans import Run, traces_request
-from test_ui_control_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, WAIT_MS, screenshot, settled, sign_in
+from test_ui_control_browser import (  # noqa: F401  (browser, page, dialogs: fixtures)
+    WAIT_MS, browser, dialogs, page, screenshot, settled, sign_in)
 
 pytestmark = pytest.mark.browser
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
@@ -74,31 +75,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         collector.stop()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    yield page
-    context.close()
-
-
-def open_alerts(page, stack: Stack, rule_id: str = "") -> None:
+def open_alerts(page, stack: Stack, rule_id: str = "") -> None:  # noqa: F811
     page.goto(f"{stack.ui_url}/alerts" + (f"?rule={rule_id}" if rule_id else ""))
     expect(page.get_by_role("heading", name="Alerts", exact=True)).to_be_visible()
     expect(page.get_by_role("heading", name="History")).to_be_visible()
     settled(page)
 
 
-def test_firing_rules_come_first_and_a_person_silences_and_unsilences_one(page, stack: Stack, tmp_path) -> None:
+def test_firing_rules_come_first_and_a_person_silences_and_unsilences_one(page, stack: Stack, tmp_path) -> None:  # noqa: F811
     with screenshot(page, tmp_path, "alerts-firing"):
         open_alerts(page, stack)
         metrics = page.locator('[data-testid="stMetric"]')
@@ -139,7 +123,7 @@ def test_firing_rules_come_first_and_a_person_silences_and_unsilences_one(page, 
         assert {e["actor"] for e in resp.json()["events"][:2]} == {"Ola On-call"}
 
 
-def test_the_monitoring_link_carries_the_scope_and_window(page, stack: Stack, tmp_path) -> None:
+def test_the_monitoring_link_carries_the_scope_and_window(page, stack: Stack, tmp_path) -> None:  # noqa: F811
     with screenshot(page, tmp_path, "alerts-to-monitoring"):
         open_alerts(page, stack, stack.loud["id"])
         page.get_by_role("link", name="Open Monitoring for this scope and window").click()
@@ -150,7 +134,7 @@ def test_the_monitoring_link_carries_the_scope_and_window(page, stack: Stack, tm
         expect(page.get_by_role("combobox", name="Agent", exact=True)).to_have_value("ui-bot")
 
 
-def test_rule_names_are_shown_as_text_and_the_url_selects_a_rule(page, stack: Stack, tmp_path) -> None:
+def test_rule_names_are_shown_as_text_and_the_url_selects_a_rule(page, stack: Stack, tmp_path) -> None:  # noqa: F811
     with screenshot(page, tmp_path, "alerts-html-name"):
         open_alerts(page, stack, stack.quiet["id"])
         expect(page.get_by_text(f"{HTML_NAME}: ok", exact=False)).to_be_visible()
@@ -159,7 +143,7 @@ def test_rule_names_are_shown_as_text_and_the_url_selects_a_rule(page, stack: St
         assert f"rule={stack.quiet['id']}" in page.url
 
 
-def test_the_monitoring_link_carries_every_filter_of_the_rule(page, stack: Stack, tmp_path) -> None:
+def test_the_monitoring_link_carries_every_filter_of_the_rule(page, stack: Stack, tmp_path) -> None:  # noqa: F811
     scope = {"agent": "ui-bot", "agent_version": "2.3.0", "prompt_id": "refund-policy", "prompt_version": "v7",
              "model": "gpt-4o"}
     rule = _rule(stack.collector, name="ui-bot v7 errors", metric="error_rate", scope=scope, window="1h",
