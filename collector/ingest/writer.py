@@ -151,26 +151,26 @@ class BatchWriter:
         if not spans:
             return 0
         with stages.timed("dedupe", len(spans)):
-            fresh = self._fresh_spans(seg, spans)
+            attempted = self.spool.attempted(seg)
+            fresh = self._fresh_spans(spans, attempted)
         if fresh:
             with stages.timed("chain", len(fresh)):
                 prepared = self._prepare(fresh)
-            token = self._record_attempt(seg, prepared)
+            token = self._record_attempt(seg, prepared, attempted)
             self._check_lease()
             with stages.timed("insert", len(fresh)):
                 self.store.insert("spans", prepared, SPAN_COLUMNS, dedup_token=token)
         self.stats["duplicates_skipped"] += len(spans) - len(fresh)
         return len(fresh)
 
-    def _fresh_spans(self, seg: Segment, spans: Rows) -> Rows:
-        """The spans of ``seg`` to insert.
+    def _fresh_spans(self, spans: Rows, attempted: dict[tuple[str, str, str], str] | None) -> Rows:
+        """The spans of a segment to insert.
 
-        First attempt: those not stored yet. A retry (``seg`` has an attempt record): if the
-        earlier insert landed in ``spans`` (a row carries the chain hash it was sent with), the
-        very same block again, so the views it missed are completed under the same token;
-        otherwise the attempted spans that nobody (another collector) has stored since.
+        First attempt: those not stored yet. A retry (``attempted``: the segment's attempt
+        record): if the earlier insert landed in ``spans`` (a row carries the chain hash it was
+        sent with), the very same block again, so the views it missed are completed under the
+        same token; otherwise the attempted spans that nobody (another collector) has stored since.
         """
-        attempted = self.spool.attempted(seg)
         if attempted is None:
             return self.store.unseen_spans(spans)
         block, seen = [], set()
@@ -182,20 +182,22 @@ class BatchWriter:
         stored = self.store.stored_chain_hashes(block)
         if not stored:
             return block
-        hashes = [h for h in attempted.values() if h]
-        landed = (any(stored.get(k) == h for k, h in attempted.items() if h) if hashes
-                  else len(stored) == len(block))
+        if any(attempted.values()):  # the block landed: a row carries the hash it was sent with
+            landed = any(h and stored.get(k) == h for k, h in attempted.items())
+        else:  # sent without chain hashes: landed when all of it is stored
+            landed = len(stored) == len(block)
         if landed:
             return block
         return [r for r in block if (r[_I_PROJECT], r[_I_TRACE], r[_I_SPAN]) not in stored]
 
-    def _record_attempt(self, seg: Segment, prepared: Rows) -> str:
+    def _record_attempt(self, seg: Segment, prepared: Rows,
+                        attempted: dict[tuple[str, str, str], str] | None) -> str:
         """Record what is about to be inserted from ``seg``; returns the insert's token, named
         after the segment and the block, so a retry of the same block shares it."""
         keys = [(r[_I_PROJECT], r[_I_TRACE], r[_I_SPAN]) for r in prepared]
         digest = hashlib.sha256("\n".join(f"{p}\t{t}\t{s}" for p, t, s in keys).encode()).hexdigest()[:16]
         attempt = {k: str(r[_I_CHAIN] or "") for k, r in zip(keys, prepared, strict=True)}
-        if self.spool.attempted(seg) != attempt:
+        if attempted != attempt:
             try:
                 self.spool.record_attempt(seg, attempt)
             except OSError as exc:
