@@ -3,9 +3,10 @@ ClickHouse server (docs/scale-out.md).
 
 Every table the migrations create is copied (the migration log and the lease table aside: the
 target runs its own migrations). Rows travel as Native blocks, page by page in the table's
-sorting-key order, each page inserted with a deduplication token derived from its bytes, so a
-second run (or a run after a crash half way) inserts nothing it inserted before; migration
-0031 gives every table the deduplication window this needs.
+sorting-key order, each page inserted with a deduplication token derived from its rows' content
+(the engine's hash of each row), so a second run with the same page size (or a run after a crash
+half way) inserts nothing it inserted before; migration 0031 gives every table the deduplication
+window this needs.
 
 Tables that materialized views fill (the rollups and the trace index) are filled on the target
 by the copied spans' inserts; they are then replaced by the source's rows (truncated and
@@ -53,8 +54,9 @@ def copy_plan() -> CopyPlan:
 
 @dataclass
 class CopyReport:
-    """Rows per table: in the source, sent this run, and in the target afterwards (physical rows:
-    the target's merges may already have collapsed rows of one key, as the source's would)."""
+    """Rows per table: in the source (physical rows, as paged), sent this run, and in the target
+    afterwards as readers see them (merged: ``FINAL`` for the collapsing engines, so the figure does
+    not depend on whether a background merge has run yet)."""
 
     source_rows: dict[str, int] = field(default_factory=dict)
     sent_rows: dict[str, int] = field(default_factory=dict)
@@ -81,6 +83,14 @@ def count_rows(store: Store, table: str) -> int:
     return int(store.query_rows(f"SELECT count() FROM `{table}`")[0][0])  # table names come from the migrations
 
 
+def merged_rows(store: Store, table: str) -> int:
+    """Rows of ``table`` as a reader sees them: collapsing engines' rows of one key count once."""
+    engine = store.query_rows("SELECT engine FROM system.tables WHERE database = currentDatabase()"
+                              " AND name = {t:String}", {"t": table})
+    final = " FINAL" if engine and engine[0][0] != "MergeTree" else ""
+    return int(store.query_rows(f"SELECT count() FROM `{table}`{final}")[0][0])  # names from the migrations
+
+
 def copy_store(source: Store, target: Store, *, page_rows: int = DEFAULT_PAGE_ROWS,
                progress: Callable[[str, int], None] | None = None) -> CopyReport:
     """Copy every table of ``source`` into ``target`` (both migrated); see the module docstring."""
@@ -102,7 +112,7 @@ def copy_store(source: Store, target: Store, *, page_rows: int = DEFAULT_PAGE_RO
         for table in everything:
             source.command(f"SYSTEM START MERGES `{table}`")
     for table in everything:
-        report.target_rows[table] = count_rows(target, table)
+        report.target_rows[table] = merged_rows(target, table)
     return report
 
 
@@ -115,13 +125,28 @@ def _copy_table(source: Store, target: Store, table: str, page_rows: int,
     order = _sorting_key(source, table) + (f", cityHash64({listed})" if dedupe else "")
     total = count_rows(source, table)
     sent = 0
+    page = f"SELECT {listed} FROM `{table}` ORDER BY {order} LIMIT {{n:UInt64}} OFFSET {{o:UInt64}}"
+    # Sorted again as a whole, by one thread: the page leaves as blocks that depend on its rows
+    # only. Read straight from the parts, it is one block per part it touches, and the target
+    # names each block of an insert apart (token_0, token_1, …): after a merge of the source's
+    # parts the same rows would carry other names and be inserted again.
+    whole = f"SELECT {listed} FROM ({page}) ORDER BY {order}"
+    one_block = {"max_threads": 1, "optimize_read_in_order": 0, "max_block_size": max(page_rows, 65_409)}
     for offset in range(0, total, page_rows):
-        data = source.raw_select(f"SELECT {listed} FROM `{table}` ORDER BY {order}"
-                                 " LIMIT {n:UInt64} OFFSET {o:UInt64}", {"n": page_rows, "o": offset})
-        token = f"copy:{table}:{hashlib.sha256(data).hexdigest()}" if dedupe else ""
+        bounds = {"n": page_rows, "o": offset}
+        data = source.raw_select(whole, bounds, settings=one_block)
+        token = f"copy:{table}:{_page_digest(source, page, listed, bounds)}" if dedupe else ""
         rows = min(page_rows, total - offset)
         target.insert_native(table, columns, data, dedup_token=token)
         sent += rows
         if progress:
             progress(table, rows)
     return sent
+
+
+def _page_digest(source: Store, page: str, listed: str, bounds: dict[str, int]) -> str:
+    """What a page holds, by content: the engine's hash of every row. Not the Native bytes, whose
+    layout (low-cardinality dictionaries) may change when the source's parts merge between two
+    runs, which would give the same rows a new token and insert them twice."""
+    count, total = source.query_rows(f"SELECT count(), sum(cityHash64({listed})) FROM ({page})", bounds)[0]
+    return hashlib.sha256(f"{count}:{total}".encode()).hexdigest()

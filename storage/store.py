@@ -344,10 +344,12 @@ class Store:
         with self._reader() as client, _translated("query"):
             return list(client.query(sql, parameters=parameters or {}, settings=self.read_settings).result_rows)
 
-    def raw_select(self, sql: str, parameters: dict[str, Any] | None = None) -> bytes:
+    def raw_select(self, sql: str, parameters: dict[str, Any] | None = None,
+                   settings: dict[str, Any] | None = None) -> bytes:
         """A read's result as Native-format bytes (for copying rows between stores unchanged)."""
         with self._reader() as client, _translated("query"):
-            return bytes(client.raw_query(sql, parameters=parameters or {}, settings=self.read_settings, fmt="Native"))
+            return bytes(client.raw_query(sql, parameters=parameters or {},
+                                          settings={**self.read_settings, **(settings or {})}, fmt="Native"))
 
     def query_rows_later(self, sql: str, parameters: dict[str, Any] | None = None) -> Future[list[tuple[Any, ...]]]:
         """:meth:`query_rows` on another reader while the caller goes on; ``.result()`` waits."""
