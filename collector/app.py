@@ -69,6 +69,7 @@ class Collector:
             fsync=settings.spool_fsync,
             segment_rows=settings.batch_rows,
             max_age=settings.flush_interval_ms / 1000,
+            max_wait=settings.busy_flush_ms / 1000,
             max_bytes=settings.max_spool_bytes,
             max_cached_rows=settings.max_pending_rows,
             min_free_bytes=settings.min_free_disk_bytes,

@@ -57,7 +57,11 @@ class Settings:
     batch_rows: int = field(default=5000, metadata=_meta(
         "FLIGHTLOG_BATCH_ROWS", "A spool segment (one insert) is sealed when it holds this many rows."))
     flush_interval_ms: int = field(default=200, metadata=_meta(
-        "FLIGHTLOG_FLUSH_INTERVAL_MS", "A spool segment is sealed and stored at the latest this long after its first row."))
+        "FLIGHTLOG_FLUSH_INTERVAL_MS", "A spool segment is sealed and stored at the latest this long after its first row"
+        " (a busy one: at FLIGHTLOG_BUSY_FLUSH_MS)."))
+    busy_flush_ms: int = field(default=1000, metadata=_meta(
+        "FLIGHTLOG_BUSY_FLUSH_MS", "A segment that holds a tenth of FLIGHTLOG_BATCH_ROWS within the flush interval"
+        " keeps filling until it is full or this old: fewer, larger inserts under load."))
     max_pending_rows: int = field(default=50_000, metadata=_meta(
         "FLIGHTLOG_MAX_PENDING_ROWS", "Spooled rows also kept in memory for the writer; beyond this it re-reads them from disk."))
     grpc_port: int = field(default=4317, metadata=_meta(

@@ -23,6 +23,8 @@ from typing import Any
 import httpx
 import pytest
 
+from support.no_skips import pytest_runtest_makereport  # noqa: F401 (the hook: a skipped test fails)
+
 #: OTLP requests captured from real instrumentation libraries (tests/fixtures/capture/ regenerates them).
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "otlp"
 START_TIMEOUT_S = 90.0
@@ -317,6 +319,7 @@ def start_ui(api_url: str, read_key: str, log_dir: Path) -> Iterator[RunningUI]:
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
 
 
 @pytest.fixture(scope="session")

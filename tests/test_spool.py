@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -29,6 +30,31 @@ def test_an_old_open_segment_is_sealed_by_take(tmp_path) -> None:
     spool.append(_rows(2))
     seg = spool.take(timeout=5)
     assert seg is not None and len(seg.load()) == 2
+
+
+def test_a_busy_segment_keeps_filling_past_the_flush_interval_until_it_is_full(tmp_path) -> None:
+    spool = Spool(tmp_path, segment_rows=100, max_age=0.01, max_wait=60)
+    spool.append(_rows(10, "a"))  # a tenth of a segment within the flush interval: a busy spool
+    assert spool.take(timeout=0.3) is None, "not sealed at the flush interval"
+    spool.append(_rows(90, "b"))  # full: sealed on append
+    seg = spool.take(timeout=5)
+    assert seg is not None and len(seg.load()) == 100
+
+
+def test_a_busy_segment_is_sealed_at_the_busy_flush_interval(tmp_path) -> None:
+    spool = Spool(tmp_path, segment_rows=100, max_age=0.01, max_wait=0.3)
+    spool.append(_rows(10))
+    started = time.monotonic()
+    seg = spool.take(timeout=30)
+    assert seg is not None and len(seg.load()) == 10
+    assert time.monotonic() - started >= 0.3 - 0.02, "it waited for more rows first"
+
+
+def test_a_quiet_segment_is_sealed_at_the_flush_interval(tmp_path) -> None:
+    spool = Spool(tmp_path, segment_rows=100, max_age=0.01, max_wait=60)
+    spool.append(_rows(9))  # under a tenth of a segment: nobody is waiting for a bigger batch
+    seg = spool.take(timeout=30)
+    assert seg is not None and len(seg.load()) == 9
 
 
 def test_take_returns_none_when_nothing_waits(tmp_path) -> None:

@@ -22,7 +22,8 @@ from test_ui_control_browser import (  # noqa: F401  (browser, page, dialogs: fi
     WAIT_MS, browser, dialogs, page, screenshot, settled, sign_in)
 
 pytestmark = pytest.mark.browser
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+from playwright import sync_api  # installed by scripts/install-test-deps.sh: a missing one fails, never skips
+
 expect = sync_api.expect
 expect.set_options(timeout=WAIT_MS)  # a shared 2-core machine: the first run of a page can take seconds
 HTML_NAME = "<b>bold</b> checkout latency"

@@ -26,7 +26,8 @@ from test_ui_control_browser import browser, page, dialogs, screenshot, settled,
 
 pytestmark = pytest.mark.browser
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+from playwright import sync_api  # installed by scripts/install-test-deps.sh: a missing one fails, never skips
+
 expect = sync_api.expect
 expect.set_options(timeout=30_000)  # a shared 2-core machine: the first run of a page can take seconds
 DATASET = "ui-refunds"

@@ -27,7 +27,8 @@ from support.browser import (
 from support.control_ui import new_key
 
 pytestmark = pytest.mark.browser
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+from playwright import sync_api  # installed by scripts/install-test-deps.sh: a missing one fails, never skips
+
 expect = sync_api.expect
 expect.set_options(timeout=WAIT_MS)  # deadline-based waits; a busy machine can be slower than 5 s
 # st.dataframe draws on a canvas: a row's selection box sits this far into the grid.

@@ -4,7 +4,8 @@
 Requests append one *frame* to the open segment file: a header (magic, kind, length, CRC32)
 and the pickled rows of one kind (``spans`` or ``logs``). With ``fsync="always"`` they then
 wait for an fsync that covers their frame; concurrent requests share fsyncs (group commit).
-The open segment is sealed when it holds ``segment_rows`` rows or is ``max_age`` old; the
+The open segment is sealed when it holds ``segment_rows`` rows or is ``max_age`` old (a busy
+one, with a tenth of ``segment_rows`` by then, at ``max_wait``: fewer, larger inserts); the
 writer thread stores sealed segments and deletes them only after the insert succeeded. On
 start every segment found on disk is sealed and replayed, so a crash loses nothing that was
 acknowledged; a segment inserted but not yet deleted is inserted again, which the store's
@@ -174,6 +175,7 @@ class Spool:
         fsync: str = "always",
         segment_rows: int = 5000,
         max_age: float = 0.2,
+        max_wait: float | None = None,
         max_bytes: int = 1 << 30,
         max_cached_rows: int = 50_000,
         min_free_bytes: int = DEFAULT_MIN_FREE_BYTES,
@@ -186,6 +188,9 @@ class Spool:
         self.fsync = fsync
         self.segment_rows = segment_rows
         self.max_age = max_age
+        # A busy spool (a tenth of a segment within max_age) fills its segment for up to max_wait.
+        self.max_wait = max(max_age, max_wait if max_wait is not None else 5 * max_age)
+        self.busy_rows = max(1, segment_rows // 10)
         self.max_bytes = max_bytes
         self.max_cached_rows = max_cached_rows
         self.min_free_bytes = min_free_bytes
@@ -285,15 +290,31 @@ class Spool:
         deadline = time.monotonic() + timeout
         with self._lock:
             while True:
-                if self._open is not None and time.monotonic() - self._open.created >= self.max_age:
+                ripe_in = self._ripe_in(time.monotonic())
+                if ripe_in is not None and ripe_in <= 0:
                     self._seal_locked()
                 if self._sealed:
                     return self._sealed[0]
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
-                wait = min(remaining, self.max_age) if self._open is not None else remaining
-                self.available.wait(wait)
+                self.available.wait(min(remaining, ripe_in) if ripe_in is not None and ripe_in > 0 else remaining)
+
+    def _ripe_in(self, now: float) -> float | None:
+        """Seconds until the open segment is to be sealed (≤ 0: now); None without one.
+
+        It is sealed ``max_age`` after its first row; but when it already holds ``busy_rows``
+        by then, requests are arriving fast, and it keeps filling until ``segment_rows`` (sealed
+        on append) or ``max_wait``: every insert has a fixed cost in the store, so a busy
+        collector stores fewer, larger batches (docs/performance.md, batch size)."""
+        if self._open is None:
+            return None
+        age = now - self._open.created
+        if age < self.max_age:
+            return self.max_age - age
+        if self._open.row_count < self.busy_rows:
+            return 0.0
+        return self.max_wait - age
 
     def done(self, seg: Segment) -> None:
         """The segment is stored: delete it."""
