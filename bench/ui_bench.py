@@ -165,9 +165,9 @@ def main(repeat: int, write_docs: bool, spans: int, factor: int) -> None:
         procs = [collector,
                  _streamlit(ROOT / "ui" / "app.py", ui_port, env, tmpdir / "ui.log"),
                  _streamlit(hello, hello_port, env, tmpdir / "hello.log")]
-        spans = httpx.get(f"{url}/api/traces/{INCIDENT_TRACE}", timeout=30,
-                          headers={"Authorization": f"Bearer {keys['read_key']}"}).json()["spans"]
-        refund = next(s["span_id"] for s in spans if s["span_name"] == "execute_tool issue_refund")
+        incident = httpx.get(f"{url}/api/traces/{INCIDENT_TRACE}", timeout=30,
+                             headers={"Authorization": f"Bearer {keys['read_key']}"}).json()["spans"]
+        refund = next(s["span_id"] for s in incident if s["span_name"] == "execute_tool issue_refund")
         ui = f"http://127.0.0.1:{ui_port}"
         pages = {
             "bare Streamlit page": (f"http://127.0.0.1:{hello_port}/", "text=A bare Streamlit page."),

@@ -251,9 +251,10 @@ def render() -> None:
     spans = [all_spans[i] for i in shown]
     span_ids = [str(s.get("span_id") or "") for s in spans]
 
-    st.text(f"trace {trace_id}")
-    _summary(all_spans, trace.total_cost_usd)
-    _kill_switch(all_spans, state)
+    # The id, the totals and the kill switch sit above the waterfall but are filled in after the
+    # waterfall and the tree are sent: the browser starts loading the chart's and the grid's code
+    # first, and the kill switch's pause list has come back meanwhile (docs/performance-ui.md).
+    header = st.container()
     chart_key = f"trace.waterfall.{trace_id}"
     tree_key = f"trace.tree.{trace_id}"
     # What was clicked arrives with this run: read it before drawing, so that the chart and
@@ -294,6 +295,10 @@ def render() -> None:
             column_config=_TREE_COLUMNS,
             height=min(35 * (len(spans) + 1) + 3, 700),
         )
+    with header:
+        st.text(f"trace {trace_id}")
+        _summary(all_spans, trace.total_cost_usd)
+        _kill_switch(all_spans, state)
     with detail_col:
         _detail(spans[row], known)
     _content(spans[row])
