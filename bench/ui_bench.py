@@ -2,6 +2,7 @@
 Streamlit page (docs/performance-ui.md).
 
     python bench/ui_bench.py --repeat 3 [--write-docs]
+    python bench/ui_bench.py --repeat 3 --spans 200000 --factor 5   # on a 1M-span store as well
 
 A collector is started on a fresh data directory and loaded with the demo data (over OTLP/HTTP,
 like ``flightlog up --demo``); Streamlit serves the Flightlog UI and, on another port, a
@@ -10,6 +11,10 @@ a new browser context (no cache, no session), and timed from navigation until St
 idle with the page's content on screen: the page's title drawn, its main content element
 (grid, chart, …) visible, no script running and no spinner. Printed: the median and the worst
 of each, and each page's median minus the bare page's.
+
+With ``--spans N``, the store is first filled with N generated spans (bench/generator.py, fixed
+seed, 14 days ending 2026-11-01) copied ``--factor`` times (bench/storage_bench.py), then the
+demo data is sent on top as usual: the same pages, read from a large store.
 """
 from __future__ import annotations
 
@@ -56,6 +61,26 @@ def _wait(check, timeout: float, what: str) -> None:
     raise SystemExit(f"timed out waiting for {what}")
 
 
+def _fill(data_dir: Path, spans: int, factor: int) -> None:
+    """Generated spans straight into the store the collector will open (``<data dir>/store``)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from storage_bench import replicate
+    from trace_list_bench import _load
+
+    from flightlog.storage import open_store
+
+    t0 = time.perf_counter()
+    store = open_store(f"chdb://{data_dir / 'store'}")
+    try:
+        _load(store, spans, seed=7)
+        if factor > 1:
+            replicate(store, spans, factor)
+        rows = store.query_rows("SELECT count() FROM spans")[0][0]
+    finally:
+        store.close()
+    click.echo(f"store filled with {rows:,} generated spans in {time.perf_counter() - t0:.0f} s", err=True)
+
+
 def _collector(data_dir: Path) -> tuple[subprocess.Popen, str, dict[str, str]]:
     port = _free_port()
     proc = subprocess.Popen(
@@ -97,7 +122,8 @@ def _load_ms(browser, url: str, content: str) -> float:
         t0 = time.perf_counter()
         page.goto(url)
         page.locator("h1").first.wait_for(state="visible", timeout=60_000)
-        page.locator(content).first.wait_for(state="visible", timeout=60_000)
+        # the first *visible* match: a zero-height bar (a day without cost) is drawn but hidden
+        page.locator(content).locator("visible=true").first.wait_for(state="visible", timeout=60_000)
         page.wait_for_function(
             "() => document.querySelector('[data-testid=\"stApp\"]')?.dataset.testScriptState === 'notRunning'"
             " && !document.querySelector('[data-testid=\"stSpinner\"]')", timeout=60_000)
@@ -121,11 +147,15 @@ def machine() -> str:
 @click.command()
 @click.option("--repeat", default=3, show_default=True, help="cold loads per page")
 @click.option("--write-docs", is_flag=True, help=f"write the table into {DOCS.relative_to(ROOT)}")
-def main(repeat: int, write_docs: bool) -> None:
+@click.option("--spans", default=0, show_default=True, help="generated spans put in the store first (0: demo only)")
+@click.option("--factor", default=1, show_default=True, help="copies of the generated spans (spans × factor rows)")
+def main(repeat: int, write_docs: bool, spans: int, factor: int) -> None:
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory(prefix="flightlog-ui-bench-") as tmp:
         tmpdir = Path(tmp)
+        if spans:
+            _fill(tmpdir, spans, factor)
         collector, url, keys = _collector(tmpdir)
         env = {**__import__("os").environ, "FLIGHTLOG_API_URL": url, "FLIGHTLOG_API_KEY": keys["read_key"],
                "HOME": str(tmpdir)}
@@ -135,9 +165,9 @@ def main(repeat: int, write_docs: bool) -> None:
         procs = [collector,
                  _streamlit(ROOT / "ui" / "app.py", ui_port, env, tmpdir / "ui.log"),
                  _streamlit(hello, hello_port, env, tmpdir / "hello.log")]
-        spans = httpx.get(f"{url}/api/traces/{INCIDENT_TRACE}", timeout=30,
-                          headers={"Authorization": f"Bearer {keys['read_key']}"}).json()["spans"]
-        refund = next(s["span_id"] for s in spans if s["span_name"] == "execute_tool issue_refund")
+        incident = httpx.get(f"{url}/api/traces/{INCIDENT_TRACE}", timeout=30,
+                             headers={"Authorization": f"Bearer {keys['read_key']}"}).json()["spans"]
+        refund = next(s["span_id"] for s in incident if s["span_name"] == "execute_tool issue_refund")
         ui = f"http://127.0.0.1:{ui_port}"
         pages = {
             "bare Streamlit page": (f"http://127.0.0.1:{hello_port}/", "text=A bare Streamlit page."),
@@ -165,8 +195,11 @@ def main(repeat: int, write_docs: bool) -> None:
                 except subprocess.TimeoutExpired:
                     proc.kill()
     bare = statistics.median(results["bare Streamlit page"])
-    lines = [f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on {machine()}; median of {repeat} cold loads "
-             "(new browser context each) at 1400×900 after one warm-up load, demo data.", "",
+    data = f"{spans * factor:,} generated spans plus the demo data" if spans else "demo data"
+    load = ", ".join(f"{x:.1f}" for x in __import__("os").getloadavg())
+    lines = [f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()} (load average {load} at "
+             f"the end); median of {repeat} cold loads (new browser context each) at 1400×900 after one warm-up "
+             f"load, {data}.", "",
              "| page | median ms | worst ms | median − bare page |", "|---|---:|---:|---:|"]
     for name, times in results.items():
         median = statistics.median(times)

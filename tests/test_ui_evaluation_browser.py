@@ -123,7 +123,9 @@ def test_monitoring_shows_online_scores_per_agent_version(page, stack: Stack, tm
 
 
 def _expander(page) -> Any:  # noqa: F811
-    """The Add to dataset expander of the selected span, opened."""
+    """The Add to dataset expander of the selected span, opened (its form is built only when it
+    is open, so look at it once the page's run is over: a click while it opens would close it)."""
+    settled(page)
     expander = page.locator('[data-testid="stExpander"]').filter(has_text="Add to dataset")
     details = expander.locator("details")
     if details.count() and details.first.get_attribute("open") is None:

@@ -213,8 +213,12 @@ def test_trace_page_shows_waterfall_tree_and_selected_span(collector_env, api, m
 
 def test_trace_page_shows_span_text_verbatim_never_as_markdown(collector_env, marked_span):
     at = _open(_app().run(), "views/trace.py", trace_id=collector_env.trace_id, span_id=marked_span["span_id"])
-    shown = _texts(at.code)
+    shown = _texts(at.text)
     assert any(MARKER in text for text in shown), shown
+    stored = [e for e in at.expander if e.label.startswith("Input and output as stored")]
+    assert stored and not _texts(stored[0].text), "the stored input and output wait behind a closed expander"
+    at.session_state["trace.stored"] = True  # the person opens it
+    shown = _texts(at.run().text)
     for text in (marked_span.get("input_text"), marked_span.get("output_text")):
         if text and len(text) <= fmt.TEXT_PREVIEW_CHARS:
             assert text in shown
@@ -325,6 +329,6 @@ def test_trace_page_collapses_a_subtree_and_shows_messages_as_a_chat(collector_e
     at = _open(_app().run(), "views/trace.py", trace_id=collector_env.trace_id, span_id=marked_span["span_id"])
     assert len(at.dataframe[0].value) == len(spans)
     assert at.chat_message, "the LLM span's messages are shown as a chat transcript"
-    assert any(MARKER in t for t in _texts(at.code))
+    assert any(MARKER in t for t in _texts(at.text))
     at.multiselect(key=f"trace.collapse.{collector_env.trace_id}").set_value([root]).run()
     assert len(at.dataframe[0].value) == 1, "collapsing the root leaves only the root in the tree"

@@ -49,7 +49,11 @@ def add_spans(key: str, spans: Sequence[SpanRef], *, expanded: bool = False,
     """An expander with a form that adds ``spans`` (each its input, its output as the expected one)
     to a dataset chosen by the person; ``key`` tells the page's forms apart; ``on_added`` runs
     once they are added (before the page runs again)."""
-    with st.expander("Add to dataset", icon=":material/dataset:", expanded=expanded):
+    box = st.expander("Add to dataset", icon=":material/dataset:", expanded=expanded, key=f"{key}.dataset.open",
+                      on_change="rerun")
+    if not box.open:  # the form (and the datasets read) only when opened (docs/performance-ui.md)
+        return
+    with box:
         added = st.session_state.pop(f"{_ADDED}.{key}", None)
         if added:  # names come from people: the details as text, never markdown
             st.success("Added to the dataset.", icon=":material/check:")

@@ -370,9 +370,9 @@ def trace_rows(items: Iterable[Mapping[str, Any]], query: str = "") -> list[dict
     return rows
 
 
-def table_height(rows: int, most: int = 20) -> int:
-    """Pixels for a grid just tall enough for ``rows`` rows (at most ``most`` before it scrolls)."""
-    return 38 + 35 * max(1, min(rows, most))
+def table_height(rows: int, most: int = 20, *, row_px: int = 35) -> int:
+    """Pixels for a grid just tall enough for ``rows`` rows of ``row_px`` (at most ``most`` before it scrolls)."""
+    return 38 + row_px * max(1, min(rows, most))
 
 
 HIGHLIGHT = "background-color: #FFF3C4; font-weight: 600"

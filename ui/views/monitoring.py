@@ -8,7 +8,6 @@ the LLM call). An alert's link opens the page filtered to its scope (every key o
 """
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -112,10 +111,16 @@ def render() -> None:
     session.sync_url({k: v for k, v in params.items() if v})
 
     start, end = time_window(range_key, session.now())
+    figures = {"start": start, "end": end, "bucket": bucket, "by": by, "agent": agent, "agent_version": agent_version,
+               **chosen}
+    scores = {"by": _score_group(by), "agent": agent, "start": start, "end": end}
+    scored: list[Any] | None = None
     try:
         with st.spinner("Loading monitoring figures…"):
-            body = session.cached("monitoring", start=start, end=end, bucket=bucket, by=by, agent=agent,
-                                  agent_version=agent_version, **chosen)
+            try:  # both reads at once: the page waits for the slower, not for their sum
+                body, scored = session.cached_together(("monitoring", (), figures), ("evaluation_summary", (), scores))
+            except ApiError:  # one of them failed: read them apart, to say which
+                body = session.cached("monitoring", **figures)
     except ApiError as exc:
         session.show_api_error("Monitoring figures could not be loaded.", exc)
         return
@@ -174,18 +179,25 @@ def render() -> None:
                     bucket=bucket), checkpoints, "escalations")
             else:
                 st.info("No checkpoint in this time range.", icon=":material/gavel:")
-    _evaluation_scores(by, agent, start, end)
+    _evaluation_scores(scores, scored)
 
 
-def _evaluation_scores(by: str, agent: str, start: dt.datetime | None, end: dt.datetime | None) -> None:
-    """Online evaluation: the mean score of live runs per agent version or prompt version and evaluator."""
-    group = by if by in ("prompt_version", "model") else "agent_version"
+def _score_group(by: str) -> str:
+    """What the evaluation scores are grouped by for the page's breakdown ``by``."""
+    return by if by in ("prompt_version", "model") else "agent_version"
+
+
+def _evaluation_scores(params: dict[str, Any], rows: list[Any] | None) -> None:
+    """Online evaluation: the mean score of live runs per agent version or prompt version and
+    evaluator (``GET /api/evaluation/summary`` with ``params``; ``rows`` if already read)."""
+    group = str(params["by"])
     st.subheader(f"Evaluation scores by {monitor.BREAKDOWNS.get(group, group)}")
-    try:
-        rows = session.cached("evaluation_summary", by=group, agent=agent, start=start, end=end)
-    except ApiError as exc:
-        session.show_api_error("The evaluation scores could not be loaded.", exc)
-        return
+    if rows is None:
+        try:
+            rows = session.cached("evaluation_summary", **params)
+        except ApiError as exc:
+            session.show_api_error("The evaluation scores could not be loaded.", exc)
+            return
     if not rows:
         st.text("No scores of live runs in this range: attach a rule with flightlog eval rules add.")
         return

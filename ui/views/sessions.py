@@ -20,18 +20,23 @@ from flightlog.ui.types import Session
 from flightlog.ui.views.traces import COLUMNS as RUN_COLUMNS
 
 _PAGE_SIZE = 50
+# Every column wholly inside the grid from 1280 px up (with the sidebar open, the grid is ~820 px
+# wide at 1280): the session id is the link to its transcript, rows are three lines high so that
+# long values (the first input, a user's address) wrap instead of running past the grid's edge,
+# and at wider screens the columns grow to fill it. The browser test checks nothing is cut off.
 _LIST_COLUMNS = {
-    "last activity": st.column_config.TextColumn("last activity (UTC)", width=135),
-    "transcript": st.column_config.LinkColumn("transcript", display_text="open ↗", width=70),
-    "runs": st.column_config.NumberColumn("runs", format="%d", width=45),
+    "last activity": st.column_config.TextColumn("last activity (UTC)", width=125),
+    "session": st.column_config.LinkColumn("session", display_text=r"session_id=(.*)", width=130,
+                                           help="Opens the session's transcript"),
+    "runs": st.column_config.NumberColumn("runs", format="%d", width=40),
     "errors": st.column_config.NumberColumn("errors", format="%d", width=45),
-    "user": st.column_config.TextColumn("user", width=150),
-    "agents": st.column_config.TextColumn("agents", width=120),
-    "duration s": st.column_config.NumberColumn("duration", format="%.1f s", width=75),
-    "cost": st.column_config.NumberColumn("cost", format="$%.4f", width=65),
-    "first input": st.column_config.TextColumn("first input", width=300),
-    "session": st.column_config.TextColumn("session", width=140),
+    "user": st.column_config.TextColumn("user", width=110),
+    "agents": st.column_config.TextColumn("agents", width=90),
+    "duration s": st.column_config.NumberColumn("duration", format="%.1f s", width=65),
+    "cost": st.column_config.NumberColumn("cost", format="$%.4f", width=60),
+    "first input": st.column_config.TextColumn("first input", width=120),
 }
+_LIST_ROW_PX = 66  # three lines of text (Streamlit wraps a grid's text only in rows over 64 px)
 # The list's filters: widget keys "sessions.<name>"; the same as Traces where they make sense.
 _FIELDS = ("q", "range", "agent", "agent_version", "user", "errors")
 _SAVED = "sessions.saved"  # not widgets: survive visits to other pages (and to one session)
@@ -154,19 +159,20 @@ def _list() -> None:
         return
     first = (page - 1) * _PAGE_SIZE + 1
     st.caption(f"{found['total']:,} sessions · showing {first:,}–{first + len(found['items']) - 1:,} · "
-               f"page {page} of {pages} · most recently active first · select a row (or click *open ↗*) "
+               f"page {page} of {pages} · most recently active first · select a row (or click its session) "
                "to read its transcript")
     items = found["items"]
     rows = [{
         "last activity": fmt.format_time(s["last_activity"])[:19],
-        "transcript": "sessions?session_id=" + quote(s["session_id"], safe=""),
+        "session": "sessions?session_id=" + quote(s["session_id"], safe=""),
         "runs": s["traces"], "errors": s["errors"], "user": s["user"], "agents": ", ".join(s["agents"]),
-        "duration s": s["duration_ms"] / 1000, "cost": s["cost_usd"], "session": s["session_id"],
+        "duration s": s["duration_ms"] / 1000, "cost": s["cost_usd"],
         "first input": fmt.snippet(s["first_input"], values["q"]),
     } for s in items]
     generation = st.session_state.setdefault(_TABLE_GENERATION, 0)
     event = st.dataframe(pd.DataFrame(rows, columns=list(_LIST_COLUMNS)), hide_index=True,
-                         column_config=_LIST_COLUMNS, width="stretch", height=fmt.table_height(len(rows)),
+                         column_config=_LIST_COLUMNS, width="stretch", row_height=_LIST_ROW_PX,
+                         height=fmt.table_height(len(rows), 12, row_px=_LIST_ROW_PX),
                          key=f"sessions.results.{generation}", on_select="rerun", selection_mode="single-row")
     prev_col, next_col, _ = st.columns([1, 1, 6])
     prev_col.button("← Previous", disabled=page <= 1, on_click=_turn_page, args=(page - 1,))

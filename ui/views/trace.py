@@ -7,6 +7,7 @@ the last trace opened in this session, or asks for an id.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from flightlog import semconv as sc
@@ -22,6 +23,7 @@ from flightlog.ui.filters import parse_trace_id
 from flightlog.ui.texttable import field_list
 
 _LOOKUP = "trace.lookup"
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="flightlog-trace")
 _TREE_COLUMNS = {
     "span": st.column_config.TextColumn("span", width=190),
     "status": st.column_config.TextColumn("status", width=50),
@@ -69,28 +71,33 @@ def _ask_for_trace(problem: str = "") -> None:
     st.page_link(session.SEARCH_PAGE, label="Go to Search", icon=":material/search:")
 
 
-def _text_block(label: str | None, text: str) -> None:
+def _text_block(label: str | None, text: str, key: str) -> None:
     """Show span text as text: a preview, with the whole of a long text in an expander.
 
     ``label`` is one of the page's own words (markdown); span-provided labels go through
-    ``st.text`` by the caller, never markdown.
+    ``st.text`` by the caller, never markdown. ``key`` names the block's expander.
     """
     if label:
         st.markdown(f"**{label}**")
     preview, cut = fmt.truncate(text)
-    st.code(preview, language=None, wrap_lines=True)
+    # st.text, not st.code: the code box's highlighter is a 1.5 MB script that every new
+    # browser session would load before the page settles (docs/performance-ui.md).
+    with st.container(border=True):
+        st.text(preview)
     if cut:
-        with st.expander(f"Show all {len(text):,} characters"):
-            st.code(text, language=None, wrap_lines=True)
+        whole = st.expander(f"Show all {len(text):,} characters", key=f"trace.all.{key}", on_change="rerun")
+        if whole.open:  # built only when opened; the code box has a copy button
+            with whole:
+                st.code(text, language=None, wrap_lines=True)
 
 
-def _json_or_text(label: str, text: str) -> None:
+def _json_or_text(label: str, text: str, key: str) -> None:
     is_json, value = fmt.parse_json(text)
     if is_json:
         st.markdown(f"**{label}**")
         st.json(value, expanded=2)
     else:
-        _text_block(label, text)
+        _text_block(label, text, key)
 
 
 def _detail(span: dict[str, Any], span_ids: set[str]) -> None:
@@ -120,22 +127,25 @@ def _content(span: dict[str, Any]) -> None:
         st.subheader("What the span said and did")
     if messages:
         st.markdown("**Messages**")
-        for role, text in messages:
+        for n, (role, text) in enumerate(messages):
             with st.chat_message(transcript.chat_role(role)):
                 st.text(role)  # the role comes from the span: text, never markdown
-                _text_block(None, text)
-    texts = [(label, str(span[key])) for label, key in (("Input", "input_text"), ("Output", "output_text"))
+                _text_block(None, text, f"message.{n}")
+    texts = [(label, str(span[key]), key) for label, key in (("Input", "input_text"), ("Output", "output_text"))
              if span.get(key)]
     if messages and texts:
-        with st.expander("Input and output as stored (what search matches)"):
-            for label, text in texts:
-                _text_block(label, text)
+        stored = st.expander("Input and output as stored (what search matches)", key="trace.stored",
+                             on_change="rerun")
+        if stored.open:  # what is behind a closed expander is not built (docs/performance-ui.md)
+            with stored:
+                for label, text, key in texts:
+                    _text_block(label, text, key)
     else:
-        for label, text in texts:
-            _text_block(label, text)
+        for label, text, key in texts:
+            _text_block(label, text, key)
     for label, key in (("Tool arguments", "tool_args"), ("Tool result", "tool_result")):
         if span.get(key):
-            _json_or_text(label, str(span[key]))
+            _json_or_text(label, str(span[key]), key)
     for label, key in (
         ("Raw span attributes", "span_attributes"),
         ("Events", "events"),
@@ -143,8 +153,10 @@ def _content(span: dict[str, Any]) -> None:
         ("Resource attributes", "resource_attributes"),
     ):
         if span.get(key):
-            with st.expander(label):
-                st.json(span[key], expanded=True)
+            raw = st.expander(label, key=f"trace.raw.{key}", on_change="rerun")
+            if raw.open:
+                with raw:
+                    st.json(span[key], expanded=True)
 
 
 def _summary(spans: list[dict[str, Any]], total_cost: float) -> None:
@@ -157,20 +169,30 @@ def _summary(spans: list[dict[str, Any]], total_cost: float) -> None:
     cols[4].metric("Errors", f"{summary['errors']:,}")
 
 
-def _kill_switch(spans: Sequence[Mapping[str, Any]]) -> None:
+def _pauses() -> Future[Any]:
+    """The pause list (``GET /api/control/state``), read fresh so that a pause shows at once,
+    and asked for at the same time as the trace (the page waits for the slower of the two)."""
+    return _POOL.submit(session.get_client().control_state)
+
+
+def _kill_switch(spans: Sequence[Mapping[str, Any]], state: Future[Any]) -> None:
     """Pause or resume the trace's agent (this version, or every version) as the signed-in admin."""
     agent_span = next((s for s in spans if s.get("agent_name")), None)
     if agent_span is None:
         return
     agent, version = str(agent_span["agent_name"]), str(agent_span.get("agent_version") or "")
     try:
-        pauses = session.get_client().control_state()["pauses"]
+        pauses = state.result()["pauses"]
     except ApiError:
         pauses = []  # the read-only part of the page does not depend on it
     covering = inbox.pauses_covering(pauses, agent, version)
     title = "Kill switch: this trace's agent is paused" if covering else "Kill switch: pause this trace's agent"
-    with st.expander(title, icon=":material/pause_circle:", expanded=bool(covering)):
-        killswitch.flash()
+    killswitch.flash()  # what the last pause or resume did, above the expander: seen even when closed
+    switch = st.expander(title, icon=":material/pause_circle:", expanded=bool(covering),
+                         key=f"trace.killswitch.{'paused' if covering else 'running'}", on_change="rerun")
+    if not switch.open:  # the forms are built when it is opened (open by itself while paused)
+        return
+    with switch:
         st.text(f"agent {agent}" + (f", version {version}" if version else ""))
         for pause in covering:
             st.text(f"Paused: {pause['scope']} — {pause['reason']} (by {pause['by']}, "
@@ -197,6 +219,7 @@ def render() -> None:
     if not trace_id:
         _ask_for_trace("That is not a trace id: expected 32 hexadecimal characters.")
         return
+    state = _pauses()
     try:
         with st.spinner("Loading the trace…"):
             trace = session.cached("get_trace", trace_id)
@@ -228,9 +251,10 @@ def render() -> None:
     spans = [all_spans[i] for i in shown]
     span_ids = [str(s.get("span_id") or "") for s in spans]
 
-    st.text(f"trace {trace_id}")
-    _summary(all_spans, trace.total_cost_usd)
-    _kill_switch(all_spans)
+    # The id, the totals and the kill switch sit above the waterfall but are filled in after the
+    # waterfall and the tree are sent: the browser starts loading the chart's and the grid's code
+    # first, and the kill switch's pause list has come back meanwhile (docs/performance-ui.md).
+    header = st.container()
     chart_key = f"trace.waterfall.{trace_id}"
     tree_key = f"trace.tree.{trace_id}"
     # What was clicked arrives with this run: read it before drawing, so that the chart and
@@ -271,6 +295,10 @@ def render() -> None:
             column_config=_TREE_COLUMNS,
             height=min(35 * (len(spans) + 1) + 3, 700),
         )
+    with header:
+        st.text(f"trace {trace_id}")
+        _summary(all_spans, trace.total_cost_usd)
+        _kill_switch(all_spans, state)
     with detail_col:
         _detail(spans[row], known)
     _content(spans[row])
