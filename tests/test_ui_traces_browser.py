@@ -19,6 +19,7 @@ from support.browser import (
     CHROMIUM_ARGS,
     VEGA_MARKS,
     WAIT_MS,
+    assert_columns_fit,
     drawn_columns,
     grid_cells,
     screenshot,
@@ -170,11 +171,7 @@ def test_sessions_filter_like_traces_and_open_a_transcript(browser, ui_server, s
                 assert name in columns, f"{name!r} not drawn at {width} px: {columns}; screenshot: {shot}"
             box = grid.bounding_box()
             assert box and box["x"] + box["width"] <= width, f"grid {box}; screenshot: {shot}"
-            # No column runs past the grid's right edge: the grid's content is no wider than what
-            # it shows (a column cut off makes it scroll sideways).
-            content, shown = grid.locator(".dvn-scroller").evaluate("s => [s.scrollWidth, s.clientWidth]")
-            assert content <= shown, (f"the columns are {content} px wide in a {shown} px grid at {width} px: the "
-                                      f"last ones are cut off; screenshot: {shot}")
+            assert_columns_fit(grid, f"at {width} px; screenshot: {shot}")
             for label in ("Search text", "Time range", "Agent", "Agent version", "User"):
                 field = page.get_by_label(label, exact=True).first
                 expect(field, f"{label}; screenshot: {shot}").to_be_attached()
@@ -290,10 +287,19 @@ def _incident_spans(seeded_stack) -> list[dict]:
         return api.get_trace(seeded_stack.incident_trace_id).spans
 
 
-def test_the_selected_span_is_marked_in_the_waterfall_and_the_tree(page, ui_server, seeded_stack, tmp_path):
+@pytest.mark.parametrize("width", [1280, 1440])
+def test_the_selected_span_is_marked_in_the_waterfall_and_the_tree(browser, ui_server, seeded_stack, tmp_path, width):
+    context, page = _page(browser, width)
+    try:
+        _selected_span_marked(page, ui_server, seeded_stack, tmp_path, width)
+    finally:
+        context.close()
+
+
+def _selected_span_marked(page, ui_server, seeded_stack, tmp_path, width):
     spans = _incident_spans(seeded_stack)
     refund = next(s for s in spans if s["span_name"] == "execute_tool issue_refund")
-    with screenshot(page, tmp_path, "trace-selected") as shot:
+    with screenshot(page, tmp_path, f"trace-selected-{width}") as shot:
         page.goto(f"{ui_server.url}/trace?trace_id={seeded_stack.incident_trace_id}&span_id={refund['span_id']}")
         expect(page.get_by_role("heading", name="Selected span"), f"screenshot: {shot}").to_be_visible()
         wait_idle(page)
@@ -313,8 +319,9 @@ def test_the_selected_span_is_marked_in_the_waterfall_and_the_tree(page, ui_serv
         assert len(cells) == len(spans), f"{cells}; screenshot: {shot}"
         assert [c for c in cells if c.startswith("▶")] == [cells[spans.index(refund)]], f"{cells}; screenshot: {shot}"
         columns = drawn_columns(tree)
-        for name in ("span", "status", "duration", "cost"):
-            assert name in columns, f"tree column {name!r} not drawn: {columns}; screenshot: {shot}"
+        for name in ("span", "status", "duration", "cost", "start", "type"):
+            assert name in columns, f"tree column {name!r} not drawn at {width} px: {columns}; screenshot: {shot}"
+        assert_columns_fit(tree, f"the span tree at {width} px; screenshot: {shot}")
         fields = page.locator(".st-key-trace-fields")
         expect(fields, f"screenshot: {shot}").to_contain_text("refund-policy@v7")
         decided = fields.locator('[data-testid="stHorizontalBlock"]', has_text="decided by").locator(
@@ -324,7 +331,7 @@ def test_the_selected_span_is_marked_in_the_waterfall_and_the_tree(page, ui_serv
         expect(decided, f"screenshot: {shot}").to_contain_text(f"refund-policy@v7 · span {decider}")
         assert decided.evaluate("e => e.scrollWidth <= e.clientWidth"), f"the decided-by value is cut; screenshot: {shot}"
         box = fields.bounding_box()
-        assert box and box["x"] + box["width"] <= 1400, f"the fields list runs off screen: {box}; screenshot: {shot}"
+        assert box and box["x"] + box["width"] <= width, f"the fields list runs off screen: {box}; screenshot: {shot}"
     with screenshot(page, tmp_path, "trace-unknown-span") as shot:
         page.goto(f"{ui_server.url}/trace?trace_id={seeded_stack.incident_trace_id}&span_id={'0' * 16}")
         expect(page.get_by_text(f"There is no span {'0' * 16} in this trace"), f"screenshot: {shot}").to_be_visible()

@@ -44,6 +44,13 @@ def drawn_columns(grid: Any) -> list[str]:
     return [str(t).strip() for t in grid.locator("th[role=columnheader]").all_text_contents()]
 
 
+def assert_columns_fit(grid: Any, what: str) -> None:
+    """No column runs past the grid's right edge: the grid's content is no wider than what it
+    shows (a column cut off makes it scroll sideways)."""
+    content, shown = grid.locator(".dvn-scroller").evaluate("s => [s.scrollWidth, s.clientWidth]")
+    assert content <= shown, f"the columns are {content} px wide in a {shown} px grid: the last ones are cut off; {what}"
+
+
 def grid_cells(grid: Any, column: int) -> list[str]:
     """The drawn texts of one column (0-based among the drawn columns) of a grid's rows."""
     return grid.evaluate(

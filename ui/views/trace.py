@@ -25,7 +25,7 @@ from flightlog.ui.texttable import field_list
 _LOOKUP = "trace.lookup"
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="flightlog-trace")
 _TREE_COLUMNS = {
-    "span": st.column_config.TextColumn("span", width=190),
+    "span": st.column_config.TextColumn("span", width=320),
     "status": st.column_config.TextColumn("status", width=50),
     "duration": st.column_config.TextColumn("duration", width=70),
     "cost": st.column_config.TextColumn("cost", width=70),
@@ -281,7 +281,9 @@ def render() -> None:
         selection_mode=charts.SELECTION,
         width="stretch",
     )
-    tree_col, detail_col = st.columns([11, 9])
+    # The tree over the page's width, the selected span below it: beside each other, at 1280 px
+    # the tree had to cut its last columns (start, type) or the span names.
+    tree_col, detail_col = st.container(), st.container()
     with tree_col:
         st.subheader("Spans")
         st.caption("Select a row (or click a bar above) to see that span; ▶ marks the one shown.")
