@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from flightlog.ui.client import ApiClient
-from support.browser import VEGA_MARKS
+from support.browser import VEGA_MARKS, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -73,6 +73,9 @@ def _search(page, base_url: str, word: str) -> None:
     page.goto(base_url + "/search")
     box = page.get_by_role("textbox", name="Search text")
     expect(box).to_be_visible()
+    # Typed only once the page has drawn: a run cut short while it registers the filters can
+    # make Streamlit drop a filter's value (searchform.reseed_missing puts most back).
+    wait_idle(page)
     box.fill(word)
     box.press("Enter")
 
@@ -102,6 +105,7 @@ def test_opening_a_result_shows_the_waterfall(page, ui_server, seeded_stack, tmp
         expect(page.get_by_text(re.compile(r"[1-9][\d,]* matching spans?")), f"screenshot: {shot}").to_be_visible()
         grid = page.locator('[data-testid="stDataFrame"]').first
         expect(grid.locator("canvas").first, f"screenshot: {shot}").to_be_visible()
+        wait_idle(page)  # a click that lands while the page still runs goes to a grid about to be replaced
         box = grid.bounding_box()
         assert box, f"results table has no box; screenshot: {shot}"
     page.mouse.click(box["x"] + GRID_CHECKBOX_X_PX, box["y"] + GRID_HEADER_PX + GRID_ROW_PX / 2)

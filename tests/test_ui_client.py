@@ -176,3 +176,19 @@ def test_cost_and_facets_answer(api):
     assert rows and all({"day", "model", "cost_usd"} <= set(row) for row in rows)
     facets = api.facets()
     assert {"agents", "models", "span_types"} <= set(facets)
+
+
+def test_a_read_cut_off_by_a_closed_kept_alive_connection_is_asked_again_once_and_a_write_is_not():
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.method)
+        if len(seen) in (1, 3):  # the collector closed the reused connection without answering
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+        return httpx.Response(200, json={"total": 0, "items": [], "limit": 50, "offset": 0})
+
+    assert _client(handler).search_spans().total == 0
+    assert seen == ["GET", "GET"]
+    with pytest.raises(ApiError, match="cannot reach the collector"):
+        _client(handler).add_review_score("a" * 32, 1.0)
+    assert seen == ["GET", "GET", "POST"], "a write that may have been carried out is not sent twice"

@@ -227,7 +227,14 @@ def test_search_results_picked_for_a_dataset_become_items(page, stack: Stack, tm
         expect(expander).to_contain_text("2 spans: each one's input becomes an item's input")
         assert "/trace" not in page.url  # picking rows does not open their trace
         _offers_our_dataset(page, expander)
-        expander.get_by_label("Note (kept in the item's metadata)").fill("picked in search")
+        note = expander.get_by_label("Note (kept in the item's metadata)")
+        # Each selection has its own form: the one-span form stays on screen until the run that
+        # draws the two-span form ends, and a note typed into it would be lost.
+        expect(note).to_have_count(1)
+        settled(page)
+        note.fill("picked in search")
+        settled(page)
+        expect(note).to_have_value("picked in search")  # not wiped by a run still under way
         expander.get_by_role("button", name="Add to dataset").click()
         expect(page.get_by_text(re.compile(rf"^Added 2 items to {DATASET} \(version {before + 2}\)"))).to_be_visible()
         expect(_expander(page)).to_contain_text("Select one or more rows first.")  # the picked rows are cleared

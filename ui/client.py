@@ -489,8 +489,16 @@ class ApiClient:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
         extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         try:
-            response = self._http.request(method, path, params=tuple(params or ()), json=json_body,
-                                          headers=headers, **extra)
+            try:
+                response = self._http.request(method, path, params=tuple(params or ()), json=json_body,
+                                              headers=headers, **extra)
+            except httpx.RemoteProtocolError:
+                # The collector closed a kept-alive connection just as it was reused (its idle
+                # timeout): nothing was answered. A read is asked again once on a new connection;
+                # a write is not, as it may have been carried out.
+                if method != "GET":
+                    raise
+                response = self._http.request(method, path, params=tuple(params or ()), headers=headers, **extra)
         except httpx.TimeoutException as exc:
             raise ApiError(f"the collector at {self.base_url} did not answer in time") from exc
         except httpx.TransportError as exc:
