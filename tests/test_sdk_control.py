@@ -47,7 +47,7 @@ def synced(collector: RunningCollector) -> None:
     """Wait until this process's SDK holds the collector's current control state."""
     version = control_version(collector)
     wait_until(lambda: _control.CLIENT is not None and _control.CLIENT.snapshot.version == version,
-               timeout=10, interval=0.02, what="the SDK to receive the control state")
+               timeout=30, interval=0.02, what="the SDK to receive the control state")
 
 
 @pytest.fixture
