@@ -22,6 +22,7 @@ the types say what the collector promises (its /openapi.json), they are not re-c
 """
 from __future__ import annotations
 
+import functools
 import datetime as dt
 import os
 from collections.abc import Mapping, Sequence
@@ -488,17 +489,18 @@ class ApiClient:
         """One call with any method; ``api_key`` replaces the client's key for this call only."""
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
         extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        request = functools.partial(self._http.request, method, path, params=tuple(params or ()), json=json_body,
+                                    headers=headers, **extra)
         try:
             try:
-                response = self._http.request(method, path, params=tuple(params or ()), json=json_body,
-                                              headers=headers, **extra)
+                response = request()
             except httpx.RemoteProtocolError:
                 # The collector closed a kept-alive connection just as it was reused (its idle
                 # timeout): nothing was answered. A read is asked again once on a new connection;
                 # a write is not, as it may have been carried out.
                 if method != "GET":
                     raise
-                response = self._http.request(method, path, params=tuple(params or ()), headers=headers, **extra)
+                response = request()
         except httpx.TimeoutException as exc:
             raise ApiError(f"the collector at {self.base_url} did not answer in time") from exc
         except httpx.TransportError as exc:
