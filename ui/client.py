@@ -22,8 +22,8 @@ the types say what the collector promises (its /openapi.json), they are not re-c
 """
 from __future__ import annotations
 
-import functools
 import datetime as dt
+import functools
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
