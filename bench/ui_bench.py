@@ -114,6 +114,11 @@ def _streamlit(app: Path, port: int, env: dict[str, str], log: Path) -> subproce
     return proc
 
 
+def _new_context(browser):
+    """A browser context of its own (its own cache, cookies and storage) at the measured size."""
+    return browser.new_context(viewport={"width": 1400, "height": 900})
+
+
 def _load_ms(browser, url: str, content: str, context=None) -> float:
     """One load until idle with ``content`` visible.
 
@@ -123,7 +128,7 @@ def _load_ms(browser, url: str, content: str, context=None) -> float:
     """
     own = context is None
     if own:
-        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        context = _new_context(browser)
     page = context.new_page()
     try:
         t0 = time.perf_counter()
@@ -197,8 +202,7 @@ def main(repeat: int, write_docs: bool, spans: int, factor: int, browser_cache: 
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 for name, (page_url, content) in pages.items():
                     for mode in modes:
-                        context = browser.new_context(viewport={"width": 1400, "height": 900}) \
-                            if mode == "warm" else None
+                        context = _new_context(browser) if mode == "warm" else None
                         # the warm-up load: the server's imports and first queries (and, warm, the cache)
                         _load_ms(browser, page_url, content, context)
                         runs[mode][name] = [_load_ms(browser, page_url, content, context) for _ in range(repeat)]
