@@ -141,16 +141,19 @@ def _send_odd_spans(collector: RunningCollector, upstream: dict[str, Any]) -> st
     )
     assert collector.post("/v1/traces", body, "application/x-protobuf").status_code == 200
     llm = bytes.fromhex("b1" * 8)
+    # Made a second ago: the only token usage of today (the UTC day the budget check reads),
+    # whatever the hour the suite runs at; every demo run is at least two hours old.
+    just_now = time.time_ns() - 10**9
     body = _traces("logged-bot", Span(
-        trace_id=bytes.fromhex(LOGGED_TRACE), span_id=llm, name="chat gpt-4o-mini", start_time_unix_nano=now,
-        end_time_unix_nano=now + 10**9, attributes=[_kv(sc.OPERATION, "chat"), _kv(sc.REQUEST_MODEL, "gpt-4o-mini"),
+        trace_id=bytes.fromhex(LOGGED_TRACE), span_id=llm, name="chat gpt-4o-mini", start_time_unix_nano=just_now,
+        end_time_unix_nano=just_now + 10**9, attributes=[_kv(sc.OPERATION, "chat"), _kv(sc.REQUEST_MODEL, "gpt-4o-mini"),
                                                     _kv(sc.INPUT_TOKENS, 12)]))
     assert collector.post("/v1/traces", body, "application/x-protobuf").status_code == 200
     logs = ExportLogsServiceRequest(resource_logs=[ResourceLogs(scope_logs=[ScopeLogs(log_records=[
-        LogRecord(time_unix_nano=now + 1, trace_id=bytes.fromhex(LOGGED_TRACE), span_id=llm,
+        LogRecord(time_unix_nano=just_now + 1, trace_id=bytes.fromhex(LOGGED_TRACE), span_id=llm,
                   event_name="gen_ai.user.message", body=AnyValue(string_value="where is my parcel?"),
                   attributes=[_kv("gen_ai.system", "openai")]),
-        LogRecord(time_unix_nano=now + 2, trace_id=bytes.fromhex(LOGGED_TRACE), span_id=llm,
+        LogRecord(time_unix_nano=just_now + 2, trace_id=bytes.fromhex(LOGGED_TRACE), span_id=llm,
                   event_name="gen_ai.choice", attributes=[_kv("index", 0)]),
     ])])])
     resp = collector.post("/v1/logs", logs.SerializeToString(), "application/x-protobuf")
