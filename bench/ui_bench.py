@@ -9,8 +9,9 @@ like ``flightlog up --demo``); Streamlit serves the Flightlog UI and, on another
 hello-world page (a title and a line of text). Each page is loaded ``--repeat`` times, each in
 a new browser context (no cache, no session), and timed from navigation until Streamlit is
 idle with the page's content on screen: the page's title drawn, its main content element
-(grid, chart, …) visible, no script running and no spinner. Printed: the median and the worst
-of each, and each page's median minus the bare page's.
+(grid, chart, …) visible, no script running and no spinner. Every page load is paired with a
+load of the bare page right before it, so the machine's drift moves both alike. Printed: the
+median and the worst of each, and the median of each page's loads minus their bare loads.
 
 With ``--spans N``, the store is first filled with N generated spans (bench/generator.py, fixed
 seed, 14 days ending 2026-11-01) copied ``--factor`` times (bench/storage_bench.py), then the
@@ -197,18 +198,38 @@ def main(repeat: int, write_docs: bool, spans: int, factor: int, browser_cache: 
         }
         modes = ["cold", "warm"] if browser_cache == "both" else [browser_cache]
         runs: dict[str, dict[str, list[float]]] = {mode: {} for mode in modes}
+        # each page load minus the bare page's load right before it: the machine's drift
+        # (another process, a warmer CPU) moves both alike, so the difference is steadier
+        paired: dict[str, dict[str, list[float]]] = {mode: {} for mode in modes}
+        bare_url, bare_content = pages.pop("bare Streamlit page")
         try:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                for mode in modes:
+                    runs[mode]["bare Streamlit page"] = []
+                bare_contexts = {mode: _new_context(browser) if mode == "warm" else None for mode in modes}
+                for context in bare_contexts.values():
+                    _load_ms(browser, bare_url, bare_content, context)
                 for name, (page_url, content) in pages.items():
                     for mode in modes:
                         context = _new_context(browser) if mode == "warm" else None
                         # the warm-up load: the server's imports and first queries (and, warm, the cache)
                         _load_ms(browser, page_url, content, context)
-                        runs[mode][name] = [_load_ms(browser, page_url, content, context) for _ in range(repeat)]
+                        runs[mode][name], paired[mode][name] = [], []
+                        for _ in range(repeat):
+                            bare = _load_ms(browser, bare_url, bare_content, bare_contexts[mode])
+                            took = _load_ms(browser, page_url, content, context)
+                            runs[mode]["bare Streamlit page"].append(bare)
+                            runs[mode][name].append(took)
+                            paired[mode][name].append(took - bare)
                         if context is not None:
                             context.close()
-                        click.echo(f"{name} ({mode}): {[round(t) for t in runs[mode][name]]} ms", err=True)
+                        click.echo(f"{name} ({mode}): {[round(t) for t in runs[mode][name]]} ms, "
+                                   f"minus the bare page before each: {[round(t) for t in paired[mode][name]]}",
+                                   err=True)
+                for context in bare_contexts.values():
+                    if context is not None:
+                        context.close()
                 browser.close()
         finally:
             for proc in procs:
@@ -224,14 +245,13 @@ def main(repeat: int, write_docs: bool, spans: int, factor: int, browser_cache: 
                    "Streamlit session each)"}
     tables = []
     for mode, results in runs.items():
-        bare = statistics.median(results["bare Streamlit page"])
         lines = [f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()} (load average {load} at "
-                 f"the end); median of {repeat} {how[mode]} at 1400×900 after one warm-up load, {data}.", "",
-                 "| page | median ms | worst ms | median − bare page |", "|---|---:|---:|---:|"]
+                 f"the end); median of {repeat} {how[mode]} at 1400×900 after one warm-up load, {data}; "
+                 "each page load is paired with a load of the bare page right before it.", "",
+                 "| page | median ms | worst ms | median of (page − bare page before it) |", "|---|---:|---:|---:|"]
         for name, times in results.items():
-            median = statistics.median(times)
-            lines.append(f"| {name} | {median:.0f} | {max(times):.0f} | "
-                         f"{'—' if name.startswith('bare') else f'{median - bare:+.0f}'} |")
+            diff = "—" if name.startswith("bare") else f"{statistics.median(paired[mode][name]):+.0f}"
+            lines.append(f"| {name} | {statistics.median(times):.0f} | {max(times):.0f} | {diff} |")
         tables.append("\n".join(lines))
     table = "\n\n".join(tables)
     click.echo(table)

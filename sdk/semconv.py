@@ -358,6 +358,8 @@ KEPT_IN_ATTRIBUTES = {
 
 # === written by the collector's control loop (event spans in the audit chain) ===================
 CONTROL_EVENT = "flightlog.control.event"
+#: The span type (``SpanType``) of those event spans: records of the control loop, not the run's work.
+CONTROL_SPAN_TYPE = "control"
 CONTROL_SCOPE = "flightlog.control.scope"
 CONTROL_REASON = "flightlog.control.reason"
 CONTROL_ACTOR = "flightlog.control.actor"

@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from flightlog.semconv import CONTROL_SPAN_TYPE
+
 from . import facts as trace_facts
 from .errors import InvalidQuery
 from .filters import SORTS, SpanFilter
@@ -45,6 +47,17 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: jsonable(v) for k, v in value.items()}
     return value
+
+
+def run_extent(spans: list[dict[str, Any]]) -> tuple[int, int]:
+    """A trace's first start and last end (unix ns) over the run's own spans.
+
+    Control events (an approval decided, a pause; span type ``control``) are recorded by the
+    collector when they happen, which can be hours after the run ended: they stay in the
+    trace but do not stretch its duration. A trace of control events only: their extent.
+    """
+    own = [s for s in spans if s.get("span_type") != CONTROL_SPAN_TYPE] or spans
+    return min(s["start_ns"] for s in own), max(s["start_ns"] + s["duration"] for s in own)
 
 
 def span_to_api(row: dict[str, Any]) -> dict[str, Any]:
@@ -144,8 +157,7 @@ def get_trace(store: Store, project: str, trace_id: str) -> dict[str, Any] | Non
     # Facts a span was stored without (its run's agent span came in a later request): the
     # trace's own spans say them (docs/decisions/0013-trace-facts-across-requests.md).
     trace_facts.resolve(spans, names=_API_NAMES)
-    start = min(s["start_ns"] for s in spans)
-    end = max(s["start_ns"] + s["duration"] for s in spans)
+    start, end = run_extent(spans)
     return {
         "trace_id": trace_id,
         "project": project,

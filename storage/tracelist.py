@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flightlog.semconv import CONTROL_SPAN_TYPE
+
 from . import facts as trace_facts
 from .errors import InvalidQuery
 from .filters import SpanFilter
@@ -22,10 +24,18 @@ from .timewindow import Window, from_ns, iso
 MAX_PAGE = 500
 MAX_SESSION_TRACES = 500
 INPUT_CHARS = 300
+# A trace's first start and last end over the run's own spans: control events (decisions the
+# collector records when they happen, maybe hours after the run) do not stretch it; a trace of
+# control events only spans theirs (storage.queries.run_extent, the same rule for one trace).
+_OWN = f"SpanType != '{CONTROL_SPAN_TYPE}'"
+_START_NS = (f"if(countIf({_OWN}) > 0, minIf(toUnixTimestamp64Nano(Timestamp), {_OWN}),"
+             " min(toUnixTimestamp64Nano(Timestamp)))")
+_END_NS = (f"if(countIf({_OWN}) > 0, maxIf(toUnixTimestamp64Nano(Timestamp) + Duration, {_OWN}),"
+           " max(toUnixTimestamp64Nano(Timestamp) + Duration))")
 #: Sort keys of a trace list → the per-trace aggregate over its spans ("time" uses the index).
 TRACE_SORTS = {
     "time": "min(Timestamp)",
-    "duration": "max(toUnixTimestamp64Nano(Timestamp) + Duration) - min(toUnixTimestamp64Nano(Timestamp))",
+    "duration": f"{_END_NS} - {_START_NS}",
     "cost": "sum(CostUsd)",
     "tokens": "sum(InputTokens) + sum(OutputTokens)",
     "spans": "count()",
@@ -37,8 +47,8 @@ _STATUS = {"Error": "error", "Ok": "ok", "Unset": "unset", "": "unset"}
 # re-sent copy that ingest did not see).
 _SUMMARY = (
     "SELECT TraceId,"
-    " toUnixTimestamp64Nano(min(Timestamp)) AS start_ns,"
-    " max(toUnixTimestamp64Nano(Timestamp) + Duration) AS end_ns,"
+    f" {_START_NS} AS start_ns,"
+    f" {_END_NS} AS end_ns,"
     " count() AS spans, sum(InputTokens) AS input_tokens, sum(OutputTokens) AS output_tokens,"
     " sum(CostUsd) AS cost_usd, countIf(StatusCode = 'Error') AS errors,"
     " argMinIf(SpanName, Timestamp, ParentSpanId = '') AS root_name,"
@@ -54,7 +64,7 @@ _SUMMARY = (
     " arraySort(groupUniqArrayIf(50)(concat(PromptId, '@', PromptVersion), PromptVersion != '')) AS prompts,"
     " arraySort(groupUniqArrayIf(50)(if(ResponseModel != '', ResponseModel, RequestModel),"
     "   RequestModel != '' OR ResponseModel != '')) AS models"
-    " FROM (SELECT TraceId, Timestamp, Duration, InputTokens, OutputTokens, CostUsd, StatusCode, SpanName,"
+    " FROM (SELECT TraceId, Timestamp, Duration, SpanType, InputTokens, OutputTokens, CostUsd, StatusCode, SpanName,"
     "   ParentSpanId, AgentName, AgentVersion, UserId, SessionId, InputText, OutputText, PromptId, PromptVersion,"
     "   RequestModel, ResponseModel"
     "   FROM spans WHERE Project = {project:String} AND TraceId IN {ids:Array(String)}"
@@ -83,6 +93,26 @@ def narrows_spans(flt: SpanFilter) -> bool:
     return bool(flt.q.strip() or flt.model or flt.status or any(flt.equals.values()))
 
 
+def control_only(store: Store, project: str, flt: SpanFilter) -> list[str]:
+    """The traces in ``flt``'s time range whose every span is a control event: a pause, a policy
+    change, an approval asked outside any run. They are records of the control loop, not runs
+    (the Approvals and Control pages list them), so a trace list leaves them out unless it
+    asks for span type ``control``. Control events are people's actions: few, so two small reads."""
+    if flt.equals.get("span_type") == CONTROL_SPAN_TYPE:
+        return []
+    params: dict[str, Any] = {"project": project, "control": CONTROL_SPAN_TYPE}
+    cond = ["Project = {project:String}", "SpanType = {control:String}",
+            *Window(flt.start, flt.end).conditions(params)]
+    ids = [str(r[0]) for r in store.query_rows(
+        f"SELECT DISTINCT TraceId FROM spans WHERE {' AND '.join(cond)}", params)]
+    if not ids:
+        return []
+    runs = {str(r[0]) for r in store.query_rows(
+        "SELECT DISTINCT TraceId FROM spans WHERE Project = {project:String} AND TraceId IN {ids:Array(String)}"
+        " AND SpanType != {control:String}", {**params, "ids": ids})}
+    return sorted(set(ids) - runs)
+
+
 def list_traces(
     store: Store,
     project: str,
@@ -93,11 +123,15 @@ def list_traces(
     sort: str = "time",
     order: str = "desc",
 ) -> dict[str, Any]:
-    """One page of traces that have a span matching ``flt``, and how many match in all."""
+    """One page of traces that have a span matching ``flt``, and how many match in all (traces
+    of control events only left out, :func:`control_only`)."""
     _check_page(limit, offset, sort, order, TRACE_SORTS)
     direction = order.upper()
+    hidden = control_only(store, project, flt)
+    runs_only = " AND TraceId NOT IN {hidden:Array(String)}" if hidden else ""
     if narrows_spans(flt):
         where, params = flt.where(project, text_index=store.settings.text_index)
+        where += runs_only
         matching = f"TraceId IN (SELECT TraceId FROM spans WHERE {where})"
         total_sql = f"SELECT uniqExact(TraceId) FROM spans WHERE {where}"
     else:
@@ -105,13 +139,15 @@ def list_traces(
         window = Window(flt.start, flt.end).conditions(params, column="s")
         matching = " AND ".join(window) if window else "1"
         total_sql = ("SELECT count() FROM (SELECT TraceId, min(Start) AS s FROM trace_index"
-                     f" WHERE Project = {{project:String}} GROUP BY TraceId HAVING {matching})")
+                     f" WHERE Project = {{project:String}}{runs_only} GROUP BY TraceId HAVING {matching})")
+    if hidden:
+        params["hidden"] = hidden
     total_future = store.query_rows_later(total_sql, params)
     page = {**params, "limit": limit, "offset": offset}
     if sort == "time":
         # The index has one row per trace (after merges): a sort over it does not read spans.
         having = "" if narrows_spans(flt) else f" HAVING {matching}"
-        where_ids = f" AND {matching}" if narrows_spans(flt) else ""
+        where_ids = f" AND {matching}" if narrows_spans(flt) else runs_only
         ids = store.query_rows(
             "SELECT TraceId, min(Start) AS s FROM trace_index WHERE Project = {project:String}"
             f"{where_ids} GROUP BY TraceId{having} ORDER BY s {direction}, TraceId"
@@ -128,7 +164,7 @@ def list_traces(
             cond_list += Window(flt.start, flt.end).conditions(page)
             cond_list.append("TraceId IN (SELECT TraceId FROM (SELECT TraceId, min(Start) AS s FROM trace_index"
                              f" WHERE Project = {{project:String}} GROUP BY TraceId HAVING {matching}))")
-        cond = " AND ".join(cond_list)
+        cond = " AND ".join(cond_list) + ("" if narrows_spans(flt) else runs_only)
         ids = store.query_rows(
             f"SELECT TraceId, {TRACE_SORTS[sort]} AS k FROM spans WHERE {cond}"
             f" GROUP BY TraceId ORDER BY k {direction}, TraceId LIMIT {{limit:UInt32}} OFFSET {{offset:UInt32}}",

@@ -5,7 +5,9 @@ and webhooks delivered once per event (retried after a 500) — all on the audit
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -224,3 +226,82 @@ def test_control_events_are_spans_of_the_trace_and_the_chain_verifies(collector,
     assert report["ok"], report["summary"]
     log = call(collector, "GET", "/api/audit/governance", collector.admin_key).json()["changes"]
     assert any(c["action"] == "approval.decided" for c in log)
+
+
+def _run_two_hours_ago(collector: RunningCollector, trace_id: str, checkpoint_id: str) -> None:
+    """An agent run of 5 s, two hours ago, with a checkpoint span at its first second."""
+    start = time.time_ns() - 2 * 3_600 * 10**9
+
+    def span(span_id: str, parent: str, name: str, offset_s: int, length_s: int, kind: str) -> dict[str, Any]:
+        return {"traceId": trace_id, "spanId": span_id, "parentSpanId": parent, "name": name,
+                "startTimeUnixNano": str(start + offset_s * 10**9),
+                "endTimeUnixNano": str(start + (offset_s + length_s) * 10**9),
+                "attributes": [{"key": "flightlog.span.type", "value": {"stringValue": kind}},
+                               {"key": "gen_ai.agent.name", "value": {"stringValue": "refund-bot"}}]}
+
+    body = {"resourceSpans": [{"scopeSpans": [{"spans": [
+        span("d1" * 8, "", "invoke_agent refund-bot", 0, 5, "agent"),
+        span(checkpoint_id, "d1" * 8, "checkpoint issue_refund", 1, 0, "checkpoint")]}]}]}
+    assert collector.post("/v1/traces", json.dumps(body).encode(), "application/json").status_code == 200
+
+
+def test_a_decision_recorded_after_the_run_does_not_stretch_its_duration(collector, approver) -> None:
+    """An approval decided two hours after its run ended joins the run's trace (who decided
+    what), but the trace's duration in the trace view and the trace list stays the run's 5 s."""
+    trace_id, checkpoint = "e4" * 16, "e5" * 8
+    _run_two_hours_ago(collector, trace_id, checkpoint)
+    collector.wait_for_trace(trace_id, 2)
+    approval = propose(collector, "idem-late", {"amount": 40}, trace_id=trace_id, span_id=checkpoint).json()
+    call(collector, "POST", f"/api/approvals/{approval['id']}/decide", approver,
+         json={"decision": "reject", "reason": "too late"})
+    trace = collector.wait_for_trace(trace_id, 4)
+    late = [s for s in trace["spans"] if s["span_type"] == "control"]
+    assert {s["span_name"] for s in late} == {"approval.requested", "approval.decided"}
+    assert all(s["parent_span_id"] == checkpoint for s in late), "the events stay in the trace, under the checkpoint"
+    assert trace["duration_ms"] == pytest.approx(5_000)
+    listed = call(collector, "GET", "/api/traces", collector.read_key, params={"limit": 500}).json()["items"]
+    row = next(r for r in listed if r["trace_id"] == trace_id)
+    assert row["duration_ms"] == pytest.approx(5_000) and row["spans"] == 4
+    longest = call(collector, "GET", "/api/traces", collector.read_key,
+                   params={"sort": "duration", "limit": 500}).json()["items"]
+    assert [r["duration_ms"] for r in longest] == sorted((r["duration_ms"] for r in longest), reverse=True)
+    assert next(r for r in longest if r["trace_id"] == trace_id)["duration_ms"] == pytest.approx(5_000)
+    # Events of an approval asked outside any trace make a trace of their own: their own extent.
+    asked = time.time_ns()
+    propose(collector, "idem-alone", {"amount": 41}, trace_id="", span_id="")
+
+    def own_trace() -> list[dict[str, Any]]:
+        rows = call(collector, "GET", "/api/traces", collector.read_key,
+                    params={"limit": 50, "span_type": "control"}).json()["items"]
+        return [r for r in rows if r["name"] == "approval.requested" and r["start_ns"] >= asked]
+
+    own = wait_until(own_trace, timeout=30, what="the approval's own trace")
+    assert [(r["spans"], r["duration_ms"]) for r in own] == [(1, 0)]
+
+
+def test_the_trace_list_shows_runs_not_control_events_alone(collector) -> None:
+    """A pause makes a trace of one control event: not a run, so the trace list leaves it out
+    (total included) unless span type control is asked for; a run with a decision stays."""
+    _run_two_hours_ago(collector, "f6" * 16, "f7" * 8)
+    collector.wait_for_trace("f6" * 16, 2)
+    approval = propose(collector, "idem-listed", {"amount": 42}, trace_id="f6" * 16, span_id="f7" * 8).json()
+    collector.wait_for_trace("f6" * 16, 3)
+    before = call(collector, "GET", "/api/traces", collector.read_key, params={"limit": 500}).json()
+    paused_at = time.time_ns()
+    assert call(collector, "POST", "/api/control/pause", collector.admin_key,
+                json={"agent": "list-bot", "reason": "checking the list"}).status_code == 200
+    controls = wait_until(lambda: [r for r in call(
+        collector, "GET", "/api/traces", collector.read_key,
+        params={"limit": 500, "span_type": "control"}).json()["items"]
+        if r["name"] == "agent.paused" and r["start_ns"] >= paused_at], timeout=30, what="the pause event's trace")
+    pause_trace = controls[0]["trace_id"]
+    for params in ({}, {"sort": "duration"}, {"agent": "list-bot"}, {"q": "checking"}):
+        page = call(collector, "GET", "/api/traces", collector.read_key, params={"limit": 500, **params}).json()
+        assert pause_trace not in {r["trace_id"] for r in page["items"]}, params
+        assert all(r["name"] not in {"agent.paused", "approval.requested"} for r in page["items"]), params
+    after = call(collector, "GET", "/api/traces", collector.read_key, params={"limit": 500}).json()
+    assert after["total"] == len(after["items"]) >= before["total"]
+    listed = {r["trace_id"] for r in after["items"]}
+    assert "f6" * 16 in listed, f"a run with an approval ({approval['id']}) is listed"
+    assert "c3" * 16 not in listed, "approvals asked for a trace no span of which arrived are control events alone"
+    call(collector, "POST", "/api/control/resume", collector.admin_key, json={"agent": "list-bot", "reason": "done"})

@@ -156,24 +156,6 @@ def test_tree_rows_offsets_durations_cost_and_status():
     ]
 
 
-@pytest.mark.parametrize(
-    ("spans", "expected"),
-    [
-        ([], {"spans": 0, "duration_ms": 0.0, "tokens": 0, "errors": 0}),
-        (
-            [
-                {"start_ns": 1_000_000_000, "duration_ms": 100.0, "input_tokens": 3, "output_tokens": 4},
-                {"start_ns": 1_050_000_000, "duration_ms": 200.0, "status_code": "Error", "input_tokens": 10},
-            ],
-            {"spans": 2, "duration_ms": 250.0, "tokens": 17, "errors": 1},
-        ),
-    ],
-    ids=["empty", "two-spans"],
-)
-def test_trace_summary(spans, expected):
-    assert fmt.trace_summary(spans) == expected
-
-
 def test_result_rows_one_row_per_span_with_link_and_snippets():
     span = {
         "trace_id": "ab" * 16, "span_id": "cd" * 8, "timestamp": "2026-01-31T12:00:00.5Z",

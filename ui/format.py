@@ -34,7 +34,6 @@ __all__ = [
     "span_properties",
     "span_status",
     "trace_link",
-    "trace_summary",
     "tree_rows",
     "truncate",
 ]
@@ -247,18 +246,6 @@ def tree_rows(spans: Sequence[Mapping[str, Any]], selected: int | None = None) -
             }
         )
     return rows
-
-
-def trace_summary(spans: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Span count, wall-clock duration (first start to last end), total tokens, error count."""
-    starts = [start_ns(s) for s in spans]
-    ends = [start + float(s.get("duration_ms") or 0.0) * 1e6 for start, s in zip(starts, spans)]
-    return {
-        "spans": len(spans),
-        "duration_ms": (max(ends) - min(starts)) / 1e6 if spans else 0.0,
-        "tokens": sum(int(s.get("input_tokens") or 0) + int(s.get("output_tokens") or 0) for s in spans),
-        "errors": sum(is_error(s) for s in spans),
-    }
 
 
 def decided_by(span: Mapping[str, Any]) -> str:

@@ -169,7 +169,9 @@ class Trace(ApiModel):
     spans: list[TraceSpan] = Field(description="Parents before children, siblings by start time.")
     span_count: int
     start_ns: int = Field(description="Earliest span start, unix nanoseconds.")
-    duration_ms: float = Field(description="From the earliest start to the latest end.")
+    duration_ms: float = Field(description="From the earliest start to the latest end of the run's own spans: control "
+                                           "events (span type control), recorded when a decision is made, may come "
+                                           "later and do not stretch it.")
     total_cost_usd: float
     input_tokens: int
     output_tokens: int
@@ -197,7 +199,8 @@ class TraceSummary(ApiModel):
     session: str
     started: str = Field(description="First span start, ISO 8601 UTC.")
     start_ns: int
-    duration_ms: float = Field(description="Wall clock: first span start to last span end.")
+    duration_ms: float = Field(description="Wall clock: first span start to last span end, control events left out "
+                                           "(as for one trace).")
     spans: int
     input_tokens: int
     output_tokens: int

@@ -91,6 +91,8 @@ async def search_spans(
 
 
 @router.get("/traces", summary="Traces with a span that matches the search filters, one row per trace",
+            description="Runs only: a trace of control events alone (a pause, a policy change, an approval "
+                        "asked outside any run) is left out unless span_type=control is asked for.",
             response_model=models.TracePage, responses=READ_ERRORS)
 async def list_traces(
     key: ReadKey,

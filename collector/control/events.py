@@ -32,7 +32,7 @@ def event_row(project: str, name: str, attributes: Mapping[str, Any], *, trace_i
         "ScopeName": "flightlog.control", "ScopeVersion": "1", "SpanAttributes": attrs, "Duration": 0,
         "StatusCode": "Ok", "StatusMessage": "", "Events.Timestamp": [], "Events.Name": [], "Events.Attributes": [],
         "Links.TraceId": [], "Links.SpanId": [], "Links.TraceState": [], "Links.Attributes": [],
-        "SpanType": "control", "Operation": name, "AgentName": agent, "AgentVersion": agent_version,
+        "SpanType": sc.CONTROL_SPAN_TYPE, "Operation": name, "AgentName": agent, "AgentVersion": agent_version,
         "OutputText": text, "CheckpointTier": tier, "CheckpointDecision": decision, "Approver": approver,
         "CostSource": "none",
     }

@@ -18,7 +18,7 @@ import streamlit as st
 from flightlog.ui import charts
 from flightlog.ui import format as fmt
 from flightlog.ui import datasetform, inbox, killswitch, session, transcript
-from flightlog.ui.client import ApiError
+from flightlog.ui.client import ApiError, Trace
 from flightlog.ui.filters import parse_trace_id
 from flightlog.ui.texttable import field_list
 
@@ -159,14 +159,16 @@ def _content(span: dict[str, Any]) -> None:
                     st.json(span[key], expanded=True)
 
 
-def _summary(spans: list[dict[str, Any]], total_cost: float) -> None:
-    summary = fmt.trace_summary(spans)
+def _summary(trace: Trace) -> None:
+    """The trace's totals as the API computed them (its duration leaves out control events
+    recorded after the run, docs/ui.md)."""
+    raw = trace.raw
     cols = st.columns(5)
-    cols[0].metric("Spans", f"{summary['spans']:,}")
-    cols[1].metric("Duration", fmt.format_duration(summary["duration_ms"]))
-    cols[2].metric("Tokens", fmt.format_tokens(summary["tokens"]))
-    cols[3].metric("Cost", fmt.format_money(total_cost))
-    cols[4].metric("Errors", f"{summary['errors']:,}")
+    cols[0].metric("Spans", f"{raw['span_count']:,}")
+    cols[1].metric("Duration", fmt.format_duration(raw["duration_ms"]))
+    cols[2].metric("Tokens", fmt.format_tokens(raw["input_tokens"] + raw["output_tokens"]))
+    cols[3].metric("Cost", fmt.format_money(trace.total_cost_usd))
+    cols[4].metric("Errors", f"{raw['error_count']:,}")
 
 
 def _pauses() -> Future[Any]:
@@ -299,7 +301,7 @@ def render() -> None:
         )
     with header:
         st.text(f"trace {trace_id}")
-        _summary(all_spans, trace.total_cost_usd)
+        _summary(trace)
         _kill_switch(all_spans, state)
     with detail_col:
         _detail(spans[row], known)
