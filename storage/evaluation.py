@@ -234,8 +234,10 @@ def experiment_scores_by(store: Store, project: str, *, by: str, dataset: str = 
 
 # -- scores outside experiments (online rules, ingest) ----------------------------------------------
 def score_summary(store: Store, project: str, *, source: str = "", agent: str = "", by: str = "agent_version",
-                  start: datetime | None = None, end: datetime | None = None) -> list[dict[str, Any]]:
-    """Mean score per agent, (agent version or prompt version) and evaluator of live runs."""
+                  start: datetime | None = None, end: datetime | None = None, agent_version: str = "",
+                  prompt_version: str = "", model: str = "") -> list[dict[str, Any]]:
+    """Mean score per agent, (agent version or prompt version) and evaluator of live runs; the
+    scores of runs of one agent version, prompt version or model when those are given."""
     column = {"agent_version": "AgentVersion", "prompt_version": "PromptVersion", "model": "Model"}.get(by)
     if column is None:
         raise InvalidQuery("by must be agent_version, prompt_version or model")
@@ -243,7 +245,10 @@ def score_summary(store: Store, project: str, *, source: str = "", agent: str = 
         raise InvalidQuery(f"source must be one of {', '.join(SCORE_SOURCES)}")
     cond = ["Project = {p:String}", "Source != 'experiment'"]
     params: dict[str, Any] = {"p": project}
-    for value, clause, name in ((source, "Source = {s:String}", "s"), (agent, "AgentName = {a:String}", "a")):
+    for value, clause, name in ((source, "Source = {s:String}", "s"), (agent, "AgentName = {a:String}", "a"),
+                                (agent_version, "AgentVersion = {av:String}", "av"),
+                                (prompt_version, "PromptVersion = {pv:String}", "pv"),
+                                (model, "Model = {m:String}", "m")):
         if value:
             cond.append(clause)
             params[name] = value

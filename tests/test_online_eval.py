@@ -109,6 +109,12 @@ def test_a_rule_scores_a_sample_of_arriving_runs_per_agent_version(collector: Ru
     assert (by_version["1.0"]["mean"], by_version["1.0"]["failed"]) == (1.0, 0)
     assert by_version["2.0"]["mean"] == 0.0 and by_version["2.0"]["failed"] == by_version["2.0"]["scores"]
     assert {r["evaluator"] for r in rows} == {"amount_format"} and {r["source"] for r in rows} == {"online"}
+    # Monitoring's filters narrow the scores too: one agent version's runs only.
+    one = summary(collector, agent="live-bot", agent_version="2.0")
+    assert [(r["group"], r["scores"]) for r in one] == [("2.0", by_version["2.0"]["scores"])]
+    assert summary(collector, agent="live-bot", by="prompt_version", agent_version="1.0")[0]["scores"] == \
+        by_version["1.0"]["scores"]
+    assert summary(collector, agent="live-bot", model="no-such-model") == []
 
 
 class _Judge(BaseHTTPRequestHandler):

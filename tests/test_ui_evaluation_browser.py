@@ -120,6 +120,13 @@ def test_monitoring_shows_online_scores_per_agent_version(page, stack: Stack, tm
     finally:
         heading.scroll_into_view_if_needed()
         page.screenshot(path=str(shot))
+    # The page's filters go to the scores too (tests/test_online_eval.py: they narrow them):
+    # the scored run's own version keeps its score.
+    page.goto(f"{stack.ui_url}/monitoring?range=24h&by=agent_version&agent_version={cu.VERSION}")
+    with screenshot(page, tmp_path, "monitoring-scores-filtered"):
+        expect(heading).to_be_visible()
+        settled(page)
+        expect(page.get_by_text("No scores of live runs")).to_have_count(0)
 
 
 def _expander(page) -> Any:  # noqa: F811

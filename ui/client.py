@@ -472,10 +472,12 @@ class ApiClient:
                                                     _query_params({"by": by, "dataset": dataset, "agent": agent})))
 
     def evaluation_summary(self, *, by: str = "agent_version", agent: str = "", source: str = "",
-                           start: dt.datetime | None = None, end: dt.datetime | None = None) -> list[api.ScoreSummaryRow]:
+                           start: dt.datetime | None = None, end: dt.datetime | None = None, agent_version: str = "",
+                           prompt_version: str = "", model: str = "") -> list[api.ScoreSummaryRow]:
         """``GET /api/evaluation/summary``: mean score of live runs per agent version (prompt version,
         model) and evaluator, from online rules and evaluation events."""
-        params = _query_params({"by": by, "agent": agent, "source": source, "start": start, "end": end})
+        params = _query_params({"by": by, "agent": agent, "source": source, "start": start, "end": end,
+                                "agent_version": agent_version, "prompt_version": prompt_version, "model": model})
         return cast("list[api.ScoreSummaryRow]", list(self._get("/api/evaluation/summary", params).get("rows") or []))
 
     # -- plumbing -----------------------------------------------------------------

@@ -154,9 +154,15 @@ async def post_scores(key: EngineerKey, collector: CollectorDep, body: JudgeScor
 async def summary(key: ReadKey, collector: CollectorDep, window: TimeWindow,
                   by: Annotated[str, Query(pattern="^(agent_version|prompt_version|model)$")] = "agent_version",
                   agent: Annotated[str, Query(max_length=_SHORT)] = "",
-                  source: Annotated[str, Query(pattern="^(|online|ingest)$")] = "") -> Response:
-    rows = await run_in_threadpool(lambda: db.score_summary(collector.store, key.project, source=source, agent=agent,
-                                                            by=by, start=window.start, end=window.end))
+                  source: Annotated[str, Query(pattern="^(|online|ingest)$")] = "",
+                  agent_version: Annotated[str, Query(max_length=_SHORT, description="only runs of this version")] = "",
+                  prompt_version: Annotated[str, Query(max_length=_SHORT,
+                                                       description="only runs that used this prompt version")] = "",
+                  model: Annotated[str, Query(max_length=_SHORT, description="only runs on this model")] = ""
+                  ) -> Response:
+    rows = await run_in_threadpool(lambda: db.score_summary(
+        collector.store, key.project, source=source, agent=agent, by=by, start=window.start, end=window.end,
+        agent_version=agent_version, prompt_version=prompt_version, model=model))
     return respond({"by": by, "rows": [
         {"agent": r["AgentName"], "group": r["GroupValue"], "evaluator": r["Evaluator"],
          "mean": None if r["Mean"] is None or r["Mean"] != r["Mean"] else float(r["Mean"]), "scores": int(r["Scores"]),

@@ -113,7 +113,9 @@ def render() -> None:
     start, end = time_window(range_key, session.now())
     figures = {"start": start, "end": end, "bucket": bucket, "by": by, "agent": agent, "agent_version": agent_version,
                **chosen}
-    scores = {"by": _score_group(by), "agent": agent, "start": start, "end": end}
+    # the same filters as the figures, as far as a score records them (it has no prompt id)
+    scores = {"by": _score_group(by), "agent": agent, "start": start, "end": end, "agent_version": agent_version,
+              "prompt_version": chosen.get("prompt_version", ""), "model": chosen.get("model", "")}
     scored: list[Any] | None = None
     try:
         with st.spinner("Loading monitoring figures…"):
@@ -137,7 +139,9 @@ def render() -> None:
     st.caption(f"Unit: one {unit}" + (" (LLM calls carry the prompt version and model)" if unit != "run" else
                                      " (a root agent span)") + ". Latency quantiles are approximate (t-digest)."
                + (" Tool errors and checkpoints are filtered by agent and agent version only."
-                  if any(chosen.values()) else ""))
+                  if any(chosen.values()) else "")
+               + (" Evaluation scores are filtered by prompt version and model, not by prompt (a score records no"
+                  " prompt id)." if chosen.get("prompt_id") else ""))
     metrics = st.columns(4)
     metrics[0].metric(f"{unit[0].upper()}{unit[1:]}s", f"{total['units']:,}")
     metrics[1].metric("Success rate", _pct(total["success_rate"]))
@@ -199,7 +203,9 @@ def _evaluation_scores(params: dict[str, Any], rows: list[Any] | None) -> None:
             session.show_api_error("The evaluation scores could not be loaded.", exc)
             return
     if not rows:
-        st.text("No scores of live runs in this range: attach a rule with flightlog eval rules add.")
+        narrowed = any(params.get(k) for k in ("agent", "agent_version", "prompt_version", "model"))
+        st.text("No scores of live runs match these filters in this range." if narrowed else
+                "No scores of live runs in this range: attach a rule with flightlog eval rules add.")
         return
     st.dataframe(pd.DataFrame([{"agent": r["agent"], monitor.BREAKDOWNS.get(group, group): r["group"] or "—",
                                 "evaluator": r["evaluator"], "mean score": r["mean"], "scores": r["scores"],
