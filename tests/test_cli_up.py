@@ -102,3 +102,24 @@ def test_the_first_keys_are_shown_once_then_where_they_are(tmp_path) -> None:
     second = _up_banner(data_dir, tmp_path / "second.log")
     assert all(keys[k] not in second for k in ("ingest_key", "read_key", "admin_key")), second
     assert f"the secrets are in {data_dir / 'dev-keys.json'}" in second
+
+
+def test_ctrl_c_stops_up_started_in_the_background_by_a_shell(tmp_path) -> None:
+    """A shell starts a background job with SIGINT ignored (``flightlog up &``, a CI script);
+    Ctrl-C (SIGINT) must still stop it cleanly."""
+    port, log_path = free_port(), tmp_path / "up.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flightlog.collector.cli", "up", "--no-ui", "--port", str(port), "--grpc-port", "0"],
+        env={**clean_env(), "FLIGHTLOG_DATA_DIR": str(tmp_path / "data"), "HOME": str(tmp_path)},
+        stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # what the shell does
+    )
+    try:
+        wait_until(lambda: "Press Ctrl-C to stop." in log_path.read_text(), timeout=START_TIMEOUT_S * 2,
+                   what="flightlog up to print its banner")
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert code == 0 and "Stopped." in log_path.read_text(), log_path.read_text()[-2000:]

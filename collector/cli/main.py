@@ -162,6 +162,9 @@ def up(demo: bool, no_ui: bool, **overrides: Any) -> None:
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Ctrl-C stops all, even when started in the background by a shell, which starts such
+    # processes with SIGINT ignored (Python then raises no KeyboardInterrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         while not stop.is_set() and server.is_alive():
             if ui_proc is not None and ui_proc.poll() is not None:
