@@ -27,7 +27,7 @@ INPUT_CHARS = 300
 # A trace's first start and last end over the run's own spans: control events (decisions the
 # collector records when they happen, maybe hours after the run) do not stretch it; a trace of
 # control events only spans theirs (storage.queries.run_extent, the same rule for one trace).
-_OWN = f"SpanType != '{CONTROL_SPAN_TYPE}'"
+_OWN = "SpanType != {control:String}"  # bound, like every value (decision 0004)
 _START_NS = (f"if(countIf({_OWN}) > 0, minIf(toUnixTimestamp64Nano(Timestamp), {_OWN}),"
              " min(toUnixTimestamp64Nano(Timestamp)))")
 _END_NS = (f"if(countIf({_OWN}) > 0, maxIf(toUnixTimestamp64Nano(Timestamp) + Duration, {_OWN}),"
@@ -168,7 +168,7 @@ def list_traces(
         ids = store.query_rows(
             f"SELECT TraceId, {TRACE_SORTS[sort]} AS k FROM spans WHERE {cond}"
             f" GROUP BY TraceId ORDER BY k {direction}, TraceId LIMIT {{limit:UInt32}} OFFSET {{offset:UInt32}}",
-            page,
+            {**page, "control": CONTROL_SPAN_TYPE} if sort == "duration" else page,
         )
     items = summaries(store, project, [str(r[0]) for r in ids])
     total = int(total_future.result()[0][0])
@@ -179,7 +179,8 @@ def summaries(store: Store, project: str, trace_ids: list[str]) -> list[dict[str
     """One summary per trace, in the order of ``trace_ids`` (unknown ids are left out)."""
     if not trace_ids:
         return []
-    rows = store.query(_SUMMARY, {"project": project, "ids": sorted(set(trace_ids)), "chars": INPUT_CHARS})
+    rows = store.query(_SUMMARY, {"project": project, "ids": sorted(set(trace_ids)), "chars": INPUT_CHARS,
+                                  "control": CONTROL_SPAN_TYPE})
     by_id = {r["TraceId"]: r for r in rows}
     wanting = [t for t, r in by_id.items() if not (r["agent"] and r["agent_version"] and r["user_id"] and r["session_id"])]
     known = trace_facts.lookup(store, project, wanting) if wanting else {}
