@@ -288,13 +288,19 @@ def test_the_trace_list_shows_runs_not_control_events_alone(collector) -> None:
     collector.wait_for_trace("f6" * 16, 3)
     before = call(collector, "GET", "/api/traces", collector.read_key, params={"limit": 500}).json()
     paused_at = time.time_ns()
+    # an approval asked for a trace none of whose spans arrived: its events are the trace's only spans
+    propose(collector, "idem-no-run", {"amount": 43}, trace_id="f8" * 16, span_id="f9" * 8)
     assert call(collector, "POST", "/api/control/pause", collector.admin_key,
                 json={"agent": "list-bot", "reason": "checking the list"}).status_code == 200
-    controls = wait_until(lambda: [r for r in call(
-        collector, "GET", "/api/traces", collector.read_key,
-        params={"limit": 500, "span_type": "control"}).json()["items"]
-        if r["name"] == "agent.paused" and r["start_ns"] >= paused_at], timeout=30, what="the pause event's trace")
-    pause_trace = controls[0]["trace_id"]
+
+    def control_traces() -> dict[str, str] | None:
+        rows = call(collector, "GET", "/api/traces", collector.read_key,
+                    params={"limit": 500, "span_type": "control"}).json()["items"]
+        found = {r["name"]: r["trace_id"] for r in rows
+                 if r["start_ns"] >= paused_at and r["name"] in ("agent.paused", "approval.requested")}
+        return found if len(found) == 2 else None
+
+    pause_trace = wait_until(control_traces, timeout=30, what="the pause's and the approval's traces")["agent.paused"]
     for params in ({}, {"sort": "duration"}, {"agent": "list-bot"}, {"q": "checking"}):
         page = call(collector, "GET", "/api/traces", collector.read_key, params={"limit": 500, **params}).json()
         assert pause_trace not in {r["trace_id"] for r in page["items"]}, params
@@ -303,5 +309,5 @@ def test_the_trace_list_shows_runs_not_control_events_alone(collector) -> None:
     assert after["total"] == len(after["items"]) >= before["total"]
     listed = {r["trace_id"] for r in after["items"]}
     assert "f6" * 16 in listed, f"a run with an approval ({approval['id']}) is listed"
-    assert "c3" * 16 not in listed, "approvals asked for a trace no span of which arrived are control events alone"
+    assert "f8" * 16 not in listed, "an approval asked for a trace no span of which arrived is control events alone"
     call(collector, "POST", "/api/control/resume", collector.admin_key, json={"agent": "list-bot", "reason": "done"})
