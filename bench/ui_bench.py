@@ -197,7 +197,7 @@ def main(repeat: int, write_docs: bool, spans: int, factor: int, browser_cache: 
             "Trace-back": (f"{ui}/traceback?trace_id={INCIDENT_TRACE}&span_id={refund}", '.st-key-traceback-evidence'),
         }
         modes = ["cold", "warm"] if browser_cache == "both" else [browser_cache]
-        runs: dict[str, dict[str, list[float]]] = {mode: {} for mode in modes}
+        runs: dict[str, dict[str, list[float]]] = {mode: {"bare Streamlit page": []} for mode in modes}
         # each page load minus the bare page's load right before it: the machine's drift
         # (another process, a warmer CPU) moves both alike, so the difference is steadier
         paired: dict[str, dict[str, list[float]]] = {mode: {} for mode in modes}
@@ -205,8 +205,6 @@ def main(repeat: int, write_docs: bool, spans: int, factor: int, browser_cache: 
         try:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                for mode in modes:
-                    runs[mode]["bare Streamlit page"] = []
                 bare_contexts = {mode: _new_context(browser) if mode == "warm" else None for mode in modes}
                 for context in bare_contexts.values():
                     _load_ms(browser, bare_url, bare_content, context)
