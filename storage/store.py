@@ -21,7 +21,6 @@ from typing import Any
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
-from .ddl import TEXT_INDEX_NAME
 from .dsn import StoreSettings, parse_dsn
 from .errors import QueryTimeout, StorageError, StorageUnavailable
 from .schema import SPAN_COLUMNS, pad_span_values
@@ -221,20 +220,10 @@ class Store:
         """
         if not rows:
             return
-        settings = {**self._insert_settings(table), **_dedup_settings(dedup_token)} or None
+        settings = _dedup_settings(dedup_token) or None
         self._ensure()
         with self._write_lock, _translated(f"insert into {table}"):
             self._writer.insert(table, list(rows), column_names=list(columns), settings=settings)
-
-    def _insert_settings(self, table: str) -> dict[str, Any]:
-        """The embedded engine builds the ``spans`` text index when it merges parts, not on
-        insert (docs/decisions/0045-text-index-built-on-merge.md): a merge builds it again for
-        the merged part anyway, and half the CPU of an insert went to an index the first merge
-        threw away. A part not merged yet is searched by reading it. A server keeps its own
-        settings (its version may not know this one)."""
-        if table == "spans" and self.settings.embedded and self.settings.text_index == "text":
-            return {"exclude_materialize_skip_indexes_on_insert": TEXT_INDEX_NAME}
-        return {}
 
     def insert_native(self, table: str, columns: Sequence[str], data: bytes, *, dedup_token: str = "") -> None:
         """Insert rows given as a Native-format byte block (what :meth:`raw_select` returns), as

@@ -177,36 +177,6 @@ def test_search_pages_ids_first_in_the_requested_order(search_store: Store) -> N
     assert page1["items"][0]["input_text"] == TEXTS[5]
 
 
-def _text_index_bytes(store: Store) -> int:
-    return store.query_rows("SELECT sum(data_compressed_bytes) FROM system.data_skipping_indices "
-                            "WHERE database = currentDatabase() AND table = 'spans' AND name = 'idx_text'")[0][0]
-
-
-def test_the_text_index_is_built_by_merges_and_words_are_found_before_and_after(store: Store) -> None:
-    """The embedded store builds the text index when parts merge, not on insert
-    (docs/decisions/0045): a word is found in parts not merged yet, and the merged part has the index."""
-    other = other_database(store, "index_on_merge")
-    try:
-        migrate.apply_migrations(other)
-        other.command("SYSTEM STOP MERGES spans")
-        for batch in (TEXTS.items(), [(9, "second batch refund in capitals")]):
-            insert(other, [span("m", 200 + i, i, T0 + timedelta(minutes=i), InputText=t) for i, t in batch])
-        searches = [("ВОЗВРАТ", {1}), ("CAFÉ", {2}), ("東京", {3}), ("refund capitals", {5, 9}), ("zanzibar", set())]
-
-        def found() -> list[set[int]]:
-            return [{int(s["span_id"], 16) for s in queries.search_spans(other, "m", SpanFilter(q=q))["items"]}
-                    for q, _ in searches]
-
-        assert _text_index_bytes(other) == 0  # not built on insert
-        assert found() == [expected for _, expected in searches]
-        other.command("SYSTEM START MERGES spans")
-        other.command("OPTIMIZE TABLE spans FINAL")
-        assert _text_index_bytes(other) > 0  # the merge built it
-        assert found() == [expected for _, expected in searches]
-    finally:
-        other.close()
-
-
 @pytest.mark.parametrize("text_index", ["tokenbf", "none"])
 def test_text_index_fallbacks_build_and_search(store: Store, text_index: str) -> None:
     other = other_database(store, f"fallback_{text_index}", text_index=text_index)
