@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
+
 from flightlog.ui import charts
 
 
@@ -191,3 +193,21 @@ def test_latency_leaves_out_waits_for_people_when_the_api_has_them():
     assert wait.to_dict()["encoding"]["y"]["title"] == "time waiting for a person (min)"
     p95 = wait.data[wait.data["series"] == "p95"]
     assert round(float(p95["value"].iloc[0]), 1) == 18.4 and int(p95["waits"].iloc[0]) == 1
+
+
+def test_a_chart_drawn_on_a_page_has_the_same_spec_and_skips_only_the_schema_check():
+    import re
+
+    import altair as alt
+    import pytest
+
+    def spec(chart) -> str:  # view and parameter names are numbered per process: not part of the spec
+        return re.sub(r"(view|param)_\d+", r"\1_N", json.dumps(chart.to_dict(), sort_keys=True))
+
+    for build in (lambda: charts.waterfall_figure(_trace(), selected=1),
+                  lambda: charts.cost_by_day_figure([{"day": "2026-12-01", "model": "gpt-4o", "cost_usd": 0.5}], 1.0)):
+        assert spec(charts.for_page(build())) == spec(build())
+    broken = alt.Chart(pd.DataFrame({"x": [1]})).mark_bar().encode(x=alt.X("x:Q", bin="not a bin"))
+    with pytest.raises(Exception, match="bin"):
+        broken.to_dict()  # what the tests above rely on: a builder's mistake fails to_dict()
+    assert charts.for_page(broken).to_dict()["encoding"]["x"]["bin"] == "not a bin"

@@ -58,7 +58,8 @@ def _per_run(rows: list[dict[str, Any]]) -> None:
     st.subheader("Cost per successful run")
     st.caption("All spend of an agent (failed runs included) divided by its runs that succeeded.")
     st.altair_chart(
-        charts.bar_figure(rows, "agent", "cost_per_successful_run", y_title="USD per successful run", money=True),
+        charts.for_page(charts.bar_figure(rows, "agent", "cost_per_successful_run", y_title="USD per successful run",
+                                          money=True)),
         key="cost.per_run_chart", width="stretch",
     )
     columns = ["agent", "runs", "successful_runs", "cost_usd", "cost_per_run", "cost_per_successful_run"]
@@ -136,7 +137,7 @@ def render() -> None:
     if any(r["model"] == fmt.NO_MODEL for r in by_day):
         st.caption(f"{fmt.NO_MODEL}: spans with a cost but no model (e.g. a cost sent by the client).")
     budget = charts.daily_cost_budget(budgets)
-    st.altair_chart(charts.cost_by_day_figure(by_day, budget), key="cost.by_day_chart", width="stretch")
+    st.altair_chart(charts.for_page(charts.cost_by_day_figure(by_day, budget)), key="cost.by_day_chart", width="stretch")
     if budget:
         st.caption(f"Dashed line: the project's daily cost budget ({fmt.format_money(budget)}).")
     agent_budgets = [b for b in budgets if b.get("scope") in ("agent", "user")]

@@ -49,7 +49,7 @@ def _seed() -> None:
 
 def _chart(title: str, chart: alt.TopLevelMixin, rows: Sequence[dict[str, Any]], name: str) -> None:
     st.subheader(title)
-    st.altair_chart(chart, key=f"monitoring.{name}", width="stretch")
+    st.altair_chart(charts.for_page(chart), key=f"monitoring.{name}", width="stretch")
     # Built only when opened (a rerun): the closed expanders of seven charts cost nothing.
     data = st.expander("Data", key=f"monitoring.data.{name}", on_change="rerun")
     if data.open:

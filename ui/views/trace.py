@@ -277,7 +277,7 @@ def render() -> None:
     session.select_span(trace_id, selected)
     session.sync_url({"trace_id": trace_id, "span_id": selected})
     st.altair_chart(
-        charts.waterfall_figure({"spans": spans}, selected=row),
+        charts.for_page(charts.waterfall_figure({"spans": spans}, selected=row)),
         key=chart_key,
         on_select="rerun",
         selection_mode=charts.SELECTION,
