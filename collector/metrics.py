@@ -10,7 +10,7 @@ import functools
 
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, GCCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
@@ -45,6 +45,9 @@ class Metrics:
         ):
             Gauge(name, doc, registry=r).set_function(functools.partial(_stat, spool_stats, key))
         r.register(_StageClocks())
+        # python_gc_collections_total{generation} and kin: how often this process's garbage
+        # collector ran (its thresholds: collector/runtime.py).
+        GCCollector(registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

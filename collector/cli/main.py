@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from flightlog.collector import runtime
 from flightlog.collector.bootstrap import dev_keys_path
 from flightlog.collector.config import INGEST_WORKERS_ENV, Settings, default_ingest_workers
 
@@ -133,6 +134,7 @@ def up(demo: bool, no_ui: bool, **overrides: Any) -> None:
     """Start the collector, query API and UI on the embedded store; Ctrl-C stops all."""
     settings = _server_settings(overrides)
     os.makedirs(settings.data_dir, exist_ok=True)
+    runtime.tune_gc()
     server = _ServerThread(settings)
     server.start()
     base = f"http://{settings.host}:{settings.port}"
@@ -197,6 +199,7 @@ def serve(**overrides: Any) -> None:
 
     settings = _server_settings(overrides)
     os.makedirs(settings.data_dir, exist_ok=True)
+    runtime.tune_gc()
     try:
         logging_config = log_config(settings.log_format, settings.log_level)
     except ValueError as exc:

@@ -25,6 +25,7 @@ from typing import Any
 
 import logging
 
+from flightlog.collector import runtime
 from flightlog.collector.errors import BadRequest, Unavailable
 from flightlog.collector.ingest import stages
 from flightlog.collector.ingest.decode import decode_traces
@@ -37,6 +38,7 @@ _settings: Any = None
 def _init(settings: Any) -> None:
     global _settings
     _settings = settings
+    runtime.tune_gc()  # the collector's own thresholds (docs/decisions/0045)
     parent = multiprocessing.parent_process()
     if parent is not None:
         threading.Thread(target=_end_with, args=(parent.sentinel,), name="flightlog-collector-watch",
