@@ -11,11 +11,13 @@ import streamlit as st
 st.set_page_config(page_title="Flightlog", page_icon=":material/flight:", layout="wide")
 
 try:
-    from flightlog.ui import session
+    from flightlog.ui import session, warmup
 except ImportError as exc:  # the package (or its [ui] extra) is not installed
     st.error("The Flightlog UI is not installed in this Python environment.")
     st.code(f"{exc}\n\npip install 'flightlog[ui]'", language=None)
     st.stop()
+
+warmup.freeze_once()  # once per process: the post-run collections stop scanning the modules (ui/warmup.py)
 
 page = st.navigation(
     [
