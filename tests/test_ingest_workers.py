@@ -163,7 +163,6 @@ def test_workers_end_when_their_collector_is_killed(tmp_path: Path) -> None:
     wait_until(lambda: not any(_running(pid) for pid in pids), timeout=60, what="the workers to end")
 
 
-
 def _gc_collections(collector: RunningCollector) -> dict[str, float]:
     """``python_gc_collections_total`` by generation, from the collector's /metrics."""
     text = collector.get("/metrics", key=collector.read_key).text
@@ -174,7 +173,7 @@ def _gc_collections(collector: RunningCollector) -> dict[str, float]:
 
 def test_the_collector_runs_the_garbage_collector_rarely(pair, demo_requests) -> None:
     """A collector's rows are many young containers in no cycle: with the interpreter's default
-    thresholds it collected every 700 new ones, about once per 50 spans stored, and spent
+    thresholds it collected every 700 new ones, about once per 22 spans received, and spent
     1.45 s of a 20,000-span load there (docs/decisions/0045). /metrics shows how often it ran."""
     rounds = 5
     spans = rounds * sum(len(ss.spans) for r in demo_requests for rs in r.resource_spans for ss in rs.scope_spans)

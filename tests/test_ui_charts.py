@@ -3,8 +3,11 @@ built from API data."""
 from __future__ import annotations
 
 import json
+import re
 
+import altair as alt
 import pandas as pd
+import pytest
 
 from flightlog.ui import charts
 
@@ -196,11 +199,6 @@ def test_latency_leaves_out_waits_for_people_when_the_api_has_them():
 
 
 def test_a_chart_drawn_on_a_page_has_the_same_spec_and_skips_only_the_schema_check():
-    import re
-
-    import altair as alt
-    import pytest
-
     def spec(chart) -> str:  # view and parameter names are numbered per process: not part of the spec
         return re.sub(r"(view|param)_\d+", r"\1_N", json.dumps(chart.to_dict(), sort_keys=True))
 

@@ -40,6 +40,7 @@ __all__ = [
     "tool_errors_figure", "top_groups", "waterfall_figure", "waterfall_rows",
 ]
 
+
 def for_page(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
     """``chart`` as a page draws it: the same spec, serialised without checking it against the
     Vega-Lite schema. Streamlit calls ``to_dict()``, whose check took a third of a waterfall's
