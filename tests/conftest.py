@@ -7,13 +7,16 @@ directory, so tests cross the real wire and chDB's one-process-per-directory rul
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -124,6 +127,28 @@ STRICT_RESPONSES = {"FLIGHTLOG_STRICT_RESPONSES": "1"}
 (``collector/contract.py``): a drift between storage and models fails whichever test sees it."""
 
 
+_MIGRATED: list[Path] = []
+
+
+def migrated_store() -> Path:
+    """An embedded store the migrations have run on, made once per test process (in a
+    subprocess: the engine takes one data path per process) and copied into the data directory of
+    each new collector instead of migrating it again (~1.3 s each). Only the store: keys, the
+    collector's instance id and its anchor key are made by each collector as on a new machine.
+    A collector given a DSN, or a directory that holds a store already, gets no copy; the
+    migrations themselves run from scratch in tests/test_storage.py and wherever a test opens a
+    new store itself."""
+    if not _MIGRATED:
+        root = tempfile.mkdtemp(prefix="flightlog-migrated-")
+        atexit.register(shutil.rmtree, root, True)
+        store = Path(root) / "store"
+        subprocess.run([sys.executable, "-c", "import sys; from flightlog.storage import open_store;"
+                        " open_store('chdb://' + sys.argv[1]).close()", str(store)],
+                       check=True, env=clean_env(), timeout=300, capture_output=True)
+        _MIGRATED.append(store)
+    return _MIGRATED[0]
+
+
 def start_collector(data_dir: Path, *, env: dict[str, str] | None = None, args: list[str] | None = None,
                     wait_for_keys: bool = True, port: int | None = None) -> RunningCollector:
     """Start ``flightlog serve`` on a free loopback port (or ``port``: a restart at the same
@@ -131,6 +156,9 @@ def start_collector(data_dir: Path, *, env: dict[str, str] | None = None, args: 
     until its first keys exist: a server store connects in the background, so they may come
     after the first answer)."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    dsn_given = "FLIGHTLOG_DSN" in (env or {}) or any(a.split("=")[0] == "--dsn" for a in args or [])
+    if not dsn_given and not (data_dir / "store").exists():
+        shutil.copytree(migrated_store(), data_dir / "store", symlinks=True)
     port = port or free_port()
     log_path = data_dir / "collector.log"
     proc = subprocess.Popen(

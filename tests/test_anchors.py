@@ -6,6 +6,7 @@ the store — invisible to the store alone — is reported at its first divergen
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from conftest import RunningCollector, clean_env, start_collector, wait_until
+from conftest import clean_env, start_collector, wait_until
 from flightlog.collector.audit.anchors import check_anchors, public_key_text, sign, signature_ok
 from test_chain import run_cli, run_store_script, send_demo
 
@@ -40,9 +41,10 @@ def test_check_anchors_reports_the_first_divergence_and_a_truncated_chain() -> N
     assert not short.ok and short.missing_after_head["seq"] == 9
 
 
-@pytest.fixture
-def anchored(tmp_path: Path) -> RunningCollector:
-    running = start_collector(tmp_path / "collector", env={"FLIGHTLOG_ANCHOR_INTERVAL_S": "1"})
+@pytest.fixture(scope="module")
+def anchored_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A stopped collector's data directory: the demo, chained, its head anchored (once per module)."""
+    running = start_collector(tmp_path_factory.mktemp("anchored") / "collector", env={"FLIGHTLOG_ANCHOR_INTERVAL_S": "1"})
     try:
         send_demo(running)
         head = running.get("/api/audit/chain", key=running.admin_key).json()["head"]
@@ -55,7 +57,13 @@ def anchored(tmp_path: Path) -> RunningCollector:
         wait_until(anchored_head, timeout=60, what="the chain head to be anchored")
     finally:
         running.stop()
-    yield running
+    return running.data_dir
+
+
+@pytest.fixture
+def anchored(anchored_store: Path, tmp_path: Path) -> Path:
+    """A copy of that data directory for one test (the engine's table links are relative: kept as links)."""
+    return Path(shutil.copytree(anchored_store, tmp_path / "collector", symlinks=True))
 
 
 REWRITE = """
@@ -93,36 +101,36 @@ REWRITE = """
 """
 
 
-def test_a_consistent_rewrite_of_span_and_chain_entry_is_named_by_the_rows_own_chain_hash(anchored) -> None:
-    out = json.loads(run_store_script(anchored.data_dir, "    REWRITE_ROW = False" + REWRITE))
-    done = run_cli("verify", "--project", "default", "--data-dir", str(anchored.data_dir), "--json")
+def test_a_consistent_rewrite_of_span_and_chain_entry_is_named_by_the_rows_own_chain_hash(anchored: Path) -> None:
+    out = json.loads(run_store_script(anchored, "    REWRITE_ROW = False" + REWRITE))
+    done = run_cli("verify", "--project", "default", "--data-dir", str(anchored), "--json")
     report = json.loads(done.stdout)
     assert done.returncode == 1
     assert [s["span_id"] for s in report["altered"]["spans"]] == [out["span"]]
     assert "rewritten" in report["altered"]["spans"][0]["reason"]
 
 
-def test_a_full_chain_rewrite_passes_the_store_alone_but_not_the_anchors(anchored) -> None:
-    out = json.loads(run_store_script(anchored.data_dir, "    REWRITE_ROW = True" + REWRITE))
-    alone = json.loads(run_cli("verify", "--project", "default", "--data-dir", str(anchored.data_dir), "--json").stdout)
+def test_a_full_chain_rewrite_passes_the_store_alone_but_not_the_anchors(anchored: Path) -> None:
+    out = json.loads(run_store_script(anchored, "    REWRITE_ROW = True" + REWRITE))
+    alone = json.loads(run_cli("verify", "--project", "default", "--data-dir", str(anchored), "--json").stdout)
     assert alone["ok"], "the store is consistent with itself after a full rewrite"
-    sink = anchored.data_dir / "anchors.jsonl"
-    done = run_cli("verify", "--project", "default", "--data-dir", str(anchored.data_dir), "--anchors", str(sink),
-                   "--anchor-public-key", str(anchored.data_dir / "anchor-key.pem"), "--json")
+    sink = anchored / "anchors.jsonl"
+    done = run_cli("verify", "--project", "default", "--data-dir", str(anchored), "--anchors", str(sink),
+                   "--anchor-public-key", str(anchored / "anchor-key.pem"), "--json")
     assert done.returncode == 1, done.stdout
     report = json.loads(done.stdout)
     divergence = report["anchors"]["first_divergence"]
     assert divergence is not None and divergence["seq"] >= out["seq"]
-    text = run_cli("verify", "--project", "default", "--data-dir", str(anchored.data_dir), "--anchors", str(sink))
+    text = run_cli("verify", "--project", "default", "--data-dir", str(anchored), "--anchors", str(sink))
     assert "anchors FAILED" in text.stdout and f"batch #{divergence['seq']}" in text.stdout
 
 
-def test_untouched_chain_passes_its_anchors_directly_and_through_the_api(anchored) -> None:
-    sink = anchored.data_dir / "anchors.jsonl"
-    done = run_cli("verify", "--project", "default", "--data-dir", str(anchored.data_dir), "--anchors", str(sink))
+def test_untouched_chain_passes_its_anchors_directly_and_through_the_api(anchored: Path) -> None:
+    sink = anchored / "anchors.jsonl"
+    done = run_cli("verify", "--project", "default", "--data-dir", str(anchored), "--anchors", str(sink))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "anchors OK" in done.stdout
-    again = start_collector(anchored.data_dir, env={"FLIGHTLOG_ANCHOR_INTERVAL_S": "0"})
+    again = start_collector(anchored, env={"FLIGHTLOG_ANCHOR_INTERVAL_S": "0"})
     try:
         remote = subprocess.run([sys.executable, "-m", "flightlog.collector.cli", "verify", "--url", again.url,
                                  "--key", again.admin_key, "--anchors", str(sink)],

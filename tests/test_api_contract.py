@@ -7,8 +7,9 @@
     STRICTLY against the route's model (collector/api/models.py): exact types, no extra
     keys at any level. Roles that may not use a route get 403 with an ``ErrorBody``.
 (c) schemathesis fuzzes every operation of the live schema over loopback with each role's
-    key (ingest, engineer, auditor, admin) and checks: no 5xx, documented status codes and
-    content types, and answers that match their response schema.
+    key (ingest, engineer, auditor, admin) that may use it and checks: no 5xx, documented
+    status codes and content types, and answers that match their response schema; and every
+    operation with each key that may not, with fewer examples: a 4xx, never a 2xx.
 
 ``FLIGHTLOG_SCHEMATHESIS_EXAMPLES`` (default 25) sets the examples per operation and role;
 ``FLIGHTLOG_SCHEMATHESIS_PHASES`` (default ``fuzzing``; e.g. ``examples,coverage,fuzzing``)
@@ -27,6 +28,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from datetime import datetime, timedelta, timezone
@@ -558,28 +560,29 @@ def test_the_cases_cover_every_get_route(stack: Stack) -> None:
 
 
 def test_get_answers_match_their_models_strictly(stack: Stack) -> None:
+    calls = [(path, params, allowed, role) for path, params, allowed in _cases(stack) for role in ROLES]
+    with ThreadPoolExecutor(max_workers=4) as pool:  # the collector answers them concurrently
+        answers = list(pool.map(lambda c: stack.call("GET", c[0], role=c[3], params=c[1]), calls))
     failures, checked, expected = [], 0, 0
-    for path, params, allowed in _cases(stack):
+    for (path, params, allowed, role), resp in zip(calls, answers, strict=True):
         model = ROUTES[("GET", _template(path))].response_model
-        expected += len(allowed or ROLES) if model is not None else 0
-        for role in ROLES:
-            resp = stack.call("GET", path, role=role, params=params)
-            where = f"GET {path} {params} as {role}"
-            try:
-                if allowed and role not in allowed:
-                    assert resp.status_code == 403, f"{resp.status_code}: {resp.text[:300]}"
-                    _strict(ErrorBody, resp)
-                    continue
-                assert resp.status_code == 200, f"{resp.status_code}: {resp.text[:300]}"
-                if model is None:  # the Prometheus text and the export stream
-                    assert not resp.headers["content-type"].startswith("application/json")
-                else:
-                    _strict(model, resp)
-                    checked += 1
-            except Exception as exc:  # collect them all: one drift rarely comes alone
-                failures.append(f"{where}: {exc}"[:3000])
+        if model is not None and (not allowed or role in allowed):
+            expected += 1
+        try:
+            if allowed and role not in allowed:
+                assert resp.status_code == 403, f"{resp.status_code}: {resp.text[:300]}"
+                _strict(ErrorBody, resp)
+                continue
+            assert resp.status_code == 200, f"{resp.status_code}: {resp.text[:300]}"
+            if model is None:  # the Prometheus text and the export stream
+                assert not resp.headers["content-type"].startswith("application/json")
+            else:
+                _strict(model, resp)
+                checked += 1
+        except Exception as exc:  # collect them all: one drift rarely comes alone
+            failures.append(f"GET {path} {params} as {role}: {exc}"[:3000])
     assert not failures, "\n\n".join(failures)
-    assert checked == expected
+    assert checked == expected > 100
 
 
 def test_rows_that_differ_by_case_are_covered(stack: Stack) -> None:
@@ -670,20 +673,94 @@ CHECKS = [st_checks.not_a_server_error, st_checks.status_code_conformance, st_ch
           st_checks.response_schema_conformance]
 
 
+_ROLE_DEPENDENCY = "key_with_role_"  # collector/api/deps.py names each role's dependency so
+# Fewer examples where the key is refused first: a forbidden key must never get a 2xx, whatever
+# the input (a malformed body may be named first: FastAPI parses it before the key is checked).
+FORBIDDEN_EXAMPLES = max(1, EXAMPLES // 8)
+
+
+def _route_roles(route: APIRoute) -> frozenset[str]:
+    """The roles a route's key dependency admits; every role where the handler checks the key
+    itself (``/metrics``, OTLP ingest) or needs none (health)."""
+    admitted, pending = set(ROLES), [route.dependant]
+    while pending:
+        dependant = pending.pop()
+        for sub in dependant.dependencies:
+            name = getattr(sub.call, "__name__", "")
+            if name.startswith(_ROLE_DEPENDENCY):
+                admitted &= set(name[len(_ROLE_DEPENDENCY):].split("_or_"))
+            pending.append(sub)
+    return frozenset(admitted)
+
+
+def _may(role: str, operation: Any) -> bool:
+    route = ROUTES.get((operation.method.upper(), operation.path))
+    return route is None or role in _route_roles(route)
+
+
+def test_the_role_table_the_fuzzing_splits_by_is_the_routes_own() -> None:
+    """The split below reads each route's key dependency: a sample of routes the suite knows."""
+    assert _route_roles(ROUTES[("GET", "/api/spans")]) == READ
+    assert _route_roles(ROUTES[("GET", "/api/audit/verify")]) == AUDIT
+    assert _route_roles(ROUTES[("GET", "/api/admin/keys")]) == ADMIN
+    assert _route_roles(ROUTES[("POST", "/v1/traces")]) == ANY_KEY
+    assert sum(len(_route_roles(r)) < len(ROLES) for r in ROUTES.values()) > len(ROUTES) // 2
+    assert HEAVY <= set(ROUTES)
+
+
+# Operations that read or rewrite the whole store on every call (the chain's verification, a
+# retention pass): each role that may use them sends fewer examples, ~80 s less per suite run.
+HEAVY = frozenset({("GET", "/api/audit/verify"), ("POST", "/api/admin/retention/run")})
+HEAVY_EXAMPLES = max(1, EXAMPLES // 5)
+
+
+def _heavy(operation: Any) -> bool:
+    return (operation.method.upper(), operation.path) in HEAVY
+
+
+def _send(case: Any, stack: Stack, role: str) -> Any:
+    """The case with the role's key, checked; its answer."""
+    if isinstance(case.body, dict) and "webhook_url" in case.body:
+        case.body["webhook_url"] = ""  # budget alerts are posted to it: nothing may leave the machine
+    resp = case.call_and_validate(headers={"Authorization": f"Bearer {stack.keys[role]}"}, checks=CHECKS, timeout=120)
+    if COUNT_FILE:  # docs/reliability.md: how many cases a long run sent per role
+        with open(COUNT_FILE, "a") as counted:
+            counted.write(f"{role} {case.method} {case.path}\n")
+    return resp
+
+
 def _schemathesis_as(role: str) -> Any:
-    @schema.parametrize()
+    @schema.include(func=lambda ctx: _may(role, ctx.operation) and not _heavy(ctx.operation)).parametrize()
     @pytest.mark.timeout(300 + 20 * EXAMPLES)  # every operation of the schema in one test item
     @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
     def run(case: Any, stack: Stack) -> None:
-        if isinstance(case.body, dict) and "webhook_url" in case.body:
-            case.body["webhook_url"] = ""  # budget alerts are posted to it: nothing may leave the machine
-        case.call_and_validate(headers={"Authorization": f"Bearer {stack.keys[role]}"}, checks=CHECKS, timeout=120)
-        if COUNT_FILE:  # docs/reliability.md: how many cases a long run sent per role
-            with open(COUNT_FILE, "a") as counted:
-                counted.write(f"{role} {case.method} {case.path}\n")
+        _send(case, stack, role)
 
-    run.__doc__ = f"schemathesis: every operation with the {role} key (no 5xx, documented statuses and answers)"
+    run.__doc__ = f"schemathesis: every operation the {role} key may use (no 5xx, documented statuses and answers)"
     return run
+
+
+@schema.include(func=lambda ctx: _heavy(ctx.operation)).parametrize()
+@pytest.mark.timeout(300 + 20 * EXAMPLES)
+@settings(max_examples=HEAVY_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+def test_schemathesis_heavy_operations_with_every_key_that_may_use_them(case: Any, stack: Stack) -> None:
+    """schemathesis: the whole-store operations (HEAVY) with each key that may use them."""
+    assert [role for role in ROLES if _may(role, case.operation)]
+    for role in ROLES:
+        if _may(role, case.operation):
+            _send(case, stack, role)
+
+
+@schema.include(func=lambda ctx: not all(_may(role, ctx.operation) for role in ROLES)).parametrize()
+@pytest.mark.timeout(300 + 20 * EXAMPLES)
+@settings(max_examples=FORBIDDEN_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+def test_schemathesis_forbidden_keys_never_succeed(case: Any, stack: Stack) -> None:
+    """schemathesis: every operation with each key whose role may not use it: a 4xx (403 unless
+    the input is refused first), never a 2xx or a 5xx, and documented."""
+    for role in ROLES:
+        if not _may(role, case.operation):
+            resp = _send(case, stack, role)
+            assert 400 <= resp.status_code < 500, f"{role}: {case.method} {case.path} → {resp.status_code}"
 
 
 test_schemathesis_as_ingest = _schemathesis_as("ingest")

@@ -8,9 +8,11 @@ subprocess while the collector is stopped, since chDB allows one process per dat
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -168,10 +170,27 @@ def test_batch_id_is_order_free_and_links_chain() -> None:
 
 
 # -- against a running collector ---------------------------------------------------------------
-@pytest.fixture
-def chained(tmp_path: Path) -> RunningCollector:
-    running = start_collector(tmp_path / "collector")
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A stopped collector's data directory holding the demo, chained (made once per module)."""
+    running = start_collector(tmp_path_factory.mktemp("chain-demo") / "collector")
     send_demo(running)
+    running.stop()
+    return running.data_dir
+
+
+@pytest.fixture
+def chained_dir(demo_store: Path, tmp_path: Path) -> Path:
+    """A copy of the demo store for a test that alters it (the engine links its tables by relative
+    paths, kept as links)."""
+    return Path(shutil.copytree(demo_store, tmp_path / "collector", symlinks=True))
+
+
+@pytest.fixture(scope="module")
+def chained(demo_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCollector]:
+    """A collector serving a copy of the demo store, for the tests that only read it."""
+    copy = shutil.copytree(demo_store, tmp_path_factory.mktemp("chain-read") / "collector", symlinks=True)
+    running = start_collector(Path(copy))
     yield running
     running.stop()
 
@@ -188,15 +207,13 @@ def test_verify_api_needs_an_auditor_or_admin_key(chained: RunningCollector) -> 
     assert chained.get("/api/audit/verify").status_code == 403  # the dev read key is an engineer key
 
 
-def test_spans_carry_their_chain_hash(chained: RunningCollector) -> None:
-    chained.stop()
-    out = run_store_script(chained.data_dir, "print(store.query_rows(\"SELECT countIf(ChainHash = '') FROM spans\")[0][0])")
+def test_spans_carry_their_chain_hash(chained_dir: Path) -> None:
+    out = run_store_script(chained_dir, "print(store.query_rows(\"SELECT countIf(ChainHash = '') FROM spans\")[0][0])")
     assert out.strip() == "0"
 
 
-def test_tampering_is_named_by_verify(chained: RunningCollector, tmp_path: Path) -> None:
-    chained.stop()
-    out = run_store_script(chained.data_dir, """
+def test_tampering_is_named_by_verify(chained_dir: Path, tmp_path: Path) -> None:
+    out = run_store_script(chained_dir, """
         rows = store.query_rows("SELECT TraceId, SpanId FROM spans WHERE Project = 'default' ORDER BY Timestamp LIMIT 3")
         (ta, sa), (td, sd), (tf, sf) = rows
         store.command("ALTER TABLE spans UPDATE InputText = concat(InputText, ' (edited)') WHERE SpanId = {s:String}"
@@ -208,18 +225,18 @@ def test_tampering_is_named_by_verify(chained: RunningCollector, tmp_path: Path)
         print(json.dumps({"altered": sa, "deleted": sd, "forged": "f0f0f0f0f0f0f0f0"}))
     """)
     ids = json.loads(out)
-    done = run_cli("verify", "--project", "default", "--data-dir", str(chained.data_dir), "--json")
+    done = run_cli("verify", "--project", "default", "--data-dir", str(chained_dir), "--json")
     assert done.returncode == 1, done.stderr
     report = json.loads(done.stdout)
     assert [s["span_id"] for s in report["altered"]["spans"]] == [ids["altered"]]
     assert [s["span_id"] for s in report["deleted"]["spans"]] == [ids["deleted"]]
     assert [s["span_id"] for s in report["inserted_out_of_band"]["spans"]] == [ids["forged"]]
     assert report["chain_errors"] == []
-    text = run_cli("verify", "--project", "default", "--data-dir", str(chained.data_dir))
+    text = run_cli("verify", "--project", "default", "--data-dir", str(chained_dir))
     assert "ALTERED" in text.stdout and ids["altered"] in text.stdout and "FAILED" in text.stdout
 
     # Restarted, the collector keeps chaining onto the same head and the API names the same spans.
-    again = start_collector(chained.data_dir)
+    again = start_collector(chained_dir)
     try:
         assert again.post("/v1/traces", fixture_bytes("openinference-openai.pb"), "application/x-protobuf").status_code == 200
         again.drain()
@@ -234,12 +251,11 @@ def test_tampering_is_named_by_verify(chained: RunningCollector, tmp_path: Path)
         again.stop()
 
 
-def test_forged_chain_link_is_reported(chained: RunningCollector) -> None:
-    chained.stop()
-    run_store_script(chained.data_dir, """
+def test_forged_chain_link_is_reported(chained_dir: Path) -> None:
+    run_store_script(chained_dir, """
         store.command("ALTER TABLE chain_batches UPDATE Hash = repeat('e', 64) WHERE Seq = 1 SETTINGS mutations_sync = 2")
     """)
-    done = run_cli("verify", "--project", "default", "--data-dir", str(chained.data_dir), "--json")
+    done = run_cli("verify", "--project", "default", "--data-dir", str(chained_dir), "--json")
     report = json.loads(done.stdout)
     assert done.returncode == 1
     assert any("batch #1" in e for e in report["chain_errors"])
@@ -284,9 +300,8 @@ def test_verify_windows_are_bounded(hours: list, expected: list) -> None:
 
 
 # -- cost: chained on its own, re-derived from the price table, rollups re-derived from spans ----
-def test_an_edited_cost_and_its_rollups_are_named_by_verify(chained: RunningCollector) -> None:
-    chained.stop()
-    out = run_store_script(chained.data_dir, """
+def test_an_edited_cost_and_its_rollups_are_named_by_verify(chained_dir: Path) -> None:
+    out = run_store_script(chained_dir, """
         trace, span, hour = store.query_rows(
             "SELECT TraceId, SpanId, toStartOfHour(Timestamp, 'UTC') FROM spans"
             " WHERE Project = 'default' AND CostSource = 'computed' ORDER BY Timestamp LIMIT 1")[0]
@@ -297,33 +312,31 @@ def test_an_edited_cost_and_its_rollups_are_named_by_verify(chained: RunningColl
         print(json.dumps({"span": span}))
     """)
     edited = json.loads(out)["span"]
-    done = run_cli("verify", "--project", "default", "--data-dir", str(chained.data_dir), "--json")
+    done = run_cli("verify", "--project", "default", "--data-dir", str(chained_dir), "--json")
     assert done.returncode == 1, done.stderr
     report = json.loads(done.stdout)
     assert [s["span_id"] for s in report["cost_altered"]["spans"]] == [edited]
     assert report["cost_altered"]["spans"][0]["cost_usd"] > 1000
     assert report["rollups_altered"]["count"] >= 1
     assert report["altered"]["count"] == 0, "the span's content is untouched: only its cost is named"
-    text = run_cli("verify", "--project", "default", "--data-dir", str(chained.data_dir))
+    text = run_cli("verify", "--project", "default", "--data-dir", str(chained_dir))
     assert "COST" in text.stdout and edited in text.stdout and "ROLLUP" in text.stdout
 
 
-def test_a_cost_source_switched_to_client_is_caught(chained: RunningCollector) -> None:
-    chained.stop()
-    out = run_store_script(chained.data_dir, """
+def test_a_cost_source_switched_to_client_is_caught(chained_dir: Path) -> None:
+    out = run_store_script(chained_dir, """
         (span,) = store.query_rows("SELECT SpanId FROM spans WHERE Project = 'default' AND CostSource = 'computed'"
                                    " ORDER BY Timestamp DESC LIMIT 1")[0]
         store.command("ALTER TABLE spans UPDATE CostSource = 'client', CostUsd = 0 WHERE SpanId = {s:String}"
                       " SETTINGS mutations_sync = 2", {"s": span})
         print(span)
     """)
-    report = json.loads(run_cli("verify", "--project", "default", "--data-dir", str(chained.data_dir),
+    report = json.loads(run_cli("verify", "--project", "default", "--data-dir", str(chained_dir),
                                 "--json").stdout)
     assert out.strip() in {s["span_id"] for s in report["cost_altered"]["spans"]}
 
 
-def test_a_price_recompute_is_recorded_and_verifies(chained: RunningCollector, tmp_path: Path) -> None:
-    chained.stop()
+def test_a_price_recompute_is_recorded_and_verifies(chained_dir: Path, tmp_path: Path) -> None:
     table = json.loads((Path(__file__).resolve().parents[1] / "collector" / "prices.json").read_text())
     table["version"] = "test-doubled"
     for entry in table["models"]:
@@ -332,15 +345,15 @@ def test_a_price_recompute_is_recorded_and_verifies(chained: RunningCollector, t
     prices = tmp_path / "doubled.json"
     prices.write_text(json.dumps(table))
     done = subprocess.run([sys.executable, "-m", "flightlog.collector.cli", "prices", "recompute",
-                           "--data-dir", str(chained.data_dir), "--prices-file", str(prices)],
+                           "--data-dir", str(chained_dir), "--prices-file", str(prices)],
                           capture_output=True, text=True, env=clean_env(), timeout=300)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["spans_repriced"] > 0 and result["event_id"]
-    report = json.loads(run_cli("verify", "--project", "default", "--data-dir", str(chained.data_dir), "--json").stdout)
+    report = json.loads(run_cli("verify", "--project", "default", "--data-dir", str(chained_dir), "--json").stdout)
     assert report["ok"], report["summary"]
     assert report["costs_checked"] >= result["spans_repriced"]
-    log = run_store_script(chained.data_dir, """
+    log = run_store_script(chained_dir, """
         print(store.query_rows("SELECT Details FROM governance_log WHERE Action = 'prices.recompute'")[0][0])
     """)
     assert json.loads(log)["event_id"] == result["event_id"]
