@@ -125,6 +125,23 @@ def test_an_item_from_a_production_trace(stack: dict[str, Any]) -> None:
     assert items[1]["expected"] == _json_or_text(tool["tool_result"]) and items[1]["metadata"]["tool"] == tool["tool_name"]
 
 
+def test_an_item_from_an_llm_call_holds_its_messages_and_the_answer_without_its_role(stack: dict[str, Any]) -> None:
+    """An LLM span's texts are stored as `role: text` lines; its item holds the messages as
+    input and the assistant's answer alone as expected (here JSON, kept as JSON)."""
+    call(stack, "POST", "/api/datasets", json={"name": "from-llm"})
+    trace = call(stack, "GET", f"/api/traces/{demo.INCIDENT_TRACE_ID}").json()
+    classify = next(s for s in trace["spans"] if s["span_type"] == "llm" and '"intent"' in s["output_text"])
+    added = call(stack, "POST", "/api/datasets/from-llm/items/from-trace",
+                 json={"trace_id": demo.INCIDENT_TRACE_ID, "span_id": classify["span_id"]})
+    assert added.status_code == 200, added.text
+    (item,) = call(stack, "GET", "/api/datasets/from-llm/items").json()["items"]
+    assert [m["role"] for m in item["input"]] == ["user"]
+    assert item["input"][0]["content"].startswith("Classify the customer's message")
+    assert "user: " + item["input"][0]["content"] == classify["input_text"]
+    assert item["expected"] == {"intent": "refund_request", "order_id": "88123", "sentiment": "negative"}
+    assert item["metadata"]["model"] == classify["request_model"]
+
+
 def _json_or_text(text: str) -> Any:
     try:
         return json.loads(text)

@@ -206,7 +206,7 @@ def test_add_to_dataset_on_the_traceback_page_takes_the_traced_step(page, stack:
     (added,) = _items_since(stack, before)
     assert (added["created_by"], added["source_trace_id"], added["source_span_id"]) == \
         ("Eve Engineer", stack.run.trace_id, stack.run.llm_span_id)
-    assert added["expected"] == f"assistant: {cu.LLM_ANSWER}"  # the LLM call's answer (as stored) is expected
+    assert added["expected"] == cu.LLM_ANSWER  # the LLM call's answer, without its "assistant: " line prefix
 
 
 def test_search_results_picked_for_a_dataset_become_items(page, stack: Stack, tmp_path: Path) -> None:  # noqa: F811

@@ -131,17 +131,54 @@ def _json_or_text(text: str) -> Any:
         return text
 
 
+# The roles of the `role: text` lines an LLM span's texts are stored as (collector/genai/render.py).
+_MESSAGE_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "model", "function"})
+
+
+def _messages(text: str) -> list[dict[str, str]] | None:
+    """An LLM span's stored text as messages: one per `role: text` line, a line without a role
+    continuing the message before it; None when the text does not start with a role."""
+    messages: list[dict[str, str]] = []
+    for line in text.split("\n"):
+        role, sep, rest = line.partition(": ")
+        if sep and role in _MESSAGE_ROLES:
+            messages.append({"role": role, "content": rest})
+        elif messages:
+            messages[-1]["content"] += "\n" + line
+        else:
+            return None
+    return messages or None
+
+
+def _llm_item(span: dict[str, Any]) -> tuple[Any, Any]:
+    """An LLM call's input as its messages, and what it answered as the expected output: the
+    assistant's text alone (not "assistant: …"; JSON kept as JSON), or the messages when others
+    spoke too."""
+    given = _messages(span["input_text"]) or _json_or_text(span["input_text"])
+    answer = _messages(span["output_text"]) if span["output_text"] else None
+    if answer is None:
+        return given, _json_or_text(span["output_text"]) if span["output_text"] else None
+    if all(m["role"] == "assistant" for m in answer):
+        return given, _json_or_text("\n".join(m["content"] for m in answer))
+    return given, answer
+
+
 def item_from_span(span: dict[str, Any]) -> dict[str, Any]:
-    """A dataset item from a stored span: a tool call's arguments and result, else the span's
-    input and output text (JSON values kept as JSON)."""
+    """A dataset item from a stored span: a tool call's arguments and result, an LLM call's
+    messages and answer, else the span's input and output text (JSON values kept as JSON)."""
     is_tool = span["span_type"] == "tool" and span["tool_args"]
-    source = span["tool_args"] if is_tool else span["input_text"]
-    output = span["tool_result"] if is_tool else span["output_text"]
+    if is_tool:
+        given, expected = _json_or_text(span["tool_args"]), (
+            _json_or_text(span["tool_result"]) if span["tool_result"] else None)
+    elif span["span_type"] == "llm":
+        given, expected = _llm_item(span)
+    else:
+        given, expected = _json_or_text(span["input_text"]), (
+            _json_or_text(span["output_text"]) if span["output_text"] else None)
     metadata = {k: span[c] for k, c in (("agent", "agent_name"), ("agent_version", "agent_version"),
                                          ("prompt_version", "prompt_version"), ("model", "request_model"),
                                          ("tool", "tool_name")) if span.get(c)}
-    return {"input": _json_or_text(source), "expected": _json_or_text(output) if output else None,
-            "metadata": {"span_name": span["span_name"], **metadata}}
+    return {"input": given, "expected": expected, "metadata": {"span_name": span["span_name"], **metadata}}
 
 
 def _from_trace(collector: Any, key: KeyRecord, name: str, body: FromTrace) -> dict[str, Any]:
