@@ -6,7 +6,6 @@ the store — invisible to the store alone — is reported at its first divergen
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from conftest import clean_env, start_collector, wait_until
+from conftest import clean_env, copy_data_dir, start_collector, wait_until
 from flightlog.collector.audit.anchors import check_anchors, public_key_text, sign, signature_ok
 from test_chain import run_cli, run_store_script, send_demo
 
@@ -62,8 +61,8 @@ def anchored_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def anchored(anchored_store: Path, tmp_path: Path) -> Path:
-    """A copy of that data directory for one test (the engine's table links are relative: kept as links)."""
-    return Path(shutil.copytree(anchored_store, tmp_path / "collector", symlinks=True))
+    """A copy of that data directory for one test."""
+    return copy_data_dir(anchored_store, tmp_path / "collector")
 
 
 REWRITE = """

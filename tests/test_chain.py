@@ -8,7 +8,6 @@ subprocess while the collector is stopped, since chDB allows one process per dat
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -21,7 +20,7 @@ import pytest
 from flightlog.collector.audit.chain import batch_id, canonical, link_hash, span_hash
 from flightlog.storage.schema import SPAN_COLUMNS, span_row_values
 
-from conftest import RunningCollector, clean_env, fixture_bytes, start_collector
+from conftest import RunningCollector, clean_env, copy_data_dir, fixture_bytes, start_collector
 
 CLI = ("import sys, click; from flightlog.collector.cli import audit as cli_audit; g = click.Group();"
        " cli_audit.register(g); g(sys.argv[1:])")
@@ -181,16 +180,14 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def chained_dir(demo_store: Path, tmp_path: Path) -> Path:
-    """A copy of the demo store for a test that alters it (the engine links its tables by relative
-    paths, kept as links)."""
-    return Path(shutil.copytree(demo_store, tmp_path / "collector", symlinks=True))
+    """A copy of the demo store for a test that alters it."""
+    return copy_data_dir(demo_store, tmp_path / "collector")
 
 
 @pytest.fixture(scope="module")
 def chained(demo_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCollector]:
     """A collector serving a copy of the demo store, for the tests that only read it."""
-    copy = shutil.copytree(demo_store, tmp_path_factory.mktemp("chain-read") / "collector", symlinks=True)
-    running = start_collector(Path(copy))
+    running = start_collector(copy_data_dir(demo_store, tmp_path_factory.mktemp("chain-read") / "collector"))
     yield running
     running.stop()
 
