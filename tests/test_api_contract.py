@@ -673,7 +673,8 @@ CHECKS = [st_checks.not_a_server_error, st_checks.status_code_conformance, st_ch
           st_checks.response_schema_conformance]
 
 
-_ROLE_DEPENDENCY = "key_with_role_"  # collector/api/deps.py names each role's dependency so
+_ROLE_DEPENDENCY = "key_with_role_"  # collector/api/deps.py names each role dependency key_with_role_<a>_or_<b>
+
 # Fewer examples where the key is refused first: a forbidden key must never get a 2xx, whatever
 # the input (a malformed body may be named first: FastAPI parses it before the key is checked).
 FORBIDDEN_EXAMPLES = max(1, EXAMPLES // 8)

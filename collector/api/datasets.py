@@ -131,6 +131,11 @@ def _json_or_text(text: str) -> Any:
         return text
 
 
+def _expected(text: str) -> Any:
+    """A recorded output as an item's expected value: None when nothing was recorded."""
+    return _json_or_text(text) if text else None
+
+
 # The roles of the `role: text` lines an LLM span's texts are stored as (collector/genai/render.py).
 _MESSAGE_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "model", "function"})
 
@@ -157,7 +162,7 @@ def _llm_item(span: dict[str, Any]) -> tuple[Any, Any]:
     given = _messages(span["input_text"]) or _json_or_text(span["input_text"])
     answer = _messages(span["output_text"]) if span["output_text"] else None
     if answer is None:
-        return given, _json_or_text(span["output_text"]) if span["output_text"] else None
+        return given, _expected(span["output_text"])
     if all(m["role"] == "assistant" for m in answer):
         return given, _json_or_text("\n".join(m["content"] for m in answer))
     return given, answer
@@ -168,13 +173,11 @@ def item_from_span(span: dict[str, Any]) -> dict[str, Any]:
     messages and answer, else the span's input and output text (JSON values kept as JSON)."""
     is_tool = span["span_type"] == "tool" and span["tool_args"]
     if is_tool:
-        given, expected = _json_or_text(span["tool_args"]), (
-            _json_or_text(span["tool_result"]) if span["tool_result"] else None)
+        given, expected = _json_or_text(span["tool_args"]), _expected(span["tool_result"])
     elif span["span_type"] == "llm":
         given, expected = _llm_item(span)
     else:
-        given, expected = _json_or_text(span["input_text"]), (
-            _json_or_text(span["output_text"]) if span["output_text"] else None)
+        given, expected = _json_or_text(span["input_text"]), _expected(span["output_text"])
     metadata = {k: span[c] for k, c in (("agent", "agent_name"), ("agent_version", "agent_version"),
                                          ("prompt_version", "prompt_version"), ("model", "request_model"),
                                          ("tool", "tool_name")) if span.get(c)}
