@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import RunningCollector, start_collector
+from conftest import RunningCollector, clean_env, copy_data_dir, migrated_store, start_collector
 from flightlog.collector.audit.access_log import count_rows
 
 
@@ -121,3 +124,45 @@ def test_streamed_exports_log_the_rows_sent(seeded: RunningCollector) -> None:
     sent = sum(1 for line in resp.text.splitlines() if line.strip()) - 1  # minus the manifest line
     entry = next(e for e in _entries(seeded, endpoint="/api/audit/export") if e["params"].get("agent") == "refund-bot")
     assert entry["rows"] == sent > 0
+
+
+def test_a_read_right_after_a_request_waits_for_a_flush_in_flight(tmp_path: Path) -> None:
+    """The periodic flush may have taken the buffered entries and be mid-insert when a reader of
+    the log flushes: the reader's flush must wait for that insert, not return on an empty buffer
+    (the log read after it would miss the request just made)."""
+    store = copy_data_dir(migrated_store(), tmp_path / "store")
+    script = textwrap.dedent("""
+        import sys, threading, time
+        from flightlog.storage import open_store, audit as db
+        from flightlog.collector.audit import services as svc
+        store = open_store("chdb://" + sys.argv[1])
+        audit = svc.AuditServices(store)
+        started, release = threading.Event(), threading.Event()
+        real_insert = db.insert_access
+        def slow_insert(s, rows):
+            started.set()
+            assert release.wait(60)
+            real_insert(s, rows)
+        svc.db.insert_access = slow_insert
+        entry = [int(time.time() * 1000), "p", "k1", "engineer", "GET", "/api/facets", "/api/facets", "{}",
+                 200, 1, 1.0, "127.0.0.1"]
+        audit.record_access(entry)
+        periodic = threading.Thread(target=audit.flush_access)
+        periodic.start()
+        assert started.wait(60)
+        seen = []
+        reader = threading.Thread(target=lambda: (audit.flush_access(), seen.append(
+            db.search_access(store, "p", db.AccessFilter())["entries"])))
+        reader.start()
+        reader.join(0.5)
+        print("reader waited" if reader.is_alive() else "reader returned early")
+        release.set()
+        periodic.join(60)
+        reader.join(60)
+        print("entries seen", len(seen[0]))
+        store.close()
+    """)
+    done = subprocess.run([sys.executable, "-c", script, str(store)], capture_output=True, text=True,
+                          env=clean_env(), timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split("\n")[:2] == ["reader waited", "entries seen 1"]

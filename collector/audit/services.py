@@ -47,6 +47,8 @@ class AuditServices:
         self.anchorer = anchorer
         self._access: deque[list[Any]] = deque()
         self._access_lock = threading.Lock()
+        # held across take-and-insert, so a reader's flush waits for one in flight
+        self._flush_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="flightlog-audit", daemon=True)
 
@@ -67,17 +69,23 @@ class AuditServices:
             self.flush_access()
 
     def flush_access(self) -> None:
-        with self._access_lock:
-            rows = list(self._access)
-            self._access.clear()
-        if not rows:
-            return
-        try:
-            db.insert_access(self.store, rows)
-        except StorageError:
-            log.exception("access log insert failed; %d entries kept for the next flush", len(rows))
+        """Write the buffered entries; returns once every entry recorded before the call is stored.
+
+        A flush already in flight (the periodic job's) is waited for, so a read of the log right
+        after its requests sees them all.
+        """
+        with self._flush_lock:
             with self._access_lock:
-                self._access.extendleft(reversed(rows))
+                rows = list(self._access)
+                self._access.clear()
+            if not rows:
+                return
+            try:
+                db.insert_access(self.store, rows)
+            except StorageError:
+                log.exception("access log insert failed; %d entries kept for the next flush", len(rows))
+                with self._access_lock:
+                    self._access.extendleft(reversed(rows))
 
     # periodic jobs
     def run_retention(self, actor: str = "retention") -> list[dict[str, Any]]:
