@@ -139,14 +139,16 @@ def put_policy(store: Store, project: str, agent: str, agent_version: str, body:
 
 
 def policies(store: Store, project: str, agent: str | None = None) -> list[dict[str, Any]]:
-    """The policy in force per (agent, agent version) of the project (optionally one agent)."""
+    """The policy in force per (agent, agent version) of the project (optionally one agent), in
+    agent and version order: the control state's version is a hash of this list, so its order
+    must not change between reads."""
     cond, params = "Project = {p:String}", {"p": project}
     if agent is not None:
         cond += " AND AgentName = {a:String}"
         params["a"] = agent
     rows = store.query(
-        f"SELECT * FROM policies WHERE {cond} ORDER BY PolicyVersion DESC LIMIT 1 BY AgentName, AgentVersion",
-        params)
+        f"SELECT * FROM (SELECT * FROM policies WHERE {cond} ORDER BY PolicyVersion DESC"
+        " LIMIT 1 BY AgentName, AgentVersion) ORDER BY AgentName, AgentVersion", params)
     return [_aware(r) for r in rows if not r["Deleted"]]
 
 

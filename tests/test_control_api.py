@@ -184,6 +184,18 @@ def test_a_policy_is_versioned_served_and_validated(collector) -> None:
     assert bad.status_code == 400 and "escalations[0].when" in bad.json()["error"]
 
 
+def test_the_control_state_lists_policies_in_agent_order_under_one_version(collector) -> None:
+    """Agents long-poll on the state's version: a list whose order changed between reads would
+    wake every agent of the project for nothing."""
+    for agent in ("zeta-bot", "alpha-bot", "mid-bot", "beta-bot"):
+        resp = call(collector, "PUT", "/api/policies", collector.admin_key, json={**POLICY, "agent": agent})
+        assert resp.status_code == 200, resp.text
+    reads = [call(collector, "GET", "/api/control/state", collector.ingest_key).json() for _ in range(5)]
+    listed = [p["agent"] for p in reads[0]["policies"]]
+    assert listed == sorted(listed) and {"alpha-bot", "beta-bot", "mid-bot", "zeta-bot"} <= set(listed)
+    assert {r["version"] for r in reads} == {reads[0]["version"]}
+
+
 def test_webhooks_get_each_event_once_retried_after_a_500(collector, approver) -> None:
     json_hook, slack_hook = Receiver(fail_first=1), Receiver()
     try:

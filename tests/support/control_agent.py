@@ -13,7 +13,7 @@ exists; prints ``ok`` / ``paused`` (with ``time.time()``) whenever the outcome c
 
 ``AGENT_MODE=count``: ``AGENT_RUNS`` runs with one LLM call, two tool calls and one refused
 one (``shell``) each, with an audit hook counting every socket connect made on the agent's own
-(main) thread; prints ``counted`` (with the control thread's request count).
+(main) thread; prints ``counted`` (with the control thread's request count and the seconds since ``init()``).
 """
 
 from __future__ import annotations
@@ -105,6 +105,7 @@ def count() -> None:
             connects["main" if threading.get_ident() == main_thread else "other"] += 1
 
     sys.addaudithook(hook)
+    alive_from = time.perf_counter()
     flightlog.init(agent_name=os.environ.get("AGENT_NAME", "count-bot"), agent_version="1.0", project="default")
     with flightlog.agent_run("warm-up"):
         pass  # the first check waits for the first control state (once per process)
@@ -130,8 +131,10 @@ def count() -> None:
     from flightlog import _control
 
     polls = _control.CLIENT.polls if _control.CLIENT is not None else -1
+    alive = time.perf_counter() - alive_from
     flightlog.shutdown(timeout_s=10)
-    say("counted", runs=runs, main_connects=main_connects, seconds=elapsed, refused=refused, polls=polls)
+    say("counted", runs=runs, main_connects=main_connects, seconds=elapsed, refused=refused, polls=polls,
+        alive=alive)
 
 
 if __name__ == "__main__":
