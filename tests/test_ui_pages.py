@@ -73,6 +73,12 @@ def _vega_charts(at: AppTest) -> list:
     return list(at.get("vega_lite_chart"))
 
 
+def _said(at: AppTest) -> str:
+    """What the page told its user instead (errors, warnings and the server's message), for a
+    failed assertion: a page that stops early says why."""
+    return "; ".join(_texts(at.error) + _texts(at.warning) + _texts(at.code)) or "no message on the page"
+
+
 # -- Traces (the landing page) ----------------------------------------------------------
 
 
@@ -175,9 +181,9 @@ def test_selecting_a_result_opens_its_trace(collector_env):
     at.session_state["search.results.0"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.run()
     assert not at.exception
-    assert at.title[0].value == "Trace"
+    assert at.title[0].value == "Trace", _said(at)
     assert first_link == "trace?" + "&".join(f"{k}={v}" for k, v in at.query_params.items())
-    assert _vega_charts(at)
+    assert _vega_charts(at), _said(at)
 
 
 def test_filters_are_remembered_across_pages(collector_env):
@@ -202,7 +208,7 @@ def test_trace_page_shows_waterfall_tree_and_selected_span(collector_env, api, m
     at = _open(_app().run(), "views/trace.py", trace_id=collector_env.trace_id, span_id=marked_span["span_id"])
     assert not at.exception
     spans = api.get_trace(collector_env.trace_id).spans
-    assert len(_vega_charts(at)) == 1
+    assert len(_vega_charts(at)) == 1, _said(at)
     tree = at.dataframe[0].value
     row = [s["span_id"] for s in spans].index(marked_span["span_id"])
     assert list(tree["span"]) == [r["span"] for r in fmt.tree_rows(spans, selected=row)]
@@ -264,7 +270,7 @@ def test_trace_page_lookup_box_opens_a_trace(collector_env):
     at = _open(_app().run(), "views/trace.py")
     at.text_input(key="trace.lookup").set_value(collector_env.trace_id.upper()).run()
     assert at.query_params.get("trace_id") == collector_env.trace_id
-    assert _vega_charts(at)
+    assert _vega_charts(at), _said(at)
 
 
 # -- Cost ---------------------------------------------------------------------------
@@ -275,14 +281,14 @@ def test_cost_page_draws_chart_tables_and_downloads(collector_env, api):
     assert not at.exception
     # On arrival: the cost per model per day (a Vega-Lite chart: no Plotly on the page) and the
     # first tab's table with its CSV; the other tabs are built when opened.
-    assert len(_vega_charts(at)) == 1 and not _plotly_charts(at)
+    assert len(_vega_charts(at)) == 1 and not _plotly_charts(at), _said(at)
     assert [t.label for t in at.tabs] == ["By day and model", "Totals by agent", "Cost per successful run",
                                           "Costliest traces"]
     assert len(at.dataframe) == 1 and len(at.get("download_button")) == 1
     at.session_state["cost.tab"] = "Cost per successful run"
     at.run()
     # its chart beside the per-day one, and its table with its CSV
-    assert len(_vega_charts(at)) == 2 and len(at.dataframe) == 1 and len(at.get("download_button")) == 1
+    assert len(_vega_charts(at)) == 2 and len(at.dataframe) == 1 and len(at.get("download_button")) == 1, _said(at)
     assert "Cost per successful run" in [str(h.value) for h in at.subheader]
     by_agent = api.cost(["agent"])
     total = fmt.format_money(sum(float(r["cost_usd"]) for r in by_agent))
