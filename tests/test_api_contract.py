@@ -770,8 +770,8 @@ def _admin_only(operation: Any) -> bool:
 
 # The admin key may use every operation. Those another key may use too are fuzzed in full with
 # that key (the handlers read the key's project, not its role), so the admin key sends them an
-# eighth of the examples and its full number only to the operations no other key may use:
-# ~330 s less per suite run (docs/development.md).
+# eighth of the examples and its full number only to the operations no other key may use
+# (docs/development.md has the time it saves).
 @schema.include(func=lambda ctx: _may("admin", ctx.operation) and not _heavy(ctx.operation)
                 and not _admin_only(ctx.operation)).parametrize()
 @pytest.mark.timeout(300 + 20 * EXAMPLES)
