@@ -3,16 +3,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import RunningCollector, clean_env, copy_data_dir, migrated_store, start_collector
+from conftest import RunningCollector, copy_data_dir, migrated_store, start_collector
 from flightlog.collector.audit.access_log import count_rows
+from test_chain import run_store_script
 
 
 @pytest.fixture(scope="module")
@@ -130,12 +128,11 @@ def test_a_read_right_after_a_request_waits_for_a_flush_in_flight(tmp_path: Path
     """The periodic flush may have taken the buffered entries and be mid-insert when a reader of
     the log flushes: the reader's flush must wait for that insert, not return on an empty buffer
     (the log read after it would miss the request just made)."""
-    store = copy_data_dir(migrated_store(), tmp_path / "store")
-    script = textwrap.dedent("""
-        import sys, threading, time
-        from flightlog.storage import open_store, audit as db
+    copy_data_dir(migrated_store(), tmp_path / "store")
+    out = run_store_script(tmp_path, """
+        import threading, time
+        from flightlog.storage import audit as db
         from flightlog.collector.audit import services as svc
-        store = open_store("chdb://" + sys.argv[1])
         audit = svc.AuditServices(store)
         started, release = threading.Event(), threading.Event()
         real_insert = db.insert_access
@@ -160,9 +157,5 @@ def test_a_read_right_after_a_request_waits_for_a_flush_in_flight(tmp_path: Path
         periodic.join(60)
         reader.join(60)
         print("entries seen", len(seen[0]))
-        store.close()
     """)
-    done = subprocess.run([sys.executable, "-c", script, str(store)], capture_output=True, text=True,
-                          env=clean_env(), timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.split("\n")[:2] == ["reader waited", "entries seen 1"]
+    assert out.split("\n")[:2] == ["reader waited", "entries seen 1"]
