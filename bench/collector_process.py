@@ -16,6 +16,8 @@ from pathlib import Path
 
 import httpx
 
+from flightlog.collector.config import default_ingest_workers
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -79,6 +81,20 @@ class Collector:
                                      stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{self.port}"
         self.keys = self._wait_ready(data_dir)
+        workers = (env or {}).get("FLIGHTLOG_INGEST_WORKERS")
+        self._wait_workers(int(workers) if workers is not None else default_ingest_workers())
+
+    def _wait_workers(self, count: int) -> None:
+        """Wait until the collector's ingest workers are up (they start in the background), so a
+        load's first requests do not wait for a worker process to spawn."""
+        prefix = "flightlog_ingest_workers_ready "
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            lines = self.read("/metrics").text.splitlines()
+            if any(line.startswith(prefix) and float(line[len(prefix):]) >= count for line in lines):
+                return
+            time.sleep(0.1)  # start-up poll with a deadline
+        raise SystemExit(f"the collector's {count} ingest workers did not start within 120 s")
 
     def _wait_ready(self, data_dir: Path) -> dict[str, str]:
         deadline = time.monotonic() + 120

@@ -112,7 +112,8 @@ class Collector:
             from flightlog.collector.ingest.workers import IngestWorkers
 
             self.ingest_workers = IngestWorkers(self.settings, self.settings.ingest_workers)
-            self.ingest_workers.warm_up()
+            self.ingest_workers.on_ready = self.metrics.ingest_workers_ready.set
+            self.ingest_workers.warm_up_in_background()
         self.writer.start()
         self.audit.start()
         self.control.start()

@@ -44,6 +44,9 @@ class Metrics:
             ("flightlog_writer_lag_seconds", "lag_seconds", "Age of the oldest spooled segment."),
         ):
             Gauge(name, doc, registry=r).set_function(functools.partial(_stat, spool_stats, key))
+        # Ingest workers started and answering (0 without workers; they start in the background).
+        self.ingest_workers_ready = Gauge("flightlog_ingest_workers_ready",
+                                          "Ingest worker processes started and ready.", registry=r)
         r.register(_StageClocks())
         # python_gc_collections_total{generation} and kin: how often this process's garbage
         # collector ran (its thresholds: collector/runtime.py).

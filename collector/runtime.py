@@ -8,6 +8,9 @@ callbacks timing every collection): 1.45–1.5 s of the collector's time went to
 collector, whole-interpreter pauses of up to 224 ms, against 0.24–0.44 s with
 :data:`GC_THRESHOLDS` (docs/decisions/0045-garbage-collector-thresholds.md). Cycles are still
 collected; they only wait for more allocations first.
+
+And no pandas import for the store's row inserts (:mod:`flightlog.storage.lazy_pandas`): ~0.6 s
+of every collector start (docs/decisions/0046-no-pandas-import-for-row-inserts.md).
 """
 from __future__ import annotations
 
@@ -21,3 +24,12 @@ GC_THRESHOLDS = (50_000, 20, 100)
 def tune_gc() -> None:
     """Apply :data:`GC_THRESHOLDS` to this process."""
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+def tune_process() -> None:
+    """Everything a collector process sets for itself: the garbage collector's thresholds and
+    row inserts that do not import pandas."""
+    from flightlog.storage import lazy_pandas
+
+    tune_gc()
+    lazy_pandas.install()

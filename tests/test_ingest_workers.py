@@ -70,6 +70,12 @@ def _worker_pids(collector: RunningCollector) -> list[int]:
     return pids
 
 
+def _ready_workers(collector: RunningCollector) -> float:
+    """``flightlog_ingest_workers_ready`` in the collector's /metrics."""
+    text = collector.get("/metrics", key=collector.read_key).text
+    return float(next(x for x in text.splitlines() if x.startswith("flightlog_ingest_workers_ready ")).split()[-1])
+
+
 def test_the_same_spans_are_stored_the_same_way_with_workers(pair, demo_requests) -> None:
     plain, workers = pair
     traces = _send_demo(plain, demo_requests)
@@ -80,6 +86,7 @@ def test_the_same_spans_are_stored_the_same_way_with_workers(pair, demo_requests
     facets = workers.api("/api/facets")
     assert facets == plain.api("/api/facets")
     assert len(_worker_pids(workers)) == 2 and not _worker_pids(plain)
+    assert _ready_workers(workers) == 2 and _ready_workers(plain) == 0
 
 
 def test_bad_input_is_still_a_400_that_names_the_problem(pair) -> None:
@@ -124,6 +131,7 @@ def test_a_killed_worker_costs_at_most_a_retried_request(pair) -> None:
     workers.drain()
     assert workers.api("/api/spans", limit=1)["total"] >= before + 1
     wait_until(lambda: len(_worker_pids(workers)) == 2, timeout=60, what="the pool back at two workers")
+    wait_until(lambda: _ready_workers(workers) == 2, timeout=60, what="/metrics to count two ready workers again")
 
 
 def test_serve_runs_one_worker_by_default_on_two_cores_and_none_when_told(tmp_path: Path) -> None:

@@ -134,7 +134,7 @@ def up(demo: bool, no_ui: bool, **overrides: Any) -> None:
     """Start the collector, query API and UI on the embedded store; Ctrl-C stops all."""
     settings = _server_settings(overrides)
     os.makedirs(settings.data_dir, exist_ok=True)
-    runtime.tune_gc()
+    runtime.tune_process()
     server = _ServerThread(settings)
     server.start()
     base = f"http://{settings.host}:{settings.port}"
@@ -199,7 +199,7 @@ def serve(**overrides: Any) -> None:
 
     settings = _server_settings(overrides)
     os.makedirs(settings.data_dir, exist_ok=True)
-    runtime.tune_gc()
+    runtime.tune_process()
     try:
         logging_config = log_config(settings.log_format, settings.log_level)
     except ValueError as exc:

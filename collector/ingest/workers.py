@@ -20,6 +20,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from typing import Any
 
@@ -74,6 +75,7 @@ class IngestWorkers:
                                          initializer=_init, initargs=(settings,))
         self._settings = settings
         self._lock = threading.Lock()
+        self.on_ready: Callable[[int], None] = lambda count: None  # with the workers ready (all, or 0)
 
     def warm_up(self) -> None:
         """Start every worker now (spawning imports the ingest modules), not on the first request:
@@ -81,6 +83,8 @@ class IngestWorkers:
         pool = self._pool
         for future in [pool.submit(os.getpid) for _ in range(self.count)]:
             future.result(timeout=120)
+        if pool is self._pool:
+            self.on_ready(self.count)
 
     def prepare(self, body: bytes, kind: str, encoding: str | None, project: str) -> list[dict[str, Any]]:
         """Blocking (call from a thread): the prepared rows of one request; collector errors
@@ -102,7 +106,13 @@ class IngestWorkers:
                 return
             self._pool = ProcessPoolExecutor(max_workers=self.count, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_init, initargs=(self._settings,))
+        self.on_ready(0)
         broken.shutdown(wait=False, cancel_futures=True)
+        self.warm_up_in_background()
+
+    def warm_up_in_background(self) -> None:
+        """:meth:`warm_up` in a thread: the collector goes on starting (store, keys) while the
+        workers spawn; a request that comes first waits in the pool's queue for them."""
         threading.Thread(target=self._warm_quietly, name="flightlog-ingest-workers", daemon=True).start()
 
     def _warm_quietly(self) -> None:
