@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from conftest import clean_env, copy_data_dir, start_collector, wait_until
 from flightlog.collector.audit.anchors import check_anchors, public_key_text, sign, signature_ok
-from test_chain import run_cli, run_store_script, send_demo
+from support.stores import run_cli, run_store_script, send_demo
 
 
 def test_a_signed_anchor_verifies_and_any_change_breaks_it() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import RunningCollector, copy_data_dir, migrated_store, start_collector
 from flightlog.collector.audit.access_log import count_rows
-from test_chain import run_store_script
+from support.stores import run_store_script
 
 
 @pytest.fixture(scope="module")

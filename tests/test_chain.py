@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,42 +20,7 @@ from flightlog.collector.audit.chain import batch_id, canonical, link_hash, span
 from flightlog.storage.schema import SPAN_COLUMNS, span_row_values
 
 from conftest import RunningCollector, clean_env, copy_data_dir, fixture_bytes, start_collector
-
-CLI = ("import sys, click; from flightlog.collector.cli import audit as cli_audit; g = click.Group();"
-       " cli_audit.register(g); g(sys.argv[1:])")
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", CLI, *args], capture_output=True, text=True, env=clean_env(),
-                          timeout=300)
-
-
-def run_store_script(data_dir: Path, body: str) -> str:
-    """Run ``body`` with ``store`` open on the collector's data directory; return its stdout."""
-    script = textwrap.dedent("""
-        import json, sys
-        from flightlog.storage import open_store
-        from flightlog.storage.schema import SPAN_COLUMNS
-        store = open_store(sys.argv[1])
-        try:
-        {body}
-        finally:
-            store.close()
-    """).replace("{body}", textwrap.indent(textwrap.dedent(body), "    "))
-    done = subprocess.run([sys.executable, "-c", script, f"chdb://{data_dir / 'store'}"], capture_output=True,
-                          text=True, env=clean_env(), timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
-
-
-def send_demo(collector: RunningCollector) -> None:
-    from flightlog.collector import demo
-
-    for request in demo.build_demo_requests():
-        resp = collector.post("/v1/traces", request.SerializeToString(), "application/x-protobuf")
-        assert resp.status_code == 200, resp.text
-    collector.drain()
-
+from support.stores import run_cli, run_store_script, send_demo
 
 def _row(**values: object) -> dict:
     return dict(zip(SPAN_COLUMNS, span_row_values({"Project": "p", "TraceId": "a" * 32, "SpanId": "b" * 16,

@@ -112,6 +112,12 @@ class FilterForm:
     def turn_page(self, step: int) -> None:
         st.session_state[self.page_key] = max(1, int(st.session_state.get(self.page_key, 1)) + step)
 
+    def pager(self, filters: SearchFilters, pages: int) -> None:
+        """The "← Previous" and "Next →" buttons under a page of results."""
+        prev_col, next_col, _ = st.columns([1, 1, 6])
+        prev_col.button("← Previous", on_click=self.turn_page, args=(-1,), disabled=filters.page <= 1)
+        next_col.button("Next →", on_click=self.turn_page, args=(1,), disabled=filters.page >= pages)
+
     def go_to_page(self, page: int) -> None:
         st.session_state[self.page_key] = max(1, page)
 

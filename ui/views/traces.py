@@ -74,9 +74,7 @@ def _results(filters: SearchFilters, result: TracePage) -> None:
         width="stretch",
         height=fmt.table_height(len(rows)),
     )
-    prev_col, next_col, _ = st.columns([1, 1, 6])
-    prev_col.button("← Previous", on_click=FORM.turn_page, args=(-1,), disabled=filters.page <= 1)
-    next_col.button("Next →", on_click=FORM.turn_page, args=(1,), disabled=filters.page >= pages)
+    FORM.pager(filters, pages)
     chosen = event.selection.rows if event is not None else []
     if chosen:
         st.session_state[_TABLE_GENERATION] = generation + 1
