@@ -12,6 +12,8 @@ import pytest
 from flightlog.collector import demo
 from flightlog.ui import format as fmt
 from flightlog.ui.client import ApiClient
+from flightlog.ui.views.search import _COLUMNS as SEARCH_COLUMNS
+from flightlog.ui.views.traces import COLUMNS
 
 from conftest import wait_until
 from support.browser import (
@@ -20,6 +22,7 @@ from support.browser import (
     VEGA_MARKS,
     WAIT_MS,
     assert_columns_fit,
+    assert_texts_fit,
     drawn_columns,
     grid_cells,
     screenshot,
@@ -100,6 +103,8 @@ def test_filters_sort_and_open_a_trace_from_the_list(page, ui_server, seeded_sta
         assert durations == pytest.approx([t["duration_ms"] / 1000 for t in slowest["items"]], abs=0.01), (
             f"the duration column does not show the sort order: {durations}; screenshot: {shot}")
         assert all("error" in s for s in grid_cells(grid, columns.index("status"))), f"screenshot: {shot}"
+        assert_texts_fit(grid, {COLUMNS[k]["label"]: COLUMNS[k]["width"] for k in ("started", "status")},
+                         f"screenshot: {shot}")
         box = grid.bounding_box()
     page.mouse.click(box["x"] + GRID_CHECKBOX_X_PX, box["y"] + GRID_HEADER_PX + GRID_ROW_PX / 2)
     with screenshot(page, tmp_path, "traces-opened") as shot:
@@ -255,6 +260,8 @@ def test_search_shows_status_duration_link_at_laptop_widths(browser, ui_server, 
                 assert name in columns, f"{name!r} not drawn at {width} px: {columns}; screenshot: {shot}"
             durations = [float(v) for v in grid_cells(grid, columns.index("duration"))]
             assert durations == sorted(durations, reverse=True), f"{durations}; screenshot: {shot}"
+            assert_texts_fit(grid, {SEARCH_COLUMNS[k]["label"]: SEARCH_COLUMNS[k]["width"] for k in ("time", "status")},
+                             f"screenshot: {shot}")
             box = grid.bounding_box()
             assert box and box["x"] + box["width"] <= width, f"grid {box}; screenshot: {shot}"
     finally:

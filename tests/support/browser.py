@@ -51,6 +51,28 @@ def assert_columns_fit(grid: Any, what: str) -> None:
     assert content <= shown, f"the columns are {content} px wide in a {shown} px grid: the last ones are cut off; {what}"
 
 
+GRID_FONT = '14px "Source Sans", sans-serif'  # what Streamlit's data grid draws its cells in
+GRID_CELL_PADDING_PX = 16  # 8 px either side of a cell's text
+
+
+def assert_texts_fit(grid: Any, widths: dict[str, int], what: str) -> None:
+    """Every drawn cell of the text columns named in ``widths`` (header label → the column's
+    configured width in px) fits its column: none is cut at the column's edge. The grid draws
+    on a canvas, so each text is measured in the page with the grid's font."""
+    columns = drawn_columns(grid)
+    for label, width in widths.items():
+        texts = grid_cells(grid, columns.index(label))
+        assert texts, f"no cells in column {label!r}; {what}"
+        measured = grid.page.evaluate(
+            "async ([font, texts]) => { await document.fonts.ready;"
+            " const c = document.createElement('canvas').getContext('2d'); c.font = font;"
+            " return texts.map(t => c.measureText(t).width); }", [GRID_FONT, texts])
+        widest = max(zip(measured, texts, strict=True))
+        assert widest[0] + GRID_CELL_PADDING_PX <= width, (
+            f"{widest[1]!r} needs {widest[0] + GRID_CELL_PADDING_PX:.0f} px in the {width} px column {label!r}: "
+            f"it is cut off; {what}")
+
+
 def grid_cells(grid: Any, column: int) -> list[str]:
     """The drawn texts of one column (0-based among the drawn columns) of a grid's rows."""
     return grid.evaluate(

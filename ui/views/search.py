@@ -21,9 +21,9 @@ _PICKING = "search.pick"  # rows are picked for a dataset instead of opening the
 
 # Sized so that at 1280–1440 px everything up to the link fits; the snippets come last.
 _COLUMNS = {
-    "time": st.column_config.TextColumn("time (UTC)", width=140),
+    "time": st.column_config.TextColumn("time (UTC)", width=160),
     "type": st.column_config.TextColumn("type", width=60),
-    "name": st.column_config.TextColumn("name", width=150),
+    "name": st.column_config.TextColumn("name", width=180),
     "agent": st.column_config.TextColumn("agent", width=100),
     "model": st.column_config.TextColumn("model", width=100),
     "prompt version": st.column_config.TextColumn("prompt", width=60),

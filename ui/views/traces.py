@@ -21,9 +21,9 @@ _TABLE_GENERATION = "traces.table_generation"  # bumped to clear the table's row
 # Sized so that at 1280–1440 px everything up to the link fits; the input comes last.
 COLUMNS = {
     "started": st.column_config.TextColumn("started (UTC)", width=135),
-    "status": st.column_config.TextColumn("status", width=50),
+    "status": st.column_config.TextColumn("status", width=65),
     "errors": st.column_config.NumberColumn("errors", format="%d", width=45),
-    "trace": st.column_config.TextColumn("trace", width=175),
+    "trace": st.column_config.TextColumn("trace", width=160),
     "agent": st.column_config.TextColumn("agent", width=135),
     "duration s": st.column_config.NumberColumn("duration", format="%.2f s", width=75),
     "cost": st.column_config.NumberColumn("cost", format="$%.4f", width=65),
