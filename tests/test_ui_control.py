@@ -383,6 +383,27 @@ def test_the_control_page_lists_pauses_and_needs_an_admin(env):
                    json={"agent": cu.AGENT, "tool": "issue_refund", "reason": "cleanup"})
 
 
+def test_the_trace_page_shows_a_pause_but_its_forms_only_to_an_admin(env):
+    """A paused agent's trace says so to everyone; the pause and resume forms are there for an
+    admin only, not greyed out above the trace for everyone else."""
+    trace_id = env.extra["run"].trace_id
+    httpx.post(f"{env.url}/api/control/pause", headers=cu.auth(env.admin_key), timeout=30,
+               json={"agent": cu.AGENT, "reason": "refunds 100x too large"})
+    try:
+        at = _open("views/trace.py", trace_id=trace_id)
+        assert not at.exception, at.exception
+        assert any("Paused: agent" in t and "refunds 100x too large" in t for t in _texts(at.text)), _texts(at.text)
+        assert any("need an admin key" in i for i in _texts(at.info))
+        assert not [b.label for b in at.button if b.label in ("Pause", "Resume")]
+        at = _sign_in(at, env.admin_key)
+        assert not at.exception, at.exception
+        buttons = {b.label: b for b in at.button if b.label in ("Pause", "Resume")}
+        assert set(buttons) == {"Pause", "Resume"} and not any(b.disabled for b in buttons.values())
+    finally:
+        httpx.post(f"{env.url}/api/control/resume", headers=cu.auth(env.admin_key), timeout=30,
+                   json={"agent": cu.AGENT, "reason": "cleanup"})
+
+
 def test_nothing_from_an_approval_is_markdown(env):
     approval = _propose(env, {"note": "**strong** <b>x</b>"}, action="*wants* <i>to</i> [link](http://x)")
     at = _open("views/approvals.py", id=approval["id"])

@@ -200,13 +200,14 @@ def _kill_switch(spans: Sequence[Mapping[str, Any]], state: Future[Any]) -> None
             st.text(f"Paused: {pause['scope']} — {pause['reason']} (by {pause['by']}, "
                     f"since {fmt.format_time(pause['at'])})")
         missing = killswitch.permission_note()
-        if missing:
+        if missing:  # no disabled forms for who may not use them: the trace itself comes first
             st.info(missing, icon=":material/key:")
-        killswitch.resume_form("trace.killswitch", list(covering), missing=missing)
-        scopes = {f"agent {agent} (every version)": {"agent": agent}}
-        if version:
-            scopes = {f"agent {agent} version {version}": {"agent": agent, "agent_version": version}, **scopes}
-        killswitch.pause_form("trace.killswitch", scopes, missing=missing)
+        else:
+            killswitch.resume_form("trace.killswitch", list(covering), missing=missing)
+            scopes = {f"agent {agent} (every version)": {"agent": agent}}
+            if version:
+                scopes = {f"agent {agent} version {version}": {"agent": agent, "agent_version": version}, **scopes}
+            killswitch.pause_form("trace.killswitch", scopes, missing=missing)
         st.page_link(session.CONTROL_PAGE, label="All pauses", icon=":material/pause_circle:",
                      query_params={"agent": agent, **({"agent_version": version} if version else {})})
 
