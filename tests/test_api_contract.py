@@ -317,6 +317,9 @@ def _seed_evaluation(stack: Stack) -> None:
         {"input": "no expected output"}]}).json()
     stack.write("POST", f"/api/datasets/{EVAL_DATASET}/items/from-trace",
                 json={"trace_id": demo.INCIDENT_TRACE_ID, "metadata": {"source": "incident"}})
+    stack.write("POST", "/api/datasets", json={"name": "contract-from-spans"})
+    stack.write("POST", "/api/datasets/contract-from-spans/items/from-spans", json={"spans": [
+        {"trace_id": demo.INCIDENT_TRACE_ID, "span_id": s["span_id"]} for s in stack.incident_spans[:2]]})
     items = added["item_ids"]
     for n, (amount, finished) in enumerate(((49.5, True), (4950, True), (None, False))):
         made = stack.write("POST", "/api/experiments", role="engineer", json={

@@ -125,6 +125,33 @@ def test_an_item_from_a_production_trace(stack: dict[str, Any]) -> None:
     assert items[1]["expected"] == _json_or_text(tool["tool_result"]) and items[1]["metadata"]["tool"] == tool["tool_name"]
 
 
+def test_items_from_several_spans_are_added_all_at_once_or_not_at_all(stack: dict[str, Any]) -> None:
+    """Spans of two traces become one item each, in the order given, in one new version; a
+    request naming one span that does not exist adds nothing and says which it was."""
+    call(stack, "POST", "/api/datasets", json={"name": "from-spans"})
+    traces = call(stack, "GET", "/api/traces", params={"limit": 2}).json()["items"]
+    spans = [s for t in traces for s in [s for s in call(stack, "GET", f"/api/traces/{t['trace_id']}").json()["spans"]
+                                         if s["input_text"] or s["tool_args"]][:2]]
+    assert len(spans) == 4, "the demo's two newest runs should have two spans with input each"
+    refs = [{"trace_id": s["trace_id"], "span_id": s["span_id"]} for s in spans]
+    missing = {"trace_id": spans[0]["trace_id"], "span_id": "00" * 8}
+    refused = call(stack, "POST", "/api/datasets/from-spans/items/from-spans",
+                   json={"spans": [*refs[:2], missing]})
+    assert refused.status_code == 404, refused.text
+    assert refused.json()["error"] == (f"spans[2]: trace {spans[0]['trace_id']} has no span {'00' * 8}; "
+                                       "nothing was added")
+    assert call(stack, "GET", "/api/datasets/from-spans").json()["version"] == 0
+    added = call(stack, "POST", "/api/datasets/from-spans/items/from-spans",
+                 json={"spans": refs, "metadata": {"picked": "search"}})
+    assert added.status_code == 200, added.text
+    assert added.json()["version"] == 4 and added.json()["added"] == 4
+    items = call(stack, "GET", "/api/datasets/from-spans/items").json()["items"]
+    assert [(i["source_trace_id"], i["source_span_id"]) for i in items] == [(r["trace_id"], r["span_id"]) for r in refs]
+    assert all(i["metadata"]["picked"] == "search" for i in items)
+    too_many = call(stack, "POST", "/api/datasets/from-spans/items/from-spans", json={"spans": [refs[0]] * 201})
+    assert too_many.status_code == 400 and "spans" in too_many.json()["error"], too_many.text
+
+
 def test_an_item_from_an_llm_call_holds_its_messages_and_the_answer_without_its_role(stack: dict[str, Any]) -> None:
     """An LLM span's texts are stored as `role: text` lines; its item holds the messages as
     input and the assistant's answer alone as expected (here JSON, kept as JSON)."""

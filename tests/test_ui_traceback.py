@@ -114,6 +114,20 @@ def test_traceback_page_without_ids_explains_what_to_do(collector_env):
     assert any("Pick a span first" in str(i.value) for i in at.info)
 
 
+def test_a_trace_without_a_span_offers_its_spans_tool_calls_first(collector_env, refund_span):
+    at = _open(trace_id=collector_env.incident_trace_id)
+    assert not at.exception, at.exception
+    (picker,) = [s for s in at.selectbox if s.label == "Span"]
+    first = [str(o) for o in picker.options][:2]
+    assert all(" · tool · " in o for o in first), first
+    chosen = next(o for o in picker.options if refund_span["span_id"] in str(o))
+    picker.select(chosen).run()
+    next(b for b in at.button if b.label == "Trace back from this span").click().run()
+    assert not at.exception, at.exception
+    assert refund_span["span_id"] in str(at.query_params.get("span_id")), at.query_params
+    assert f"span {refund_span['span_id']}" in _all_text(at)
+
+
 @pytest.mark.parametrize("span_id", ["0123456789abcdef", "nothex"])
 def test_traceback_page_reports_unknown_or_bad_span(collector_env, span_id):
     at = _open(trace_id=collector_env.incident_trace_id, span_id=span_id)

@@ -448,11 +448,12 @@ class ApiClient:
         return cast(api.Dataset, self._send("POST", "/api/datasets", json_body={"name": name, "description": description},
                                             api_key=_person(api_key)))
 
-    def add_span_to_dataset(self, name: str, trace_id: str, span_id: str, *, api_key: str,
-                            metadata: Mapping[str, Any] | None = None) -> api.ItemsAdded:
-        """``POST /api/datasets/{name}/items/from-trace`` as the person whose key is ``api_key``."""
-        body = {"trace_id": trace_id, "span_id": span_id, "metadata": dict(metadata or {})}
-        return cast(api.ItemsAdded, self._send("POST", f"/api/datasets/{_path(name, 'dataset')}/items/from-trace",
+    def add_spans_to_dataset(self, name: str, spans: Sequence[tuple[str, str]], *, api_key: str,
+                             metadata: Mapping[str, Any] | None = None) -> api.ItemsAdded:
+        """``POST /api/datasets/{name}/items/from-spans`` (``spans``: trace id, span id) as the person
+        whose key is ``api_key``: an item for every span, or none."""
+        body = {"spans": [{"trace_id": t, "span_id": s} for t, s in spans], "metadata": dict(metadata or {})}
+        return cast(api.ItemsAdded, self._send("POST", f"/api/datasets/{_path(name, 'dataset')}/items/from-spans",
                                                json_body=body, api_key=_person(api_key)))
 
     def experiments(self, *, dataset: str = "", status: str = "", limit: int = 100) -> list[api.Experiment]:

@@ -93,21 +93,15 @@ def add_spans(key: str, spans: Sequence[SpanRef], *, expanded: bool = False,
 
 def _submit(key: str, person: session.Person, name: str, note: str, spans: Sequence[SpanRef],
             on_added: Callable[[], None]) -> None:
-    client = session.get_client()
     metadata = {"note": note} if note.strip() else None
-    item_ids: list[str] = []
-    version = 0
-    for span in spans:
-        try:
-            result = client.add_span_to_dataset(name, span.trace_id, span.span_id, api_key=person.key,
-                                                metadata=metadata)
-        except ApiError as exc:
-            session.forget_refused_key(exc)
-            done = f" ({len(item_ids)} of {len(spans)} were added first)" if item_ids else ""
-            session.show_api_error(f"The item of span {span.span_id} could not be added{done}.", exc)
-            return
-        item_ids.extend(result["item_ids"])
-        version = result["version"]
+    try:  # one call: every span's item, or none of them
+        result = session.get_client().add_spans_to_dataset(name, [(s.trace_id, s.span_id) for s in spans],
+                                                           api_key=person.key, metadata=metadata)
+    except ApiError as exc:
+        session.forget_refused_key(exc)
+        session.show_api_error("Nothing was added to the dataset.", exc)
+        return
+    item_ids, version = list(result["item_ids"]), result["version"]
     if len(item_ids) == 1:
         message = f"Added to {name} as item {item_ids[0]} (version {version})."
     else:

@@ -38,6 +38,7 @@ EngineerKey = Annotated[KeyRecord, Depends(require(ENGINEER_ROLES))]
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 DatasetName = Annotated[str, Path(pattern=NAME_PATTERN, description="The dataset's name.")]
 MAX_ITEMS_PER_ADD = 1000
+MAX_SPANS_PER_ADD = 200  # each names a stored trace to read
 MAX_EXPORT_ITEMS = 100_000
 EXPORT_MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
 _add_lock = threading.Lock()
@@ -71,6 +72,17 @@ class FromTrace(BaseModel):
     span_id: str = Field(default="", max_length=16,
                          description="The span to take; default the trace's root agent run (else its first span).")
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class SpanRef(BaseModel):
+    trace_id: str = Field(min_length=32, max_length=32)
+    span_id: str = Field(min_length=16, max_length=16)
+
+
+class FromSpans(BaseModel):
+    spans: list[SpanRef] = Field(min_length=1, max_length=MAX_SPANS_PER_ADD,
+                                 description="The spans to make items of, in order (one item each).")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Added to every item's metadata.")
 
 
 def dataset_to_api(row: dict[str, Any]) -> dict[str, Any]:
@@ -184,13 +196,16 @@ def item_from_span(span: dict[str, Any]) -> dict[str, Any]:
     return {"input": given, "expected": expected, "metadata": {"span_name": span["span_name"], **metadata}}
 
 
-def _from_trace(collector: Any, key: KeyRecord, name: str, body: FromTrace) -> dict[str, Any]:
-    trace_id = hex_id(body.trace_id, 32, "trace_id")
-    span_id = hex_id(body.span_id, 16, "span_id") if body.span_id else ""
-    require_dataset(collector, key.project, name)
-    trace = get_trace(collector.store, key.project, trace_id)
+def _span_item(collector: Any, project: str, traces: dict[str, Any], trace_id: str, span_id: str,
+               metadata: dict[str, Any]) -> dict[str, Any]:
+    """The stored item made from one span of a stored trace (``traces``: those read so far, by id);
+    NotFound / BadRequest naming the span when there is none to make."""
+    trace_id, span_id = trace_id.lower(), span_id.lower()
+    if trace_id not in traces:
+        traces[trace_id] = get_trace(collector.store, project, trace_id)
+    trace = traces[trace_id]
     if trace is None:
-        raise NotFound(f"no trace {trace_id} in project {key.project!r}")
+        raise NotFound(f"no trace {trace_id} in project {project!r}")
     spans = trace["spans"]
     if span_id:
         span = next((s for s in spans if s["span_id"] == span_id), None)
@@ -201,9 +216,37 @@ def _from_trace(collector: Any, key: KeyRecord, name: str, body: FromTrace) -> d
     made = item_from_span(span)
     if not made["input"] and made["input"] != 0:
         raise BadRequest(f"span {span['span_id']} ({span['span_name']}) recorded no input to make an item of")
-    made["metadata"].update(body.metadata)
-    item = NewItem(**made, source_trace_id=trace_id, source_span_id=span["span_id"])
-    return _add(collector, key, name, [_stored(item)])
+    made["metadata"].update(metadata)
+    return _stored(NewItem(**made, source_trace_id=trace_id, source_span_id=span["span_id"]))
+
+
+def _check_ids(trace_id: str, span_id: str) -> None:
+    hex_id(trace_id, 32, "trace_id")
+    if span_id:
+        hex_id(span_id, 16, "span_id")
+
+
+def _from_trace(collector: Any, key: KeyRecord, name: str, body: FromTrace) -> dict[str, Any]:
+    _check_ids(body.trace_id, body.span_id)
+    require_dataset(collector, key.project, name)
+    item = _span_item(collector, key.project, {}, body.trace_id, body.span_id, body.metadata)
+    return _add(collector, key, name, [item])
+
+
+def _from_spans(collector: Any, key: KeyRecord, name: str, body: FromSpans) -> dict[str, Any]:
+    """Every span's item, or none: each span is looked up first, then all are added at once (one
+    new version of the dataset)."""
+    for ref in body.spans:
+        _check_ids(ref.trace_id, ref.span_id)
+    require_dataset(collector, key.project, name)
+    traces: dict[str, Any] = {}
+    items = []
+    for index, ref in enumerate(body.spans):
+        try:
+            items.append(_span_item(collector, key.project, traces, ref.trace_id, ref.span_id, body.metadata))
+        except (NotFound, BadRequest) as exc:
+            raise type(exc)(f"spans[{index}]: {exc.message}; nothing was added") from exc
+    return _add(collector, key, name, items)
 
 
 @router.post("", summary="Create a dataset", response_model=models.Dataset,
@@ -258,6 +301,12 @@ async def add(key: EngineerKey, collector: CollectorDep, name: DatasetName, body
              response_model=models.ItemsAdded, responses=errors(400, 401, 403, 404, 503))
 async def add_from_trace(key: EngineerKey, collector: CollectorDep, name: DatasetName, body: FromTrace) -> Response:
     return respond(await run_in_threadpool(_from_trace, collector, key, name, body))
+
+
+@router.post("/{name}/items/from-spans", summary="Add items made from spans of stored traces, all or none",
+             response_model=models.ItemsAdded, responses=errors(400, 401, 403, 404, 503))
+async def add_from_spans(key: EngineerKey, collector: CollectorDep, name: DatasetName, body: FromSpans) -> Response:
+    return respond(await run_in_threadpool(_from_spans, collector, key, name, body))
 
 
 def export_record(item: dict[str, Any]) -> dict[str, Any]:

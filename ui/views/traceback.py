@@ -37,6 +37,29 @@ def _ask(problem: str = "") -> None:
     st.page_link(session.TRACE_PAGE, label="Go to Trace", icon=":material/account_tree:")
 
 
+def _pick_span(trace_id: str) -> None:
+    """A trace without a span: choose the one to trace back from, failed spans and tool calls
+    first (what usually did the damage), then the rest in start order."""
+    try:
+        trace = session.cached("get_trace", trace_id)
+    except ApiError as exc:
+        if exc.status_code == 404:
+            _ask("No such trace in this project (it may not be written yet).")
+        else:
+            session.show_api_error("The trace could not be loaded.", exc)
+        return
+    spans = sorted(trace.spans, key=lambda s: (not fmt.is_error(s), s.get("span_type") != "tool"))
+    # Span names come from the agent: a selectbox shows its options as text, never markdown.
+    labels = {f"{s['span_name']} · {s['span_type']} · {fmt.span_status(s)} ({s['span_id']})": str(s["span_id"])
+              for s in spans}
+    st.info("Choose the span to trace back from: failed spans and tool calls come first.",
+            icon=":material/manage_search:")
+    choice = st.selectbox("Span", list(labels), key=f"traceback.pick.{trace_id}")
+    if st.button("Trace back from this span", icon=":material/manage_search:", key="traceback.pick.go"):
+        st.query_params.from_dict({"trace_id": trace_id, "span_id": labels[str(choice)]})
+        st.rerun()
+
+
 def _ids() -> tuple[str, str]:
     trace_id = st.query_params.get("trace_id", "") or session.remembered_trace_id()
     span_id = st.query_params.get("span_id", "")
@@ -160,6 +183,9 @@ def _prompt_change(back: dict[str, Any], decider: dict[str, Any]) -> None:
 def render() -> None:
     st.title("Incident trace-back")
     raw_trace, span_id = _ids()
+    if raw_trace and not span_id and parse_trace_id(raw_trace):
+        _pick_span(parse_trace_id(raw_trace))
+        return
     if not raw_trace or not span_id:
         _ask()
         return
