@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -160,6 +161,21 @@ def show_api_error(summary: str, exc: ApiError) -> None:
     """Report a failed call: our own summary, then the server's message shown as plain text."""
     st.error(summary, icon=":material/error:")
     st.code(exc.message, language=None, wrap_lines=True)
+
+
+def cached_or_explained(method: str, *args: Any, spinner: str, missing: Callable[[], None], failed: str,
+                        **kwargs: Any) -> Any | None:
+    """:func:`cached`, or None once the person is told why not: ``missing()`` for a 404 (the
+    page's own way back), else the ``failed`` summary with the server's message."""
+    try:
+        with st.spinner(spinner):
+            return cached(method, *args, **kwargs)
+    except ApiError as exc:
+        if exc.status_code == 404:
+            missing()
+        else:
+            show_api_error(failed, exc)
+        return None
 
 
 def sync_url(params: dict[str, str]) -> None:

@@ -223,14 +223,10 @@ def render() -> None:
         _ask_for_trace("That is not a trace id: expected 32 hexadecimal characters.")
         return
     state = _pauses()
-    try:
-        with st.spinner("Loading the trace…"):
-            trace = session.cached("get_trace", trace_id)
-    except ApiError as exc:
-        if exc.status_code == 404:
-            _ask_for_trace("No trace with this id in this project (it may not be written yet).")
-        else:
-            session.show_api_error("The trace could not be loaded.", exc)
+    trace = session.cached_or_explained(
+        "get_trace", trace_id, spinner="Loading the trace…", failed="The trace could not be loaded.",
+        missing=lambda: _ask_for_trace("No trace with this id in this project (it may not be written yet)."))
+    if trace is None:
         return
     spans = trace.spans
     if not spans:

@@ -40,13 +40,10 @@ def _ask(problem: str = "") -> None:
 def _pick_span(trace_id: str) -> None:
     """A trace without a span: choose the one to trace back from, failed spans and tool calls
     first (what usually did the damage), then the rest in start order."""
-    try:
-        trace = session.cached("get_trace", trace_id)
-    except ApiError as exc:
-        if exc.status_code == 404:
-            _ask("No such trace in this project (it may not be written yet).")
-        else:
-            session.show_api_error("The trace could not be loaded.", exc)
+    trace = session.cached_or_explained(
+        "get_trace", trace_id, spinner="Loading the trace…", failed="The trace could not be loaded.",
+        missing=lambda: _ask("No such trace in this project (it may not be written yet)."))
+    if trace is None:
         return
     spans = sorted(trace.spans, key=lambda s: (not fmt.is_error(s), s.get("span_type") != "tool"))
     # Span names come from the agent: a selectbox shows its options as text, never markdown.
@@ -207,14 +204,11 @@ def render() -> None:
     if all_runs:
         params["all_runs"] = "1"
     session.sync_url(params)
-    try:
-        with st.spinner("Tracing back…"):
-            back = session.cached("traceback", trace_id, span_id, compare=compare, healthy_only=not all_runs)
-    except ApiError as exc:
-        if exc.status_code == 404:
-            _ask("No such span in this project's trace (it may not be written yet).")
-        else:
-            session.show_api_error("The trace-back could not be loaded.", exc)
+    back = session.cached_or_explained(
+        "traceback", trace_id, span_id, compare=compare, healthy_only=not all_runs, spinner="Tracing back…",
+        failed="The trace-back could not be loaded.",
+        missing=lambda: _ask("No such span in this project's trace (it may not be written yet)."))
+    if back is None:
         return
     session.remember_trace_id(trace_id)
     session.select_span(trace_id, span_id)
