@@ -5,7 +5,9 @@ first ask imports pandas: ~0.6 s of a collector's or CLI command's start, for a 
 rows are lists. A DataFrame can only exist once pandas is imported, so the answer is the same
 without it: :func:`install` puts a stand-in at ``options.pd`` that is false while pandas is not
 imported, and is pandas itself (every attribute) once it is. Nothing changes for a process
-that uses pandas (docs/decisions/0046-no-pandas-import-for-row-inserts.md).
+that has imported pandas; one that has not would be told by clickhouse-connect's DataFrame
+queries that pandas is missing, so only the collector's own processes install it
+(docs/decisions/0046-no-pandas-import-for-row-inserts.md).
 """
 
 from __future__ import annotations
