@@ -21,6 +21,16 @@ from flightlog.collector.config import default_ingest_workers
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``): the development VM's host CPU changes between
+    days, so figures name it."""
+    try:
+        return next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return "unknown CPU"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -46,7 +46,7 @@ import click
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from collector_process import Collector, children, family_cpu_seconds, peak_rss_mb  # noqa: E402
+from collector_process import Collector, children, cpu_model, family_cpu_seconds, peak_rss_mb  # noqa: E402
 
 from flightlog.collector.config import default_ingest_workers  # noqa: E402
 
@@ -227,7 +227,7 @@ def main(ctx: click.Context, dump: Path | None, spans: int, batch_spans: int, se
     raw = raw_insert_rate(requests, tmp) if raw_insert == "yes" else None
     figures: dict[str, Any] = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}",
+        "machine": f"{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}",
         "load": source, "spans_sent": sent, "requests": len(requests), "concurrency": concurrency,
         "statuses": dict(sorted(statuses.items())), "spans_stored": stored,
         "end_to_end_spans_per_s": round(sent / end_to_end_s), "send_spans_per_s": round(sent / sent_s),

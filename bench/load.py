@@ -31,7 +31,7 @@ import click
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from collector_process import Collector, peak_rss_mb  # noqa: E402
+from collector_process import Collector, cpu_model, peak_rss_mb  # noqa: E402
 from generator import Generator, Workload, encode_request  # noqa: E402
 
 
@@ -46,6 +46,7 @@ class LoadRun:
     fsync: str
     seed: int
     cores: int = os.cpu_count() or 0
+    cpu: str = dataclasses.field(default_factory=cpu_model)
     python: str = platform.python_version()
 
 
@@ -144,7 +145,7 @@ def main(rate: int, duration: float, request_spans: int, senders: int, fsync: st
         "p50_ms": round(statistics.median(lat) * 1000, 1) if lat else None,
         "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000, 1) if lat else None,
         "drained_after_s": round(drained_after, 1), "collector_peak_rss_mb": round(rss, 1),
-        "cores": run.cores, "python": run.python, "fsync": fsync,
+        "cpu": run.cpu, "cores": run.cores, "python": run.python, "fsync": fsync,
     }
     click.echo("\n| figure | value |\n|---|---|")
     for key, value in figures.items():
