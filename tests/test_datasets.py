@@ -148,6 +148,10 @@ def test_items_from_several_spans_are_added_all_at_once_or_not_at_all(stack: dic
     items = call(stack, "GET", "/api/datasets/from-spans/items").json()["items"]
     assert [(i["source_trace_id"], i["source_span_id"]) for i in items] == [(r["trace_id"], r["span_id"]) for r in refs]
     assert all(i["metadata"]["picked"] == "search" for i in items)
+    bad_id = call(stack, "POST", "/api/datasets/from-spans/items/from-spans",
+                  json={"spans": [refs[0], {"trace_id": "zz" * 16, "span_id": refs[0]["span_id"]}]})
+    assert bad_id.status_code == 400 and bad_id.json()["error"].startswith("spans[1]: trace_id must be 32 hex"), bad_id.text
+    assert call(stack, "GET", "/api/datasets/from-spans").json()["version"] == 4
     too_many = call(stack, "POST", "/api/datasets/from-spans/items/from-spans", json={"spans": [refs[0]] * 201})
     assert too_many.status_code == 400 and "spans" in too_many.json()["error"], too_many.text
 

@@ -236,8 +236,11 @@ def _from_trace(collector: Any, key: KeyRecord, name: str, body: FromTrace) -> d
 def _from_spans(collector: Any, key: KeyRecord, name: str, body: FromSpans) -> dict[str, Any]:
     """Every span's item, or none: each span is looked up first, then all are added at once (one
     new version of the dataset)."""
-    for ref in body.spans:
-        _check_ids(ref.trace_id, ref.span_id)
+    for index, ref in enumerate(body.spans):
+        try:
+            _check_ids(ref.trace_id, ref.span_id)
+        except BadRequest as exc:
+            raise BadRequest(f"spans[{index}]: {exc.message}; nothing was added") from exc
     require_dataset(collector, key.project, name)
     traces: dict[str, Any] = {}
     items = []
