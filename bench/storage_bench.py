@@ -317,11 +317,9 @@ def queries_phase(s: BenchSettings, data_dir: str, gen: Generator, factor: int =
 
 
 def machine() -> str:
-    cpu = ""
-    try:
-        cpu = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M).group(1)
-    except (OSError, AttributeError):
-        pass
+    from collector_process import cpu_model
+
+    cpu = cpu_model()
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     import chdb
 

@@ -148,15 +148,12 @@ def _load_ms(browser, url: str, content: str, context=None) -> float:
 
 
 def machine() -> str:
-    cpu = ""
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        cpu = platform.processor() or platform.machine()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from collector_process import cpu_model
+
     import os
 
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    return f"{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 @click.command()

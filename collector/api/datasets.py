@@ -10,6 +10,7 @@ collector (docs/decisions/0020-datasets-are-append-only.md).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -233,22 +234,27 @@ def _from_trace(collector: Any, key: KeyRecord, name: str, body: FromTrace) -> d
     return _add(collector, key, name, [item])
 
 
+@contextlib.contextmanager
+def _span_at(index: int) -> Iterator[None]:
+    """A 400 / 404 about ``spans[index]`` of a from-spans request, named by its place."""
+    try:
+        yield
+    except (NotFound, BadRequest) as exc:
+        raise type(exc)(f"spans[{index}]: {exc.message}; nothing was added") from exc
+
+
 def _from_spans(collector: Any, key: KeyRecord, name: str, body: FromSpans) -> dict[str, Any]:
     """Every span's item, or none: each span is looked up first, then all are added at once (one
     new version of the dataset)."""
     for index, ref in enumerate(body.spans):
-        try:
+        with _span_at(index):
             _check_ids(ref.trace_id, ref.span_id)
-        except BadRequest as exc:
-            raise BadRequest(f"spans[{index}]: {exc.message}; nothing was added") from exc
     require_dataset(collector, key.project, name)
     traces: dict[str, Any] = {}
     items = []
     for index, ref in enumerate(body.spans):
-        try:
+        with _span_at(index):
             items.append(_span_item(collector, key.project, traces, ref.trace_id, ref.span_id, body.metadata))
-        except (NotFound, BadRequest) as exc:
-            raise type(exc)(f"spans[{index}]: {exc.message}; nothing was added") from exc
     return _add(collector, key, name, items)
 
 

@@ -180,13 +180,13 @@ def _prompt_change(back: dict[str, Any], decider: dict[str, Any]) -> None:
 def render() -> None:
     st.title("Incident trace-back")
     raw_trace, span_id = _ids()
-    if raw_trace and not span_id and parse_trace_id(raw_trace):
-        _pick_span(parse_trace_id(raw_trace))
+    trace_id = parse_trace_id(raw_trace)
+    if trace_id and not span_id:
+        _pick_span(trace_id)
         return
     if not raw_trace or not span_id:
         _ask()
         return
-    trace_id = parse_trace_id(raw_trace)
     if not trace_id or len(span_id) != 16:
         _ask("That is not a trace id and span id: expected 32 and 16 hexadecimal characters.")
         return
