@@ -13,3 +13,7 @@ if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
         echo "warning: chromium is not installed and cannot be installed here; the browser tests will fail" >&2
     fi
 fi
+# Byte-compile the project once. Every collector, ingest worker and CLI the tests start imports
+# it, and where PYTHONDONTWRITEBYTECODE is set (as on the development VM) each of them would
+# otherwise compile it from source again: ~0.6 s of every collector start.
+python -m compileall -q -j 0 sdk collector storage ui
