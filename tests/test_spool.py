@@ -61,6 +61,23 @@ def test_take_returns_none_when_nothing_waits(tmp_path) -> None:
     assert Spool(tmp_path).take(timeout=0.05) is None
 
 
+def test_a_released_consumer_stops_waiting_at_once_and_rows_stay_spooled(tmp_path) -> None:
+    # Shutdown: the writer waits in take(); released, it returns within the test's deadline
+    # instead of at its timeout, and what was appended stays on disk for the next start.
+    spool = Spool(tmp_path, segment_rows=1000, max_age=60)
+    spool.sync(spool.append(_rows(2)))
+    taken: list[object] = []
+    waiter = threading.Thread(target=lambda: taken.append(spool.take(timeout=60)))
+    waiter.start()
+    spool.release_consumer()
+    waiter.join(10)
+    assert not waiter.is_alive() and taken == [None]
+    assert spool.take(timeout=60) is None  # later calls return at once too
+    spool.close()
+    replayed = Spool(tmp_path).take(timeout=5)
+    assert replayed is not None and len(replayed.load()) == 2
+
+
 def test_segments_left_on_disk_are_replayed_by_the_next_spool(tmp_path) -> None:
     first = Spool(tmp_path, segment_rows=2, max_age=60)
     for tag in "abc":

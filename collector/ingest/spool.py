@@ -212,6 +212,7 @@ class Spool:
         self._doubtful: list[tuple[int, int]] = []  # frame ranges a failed fsync should have covered
         self.total_bytes = sum(s.size for s in self._sealed)
         self.available = threading.Condition(self._lock)
+        self._consumer_released = False
         self.last_error: tuple[float, str] | None = None  # (monotonic time, reason) of the last refusal
 
     # -- producer side -----------------------------------------------------------------
@@ -296,7 +297,7 @@ class Spool:
                 if self._sealed:
                     return self._sealed[0]
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if remaining <= 0 or self._consumer_released:
                     return None
                 self.available.wait(min(remaining, ripe_in) if ripe_in is not None and ripe_in > 0 else remaining)
 
@@ -375,6 +376,12 @@ class Spool:
         if error is not None and time.monotonic() - error[0] < recent_s and error[1] not in out:
             out.append(error[1])
         return out
+
+    def release_consumer(self) -> None:
+        """Shutdown: a consumer waiting in :meth:`take` (and any later call) returns at once."""
+        with self._lock:
+            self._consumer_released = True
+            self.available.notify_all()
 
     def close(self) -> None:
         with self._lock:

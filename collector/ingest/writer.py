@@ -258,6 +258,7 @@ class BatchWriter:
             log.warning("shutdown with %d spool segments left; they are replayed on next start",
                         self.spool.stats()["segments"])
         self._stop.set()
+        self.spool.release_consumer()  # the thread may be waiting in take(): let it see the stop now
         if self._thread.ident is not None:
             self._thread.join(10)
         self.spool.close()
