@@ -59,6 +59,10 @@ def test_inbox_rows_keep_the_api_order_and_mark_the_oldest_the_soon_expiring_and
     assert [r["id"] for r in rows] == ["soon", "old", "later"]
     assert [r["note"] for r in rows] == ["expires soon", "oldest, escalated", ""]
     assert rows[0]["time left"] == "3m 00s left" and rows[1]["waiting"] == "50m 00s"
+    # the narrow inbox shows the note with the time left, the agent with its action
+    assert [r["deadline"] for r in rows] == ["3m 00s left, expires soon", "20m 00s left, oldest, escalated",
+                                             "1h 00m left"]
+    assert rows[0]["wants"] == f"{rows[0]['agent']}: {rows[0]['action']}"
     assert inbox.oldest_pending(approvals) == "old" and inbox.oldest_pending([]) == ""
 
 

@@ -24,6 +24,7 @@ import pytest
 
 from conftest import RunningCollector, start_collector, start_ui, wait_until
 from support import control_ui as cu
+from support.browser import assert_columns_fit, drawn_columns
 from support.agents import Agent, checkpoint_span, pending_approval
 
 pytestmark = pytest.mark.browser
@@ -334,6 +335,25 @@ def test_the_key_facts_and_the_buttons_fit_on_one_1400x900_screen(page, stack, t
                 outside[what] = box
         assert not outside, f"outside the 1400×900 viewport: {outside}; screenshot: {shot}"
     page.screenshot(path=str(tmp_path / "approvals-viewport-as-seen.png"))
+
+
+def test_the_inbox_shows_every_column_beside_the_selected_approval_at_1280_and_1400_px(page, stack, tmp_path):
+    # The inbox shares the width with the approval beside it: its deadline and "agent: action"
+    # wrap in their columns instead of running past the grid's edge.
+    action = "refund order 88501 in full after the customer reported a damaged parcel twice"
+    approval = stack.propose({"order_id": "88501", "amount": 12}, action=action)
+    for width in (1280, 1400):
+        page.set_viewport_size({"width": width, "height": 900})
+        with screenshot(page, tmp_path, f"approvals-inbox-{width}") as shot:
+            open_approval(page, stack, approval["id"])
+            inbox_grid = page.locator('[data-testid="stDataFrame"]').first
+            expect(inbox_grid.locator("canvas").first).to_be_visible()
+            expect(inbox_grid.locator("th[role=columnheader]").first).to_be_attached()
+            assert {"time left", "agent: action"} <= set(drawn_columns(inbox_grid)), f"screenshot: {shot}"
+            assert_columns_fit(inbox_grid, f"the inbox at {width} px; screenshot: {shot}")
+            cells = inbox_grid.evaluate("g => [...g.querySelectorAll('td')].map(td => td.textContent)")
+            assert any(cu.AGENT in c and action[:60] in c for c in cells), f"{cells}; screenshot: {shot}"
+    page.set_viewport_size(VIEWPORT)
 
 
 def test_approval_text_is_shown_as_text_never_as_html(page, dialogs, stack, tmp_path):

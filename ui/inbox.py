@@ -112,18 +112,24 @@ def _note(approval: Mapping[str, Any], now: dt.datetime, oldest: str) -> str:
 
 def inbox_rows(approvals: Sequence[Mapping[str, Any]], now: dt.datetime) -> list[dict[str, Any]]:
     """Rows of the inbox table, one per pending approval, in the API's order (soonest expiry
-    first); ``note`` marks the oldest, those expiring within :data:`SOON_S` and escalated ones."""
+    first); ``note`` marks the oldest, those expiring within :data:`SOON_S` and escalated ones;
+    ``deadline`` (time left and note) and ``wants`` (the agent and its action) are the same in one
+    text each, for the inbox's narrow column."""
     oldest = oldest_pending(approvals)
-    return [{
+    rows = [{
         "time left": format_left(seconds_left(a, now)),
         "note": _note(a, now, oldest),
         "agent": str(a.get("agent") or ""),
         "version": str(a.get("agent_version") or ""),
         "tool": str(a.get("tool") or ""),
         "action": fmt.snippet(str(a.get("action") or ""), width=70),
+        "wants": f"{a.get('agent') or '—'}: {fmt.snippet(str(a.get('action') or ''), width=70)}",
         "waiting": _waiting(a, now),
         "id": str(a.get("id") or ""),
     } for a in approvals if a.get("status") == "pending"]
+    for row in rows:
+        row["deadline"] = ", ".join(part for part in (row["time left"], row["note"]) if part)
+    return rows
 
 
 def _used(approval: Mapping[str, Any]) -> str:

@@ -48,8 +48,17 @@ def _picked(key: str, rows: list[int]) -> int | None:
     return rows[0] if changed and rows else None
 
 
+# The inbox shares the page's width with the selected approval: the agent and its action are one
+# wrapped text, the time left carries the note (the selected one's tool and version are beside it).
+INBOX_COLUMNS = {
+    "deadline": st.column_config.TextColumn("time left", width=95),
+    "wants": st.column_config.TextColumn("agent: action", width=195),
+}
+INBOX_LINES = 4  # lines of text per row: the agent and a 70-character action wrap in the narrow column
+
+
 def _styled(rows: list[dict[str, Any]]) -> Any:
-    frame = pd.DataFrame(rows, columns=["time left", "note", "action", "agent", "tool", "version", "waiting", "id"])
+    frame = pd.DataFrame(rows, columns=["deadline", "time left", "note", "wants", "agent", "tool", "version", "waiting", "id"])
 
     def colour(row: pd.Series) -> list[str]:
         style = _SOON if "expires soon" in row["note"] else _OLDEST if "oldest" in row["note"] else ""
@@ -65,13 +74,11 @@ def _inbox(pending: list[Approval], total: int, now: dt.datetime) -> str | None:
         st.info("Nothing is waiting for a decision.", icon=":material/inbox:")
         return None
     rows = inbox.inbox_rows(pending, now)
+    row_px = 8 + 20 * INBOX_LINES
     table = st.dataframe(
         _styled(rows), key=_INBOX_KEY, hide_index=True, on_select="rerun", selection_mode="single-row",
-        width="stretch", height=min(35 * (len(rows) + 1) + 3, 320),
-        column_order=["time left", "note", "action", "agent", "tool", "version", "waiting"],
-        column_config={"time left": st.column_config.TextColumn(width="small"),
-                       "note": st.column_config.TextColumn(width="small"),
-                       "action": st.column_config.TextColumn(width="medium")},
+        width="stretch", height=min(35 + row_px * len(rows) + 3, 35 + row_px * 5 + 3), row_height=row_px,
+        column_order=list(INBOX_COLUMNS), column_config=INBOX_COLUMNS,
     )
     st.caption("Soonest deadline first; red: expires within 5 minutes, yellow: waiting longest. "
                "Select a row to decide it.")
