@@ -337,7 +337,7 @@ def test_the_key_facts_and_the_buttons_fit_on_one_1400x900_screen(page, stack, t
     page.screenshot(path=str(tmp_path / "approvals-viewport-as-seen.png"))
 
 
-def test_the_inbox_shows_every_column_beside_the_selected_approval_at_1280_and_1400_px(page, stack, tmp_path):
+def test_the_inbox_and_the_decision_buttons_fit_beside_the_approval_at_1280_and_1400_px(page, stack, tmp_path):
     # The inbox shares the width with the approval beside it: its deadline and "agent: action"
     # wrap in their columns instead of running past the grid's edge.
     action = "refund order 88501 in full after the customer reported a damaged parcel twice"
@@ -353,6 +353,11 @@ def test_the_inbox_shows_every_column_beside_the_selected_approval_at_1280_and_1
             assert_columns_fit(inbox_grid, f"the inbox at {width} px; screenshot: {shot}")
             cells = inbox_grid.evaluate("g => [...g.querySelectorAll('td')].map(td => td.textContent)")
             assert any(cu.AGENT in c and action[:60] in c for c in cells), f"{cells}; screenshot: {shot}"
+            form = decision_form(page)
+            for name in ("Approve", "Reject"):
+                label = form.get_by_role("button", name=name, exact=True).locator("p").first
+                needed, shown = label.evaluate("p => [p.scrollWidth, p.clientWidth]")
+                assert needed <= shown, f"{name!r} needs {needed} px in {shown}: cut at {width} px; screenshot: {shot}"
     page.set_viewport_size(VIEWPORT)
 
 

@@ -145,11 +145,10 @@ def _decision(approval: Approval) -> str:
     with st.form(f"approvals.decide.{approval['id']}", border=True, enter_to_submit=False):
         reason = st.text_area("Reason (required)", key=f"approvals.reason.{approval['id']}", height=68,
                               placeholder="Why: kept with the decision in the audit record", disabled=bool(missing))
-        cols = st.columns(2)
-        approve = cols[0].form_submit_button("Approve", type="primary", icon=":material/check:",
-                                             disabled=bool(missing), width="stretch")
-        reject = cols[1].form_submit_button("Reject", icon=":material/block:", disabled=bool(missing),
-                                            width="stretch")
+        # one under the other: side by side they were cut ("App…") in the narrow form at 1280 px
+        approve = st.form_submit_button("Approve", type="primary", icon=":material/check:",
+                                        disabled=bool(missing), width="stretch")
+        reject = st.form_submit_button("Reject", icon=":material/block:", disabled=bool(missing), width="stretch")
         with st.expander("Approve with edited arguments"):
             edited = st.text_area("Arguments the agent should use instead (JSON)",
                                   value=inbox.arguments_text(approval.get("arguments")),
