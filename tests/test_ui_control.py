@@ -89,7 +89,8 @@ def test_approval_facts_and_the_why():
                          policy={"id": "refund-bot", "version": 3}, trace_id="t" * 32)
     facts = inbox.approval_facts(approval, NOW)
     assert facts == {"tool": "issue_refund", "agent": "refund-bot", "agent version": "2.3.0", "tier": "3 · approve",
-                     "confidence": "72%", "time left": "30m 00s left", "if nobody decides": "reject"}
+                     "confidence": "72%", "time left": "30m 00s left", "if nobody decides": "reject",
+                     "waiting": "10m 00s"}
     assert inbox.approval_facts({**approval, "status": "rejected"}, NOW)["status"] == "rejected"
     why = inbox.why_facts(approval)
     assert why["model"] == "gpt-4o" and why["prompt"] == "refund-policy@v7" and why["policy in force"] == "refund-bot v3"

@@ -123,12 +123,12 @@ def inbox_rows(approvals: Sequence[Mapping[str, Any]], now: dt.datetime) -> list
         "version": str(a.get("agent_version") or ""),
         "tool": str(a.get("tool") or ""),
         "action": fmt.snippet(str(a.get("action") or ""), width=70),
-        "wants": f"{a.get('agent') or '—'}: {fmt.snippet(str(a.get('action') or ''), width=70)}",
         "waiting": _waiting(a, now),
         "id": str(a.get("id") or ""),
     } for a in approvals if a.get("status") == "pending"]
     for row in rows:
         row["deadline"] = ", ".join(part for part in (row["time left"], row["note"]) if part)
+        row["wants"] = f"{row['agent'] or '—'}: {row['action']}"
     return rows
 
 
@@ -166,7 +166,8 @@ def history_rows(approvals: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
 
 
 def approval_facts(approval: Mapping[str, Any], now: dt.datetime) -> dict[str, str]:
-    """The one-row summary above the arguments: tool, agent and version, tier, confidence, deadline."""
+    """The summary above the arguments: tool, agent and version, tier, confidence, deadline and,
+    while pending, how long it has waited."""
     confidence = approval.get("confidence")
     status = str(approval.get("status") or "")
     facts = {
@@ -179,6 +180,7 @@ def approval_facts(approval: Mapping[str, Any], now: dt.datetime) -> dict[str, s
     if status == "pending":
         facts["time left"] = format_left(seconds_left(approval, now))
         facts["if nobody decides"] = str(approval.get("on_timeout") or "reject")
+        facts["waiting"] = _waiting(approval, now)
     else:
         facts["status"] = status
     return facts

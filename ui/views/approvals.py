@@ -49,7 +49,7 @@ def _picked(key: str, rows: list[int]) -> int | None:
 
 
 # The inbox shares the page's width with the selected approval: the agent and its action are one
-# wrapped text, the time left carries the note (the selected one's tool and version are beside it).
+# wrapped text, the time left carries the note (the selected one's tool, version and waiting time are beside it).
 INBOX_COLUMNS = {
     "deadline": st.column_config.TextColumn("time left", width=95),
     "wants": st.column_config.TextColumn("agent: action", width=195),
@@ -58,7 +58,7 @@ INBOX_LINES = 4  # lines of text per row: the agent and a 70-character action wr
 
 
 def _styled(rows: list[dict[str, Any]]) -> Any:
-    frame = pd.DataFrame(rows, columns=["deadline", "time left", "note", "wants", "agent", "tool", "version", "waiting", "id"])
+    frame = pd.DataFrame(rows, columns=[*INBOX_COLUMNS, "note", "id"])  # note: the colour; id: the selection
 
     def colour(row: pd.Series) -> list[str]:
         style = _SOON if "expires soon" in row["note"] else _OLDEST if "oldest" in row["note"] else ""
