@@ -199,9 +199,8 @@ def item_from_span(span: dict[str, Any]) -> dict[str, Any]:
 
 def _span_item(collector: Any, project: str, traces: dict[str, Any], trace_id: str, span_id: str,
                metadata: dict[str, Any]) -> dict[str, Any]:
-    """The stored item made from one span of a stored trace (``traces``: those read so far, by id);
-    NotFound / BadRequest naming the span when there is none to make."""
-    trace_id, span_id = trace_id.lower(), span_id.lower()
+    """The stored item made from one span of a stored trace (ids as :func:`_checked_ids` gives them;
+    ``traces``: those read so far, by id); NotFound / BadRequest naming the span when there is none."""
     if trace_id not in traces:
         traces[trace_id] = get_trace(collector.store, project, trace_id)
     trace = traces[trace_id]
@@ -221,16 +220,15 @@ def _span_item(collector: Any, project: str, traces: dict[str, Any], trace_id: s
     return _stored(NewItem(**made, source_trace_id=trace_id, source_span_id=span["span_id"]))
 
 
-def _check_ids(trace_id: str, span_id: str) -> None:
-    hex_id(trace_id, 32, "trace_id")
-    if span_id:
-        hex_id(span_id, 16, "span_id")
+def _checked_ids(trace_id: str, span_id: str) -> tuple[str, str]:
+    """The trace id and the (optional) span id, lower-cased; 400 when either is not hex of its length."""
+    return hex_id(trace_id, 32, "trace_id"), hex_id(span_id, 16, "span_id") if span_id else ""
 
 
 def _from_trace(collector: Any, key: KeyRecord, name: str, body: FromTrace) -> dict[str, Any]:
-    _check_ids(body.trace_id, body.span_id)
+    trace_id, span_id = _checked_ids(body.trace_id, body.span_id)
     require_dataset(collector, key.project, name)
-    item = _span_item(collector, key.project, {}, body.trace_id, body.span_id, body.metadata)
+    item = _span_item(collector, key.project, {}, trace_id, span_id, body.metadata)
     return _add(collector, key, name, [item])
 
 
@@ -246,15 +244,16 @@ def _span_at(index: int) -> Iterator[None]:
 def _from_spans(collector: Any, key: KeyRecord, name: str, body: FromSpans) -> dict[str, Any]:
     """Every span's item, or none: each span is looked up first, then all are added at once (one
     new version of the dataset)."""
+    ids = []
     for index, ref in enumerate(body.spans):
         with _span_at(index):
-            _check_ids(ref.trace_id, ref.span_id)
+            ids.append(_checked_ids(ref.trace_id, ref.span_id))
     require_dataset(collector, key.project, name)
     traces: dict[str, Any] = {}
     items = []
-    for index, ref in enumerate(body.spans):
+    for index, (trace_id, span_id) in enumerate(ids):
         with _span_at(index):
-            items.append(_span_item(collector, key.project, traces, ref.trace_id, ref.span_id, body.metadata))
+            items.append(_span_item(collector, key.project, traces, trace_id, span_id, body.metadata))
     return _add(collector, key, name, items)
 
 

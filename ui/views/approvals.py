@@ -77,7 +77,7 @@ def _inbox(pending: list[Approval], total: int, now: dt.datetime) -> str | None:
     row_px = 8 + 20 * INBOX_LINES
     table = st.dataframe(
         _styled(rows), key=_INBOX_KEY, hide_index=True, on_select="rerun", selection_mode="single-row",
-        width="stretch", height=min(35 + row_px * len(rows) + 3, 35 + row_px * 5 + 3), row_height=row_px,
+        width="stretch", height=38 + row_px * min(len(rows), 5), row_height=row_px,
         column_order=list(INBOX_COLUMNS), column_config=INBOX_COLUMNS,
     )
     st.caption("Soonest deadline first; red: expires within 5 minutes, yellow: waiting longest. "

@@ -203,11 +203,11 @@ def _kill_switch(spans: Sequence[Mapping[str, Any]], state: Future[Any]) -> None
         if missing:  # no disabled forms for who may not use them: the trace itself comes first
             st.info(missing, icon=":material/key:")
         else:
-            killswitch.resume_form("trace.killswitch", list(covering), missing=missing)
+            killswitch.resume_form("trace.killswitch", list(covering), missing="")
             scopes = {f"agent {agent} (every version)": {"agent": agent}}
             if version:
                 scopes = {f"agent {agent} version {version}": {"agent": agent, "agent_version": version}, **scopes}
-            killswitch.pause_form("trace.killswitch", scopes, missing=missing)
+            killswitch.pause_form("trace.killswitch", scopes, missing="")
         st.page_link(session.CONTROL_PAGE, label="All pauses", icon=":material/pause_circle:",
                      query_params={"agent": agent, **({"agent_version": version} if version else {})})
 
