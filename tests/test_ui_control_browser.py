@@ -150,7 +150,8 @@ def settled(page) -> None:
 
 def open_approval(page, stack: Stack, approval_id: str) -> None:
     page.goto(f"{stack.ui_url}/approvals?id={approval_id}")
-    expect(page.get_by_role("heading", name="The agent wants to")).to_be_visible()
+    # the page's first load in a new UI process can take over expect's 5 s on a slow CPU
+    expect(page.get_by_role("heading", name="The agent wants to")).to_be_visible(timeout=WAIT_MS)
     settled(page)
 
 
